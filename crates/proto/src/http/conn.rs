@@ -1,0 +1,433 @@
+//! The HTTP/1.1 server connection machine.
+
+use alloc::collections::VecDeque;
+use alloc::format;
+use bytes::{Bytes, BytesMut};
+
+use super::body::{BodyChunk, BodyDecoder};
+use super::head::{BodyKind, HeadParser, RequestHead, Version};
+use super::response::{self, bodyless_status, check_fields, write_head, Framing, ResponseBody};
+use super::{ApiError, Error, Limits};
+use crate::time::{TimerKind, Timers};
+use crate::{Instant, Session};
+
+/// What the connection tells the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A request head arrived. Its body follows as `Data`, then `End`.
+    Request(RequestHead),
+    /// Body bytes, in order (never empty).
+    Data(Bytes),
+    /// The request is complete: answer it now with
+    /// [`ServerConn::respond`] or [`ServerConn::send_response`].
+    End,
+    /// The peer broke the protocol or a limit; the machine has queued the
+    /// error response (unless [`Error::Truncated`] with nothing to answer)
+    /// and the connection closes once it is written.
+    Rejected(Error),
+}
+
+/// The connection's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// Waiting for a request (closes silently) or for body bytes (408).
+    Idle,
+    /// From the first byte of a head to its end (408).
+    Header,
+}
+
+impl TimerKind for Timer {
+    const COUNT: usize = 2;
+    const ALL: &'static [Timer] = &[Timer::Idle, Timer::Header];
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sending {
+    /// The head is written; this many body bytes are still owed.
+    Fixed(u64),
+    /// Chunked framing.
+    Chunked,
+    /// HTTP/1.0 with unknown length: raw bytes, end of body = close.
+    UntilClose,
+    /// HEAD request: the body is not sent.
+    Discard,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Reading (or waiting for) a request head.
+    Head,
+    /// Reading a request body.
+    Body,
+    /// The request is complete; the application owes a response.
+    Await,
+    /// A response body is being sent.
+    Sending(Sending),
+    /// Nothing more will be read or written; flush and close.
+    Closed,
+}
+
+/// One HTTP/1.1 server connection (RFC 9112), as a [`Session`].
+///
+/// It parses requests ([`Event::Request`], [`Event::Data`], [`Event::End`]),
+/// one at a time: while a response is owed it stops reading
+/// ([`Session::wants_read`] is false), so pipelined requests wait in the
+/// driver's buffer and are answered in order. It decides every rejection
+/// itself (400, 408, 413, 414, 431, 501, 505: see [`Error::status`]),
+/// answers it with `Connection: close`, and closes. It sends `100 Continue`
+/// to a request that expects it, writes `Content-Length` or chunked framing,
+/// omits the body of a HEAD response, and adds `Connection: close` when the
+/// exchange ends the connection.
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use sansnet_proto::http::{Event, Limits, ServerConn};
+/// use sansnet_proto::{Instant, Session};
+///
+/// let now = Instant::ZERO;
+/// let mut conn = ServerConn::new(Limits::default(), now);
+/// let mut buf = BytesMut::from(&b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"[..]);
+/// conn.handle_read(now, &mut buf);
+/// assert!(matches!(conn.poll_event(), Some(Event::Request(r)) if r.target() == "/up"));
+/// assert_eq!(conn.poll_event(), Some(Event::Data(Bytes::from("abc"))));
+/// assert_eq!(conn.poll_event(), Some(Event::End));
+/// conn.respond(201, &[("Content-Type", b"text/plain")], Bytes::from("ok")).unwrap();
+/// let mut wire = Vec::new();
+/// while let Some(b) = conn.poll_transmit() { wire.extend_from_slice(&b); }
+/// assert_eq!(
+///     wire,
+///     b"HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+/// );
+/// ```
+#[derive(Debug)]
+pub struct ServerConn {
+    limits: Limits,
+    parser: HeadParser,
+    body: Option<BodyDecoder>,
+    state: State,
+    timers: Timers<Timer, 2>,
+    events: VecDeque<Event>,
+    transmit: VecDeque<Bytes>,
+    queued: usize,
+    /// The latest `now` passed in; commands arm timers from it.
+    now: Instant,
+    /// The current request: HEAD, keep-alive, version.
+    req_head: bool,
+    req_keep_alive: bool,
+    req_version: Version,
+    close_requested: bool,
+    peer_eof: bool,
+    close_after: bool,
+    requests: u64,
+}
+
+impl ServerConn {
+    /// A connection opened at `now`, waiting for its first request.
+    pub fn new(limits: Limits, now: Instant) -> ServerConn {
+        let mut timers = Timers::new();
+        timers.set(Timer::Idle, now + limits.idle_timeout);
+        ServerConn {
+            parser: HeadParser::new(&limits),
+            limits,
+            body: None,
+            state: State::Head,
+            timers,
+            events: VecDeque::new(),
+            transmit: VecDeque::new(),
+            queued: 0,
+            now,
+            req_head: false,
+            req_keep_alive: true,
+            req_version: Version::Http11,
+            close_requested: false,
+            peer_eof: false,
+            close_after: false,
+            requests: 0,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// How many requests have been parsed on this connection.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// Bytes queued for [`Session::poll_transmit`] and not yet polled. An
+    /// application streaming a large body pauses while this is high.
+    pub fn transmit_queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Whether a response is owed ([`Event::End`] was delivered and the
+    /// response is not finished).
+    pub fn awaiting_response(&self) -> bool {
+        matches!(self.state, State::Await | State::Sending(_))
+    }
+
+    /// Closes the connection after the current (or next) response, adding
+    /// `Connection: close` to it.
+    pub fn close_after_response(&mut self) {
+        self.close_requested = true;
+    }
+
+    /// Sends a whole response: head, `body`, end.
+    pub fn respond(&mut self, status: u16, fields: &[(&str, &[u8])], body: Bytes) -> Result<(), ApiError> {
+        let framing = if body.is_empty() { ResponseBody::Empty } else { ResponseBody::Length(body.len() as u64) };
+        self.send_response(status, fields, framing)?;
+        if !body.is_empty() {
+            self.send_data(body)?;
+        }
+        self.finish()
+    }
+
+    /// Sends a response head with the application's `fields`; the machine
+    /// adds the framing field (`Content-Length` or `Transfer-Encoding`)
+    /// and `Connection` as needed. Follow with [`send_data`](Self::send_data)
+    /// and [`finish`](Self::finish).
+    pub fn send_response(
+        &mut self,
+        status: u16,
+        fields: &[(&str, &[u8])],
+        body: ResponseBody,
+    ) -> Result<(), ApiError> {
+        if self.state != State::Await {
+            return Err(if matches!(self.state, State::Sending(_)) {
+                ApiError::WrongState
+            } else {
+                ApiError::NotReady
+            });
+        }
+        if !(200..=999).contains(&status) {
+            return Err(ApiError::BadStatus);
+        }
+        check_fields(fields)?;
+        let no_body = bodyless_status(status);
+        if no_body && !matches!(body, ResponseBody::Empty) {
+            return Err(ApiError::BodyNotAllowed);
+        }
+        let mut close = self.close_requested || self.peer_eof || !self.req_keep_alive;
+        let (framing, sending) = match body {
+            _ if no_body => (Framing::None, Sending::Fixed(0)),
+            ResponseBody::Empty => (Framing::Length(0), Sending::Fixed(0)),
+            ResponseBody::Length(n) => (Framing::Length(n), Sending::Fixed(n)),
+            ResponseBody::Chunked if self.req_version == Version::Http10 => {
+                close = true;
+                (Framing::None, Sending::UntilClose)
+            }
+            ResponseBody::Chunked => (Framing::Chunked, Sending::Chunked),
+        };
+        let connection = match (close, self.req_version) {
+            (true, _) => Some("close"),
+            (false, Version::Http10) => Some("keep-alive"),
+            (false, Version::Http11) => None,
+        };
+        let mut out = BytesMut::new();
+        write_head(&mut out, status, fields, framing, connection);
+        self.push_transmit(out.freeze());
+        self.close_after = close;
+        self.state = State::Sending(if self.req_head { Sending::Discard } else { sending });
+        Ok(())
+    }
+
+    /// Sends body bytes of the response started by
+    /// [`send_response`](Self::send_response). On a HEAD request they are
+    /// dropped.
+    pub fn send_data(&mut self, data: Bytes) -> Result<(), ApiError> {
+        let State::Sending(sending) = self.state else { return Err(ApiError::WrongState) };
+        if data.is_empty() {
+            return Ok(());
+        }
+        match sending {
+            Sending::Fixed(left) => {
+                let n = data.len() as u64;
+                if n > left {
+                    return Err(ApiError::BodyTooLong);
+                }
+                self.state = State::Sending(Sending::Fixed(left - n));
+                self.push_transmit(data);
+            }
+            Sending::Chunked => {
+                let mut size = BytesMut::with_capacity(20);
+                response::put_hex(&mut size, data.len() as u64);
+                size.extend_from_slice(b"\r\n");
+                self.push_transmit(size.freeze());
+                self.push_transmit(data);
+                self.push_transmit(Bytes::from_static(b"\r\n"));
+            }
+            Sending::UntilClose => self.push_transmit(data),
+            Sending::Discard => {}
+        }
+        Ok(())
+    }
+
+    /// Ends the response. The connection then reads the next request, or
+    /// closes if this exchange ends it.
+    pub fn finish(&mut self) -> Result<(), ApiError> {
+        let State::Sending(sending) = self.state else { return Err(ApiError::WrongState) };
+        match sending {
+            Sending::Fixed(0) | Sending::UntilClose | Sending::Discard => {}
+            Sending::Fixed(_) => return Err(ApiError::BodyIncomplete),
+            Sending::Chunked => self.push_transmit(Bytes::from_static(b"0\r\n\r\n")),
+        }
+        if self.close_after {
+            self.close();
+        } else {
+            self.state = State::Head;
+            self.timers.set(Timer::Idle, self.now + self.limits.idle_timeout);
+        }
+        Ok(())
+    }
+
+    fn push_transmit(&mut self, b: Bytes) {
+        self.queued += b.len();
+        self.transmit.push_back(b);
+    }
+
+    fn close(&mut self) {
+        self.state = State::Closed;
+        self.timers.clear_all();
+        self.body = None;
+    }
+
+    /// Answers `e` with its status and `Connection: close`, then closes.
+    fn reject(&mut self, e: Error) {
+        if e != Error::Truncated || self.parser.has_partial() || self.state == State::Body {
+            let status = e.status();
+            let text = format!("{} {}: {}\n", status, response::reason(status), e);
+            let mut out = BytesMut::new();
+            write_head(
+                &mut out,
+                status,
+                &[("Content-Type", b"text/plain; charset=utf-8")],
+                Framing::Length(text.len() as u64),
+                Some("close"),
+            );
+            out.extend_from_slice(text.as_bytes());
+            self.push_transmit(out.freeze());
+        }
+        self.events.push_back(Event::Rejected(e));
+        self.close();
+    }
+
+    /// A complete head: set up the body and tell the application.
+    fn start_request(&mut self, head: RequestHead) {
+        self.requests += 1;
+        self.timers.clear(Timer::Header);
+        self.req_head = head.is_head();
+        self.req_keep_alive = head.keep_alive();
+        self.req_version = head.version();
+        match BodyDecoder::new(head.body_kind(), &self.limits) {
+            Ok(decoder) => {
+                let has_body = head.body_kind() != BodyKind::Length(0);
+                if head.expects_continue() && has_body {
+                    self.push_transmit(Bytes::from_static(b"HTTP/1.1 100 Continue\r\n\r\n"));
+                }
+                if has_body {
+                    self.timers.set(Timer::Idle, self.now + self.limits.idle_timeout);
+                }
+                self.body = Some(decoder);
+                self.state = State::Body;
+                self.events.push_back(Event::Request(head));
+            }
+            Err(e) => self.reject(e),
+        }
+    }
+}
+
+impl Session for ServerConn {
+    type Event = Event;
+
+    fn handle_read(&mut self, now: Instant, buf: &mut BytesMut) {
+        self.now = now;
+        loop {
+            match self.state {
+                State::Head => {
+                    if buf.is_empty() {
+                        return;
+                    }
+                    if !self.parser.has_partial() {
+                        self.timers.clear(Timer::Idle);
+                        self.timers.set(Timer::Header, now + self.limits.header_timeout);
+                    }
+                    match self.parser.parse(buf) {
+                        Ok(None) => return,
+                        Ok(Some(n)) => {
+                            let head = self.parser.take(buf.split_to(n).freeze());
+                            self.start_request(head);
+                        }
+                        Err(e) => return self.reject(e),
+                    }
+                }
+                State::Body => {
+                    let Some(decoder) = self.body.as_mut() else { return self.close() };
+                    match decoder.decode(buf) {
+                        Ok(None) => return,
+                        Ok(Some(BodyChunk::Data(data))) => {
+                            self.timers.set(Timer::Idle, now + self.limits.idle_timeout);
+                            self.events.push_back(Event::Data(data));
+                        }
+                        Ok(Some(BodyChunk::End)) => {
+                            self.body = None;
+                            self.timers.clear_all();
+                            self.state = State::Await;
+                            self.events.push_back(Event::End);
+                        }
+                        Err(e) => return self.reject(e),
+                    }
+                }
+                State::Await | State::Sending(_) | State::Closed => return,
+            }
+        }
+    }
+
+    fn handle_eof(&mut self, now: Instant) {
+        self.now = now;
+        match self.state {
+            State::Head if self.parser.has_partial() => self.reject(Error::Truncated),
+            State::Head => self.close(),
+            State::Body => self.reject(Error::Truncated),
+            State::Await | State::Sending(_) => self.peer_eof = true,
+            State::Closed => {}
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        while let Some(timer) = self.timers.expired(now) {
+            match (timer, self.state) {
+                (Timer::Header, State::Head) | (Timer::Idle, State::Body) => self.reject(Error::Timeout),
+                (Timer::Idle, State::Head) if !self.parser.has_partial() => self.close(),
+                _ => {}
+            }
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<Bytes> {
+        let b = self.transmit.pop_front()?;
+        self.queued -= b.len();
+        Some(b)
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next().map(|(_, at)| at)
+    }
+
+    fn wants_read(&self) -> bool {
+        matches!(self.state, State::Head | State::Body)
+    }
+
+    fn is_finished(&self) -> bool {
+        self.state == State::Closed
+    }
+}

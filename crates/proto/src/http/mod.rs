@@ -1,0 +1,28 @@
+//! HTTP/1.1 (RFC 9112), server side, without I/O.
+//!
+//! - [`HeadParser`]: the incremental request-head parser (request-line in
+//!   all four target forms, fields, framing semantics), O(n) however the
+//!   input is split, fields as spans into one shared [`bytes::Bytes`].
+//! - [`BodyDecoder`]: `Content-Length` and `chunked` bodies (extensions and
+//!   trailers validated, bounded, discarded), zero-copy.
+//! - [`ServerConn`]: the connection machine that puts them together with
+//!   keep-alive, pipelining, `Expect: 100-continue`, the response writer,
+//!   the header and idle timers, and every rejection of the contract.
+//!
+//! What is strict, and why, is listed on [`Error`]: each variant names its
+//! RFC 9112 rule. [`Limits`] holds every bound, with defaults.
+
+mod body;
+mod chars;
+mod conn;
+mod error;
+mod head;
+mod limits;
+mod response;
+
+pub use body::{BodyChunk, BodyDecoder};
+pub use conn::{Event, ServerConn, Timer};
+pub use error::{ApiError, Error};
+pub use head::{BodyKind, HeadParser, RequestHead, TargetForm, Version};
+pub use limits::Limits;
+pub use response::{reason, ResponseBody};

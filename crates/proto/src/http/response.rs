@@ -1,0 +1,146 @@
+//! Writing response heads.
+
+use bytes::{BufMut, BytesMut};
+
+use super::chars::is_token;
+use super::ApiError;
+
+/// How a response body is framed; the machine writes the matching field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseBody {
+    /// No body (`Content-Length: 0`, or nothing for 204 and 304).
+    Empty,
+    /// Exactly this many bytes (`Content-Length`).
+    Length(u64),
+    /// Unknown length: `Transfer-Encoding: chunked` for HTTP/1.1 clients;
+    /// for HTTP/1.0 clients the body runs to the end of the connection.
+    Chunked,
+}
+
+/// The reason phrase sansnet writes for `status` (empty when unknown, which
+/// RFC 9112 §4 allows).
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+/// Whether a response with `status` never has a body (RFC 9110 §6.4.1).
+pub(crate) fn bodyless_status(status: u16) -> bool {
+    status < 200 || status == 204 || status == 304
+}
+
+/// Checks application fields: token names, values without CR, LF or NUL,
+/// and none of the framing fields the machine owns.
+pub(crate) fn check_fields(fields: &[(&str, &[u8])]) -> Result<(), ApiError> {
+    for (name, value) in fields {
+        if name.is_empty() || !name.bytes().all(is_token) {
+            return Err(ApiError::BadField);
+        }
+        if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(ApiError::BadField);
+        }
+        for owned in ["content-length", "transfer-encoding", "connection"] {
+            if name.eq_ignore_ascii_case(owned) {
+                return Err(ApiError::FramingField);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The framing line the machine adds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// Appends a response head to `out`.
+pub(crate) fn write_head(
+    out: &mut BytesMut,
+    status: u16,
+    fields: &[(&str, &[u8])],
+    framing: Framing,
+    connection: Option<&str>,
+) {
+    let reason = reason(status);
+    let extra: usize = fields.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    out.reserve(64 + reason.len() + extra);
+    out.put_slice(b"HTTP/1.1 ");
+    put_u64(out, u64::from(status));
+    out.put_u8(b' ');
+    out.put_slice(reason.as_bytes());
+    out.put_slice(b"\r\n");
+    for (name, value) in fields {
+        out.put_slice(name.as_bytes());
+        out.put_slice(b": ");
+        out.put_slice(value);
+        out.put_slice(b"\r\n");
+    }
+    match framing {
+        Framing::None => {}
+        Framing::Length(n) => {
+            out.put_slice(b"Content-Length: ");
+            put_u64(out, n);
+            out.put_slice(b"\r\n");
+        }
+        Framing::Chunked => out.put_slice(b"Transfer-Encoding: chunked\r\n"),
+    }
+    if let Some(c) = connection {
+        out.put_slice(b"Connection: ");
+        out.put_slice(c.as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn put_u64(out: &mut BytesMut, n: u64) {
+    put_digits(out, n, 10);
+}
+
+/// Appends `n` in lowercase hex (chunk sizes).
+pub(crate) fn put_hex(out: &mut BytesMut, n: u64) {
+    put_digits(out, n, 16);
+}
+
+fn put_digits(out: &mut BytesMut, mut n: u64, base: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b"0123456789abcdef"[(n % base) as usize];
+        n /= base;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&tmp[i..]);
+}

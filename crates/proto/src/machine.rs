@@ -1,0 +1,329 @@
+//! The one shape every protocol machine has, and what drivers rely on.
+//!
+//! Two traits cover every protocol in sansnet:
+//!
+//! - [`Session`]: one connection's protocol (HTTP server connection, echo,
+//!   file sender, file receiver). A driver owns one per connection.
+//! - [`Hub`]: many connections in one machine (the chat room). Inputs carry a
+//!   [`ConnId`]; outputs are addressed to one. A driver owns one hub and feeds
+//!   it from a single task or thread, so the hub needs no locks. [`Solo`]
+//!   lifts any `Session` factory into a `Hub`, so a driver written only for
+//!   hubs runs every protocol too.
+//!
+//! # The drain contract
+//!
+//! After **any** input (`handle_*`) or application command (such as
+//! [`ServerConn::respond`](crate::http::ServerConn::respond)) a driver must:
+//!
+//! 1. feed buffered input again while [`Session::wants_read`] is true and the
+//!    buffer is not empty (a machine may stop consuming mid-buffer, e.g. an
+//!    HTTP connection holding back a pipelined request until the current
+//!    response is written; bytes it leaves stay in the driver's buffer);
+//! 2. drain [`Session::poll_event`] until `None`, handing events to the
+//!    application (which may issue commands, restarting this list);
+//! 3. drain [`Session::poll_transmit`] until `None` and write every `Bytes`
+//!    in order (a polled output belongs to the driver: if the socket is not
+//!    ready it keeps the bytes; it never drops them);
+//! 4. if [`Session::is_finished`], flush and close;
+//! 5. otherwise sleep until the socket is readable (only if `wants_read`) or
+//!    until [`Session::poll_timeout`], then call `handle_read`,
+//!    `handle_eof` or `handle_timeout`.
+//!
+//! `handle_timeout` may be called early or twice: it only fires timers
+//! whose deadline is at or before `now`.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use sansnet_proto::{http::{Event, ServerConn}, Instant, Session};
+//!
+//! let mut conn = ServerConn::new(Default::default(), Instant::ZERO);
+//! let mut inbox = BytesMut::from(&b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"[..]);
+//! let mut wire = Vec::new();
+//! loop {
+//!     if conn.wants_read() && !inbox.is_empty() {
+//!         conn.handle_read(Instant::ZERO, &mut inbox);
+//!     }
+//!     let mut progressed = false;
+//!     while let Some(ev) = conn.poll_event() {
+//!         progressed = true;
+//!         if let Event::End = ev {
+//!             conn.respond(200, &[], b"hi".as_slice().into()).unwrap();
+//!         }
+//!     }
+//!     while let Some(out) = conn.poll_transmit() {
+//!         wire.extend_from_slice(&out);
+//!     }
+//!     if !progressed { break; }
+//! }
+//! assert!(wire.starts_with(b"HTTP/1.1 200 OK\r\n"));
+//! assert!(wire.ends_with(b"\r\n\r\nhi"));
+//! ```
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
+use bytes::{Bytes, BytesMut};
+
+use crate::Instant;
+
+/// One connection's protocol, driven by the contract in the [module
+/// docs](self).
+pub trait Session {
+    /// What the machine tells the application (a parsed request, a chunk of
+    /// body, a file range to read, ...).
+    type Event;
+
+    /// Bytes arrived. The machine consumes a prefix of `buf` (possibly none,
+    /// possibly all) and leaves the rest for a later call.
+    fn handle_read(&mut self, now: Instant, buf: &mut BytesMut);
+
+    /// The peer ended its side of the stream. No more `handle_read` follows.
+    fn handle_eof(&mut self, now: Instant);
+
+    /// A deadline from [`poll_timeout`](Session::poll_timeout) may have
+    /// passed. Harmless when early or repeated.
+    fn handle_timeout(&mut self, now: Instant);
+
+    /// The driver wrote `n` more bytes of transmitted data to the socket.
+    /// Machines that budget unsent bytes use it; the default ignores it.
+    fn handle_sent(&mut self, now: Instant, n: usize) {
+        let _ = (now, n);
+    }
+
+    /// Bytes to write, in order.
+    #[must_use]
+    fn poll_transmit(&mut self) -> Option<Bytes>;
+
+    /// The next event for the application.
+    #[must_use]
+    fn poll_event(&mut self) -> Option<Self::Event>;
+
+    /// The earliest deadline, if any timer is armed.
+    #[must_use]
+    fn poll_timeout(&self) -> Option<Instant>;
+
+    /// Backpressure: `false` asks the driver to stop reading (and to stop
+    /// feeding buffered bytes) until it turns `true` again.
+    #[must_use]
+    fn wants_read(&self) -> bool;
+
+    /// The exchange is over: write what `poll_transmit` still yields, then
+    /// close the connection.
+    #[must_use]
+    fn is_finished(&self) -> bool;
+}
+
+/// Names one connection of a [`Hub`]. Drivers allocate them; a hub never
+/// sees the same id for two connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+/// An input to a [`Hub`].
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// A connection was accepted. `peer` is a printable peer address
+    /// (`127.0.0.1:5000`, `[::1]:5000`, a Unix socket path).
+    Opened {
+        /// The new connection.
+        conn: ConnId,
+        /// Its peer address, as text.
+        peer: String,
+    },
+    /// Bytes arrived on `conn`; the hub consumes a prefix of `buf`.
+    Read {
+        /// Where they arrived.
+        conn: ConnId,
+        /// The driver's buffer for that connection.
+        buf: &'a mut BytesMut,
+    },
+    /// `conn`'s peer ended its side of the stream.
+    Eof {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// The driver wrote `n` more bytes addressed to `conn`.
+    Sent {
+        /// The connection.
+        conn: ConnId,
+        /// How many bytes.
+        n: usize,
+    },
+    /// `conn` is gone (reset, write error, or closed after an
+    /// [`Output::Close`]). The hub forgets it.
+    Gone {
+        /// The connection.
+        conn: ConnId,
+    },
+}
+
+/// An output of a [`Hub`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output<E> {
+    /// Write `data` to `conn`. A broadcast is one `Bytes` cloned per
+    /// recipient: the clone shares the allocation.
+    Transmit {
+        /// The recipient.
+        conn: ConnId,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// Write what was queued for `conn`, then close it.
+    Close {
+        /// The connection to close.
+        conn: ConnId,
+    },
+    /// Something for the application, from `conn` (if it concerns one).
+    Event(E),
+}
+
+/// Many connections in one machine, driven from one task or thread.
+///
+/// The same drain contract as [`Session`], with every input and output
+/// tagged by connection.
+pub trait Hub {
+    /// What the hub tells the application.
+    type Event;
+
+    /// Feeds one input.
+    fn handle(&mut self, now: Instant, input: Input<'_>);
+
+    /// Deadlines may have passed. Harmless when early or repeated.
+    fn handle_timeout(&mut self, now: Instant);
+
+    /// The next output: bytes for a connection, a close, or an event.
+    #[must_use]
+    fn poll_output(&mut self) -> Option<Output<Self::Event>>;
+
+    /// The earliest deadline, if any.
+    #[must_use]
+    fn poll_timeout(&self) -> Option<Instant>;
+
+    /// Backpressure per connection: `false` asks the driver to stop reading
+    /// from `conn` for now.
+    #[must_use]
+    fn wants_read(&self, conn: ConnId) -> bool;
+}
+
+/// Lifts per-connection [`Session`]s into a [`Hub`]: one session per
+/// `ConnId`, made by `factory` when the connection opens.
+///
+/// Events come out as `Output::Event((conn, event))`; the application reaches
+/// the session with [`Solo::session_mut`] to answer them. Outputs are
+/// produced connection by connection in `ConnId` order, so the result is
+/// deterministic.
+pub struct Solo<S, F> {
+    factory: F,
+    sessions: BTreeMap<ConnId, S>,
+    /// Connections that may have output to drain, in arrival order.
+    dirty: VecDeque<ConnId>,
+}
+
+impl<S: Session, F: FnMut(Instant) -> S> Solo<S, F> {
+    /// A hub whose connections each run a session made by `factory(now)`.
+    pub fn new(factory: F) -> Self {
+        Solo { factory, sessions: BTreeMap::new(), dirty: VecDeque::new() }
+    }
+
+    /// The session of `conn`, while it is open.
+    pub fn session_mut(&mut self, conn: ConnId) -> Option<&mut S> {
+        if self.sessions.contains_key(&conn) && !self.dirty.contains(&conn) {
+            self.dirty.push_back(conn);
+        }
+        self.sessions.get_mut(&conn)
+    }
+
+    /// How many connections are open.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    fn touch(&mut self, conn: ConnId) {
+        if !self.dirty.contains(&conn) {
+            self.dirty.push_back(conn);
+        }
+    }
+}
+
+impl<S: Session, F: FnMut(Instant) -> S> Hub for Solo<S, F> {
+    type Event = (ConnId, S::Event);
+
+    fn handle(&mut self, now: Instant, input: Input<'_>) {
+        match input {
+            Input::Opened { conn, .. } => {
+                let session = (self.factory)(now);
+                self.sessions.insert(conn, session);
+                self.touch(conn);
+            }
+            Input::Read { conn, buf } => {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.handle_read(now, buf);
+                    self.touch(conn);
+                }
+            }
+            Input::Eof { conn } => {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.handle_eof(now);
+                    self.touch(conn);
+                }
+            }
+            Input::Sent { conn, n } => {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.handle_sent(now, n);
+                    self.touch(conn);
+                }
+            }
+            Input::Gone { conn } => {
+                self.sessions.remove(&conn);
+                self.dirty.retain(|&c| c != conn);
+            }
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        let due: alloc::vec::Vec<ConnId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.poll_timeout().is_some_and(|at| at <= now))
+            .map(|(&c, _)| c)
+            .collect();
+        for conn in due {
+            if let Some(s) = self.sessions.get_mut(&conn) {
+                s.handle_timeout(now);
+            }
+            self.touch(conn);
+        }
+    }
+
+    fn poll_output(&mut self) -> Option<Output<Self::Event>> {
+        while let Some(&conn) = self.dirty.front() {
+            let Some(s) = self.sessions.get_mut(&conn) else {
+                self.dirty.pop_front();
+                continue;
+            };
+            if let Some(ev) = s.poll_event() {
+                return Some(Output::Event((conn, ev)));
+            }
+            if let Some(data) = s.poll_transmit() {
+                return Some(Output::Transmit { conn, data });
+            }
+            self.dirty.pop_front();
+            if s.is_finished() {
+                self.sessions.remove(&conn);
+                return Some(Output::Close { conn });
+            }
+        }
+        None
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.sessions.values().filter_map(|s| s.poll_timeout()).min()
+    }
+
+    fn wants_read(&self, conn: ConnId) -> bool {
+        self.sessions.get(&conn).is_some_and(|s| s.wants_read())
+    }
+}

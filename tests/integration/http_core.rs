@@ -1,0 +1,1 @@
+//! The HTTP core end to end: vectors, splits, differential, linear bound, timers.
