@@ -30,6 +30,37 @@ static TOKEN: [bool; 256] = {
     t
 };
 
+/// reg-name bytes of a `uri-host` (RFC 3986 §3.2.2: unreserved, sub-delims,
+/// and `%` of pct-encoded).
+static HOST: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        b += 1;
+    }
+    t
+};
+
 /// Whether `b` is a `tchar`.
 #[inline(always)]
 pub(crate) fn is_token(b: u8) -> bool {
@@ -59,24 +90,106 @@ pub(crate) fn value_ok(v: &[u8]) -> bool {
     !bad
 }
 
-/// Whether every byte of a request-target is visible ASCII (0x21..=0x7E).
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Eight bytes at `i` as a little-endian word, if there are eight.
+#[inline(always)]
+fn word(b: &[u8], i: usize) -> Option<u64> {
+    let w: [u8; 8] = b.get(i..i + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(w))
+}
+
+/// Flags (high bit of each byte) the bytes of `x` a field value may not
+/// hold: `has_less(x, 0x20) | has_zero(x ^ 0x7f)`. Both tricks may flag
+/// bytes above a true hit (borrows run upward) but never below one, so the
+/// lowest flagged byte is exact. HTAB is flagged too; callers skip it.
+#[inline(always)]
+fn value_mask(x: u64) -> u64 {
+    let ctl = x.wrapping_sub(LO * 0x20) & !x & HI;
+    let y = x ^ (LO * 0x7f);
+    ctl | (y.wrapping_sub(LO) & !y & HI)
+}
+
+/// Flags the bytes of `x` outside 0x21..=0x7E:
+/// `has_less(x, 0x21) | has_more(x, 0x7e)`; the lowest flag is exact.
+#[inline(always)]
+fn target_mask(x: u64) -> u64 {
+    (x.wrapping_sub(LO * 0x21) & !x & HI) | ((x.wrapping_add(LO) | x) & HI)
+}
+
+/// Skips whole 32-byte steps from `i` while `bad(c)` holds for no byte.
+/// No early exit inside a step, so the compiler emits SIMD compares; the
+/// step holding a bad byte is left to the caller's SWAR loop.
+#[inline(always)]
+fn skip_wide(b: &[u8], mut i: usize, bad: impl Fn(u8) -> bool) -> usize {
+    while let Some(chunk) = b.get(i..i + 32) {
+        let mut any = 0u8;
+        for &c in chunk {
+            any |= bad(c) as u8;
+        }
+        if any != 0 {
+            break;
+        }
+        i += 32;
+    }
+    i
+}
+
+/// Index of the first byte at or after `from` that a field value may not
+/// hold (a control character other than HTAB, or DEL), or `b.len()`.
+///
+/// 32 bytes a step first (values are often long: cookies, user agents),
+/// then eight bytes a step (SWAR) to find the exact byte.
 #[inline]
-pub(crate) fn target_ok(t: &[u8]) -> bool {
-    let mut chunks = t.chunks_exact(32);
-    for chunk in &mut chunks {
-        let mut bad = false;
-        for &b in chunk {
-            bad |= b.wrapping_sub(0x21) > 0x7e - 0x21;
+pub(crate) fn scan_value(b: &[u8], from: usize) -> usize {
+    let mut i = skip_wide(b, from, |c| ((c < 0x20) & (c != b'\t')) | (c == 0x7f));
+    while let Some(x) = word(b, i) {
+        let m = value_mask(x);
+        if m == 0 {
+            i += 8;
+            continue;
         }
-        if bad {
-            return false;
+        let j = i + (m.trailing_zeros() / 8) as usize;
+        if b[j] != b'\t' {
+            return j;
+        }
+        i = j + 1;
+    }
+    while let Some(&c) = b.get(i) {
+        if (c < 0x20 && c != b'\t') || c == 0x7f {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Index of the first byte at or after `from` outside visible ASCII
+/// (0x21..=0x7E), or `b.len()`. Targets are often short (`/`), so eight
+/// bytes a step first, and 32 a step once two words were clean.
+#[inline]
+pub(crate) fn scan_target(b: &[u8], from: usize) -> usize {
+    let mut i = from;
+    let mut clean = 0;
+    while let Some(x) = word(b, i) {
+        let m = target_mask(x);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+        clean += 1;
+        if clean == 2 {
+            i = skip_wide(b, i, |c| c.wrapping_sub(0x21) > 0x7e - 0x21);
         }
     }
-    let mut bad = false;
-    for &b in chunks.remainder() {
-        bad |= b.wrapping_sub(0x21) > 0x7e - 0x21;
+    while let Some(&c) = b.get(i) {
+        if !(0x21..=0x7e).contains(&c) {
+            return i;
+        }
+        i += 1;
     }
-    !bad
+    i
 }
 
 /// `Host = uri-host [ ":" port ]` (RFC 9112 §3.2): reg-name characters,
@@ -96,33 +209,22 @@ pub(crate) fn host_ok(v: &[u8]) -> bool {
             _ => return false,
         }
     } else {
-        match v.iter().rposition(|&b| b == b':') {
+        // One pass: reg-name bytes, remembering the last colon.
+        let mut colon = None;
+        for (i, &c) in v.iter().enumerate() {
+            if c == b':' {
+                colon = Some(i);
+            } else if !HOST[c as usize] {
+                return false;
+            }
+        }
+        match colon {
             Some(c) => (&v[..c], &v[c + 1..]),
-            None => (v, &[][..]),
+            None => return true,
         }
     };
-    let host_chars = host.iter().all(|&b| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-            )
-    });
-    host_chars && port.iter().all(u8::is_ascii_digit)
+    // (IP-literal hosts reach here with an empty `host`.)
+    !host.contains(&b':') && port.iter().all(u8::is_ascii_digit)
 }
 
 #[cfg(test)]
@@ -152,8 +254,25 @@ mod tests {
     fn target_bytes() {
         for b in 0..=255u8 {
             let expect = (0x21..=0x7e).contains(&b);
-            assert_eq!(target_ok(&[b]), expect);
-            assert_eq!(target_ok(&[b; 33]), expect);
+            assert_eq!(scan_target(&[b], 0) == 1, expect);
+            assert_eq!(scan_target(&[b; 33], 0) == 33, expect);
+        }
+    }
+
+    #[test]
+    fn scanners_find_the_first_bad_byte() {
+        for b in 0..=255u8 {
+            for pos in [0usize, 3, 7, 8, 13, 20] {
+                let mut v = [b'a'; 24];
+                v[pos] = b;
+                let value_bad = (b < 0x20 && b != b'\t') || b == 0x7f;
+                assert_eq!(scan_value(&v, 0), if value_bad { pos } else { 24 }, "value {b:#x} at {pos}");
+                let target_bad = !(0x21..=0x7e).contains(&b);
+                assert_eq!(scan_target(&v, 0), if target_bad { pos } else { 24 }, "target {b:#x} at {pos}");
+                // a later bad byte never hides an earlier one
+                v[23] = 0;
+                assert_eq!(scan_value(&v, 0), if value_bad { pos } else { 23 });
+            }
         }
     }
 

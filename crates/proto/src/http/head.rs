@@ -141,13 +141,34 @@ impl RequestHead {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    RequestLine,
-    FirstField,
-    Fields,
+    /// At a line start before the request-line (empty lines are skipped).
+    Start,
+    /// CR of an empty leading line seen; LF next.
+    StartLf,
+    Method,
+    Target,
+    /// The ten bytes `HTTP/x.y` CR LF.
+    Version,
+    /// At the start of a field line, or of the blank line ending the head.
+    FieldStart { first: bool },
+    FieldName,
+    /// After the colon: optional whitespace.
+    ValueWs,
+    Value,
+    /// CR after a field value seen; LF next.
+    ValueLf,
+    /// CR of the blank line seen; LF next.
+    EndLf,
     Done,
 }
 
 /// The incremental request-head parser. See the [module docs](self).
+///
+/// It is a resumable scanner: `pos` is where the next call goes on, and
+/// every byte before it has been checked, so nothing is scanned twice. A
+/// verdict depends only on the bytes, never on how they were split: limits
+/// are enforced as positions in the stream (the head must end within
+/// `max_head` bytes, the target within `max_target`).
 ///
 /// ```
 /// use bytes::Bytes;
@@ -168,12 +189,13 @@ pub struct HeadParser {
     max_target: usize,
     max_fields: usize,
     phase: Phase,
-    /// Start of the line being parsed (everything before is parsed).
-    line: usize,
-    /// Where the search for the next LF resumes.
-    scanned: usize,
-    /// A partial buffer no longer than this needs no limit check.
-    partial_ok: usize,
+    /// Where the next call resumes; every byte before it is checked.
+    pos: usize,
+    /// Start of the token being scanned (method, target, name, value).
+    mark: usize,
+    /// The CR ending the current value.
+    value_end: usize,
+    name: Span,
     inspected: u64,
     method: Span,
     target: Span,
@@ -202,15 +224,15 @@ struct Te {
 impl HeadParser {
     /// A parser enforcing the head limits of `limits`.
     pub fn new(limits: &Limits) -> HeadParser {
-        let max_head = limits.max_head.clamp(1, u32::MAX as usize);
-        let mut p = HeadParser {
-            max_head,
+        HeadParser {
+            max_head: limits.max_head.clamp(1, u32::MAX as usize),
             max_target: limits.max_target.max(1),
             max_fields: limits.max_fields,
-            phase: Phase::RequestLine,
-            line: 0,
-            scanned: 0,
-            partial_ok: 0,
+            phase: Phase::Start,
+            pos: 0,
+            mark: 0,
+            value_end: 0,
+            name: Span::default(),
             inspected: 0,
             method: Span::default(),
             target: Span::default(),
@@ -223,24 +245,15 @@ impl HeadParser {
             close: false,
             keep_alive: false,
             expect_continue: false,
-        };
-        p.partial_ok = p.request_line_budget();
-        p
-    }
-
-    /// The offset past which a request-line starting at `self.line` cannot
-    /// hold a target within the limit (method and version allowance: 64
-    /// bytes), or the head limit if that comes first.
-    fn request_line_budget(&self) -> usize {
-        self.max_head.min(self.line.saturating_add(self.max_target.saturating_add(64)))
+        }
     }
 
     /// Forgets the current request: ready for the next one at offset 0 of
     /// a new buffer.
     pub fn reset(&mut self) {
-        self.phase = Phase::RequestLine;
-        self.line = 0;
-        self.scanned = 0;
+        self.phase = Phase::Start;
+        self.pos = 0;
+        self.mark = 0;
         self.fields.clear();
         self.hosts = 0;
         self.content_length = None;
@@ -248,18 +261,17 @@ impl HeadParser {
         self.close = false;
         self.keep_alive = false;
         self.expect_continue = false;
-        self.partial_ok = self.request_line_budget();
     }
 
-    /// How many bytes this parser has looked at since it was made (a
-    /// counter for tests of the linear bound: searches plus validations).
+    /// How many bytes this parser has stepped over since it was made: each
+    /// byte of the input once, which tests check as the linear bound.
     pub fn bytes_inspected(&self) -> u64 {
         self.inspected
     }
 
     /// Whether any byte of a request has been seen since the last reset.
     pub fn has_partial(&self) -> bool {
-        self.scanned > 0
+        self.pos > 0
     }
 
     /// Parses as much of the head in `buf` as has arrived.
@@ -272,140 +284,219 @@ impl HeadParser {
     /// [`reset`](Self::reset) before parsing the next request.
     #[inline]
     pub fn parse(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
-        // Fast path for a trickle of bytes that ends no line: no call into
-        // memchr, no limit work while the buffer is within budget.
-        let new = buf.get(self.scanned..).unwrap_or_default();
-        if new.len() <= 4 && buf.len() <= self.partial_ok && self.phase != Phase::Done {
-            self.inspected += new.len() as u64;
-            if !new.contains(&b'\n') {
-                self.scanned = buf.len();
+        let from = self.pos;
+        // Fast path for a trickle (bytes arriving a few at a time) inside a
+        // token or value: nothing ends, nothing to record, just step over.
+        if let Some(new @ [_, ..]) = buf.get(from..)
+            && new.len() <= 8
+            && buf.len() < self.max_head
+        {
+            let plain = match self.phase {
+                Phase::Value => new.iter().all(|&c| c >= 0x20 && c != 0x7f),
+                Phase::FieldName | Phase::Method => new.iter().all(|&c| is_token(c)),
+                _ => false,
+            };
+            if plain {
+                self.pos = buf.len();
+                self.inspected += new.len() as u64;
                 return Ok(None);
             }
-            self.inspected -= new.len() as u64;
         }
-        self.parse_slow(buf)
+        let r = self.run(buf);
+        self.inspected += self.pos.saturating_sub(from) as u64;
+        r
     }
 
-    fn parse_slow(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
-        if self.phase == Phase::Done {
-            return Ok(Some(self.line));
+    fn run(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
+        // Scan at most max_head bytes: a head not ended by then is too large.
+        let lim = buf.len().min(self.max_head);
+        let b = &buf[..lim];
+        let done = match self.phase {
+            Phase::Done => return Ok(Some(self.pos)),
+            Phase::Start | Phase::StartLf | Phase::Method | Phase::Target | Phase::Version => {
+                self.request_line(b)? && self.fields(b)?
+            }
+            _ => self.fields(b)?,
+        };
+        if done {
+            return Ok(Some(self.pos));
         }
+        // Out of bytes. If that is because the head limit was reached, the
+        // head cannot end within it.
+        if lim == self.max_head {
+            return Err(Error::HeadTooLarge);
+        }
+        Ok(None)
+    }
+
+    /// The request-line, resumed at `self.phase`; written as a straight run
+    /// of steps (not a dispatch loop) so a whole line costs no indirect
+    /// jumps. `Ok(false)`: out of bytes.
+    fn request_line(&mut self, b: &[u8]) -> Result<bool, Error> {
+        while matches!(self.phase, Phase::Start | Phase::StartLf) {
+            let p = self.pos;
+            let Some(&c) = b.get(p) else { return Ok(false) };
+            if self.phase == Phase::StartLf {
+                if c != b'\n' {
+                    return Err(Error::BareCr);
+                }
+                self.pos = p + 1;
+                self.phase = Phase::Start;
+            } else if c == b'\r' {
+                // RFC 9112 §2.2: ignore empty lines before the request-line.
+                self.pos = p + 1;
+                self.phase = Phase::StartLf;
+            } else {
+                self.mark = p;
+                self.phase = Phase::Method;
+            }
+        }
+        if self.phase == Phase::Method {
+            let i = scan_token(b, self.pos);
+            self.pos = i;
+            let Some(&c) = b.get(i) else { return Ok(false) };
+            if c != b' ' || i == self.mark {
+                return Err(match c {
+                    b'\n' => Error::BareLf,
+                    0 => Error::Nul,
+                    _ if i == self.mark => Error::BadMethod,
+                    _ => Error::BadRequestLine,
+                });
+            }
+            self.method = Span::new(self.mark, i);
+            self.pos = i + 1;
+            self.mark = i + 1;
+            self.phase = Phase::Target;
+        }
+        if self.phase == Phase::Target {
+            // Look at most one byte past the target limit.
+            let cap = b.len().min(self.mark.saturating_add(self.max_target + 1));
+            let i = chars::scan_target(&b[..cap], self.pos);
+            self.pos = i;
+            if i - self.mark > self.max_target {
+                return Err(Error::TargetTooLong);
+            }
+            let Some(&c) = b.get(i) else { return Ok(false) };
+            if c != b' ' || i == self.mark {
+                return Err(match c {
+                    0 => Error::Nul,
+                    b'\n' => Error::BareLf,
+                    b' ' | b'\r' => Error::BadRequestLine,
+                    _ => Error::BadTarget,
+                });
+            }
+            self.target = Span::new(self.mark, i);
+            self.form = target_form(self.method.get(b), self.target.get(b))?;
+            self.pos = i + 1;
+            self.phase = Phase::Version;
+        }
+        // Phase::Version
+        let p = self.pos;
+        let Some(v) = b.get(p..p + 10) else { return Ok(false) };
+        self.version = parse_version(&v[..8])?;
+        match (v[8], v[9]) {
+            (b'\r', b'\n') => {}
+            (b'\r', _) => return Err(Error::BareCr),
+            (b'\n', _) => return Err(Error::BareLf),
+            _ => return Err(Error::BadVersion),
+        }
+        self.pos = p + 10;
+        self.phase = Phase::FieldStart { first: true };
+        Ok(true)
+    }
+
+    /// Field lines up to the blank line, resumed at `self.phase`; each line
+    /// is a straight run of steps. `Ok(true)`: the head is complete.
+    fn fields(&mut self, b: &[u8]) -> Result<bool, Error> {
         loop {
-            let rest = &buf[self.scanned..];
-            let Some(i) = find_lf(rest) else {
-                self.inspected += rest.len() as u64;
-                self.scanned = buf.len();
-                return self.check_partial(buf).map(|()| None);
-            };
-            self.inspected += i as u64 + 1;
-            let lf = self.scanned + i;
-            if lf >= self.max_head || lf > self.partial_ok {
-                return Err(self.oversize(buf));
-            }
-            self.scanned = lf + 1;
-            // A line must end in CRLF.
-            if lf == self.line || buf[lf - 1] != b'\r' {
-                return Err(Error::BareLf);
-            }
-            let (start, end) = (self.line, lf - 1);
-            self.inspected += (end - start) as u64;
-            self.line = lf + 1;
-            match self.phase {
-                Phase::RequestLine => {
-                    if start == end {
-                        // RFC 9112 §2.2: ignore empty lines before the request-line.
-                        self.partial_ok = self.request_line_budget();
-                        continue;
+            if let Phase::FieldStart { first } = self.phase {
+                let p = self.pos;
+                let Some(&c) = b.get(p) else { return Ok(false) };
+                match c {
+                    b'\r' => {
+                        self.pos = p + 1;
+                        self.phase = Phase::EndLf;
                     }
-                    self.request_line(buf, start, end)?;
-                    self.phase = Phase::FirstField;
-                    self.partial_ok = self.max_head;
-                }
-                Phase::FirstField | Phase::Fields => {
-                    if start == end {
-                        self.finish_head()?;
-                        self.phase = Phase::Done;
-                        return Ok(Some(self.line));
+                    b'\n' => return Err(Error::BareLf),
+                    b' ' | b'\t' if first => return Err(Error::WhitespaceAfterStartLine),
+                    b' ' | b'\t' => return Err(Error::ObsFold),
+                    _ => {
+                        if self.fields.len() >= self.max_fields {
+                            return Err(Error::TooManyFields);
+                        }
+                        self.mark = p;
+                        self.phase = Phase::FieldName;
                     }
-                    if matches!(buf[start], b' ' | b'\t') {
-                        return Err(if self.phase == Phase::FirstField {
-                            Error::WhitespaceAfterStartLine
-                        } else {
-                            Error::ObsFold
-                        });
-                    }
-                    self.phase = Phase::Fields;
-                    if self.fields.len() >= self.max_fields {
-                        return Err(Error::TooManyFields);
-                    }
-                    let (name, value) = parse_field_line(buf, start, end)?;
-                    self.field_semantics(name.get(buf), value.get(buf))?;
-                    self.fields.push(FieldSpan { name, value });
-                }
-                Phase::Done => unreachable!("returned above when Done"),
-            }
-        }
-    }
-
-    /// No LF in the buffer yet: is what we have already over a limit?
-    fn check_partial(&self, buf: &[u8]) -> Result<(), Error> {
-        if buf.len() <= self.partial_ok {
-            return Ok(());
-        }
-        Err(self.oversize(buf))
-    }
-
-    /// The head grew past a limit without ending: which error is it?
-    fn oversize(&self, buf: &[u8]) -> Error {
-        if self.phase == Phase::RequestLine {
-            // Is it the target that is too long? Runs once: the answer is an
-            // error. Looks only at the bytes up to the budget, which every
-            // split of the input has, so the verdict does not depend on it.
-            let line = &buf[self.line..buf.len().min(self.partial_ok + 1)];
-            if let Some(sp) = memchr::memchr(b' ', line) {
-                let target = &line[sp + 1..];
-                let len = memchr::memchr(b' ', target).unwrap_or(target.len());
-                if len > self.max_target {
-                    return Error::TargetTooLong;
                 }
             }
-            if self.partial_ok >= self.max_head {
-                return Error::HeadTooLarge;
+            if self.phase == Phase::EndLf {
+                let p = self.pos;
+                let Some(&c) = b.get(p) else { return Ok(false) };
+                if c != b'\n' {
+                    return Err(Error::BareCr);
+                }
+                self.pos = p + 1;
+                self.finish_head()?;
+                self.phase = Phase::Done;
+                return Ok(true);
             }
-            return Error::BadRequestLine;
+            if self.phase == Phase::FieldName {
+                let i = scan_token(b, self.pos);
+                self.pos = i;
+                let Some(&c) = b.get(i) else { return Ok(false) };
+                match c {
+                    b':' if i > self.mark => {}
+                    b' ' | b'\t' if i > self.mark => return Err(Error::SpaceBeforeColon),
+                    0 => return Err(Error::Nul),
+                    b'\n' => return Err(Error::BareLf),
+                    _ => return Err(Error::BadFieldName),
+                }
+                self.name = Span::new(self.mark, i);
+                self.pos = i + 1;
+                self.phase = Phase::ValueWs;
+            }
+            if self.phase == Phase::ValueWs {
+                let mut i = self.pos;
+                while let Some(b' ' | b'\t') = b.get(i) {
+                    i += 1;
+                }
+                self.pos = i;
+                if i == b.len() {
+                    return Ok(false);
+                }
+                self.mark = i;
+                self.phase = Phase::Value;
+            }
+            if self.phase == Phase::Value {
+                let i = chars::scan_value(b, self.pos);
+                self.pos = i;
+                let Some(&c) = b.get(i) else { return Ok(false) };
+                match c {
+                    b'\r' => {}
+                    b'\n' => return Err(Error::BareLf),
+                    0 => return Err(Error::Nul),
+                    _ => return Err(Error::BadFieldValue),
+                }
+                self.value_end = i;
+                self.pos = i + 1;
+                self.phase = Phase::ValueLf;
+            }
+            // Phase::ValueLf
+            let p = self.pos;
+            let Some(&c) = b.get(p) else { return Ok(false) };
+            if c != b'\n' {
+                return Err(Error::BareCr);
+            }
+            let mut end = self.value_end;
+            while end > self.mark && matches!(b[end - 1], b' ' | b'\t') {
+                end -= 1;
+            }
+            let value = Span::new(self.mark, end);
+            self.field_semantics(self.name.get(b), value.get(b))?;
+            self.fields.push(FieldSpan { name: self.name, value });
+            self.pos = p + 1;
+            self.phase = Phase::FieldStart { first: false };
         }
-        Error::HeadTooLarge
-    }
-
-    fn request_line(&mut self, buf: &[u8], start: usize, end: usize) -> Result<(), Error> {
-        let line = &buf[start..end];
-        // method
-        let m = line.iter().position(|&b| !is_token(b)).unwrap_or(line.len());
-        if m == 0 {
-            return Err(classify(line, Error::BadMethod));
-        }
-        if line.get(m) != Some(&b' ') {
-            return Err(classify(line, Error::BadRequestLine));
-        }
-        let t0 = m + 1;
-        // target: up to the next SP, visible ASCII only
-        let t_len = memchr::memchr(b' ', &line[t0..]).ok_or(Error::BadRequestLine)?;
-        if t_len == 0 {
-            return Err(Error::BadRequestLine);
-        }
-        if t_len > self.max_target {
-            return Err(Error::TargetTooLong);
-        }
-        let target = &line[t0..t0 + t_len];
-        if !chars::target_ok(target) {
-            return Err(classify(target, Error::BadTarget));
-        }
-        self.version = parse_version(&line[t0 + t_len + 1..])?;
-        let method = &line[..m];
-        self.form = target_form(method, target)?;
-        self.method = Span::new(start, start + m);
-        self.target = Span::new(start + t0, start + t0 + t_len);
-        Ok(())
     }
 
     fn field_semantics(&mut self, name: &[u8], value: &[u8]) -> Result<(), Error> {
@@ -538,9 +629,10 @@ impl HeadParser {
     }
 }
 
+/// Index of the first non-`tchar` byte at or after `from`, or `b.len()`.
 #[inline]
-fn find_lf(s: &[u8]) -> Option<usize> {
-    if s.len() < 16 { s.iter().position(|&b| b == b'\n') } else { memchr::memchr(b'\n', s) }
+fn scan_token(b: &[u8], from: usize) -> usize {
+    b[from..].iter().position(|&c| !is_token(c)).map_or(b.len(), |k| from + k)
 }
 
 /// Picks the most precise error for a line that failed a check.
