@@ -9,7 +9,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::chars::{is_token, value_ok};
-use super::head::{check_field_line, BodyKind};
+use super::head::{BodyKind, check_field_line};
 use super::{Error, Limits};
 
 /// A piece of decoded body.
@@ -232,7 +232,11 @@ impl BodyDecoder {
 
     /// The trailer section: field lines up to an empty line, validated like
     /// head fields, bounded by the head limits, then discarded.
-    fn trailer(&mut self, buf: &mut BytesMut, mut scanned: usize) -> Result<Option<BodyChunk>, Error> {
+    fn trailer(
+        &mut self,
+        buf: &mut BytesMut,
+        mut scanned: usize,
+    ) -> Result<Option<BodyChunk>, Error> {
         loop {
             let Some(i) = memchr::memchr(b'\n', &buf[scanned..]) else {
                 scanned = buf.len();

@@ -266,9 +266,17 @@ mod tests {
                 let mut v = [b'a'; 24];
                 v[pos] = b;
                 let value_bad = (b < 0x20 && b != b'\t') || b == 0x7f;
-                assert_eq!(scan_value(&v, 0), if value_bad { pos } else { 24 }, "value {b:#x} at {pos}");
+                assert_eq!(
+                    scan_value(&v, 0),
+                    if value_bad { pos } else { 24 },
+                    "value {b:#x} at {pos}"
+                );
                 let target_bad = !(0x21..=0x7e).contains(&b);
-                assert_eq!(scan_target(&v, 0), if target_bad { pos } else { 24 }, "target {b:#x} at {pos}");
+                assert_eq!(
+                    scan_target(&v, 0),
+                    if target_bad { pos } else { 24 },
+                    "target {b:#x} at {pos}"
+                );
                 // a later bad byte never hides an earlier one
                 v[23] = 0;
                 assert_eq!(scan_value(&v, 0), if value_bad { pos } else { 23 });
@@ -278,7 +286,8 @@ mod tests {
 
     #[test]
     fn hosts() {
-        for ok in ["", "example.com", "example.com:8080", "[::1]", "[::1]:80", "127.0.0.1:1", "a_b"] {
+        for ok in ["", "example.com", "example.com:8080", "[::1]", "[::1]:80", "127.0.0.1:1", "a_b"]
+        {
             assert!(host_ok(ok.as_bytes()), "{ok}");
         }
         for bad in ["local host", "a/b", "a@b", "[::1", "[zz]", "a:b", "[::1]x", "a?b"] {

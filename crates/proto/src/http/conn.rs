@@ -6,7 +6,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::body::{BodyChunk, BodyDecoder};
 use super::head::{BodyKind, HeadParser, RequestHead, Version};
-use super::response::{self, bodyless_status, check_fields, write_head, Framing, ResponseBody};
+use super::response::{self, Framing, ResponseBody, bodyless_status, check_fields, write_head};
 use super::{ApiError, Error, Limits};
 use crate::time::{TimerKind, Timers};
 use crate::{Instant, Session};
@@ -178,8 +178,17 @@ impl ServerConn {
     }
 
     /// Sends a whole response: head, `body`, end.
-    pub fn respond(&mut self, status: u16, fields: &[(&str, &[u8])], body: Bytes) -> Result<(), ApiError> {
-        let framing = if body.is_empty() { ResponseBody::Empty } else { ResponseBody::Length(body.len() as u64) };
+    pub fn respond(
+        &mut self,
+        status: u16,
+        fields: &[(&str, &[u8])],
+        body: Bytes,
+    ) -> Result<(), ApiError> {
+        let framing = if body.is_empty() {
+            ResponseBody::Empty
+        } else {
+            ResponseBody::Length(body.len() as u64)
+        };
         self.send_response(status, fields, framing)?;
         if !body.is_empty() {
             self.send_data(body)?;
@@ -402,7 +411,9 @@ impl Session for ServerConn {
         self.now = now;
         while let Some(timer) = self.timers.expired(now) {
             match (timer, self.state) {
-                (Timer::Header, State::Head) | (Timer::Idle, State::Body) => self.reject(Error::Timeout),
+                (Timer::Header, State::Head) | (Timer::Idle, State::Body) => {
+                    self.reject(Error::Timeout)
+                }
                 (Timer::Idle, State::Head) if !self.parser.has_partial() => self.close(),
                 _ => {}
             }

@@ -150,7 +150,9 @@ enum Phase {
     /// The ten bytes `HTTP/x.y` CR LF.
     Version,
     /// At the start of a field line, or of the blank line ending the head.
-    FieldStart { first: bool },
+    FieldStart {
+        first: bool,
+    },
     FieldName,
     /// After the colon: optional whitespace.
     ValueWs,
@@ -510,10 +512,10 @@ impl HeadParser {
                     return Err(Error::BadHost);
                 }
             }
-            6 if name.eq_ignore_ascii_case(b"expect") => {
-                if value.eq_ignore_ascii_case(b"100-continue") {
-                    self.expect_continue = true;
-                }
+            6 if name.eq_ignore_ascii_case(b"expect")
+                && value.eq_ignore_ascii_case(b"100-continue") =>
+            {
+                self.expect_continue = true;
             }
             10 if name.eq_ignore_ascii_case(b"connection") => {
                 for opt in list(value) {
@@ -549,7 +551,8 @@ impl HeadParser {
                         // Anything after chunked: chunked is not final.
                         te.bad = true;
                     }
-                    let name_end = coding.iter().position(|&b| !is_token(b)).unwrap_or(coding.len());
+                    let name_end =
+                        coding.iter().position(|&b| !is_token(b)).unwrap_or(coding.len());
                     let (cname, params) = coding.split_at(name_end);
                     if cname.eq_ignore_ascii_case(b"chunked") {
                         if te.chunked_seen || !params.is_empty() {
@@ -653,7 +656,11 @@ fn parse_version(v: &[u8]) -> Result<Version, Error> {
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
-            if *major == b'1' { Ok(Version::Http11) } else { Err(Error::VersionNotSupported) }
+            if *major == b'1' {
+                Ok(Version::Http11)
+            } else {
+                Err(Error::VersionNotSupported)
+            }
         }
         _ => Err(classify(v, Error::BadVersion)),
     }
@@ -692,11 +699,7 @@ fn authority_ok(t: &[u8]) -> bool {
 }
 
 /// Splits a field line `name ":" OWS value OWS` (CRLF excluded) into spans.
-fn parse_field_line(
-    buf: &[u8],
-    start: usize,
-    end: usize,
-) -> Result<(Span, Span), Error> {
+fn parse_field_line(buf: &[u8], start: usize, end: usize) -> Result<(Span, Span), Error> {
     let line = &buf[start..end];
     let n = line.iter().position(|&b| !is_token(b)).unwrap_or(line.len());
     match line.get(n) {

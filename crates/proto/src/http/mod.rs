@@ -25,4 +25,4 @@ pub use conn::{Event, ServerConn, Timer};
 pub use error::{ApiError, Error};
 pub use head::{BodyKind, HeadParser, RequestHead, TargetForm, Version};
 pub use limits::Limits;
-pub use response::{reason, ResponseBody};
+pub use response::{ResponseBody, reason};

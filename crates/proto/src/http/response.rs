@@ -2,8 +2,8 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::chars::is_token;
 use super::ApiError;
+use super::chars::is_token;
 
 /// How a response body is framed; the machine writes the matching field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
