@@ -110,6 +110,39 @@ pub trait Session {
     /// close the connection.
     #[must_use]
     fn is_finished(&self) -> bool;
+
+    /// Between exchanges: nothing half-received, nothing owed, nothing
+    /// queued. A driver shutting down gracefully closes idle connections at
+    /// once and lets the others finish. The default, `false`, makes them
+    /// run until finished or until the grace period ends.
+    #[must_use]
+    fn is_idle(&self) -> bool {
+        false
+    }
+}
+
+/// The application side of a [`Session`]: it reacts to events by issuing
+/// the session's commands (for HTTP, [`respond`](crate::http::ServerConn::respond)
+/// and friends). Drivers call it while draining events (step 2 of the
+/// contract), and call [`on_drained`](App::on_drained) when everything
+/// queued so far has been written, so that a handler streaming a large body
+/// can queue the next piece: memory stays bounded by what it queues at once.
+///
+/// A closure `FnMut(&mut S, S::Event)` is an `App`.
+pub trait App<S: Session> {
+    /// An event from the session.
+    fn on_event(&mut self, session: &mut S, event: S::Event);
+
+    /// Everything queued was written to the peer. The default does nothing.
+    fn on_drained(&mut self, session: &mut S) {
+        let _ = session;
+    }
+}
+
+impl<S: Session, F: FnMut(&mut S, S::Event)> App<S> for F {
+    fn on_event(&mut self, session: &mut S, event: S::Event) {
+        self(session, event)
+    }
 }
 
 /// Names one connection of a [`Hub`]. Drivers allocate them; a hub never

@@ -441,4 +441,8 @@ impl Session for ServerConn {
     fn is_finished(&self) -> bool {
         self.state == State::Closed
     }
+
+    fn is_idle(&self) -> bool {
+        self.state == State::Head && !self.parser.has_partial() && self.transmit.is_empty()
+    }
 }

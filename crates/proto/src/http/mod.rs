@@ -19,6 +19,8 @@ mod error;
 mod head;
 mod limits;
 mod response;
+#[cfg(test)]
+mod tests;
 
 pub use body::{BodyChunk, BodyDecoder};
 pub use conn::{Event, ServerConn, Timer};

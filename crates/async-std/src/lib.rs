@@ -1,0 +1,57 @@
+//! # sansnet-async-std: the sansnet machines over async-std
+//!
+//! async-std is discontinued upstream (its README points to smol; advisory
+//! RUSTSEC-2025-0052). It stays because users asked for it, as a shim so
+//! thin that dropping it later deletes this one file: the driver is
+//! `sansnet-futures` (async-std runs on async-io like smol); this crate adds
+//! async-std's spawn and a blocking [`serve`] with the same signature as
+//! `sansnet_std::serve` and `sansnet_smol::serve`:
+//!
+//! ```no_run
+//! use sansnet_async_std as rt; // or: use sansnet_smol as rt; / use sansnet_std as rt;
+//! use sansnet_proto::http::{Event, Limits, ServerConn};
+//!
+//! let listener = rt::Listener::bind(&"127.0.0.1:8080".parse()?, &rt::SocketOptions::default())?;
+//! println!("listening on {}", listener.local_addr()?);
+//! rt::serve(listener, &rt::ServerConfig::default(), &rt::Shutdown::new(), |now, _peer| {
+//!     let app = |conn: &mut ServerConn, ev: Event| {
+//!         if let Event::End = ev {
+//!             let _ = conn.respond(200, &[], "hello\n".into());
+//!         }
+//!     };
+//!     (ServerConn::new(Limits::default(), now), app)
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::io;
+
+pub use sansnet_futures::{Control, Task, drive};
+pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
+pub use sansnet_proto as proto;
+use sansnet_proto::{App, Instant, Session};
+
+/// Serves `listener` on async-std's executor until `shutdown` is
+/// triggered; see `sansnet_futures::serve`.
+pub fn serve<S, A, F>(
+    listener: Listener,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+    factory: F,
+) -> io::Result<()>
+where
+    S: Session + Send + 'static,
+    A: App<S> + Send + 'static,
+    F: Fn(Instant, &str) -> (S, A) + Send + Sync + 'static,
+{
+    let spawn = |task: Task| {
+        async_std::task::spawn(task);
+    };
+    async_std::task::block_on(sansnet_futures::serve(listener, config, shutdown, factory, spawn))
+}
+
+/// Runs `future` to completion on the calling thread (async-std's
+/// `block_on`).
+pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    async_std::task::block_on(future)
+}

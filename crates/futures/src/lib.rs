@@ -1,0 +1,245 @@
+//! # sansnet-futures: one async driver for every sansnet machine
+//!
+//! The async half of sansnet, written once over async-io (its `Async`
+//! sockets implement the futures-io traits, and its timers) and shared by
+//! `sansnet-smol` and `sansnet-async-std`, which both run on async-io
+//! underneath. Those crates only add spawning and a blocking entry point.
+//!
+//! [`drive`] runs one [`Session`] over one socket, following the core's
+//! drain contract; [`serve`] accepts connections and hands each to `drive`
+//! through the runtime's `spawn`.
+//!
+//! Memory per idle connection stays small: a connection owns no read buffer
+//! while it waits. It waits for readability first, then reads into a
+//! per-thread scratch buffer and keeps only the bytes the machine has not
+//! consumed yet.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io::{self, Read, Write};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_io::{Async, Timer};
+use bytes::BytesMut;
+use futures_lite::future;
+pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
+use sansnet_net::{ConnCounter, Outbox, fire_timers, pump};
+use sansnet_proto::{App, Instant, Session};
+
+/// A boxed task, as handed to the runtime's `spawn`.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; 64 * 1024]);
+}
+
+/// Serves `listener` until `shutdown` is triggered, spawning one task per
+/// connection with `spawn`. Mirrors `sansnet_std::serve`: the same cap on
+/// connections, the same graceful stop (idle connections close at once,
+/// the others get [`ServerConfig::grace`]).
+pub async fn serve<S, A, F>(
+    listener: Listener,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+    factory: F,
+    spawn: impl Fn(Task),
+) -> io::Result<()>
+where
+    S: Session + Send + 'static,
+    A: App<S> + Send + 'static,
+    F: Fn(Instant, &str) -> (S, A) + Send + Sync + 'static,
+{
+    let clock = Clock::new();
+    let factory = Arc::new(factory);
+    let counter = ConnCounter::default();
+    let listener = Async::new(listener)?;
+    loop {
+        let accepted = future::or(
+            async { Some(listener.read_with(|l| l.accept(&config.socket)).await) },
+            async {
+                shutdown.wait().await;
+                None
+            },
+        )
+        .await;
+        let stream = match accepted {
+            None => break,
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                tracing::warn!("accept: {e}");
+                Timer::after(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Some(slot) = counter.try_acquire(config.max_connections) else {
+            tracing::debug!("connection cap reached, closing a new connection");
+            continue;
+        };
+        let peer = sansnet_net::peer_label(&stream);
+        let io = match Async::new(stream) {
+            Ok(io) => io,
+            Err(e) => {
+                tracing::warn!("register: {e}");
+                continue;
+            }
+        };
+        let (factory, ctl) =
+            (factory.clone(), Control::with(clock, shutdown.clone(), config.clone()));
+        spawn(Box::pin(async move {
+            let _slot = slot;
+            let (mut session, mut app) = factory(ctl.clock.now(), &peer);
+            if let Err(e) = drive(&io, &mut session, &mut app, &ctl).await {
+                tracing::debug!("connection {peer}: {e}");
+            }
+        }));
+    }
+    let deadline = std::time::Instant::now() + config.grace;
+    while counter.current() > 0 && std::time::Instant::now() < deadline {
+        Timer::after(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+/// What [`drive`] needs besides the connection.
+#[derive(Clone, Debug)]
+pub struct Control {
+    /// The clock the session's deadlines are on.
+    pub clock: Clock,
+    /// Stops the connection once it is idle.
+    pub shutdown: Shutdown,
+    /// Buffer sizes and timeouts.
+    pub config: ServerConfig,
+}
+
+impl Control {
+    /// Defaults, with a fresh clock and a shutdown nobody triggers.
+    pub fn new(config: ServerConfig) -> Control {
+        Control::with(Clock::new(), Shutdown::new(), config)
+    }
+
+    fn with(clock: Clock, shutdown: Shutdown, config: ServerConfig) -> Control {
+        Control { clock, shutdown, config }
+    }
+}
+
+enum Wake {
+    Read(io::Result<usize>),
+    Timer,
+    Shutdown,
+}
+
+/// The generic driver: runs one session over one socket until it finishes,
+/// following the core's drain contract. Every protocol runs through this
+/// one loop.
+pub async fn drive<S: Session, A: App<S>>(
+    io: &Async<Stream>,
+    session: &mut S,
+    app: &mut A,
+    ctl: &Control,
+) -> io::Result<()> {
+    let cap = ctl.config.read_buffer.max(1024);
+    let mut inbuf = BytesMut::new();
+    let mut out = Outbox::new();
+    loop {
+        let now = ctl.clock.now();
+        fire_timers(session, now);
+        pump(session, app, &mut inbuf, now, &mut out);
+        while let Some(chunk) = out.front() {
+            let n = future::or(io.write_with(|s| (&*s).write(chunk)), async {
+                Timer::after(ctl.config.write_timeout).await;
+                Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled"))
+            })
+            .await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            out.advance(n);
+            session.handle_sent(ctl.clock.now(), n);
+        }
+        if session.is_finished() {
+            return linger_close(io).await;
+        }
+        app.on_drained(session);
+        if pump(session, app, &mut inbuf, now, &mut out) {
+            continue;
+        }
+        let idle = session.is_idle() && inbuf.is_empty();
+        if ctl.shutdown.is_triggered() && idle {
+            return Ok(());
+        }
+        if idle && inbuf.capacity() > 0 {
+            inbuf = BytesMut::new(); // hold no memory while waiting
+        }
+        let deadline = session.poll_timeout();
+        let timer = async {
+            match deadline {
+                Some(at) => {
+                    Timer::at(ctl.clock.to_std(at)).await;
+                    Wake::Timer
+                }
+                None => future::pending().await,
+            }
+        };
+        let stop = async {
+            if idle {
+                ctl.shutdown.wait().await;
+                Wake::Shutdown
+            } else {
+                future::pending().await
+            }
+        };
+        if !session.wants_read() {
+            if deadline.is_none() {
+                return Err(io::Error::other("session stalled: no input wanted, no deadline"));
+            }
+            timer.await;
+            continue;
+        }
+        if inbuf.len() >= cap {
+            return Err(io::Error::other("input buffer full and the session consumed nothing"));
+        }
+        let read = async {
+            let r = io
+                .read_with(|s| {
+                    SCRATCH.with(|scratch| {
+                        let mut scratch = scratch.borrow_mut();
+                        let n = (&*s).read(&mut scratch[..])?;
+                        inbuf.extend_from_slice(&scratch[..n]);
+                        Ok(n)
+                    })
+                })
+                .await;
+            Wake::Read(r)
+        };
+        match future::or(read, future::or(timer, stop)).await {
+            Wake::Read(Ok(0)) => session.handle_eof(ctl.clock.now()),
+            Wake::Read(Ok(_)) | Wake::Timer => {}
+            Wake::Read(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Wake::Read(Err(e)) => return Err(e),
+            Wake::Shutdown => return Ok(()),
+        }
+    }
+}
+
+/// Closes without losing the last response (see `sansnet_std`): shut the
+/// write side, then drain what the peer still sends for a moment.
+async fn linger_close(io: &Async<Stream>) -> io::Result<()> {
+    let _ = io.get_ref().shutdown(std::net::Shutdown::Write);
+    let drain = async {
+        let mut left = 256 * 1024usize;
+        let mut buf = [0u8; 4096];
+        while left > 0 {
+            match io.read_with(|s| (&*s).read(&mut buf)).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    future::or(drain, async {
+        Timer::after(Duration::from_millis(100)).await;
+    })
+    .await;
+    Ok(())
+}

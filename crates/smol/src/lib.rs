@@ -1,0 +1,65 @@
+//! # sansnet-smol: the sansnet machines over smol
+//!
+//! A shim: the driver is `sansnet-futures`; this crate adds smol's executor
+//! (one thread per core) and a blocking [`serve`] with the same signature
+//! as `sansnet_std::serve`, so a program changes runtime by changing one
+//! `use` line:
+//!
+//! ```no_run
+//! use sansnet_smol as rt; // or: use sansnet_std as rt; / use sansnet_async_std as rt;
+//! use sansnet_proto::http::{Event, Limits, ServerConn};
+//!
+//! let listener = rt::Listener::bind(&"127.0.0.1:8080".parse()?, &rt::SocketOptions::default())?;
+//! println!("listening on {}", listener.local_addr()?);
+//! rt::serve(listener, &rt::ServerConfig::default(), &rt::Shutdown::new(), |now, _peer| {
+//!     let app = |conn: &mut ServerConn, ev: Event| {
+//!         if let Event::End = ev {
+//!             let _ = conn.respond(200, &[], "hello\n".into());
+//!         }
+//!     };
+//!     (ServerConn::new(Limits::default(), now), app)
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::io;
+
+pub use sansnet_futures::{Control, Task, drive};
+pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
+pub use sansnet_proto as proto;
+use sansnet_proto::{App, Instant, Session};
+
+/// Serves `listener` on a smol executor with one thread per core until
+/// `shutdown` is triggered; see `sansnet_futures::serve`.
+pub fn serve<S, A, F>(
+    listener: Listener,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+    factory: F,
+) -> io::Result<()>
+where
+    S: Session + Send + 'static,
+    A: App<S> + Send + 'static,
+    F: Fn(Instant, &str) -> (S, A) + Send + Sync + 'static,
+{
+    let ex = smol::Executor::new();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            let (ex, stopped) = (&ex, stopped.clone());
+            scope.spawn(move || smol::block_on(ex.run(stopped.recv())));
+        }
+        let spawn = |task: Task| ex.spawn(task).detach();
+        let r = smol::block_on(
+            ex.run(sansnet_futures::serve(listener, config, shutdown, factory, spawn)),
+        );
+        drop(stop);
+        r
+    })
+}
+
+/// Runs `future` to completion on the calling thread (smol's `block_on`).
+pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    smol::block_on(future)
+}

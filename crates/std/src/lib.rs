@@ -1,0 +1,283 @@
+//! # sansnet-std: the sansnet machines over std blocking sockets
+//!
+//! A thread per connection (the reference programs' design), each running
+//! the one generic [`drive`] loop over any [`Session`]: HTTP, echo, file
+//! transfer. What keeps a thread from being pinned by a slow or silent
+//! peer: reads wait at most until the machine's next deadline (the HTTP
+//! header and idle timers), writes give up after
+//! [`ServerConfig::write_timeout`], and connections past
+//! [`ServerConfig::max_connections`] are closed on accept.
+//!
+//! The API mirrors `sansnet-smol` and `sansnet-async-std` name for name, so
+//! a program changes runtime by changing one `use` line:
+//!
+//! ```no_run
+//! use sansnet_std as rt; // or: use sansnet_smol as rt; / use sansnet_async_std as rt;
+//! use sansnet_proto::http::{Event, Limits, ServerConn};
+//!
+//! let listener = rt::Listener::bind(&"127.0.0.1:8080".parse()?, &rt::SocketOptions::default())?;
+//! println!("listening on {}", listener.local_addr()?);
+//! rt::serve(listener, &rt::ServerConfig::default(), &rt::Shutdown::new(), |now, _peer| {
+//!     let app = |conn: &mut ServerConn, ev: Event| {
+//!         if let Event::End = ev {
+//!             let _ = conn.respond(200, &[], "hello\n".into());
+//!         }
+//!     };
+//!     (ServerConn::new(Limits::default(), now), app)
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::net::Shutdown as How;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use bytes::BytesMut;
+pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
+use sansnet_net::{ConnCounter, Outbox, fire_timers, pump};
+pub use sansnet_proto as proto;
+use sansnet_proto::{App, Instant, Session};
+
+/// Live connections, so that shutdown can wake idle ones. The lock is held
+/// only to add, remove or copy entries, never across I/O.
+#[derive(Default)]
+struct Registry {
+    conns: Mutex<BTreeMap<u64, (Stream, Arc<AtomicBool>)>>,
+}
+
+impl Registry {
+    fn snapshot(&self, only_idle: bool) -> Vec<Stream> {
+        let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        conns
+            .values()
+            .filter(|(_, idle)| !only_idle || idle.load(Ordering::SeqCst))
+            .filter_map(|(s, _)| s.try_clone().ok())
+            .collect()
+    }
+}
+
+/// Serves `listener` until `shutdown` is triggered: each accepted connection
+/// gets a thread running [`drive`] over the session and app that `factory`
+/// makes from the current time and the peer's address.
+///
+/// After the trigger it stops accepting, closes idle connections, lets the
+/// others finish for up to [`ServerConfig::grace`], then cuts what is left
+/// and returns `Ok(())`.
+pub fn serve<S, A, F>(
+    listener: Listener,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+    factory: F,
+) -> io::Result<()>
+where
+    S: Session + Send + 'static,
+    A: App<S> + Send + 'static,
+    F: Fn(Instant, &str) -> (S, A) + Send + Sync + 'static,
+{
+    let clock = Clock::new();
+    let factory = Arc::new(factory);
+    let counter = ConnCounter::default();
+    let registry = Arc::new(Registry::default());
+    let listener = Arc::new(listener);
+    {
+        // Wakes the blocking accept below when shutdown comes.
+        let (l, sd) = (listener.clone(), shutdown.clone());
+        thread::Builder::new().name("sansnet-waker".into()).spawn(move || {
+            sd.wait_blocking();
+            l.poke();
+        })?;
+    }
+    let mut next_id = 0u64;
+    loop {
+        let accepted = listener.accept(&config.socket);
+        if shutdown.is_triggered() {
+            break;
+        }
+        let stream = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                // Out of descriptors or similar: back off instead of spinning.
+                thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let Some(slot) = counter.try_acquire(config.max_connections) else {
+            tracing::debug!("connection cap reached, closing a new connection");
+            continue;
+        };
+        let peer = sansnet_net::peer_label(&stream);
+        let idle = Arc::new(AtomicBool::new(false));
+        next_id += 1;
+        let id = next_id;
+        if let Ok(clone) = stream.try_clone() {
+            registry
+                .conns
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, (clone, idle.clone()));
+        }
+        let (factory, reg, sd, cfg) =
+            (factory.clone(), registry.clone(), shutdown.clone(), config.clone());
+        let spawned = thread::Builder::new().name("sansnet-conn".into()).spawn(move || {
+            let _slot = slot;
+            let (mut session, mut app) = factory(clock.now(), &peer);
+            let mut stream = stream;
+            let ctl = Control { clock, shutdown: sd, config: cfg, idle };
+            if let Err(e) = drive(&mut stream, &mut session, &mut app, &ctl) {
+                tracing::debug!("connection {peer}: {e}");
+            }
+            reg.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        });
+        if let Err(e) = spawned {
+            tracing::warn!("spawn: {e}");
+            registry.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        }
+    }
+    // Graceful stop: idle connections now, the rest after the grace period.
+    for s in registry.snapshot(true) {
+        let _ = s.shutdown(How::Read);
+    }
+    let deadline = std::time::Instant::now() + config.grace;
+    while counter.current() > 0 && std::time::Instant::now() < deadline {
+        for s in registry.snapshot(true) {
+            let _ = s.shutdown(How::Read);
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    for s in registry.snapshot(false) {
+        let _ = s.shutdown(How::Both);
+    }
+    let cut = std::time::Instant::now() + Duration::from_secs(1);
+    while counter.current() > 0 && std::time::Instant::now() < cut {
+        thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// What [`drive`] needs besides the connection: the clock, the shutdown
+/// signal, the settings, and a flag it raises while idle so that a
+/// shutdown can close the connection.
+#[derive(Clone, Debug)]
+pub struct Control {
+    /// The clock the session's deadlines are on.
+    pub clock: Clock,
+    /// Stops the connection once it is idle.
+    pub shutdown: Shutdown,
+    /// Buffer sizes and timeouts.
+    pub config: ServerConfig,
+    /// Raised while the session is idle and the driver waits for input.
+    pub idle: Arc<AtomicBool>,
+}
+
+impl Control {
+    /// Defaults, with a fresh clock and a shutdown nobody triggers.
+    pub fn new(config: ServerConfig) -> Control {
+        Control {
+            clock: Clock::new(),
+            shutdown: Shutdown::new(),
+            config,
+            idle: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// The generic driver: runs one session over one blocking stream until it
+/// finishes, following the core's drain contract. Every protocol runs
+/// through this one loop.
+pub fn drive<S: Session, A: App<S>>(
+    stream: &mut Stream,
+    session: &mut S,
+    app: &mut A,
+    ctl: &Control,
+) -> io::Result<()> {
+    let cap = ctl.config.read_buffer.max(1024);
+    let mut scratch = vec![0u8; cap.min(16 * 1024)];
+    let mut inbuf = BytesMut::new();
+    let mut out = Outbox::new();
+    stream.set_write_timeout(Some(ctl.config.write_timeout))?;
+    loop {
+        let now = ctl.clock.now();
+        fire_timers(session, now);
+        pump(session, app, &mut inbuf, now, &mut out);
+        while let Some(chunk) = out.front() {
+            let n = match stream.write(chunk) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            out.advance(n);
+            session.handle_sent(ctl.clock.now(), n);
+        }
+        if session.is_finished() {
+            return linger_close(stream, &mut scratch);
+        }
+        app.on_drained(session);
+        if pump(session, app, &mut inbuf, now, &mut out) {
+            continue;
+        }
+        if ctl.shutdown.is_triggered() && session.is_idle() && inbuf.is_empty() {
+            return Ok(());
+        }
+        let deadline = session.poll_timeout();
+        if !session.wants_read() {
+            // Only a deadline can move it now.
+            let Some(at) = deadline else {
+                return Err(io::Error::other("session stalled: no input wanted, no deadline"));
+            };
+            thread::sleep(
+                ctl.clock.to_std(at).saturating_duration_since(std::time::Instant::now()),
+            );
+            continue;
+        }
+        if inbuf.len() >= cap {
+            return Err(io::Error::other("input buffer full and the session consumed nothing"));
+        }
+        let wait = deadline.map(|at| {
+            let d = ctl.clock.to_std(at).saturating_duration_since(std::time::Instant::now());
+            d.max(Duration::from_millis(1))
+        });
+        stream.set_read_timeout(wait)?;
+        ctl.idle.store(session.is_idle() && inbuf.is_empty(), Ordering::SeqCst);
+        if ctl.shutdown.is_triggered() && session.is_idle() && inbuf.is_empty() {
+            return Ok(());
+        }
+        let r = stream.read(&mut scratch);
+        ctl.idle.store(false, Ordering::SeqCst);
+        match r {
+            Ok(0) => session.handle_eof(ctl.clock.now()),
+            Ok(n) => {
+                inbuf.extend_from_slice(&scratch[..n]);
+                if n == scratch.len() && scratch.len() < cap {
+                    // Full reads: grow toward the configured size.
+                    scratch.resize((scratch.len() * 2).min(cap), 0);
+                }
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Closes after a finished exchange without losing the last response: shut
+/// the write side, then read (and drop) what the peer still sends for a
+/// moment, so the kernel does not answer it with a reset that could
+/// destroy the response in flight.
+fn linger_close(stream: &mut Stream, scratch: &mut [u8]) -> io::Result<()> {
+    let _ = stream.shutdown(How::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut left = 256 * 1024usize;
+    while left > 0 {
+        match stream.read(scratch) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
+    Ok(())
+}
