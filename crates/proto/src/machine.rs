@@ -77,6 +77,11 @@ pub trait Session {
     fn handle_read(&mut self, now: Instant, buf: &mut BytesMut);
 
     /// The peer ended its side of the stream. No more `handle_read` follows.
+    ///
+    /// Drivers learn of the end from a read that returns 0, and they read
+    /// only while [`wants_read`](Session::wants_read) is true and after
+    /// feeding every buffered byte; so bytes already received (pipelined
+    /// requests, say) are always handled before the end of the stream.
     fn handle_eof(&mut self, now: Instant);
 
     /// A deadline from [`poll_timeout`](Session::poll_timeout) may have

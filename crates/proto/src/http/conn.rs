@@ -285,7 +285,7 @@ impl ServerConn {
             Sending::Fixed(_) => return Err(ApiError::BodyIncomplete),
             Sending::Chunked => self.push_transmit(Bytes::from_static(b"0\r\n\r\n")),
         }
-        if self.close_after {
+        if self.close_after || self.peer_eof {
             self.close();
         } else {
             self.state = State::Head;

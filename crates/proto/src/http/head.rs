@@ -662,7 +662,8 @@ fn parse_version(v: &[u8]) -> Result<Version, Error> {
                 Err(Error::VersionNotSupported)
             }
         }
-        _ => Err(classify(v, Error::BadVersion)),
+        _ if v.contains(&0) => Err(Error::Nul),
+        _ => Err(Error::BadVersion),
     }
 }
 

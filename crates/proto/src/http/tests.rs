@@ -427,14 +427,13 @@ fn rfc9112_2_3_bad_version_is_400() {
 
 #[test]
 fn rfc9112_2_3_short_version_is_400() {
-    // The version is read as 8 bytes plus CRLF, so a short one pulls in its
-    // CRLF and is classified as `BareCr` although the CR is followed by LF
-    // (the status, 400, is right; the variant is questionable).
+    // The version is read as 8 bytes plus CRLF; a short one pulls in its
+    // CRLF and fails the version grammar.
     rejects_all(
         &[
-            (b"GET / ICE/1.1\r\nHost: x\r\n\r\n", Error::BareCr),
-            (b"GET / HTTP/1\r\nHost: x\r\n\r\n", Error::BareCr),
-            (b"GET / \r\nHost: x\r\n\r\n\r\n", Error::BareCr),
+            (b"GET / ICE/1.1\r\nHost: x\r\n\r\n", Error::BadVersion),
+            (b"GET / HTTP/1\r\nHost: x\r\n\r\n", Error::BadVersion),
+            (b"GET / \r\nHost: x\r\n\r\n\r\n", Error::BadVersion),
         ],
         OK_400,
     );
