@@ -62,6 +62,7 @@
 
 extern crate alloc;
 
+pub mod chat;
 pub mod http;
 pub mod machine;
 pub mod time;
