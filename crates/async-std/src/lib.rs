@@ -29,7 +29,7 @@ use std::io;
 pub use sansnet_futures::{Control, Task, drive};
 pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
 pub use sansnet_proto as proto;
-use sansnet_proto::{App, Instant, Session};
+use sansnet_proto::{App, Hub, Instant, Session};
 
 /// Serves `listener` on async-std's executor until `shutdown` is
 /// triggered; see `sansnet_futures::serve`.
@@ -48,6 +48,28 @@ where
         async_std::task::spawn(task);
     };
     async_std::task::block_on(sansnet_futures::serve(listener, config, shutdown, factory, spawn))
+}
+
+/// Serves `listener` with one [`Hub`] machine (the chat room) on
+/// async-std's executor until `shutdown` is triggered; see
+/// `sansnet_futures::serve_hub`.
+pub fn serve_hub<H, E>(
+    listener: Listener,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+    hub: H,
+    on_event: E,
+) -> io::Result<()>
+where
+    H: Hub,
+    E: FnMut(&mut H, H::Event),
+{
+    let spawn = |task: Task| {
+        async_std::task::spawn(task);
+    };
+    async_std::task::block_on(sansnet_futures::serve_hub(
+        listener, config, shutdown, hub, on_event, spawn,
+    ))
 }
 
 /// Runs `future` to completion on the calling thread (async-std's

@@ -22,11 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_io::{Async, Timer};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_lite::future;
 pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
-use sansnet_net::{ConnCounter, Outbox, fire_timers, pump};
-use sansnet_proto::{App, Instant, Session};
+use sansnet_net::{ConnCounter, Gate, HubHost, Outbox, ToHub, ToWriter, fire_timers, pump};
+use sansnet_proto::{App, ConnId, Hub, Instant, Session};
 
 /// A boxed task, as handed to the runtime's `spawn`.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -242,4 +242,182 @@ async fn linger_close(io: &Async<Stream>) -> io::Result<()> {
     })
     .await;
     Ok(())
+}
+
+/// Serves `listener` with one [`Hub`] machine (the chat room) for every
+/// connection until `shutdown` is triggered. The hub lives in this future
+/// alone and is fed through a channel, so it needs no lock; each connection
+/// gets a reader task and a writer task, spawned with `spawn`. Hub events go
+/// to `on_event`. On shutdown every connection is ended through the hub (so
+/// it can say goodbye) and given [`ServerConfig::grace`] to flush.
+pub async fn serve_hub<H, E>(
+    listener: Listener,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+    hub: H,
+    mut on_event: E,
+    spawn: impl Fn(Task),
+) -> io::Result<()>
+where
+    H: Hub,
+    E: FnMut(&mut H, H::Event),
+{
+    let clock = Clock::new();
+    let counter = ConnCounter::default();
+    let listener = Async::new(listener)?;
+    let (to_hub, inbox) = async_channel::unbounded::<ToHub>();
+    let mut host = HubHost::new(hub);
+    let mut next = 0u64;
+    let mut stopping: Option<std::time::Instant> = None;
+    enum Step {
+        Accepted(io::Result<Stream>),
+        Msg(ToHub),
+        Timer,
+        Stop,
+    }
+    loop {
+        let now = clock.now();
+        host.handle_timeout(now);
+        host.flush(now, &mut on_event);
+        if let Some(since) = stopping
+            && (host.is_empty() || since.elapsed() >= config.grace)
+        {
+            return Ok(());
+        }
+        let deadline = host.poll_timeout();
+        let accept = async {
+            if stopping.is_some() {
+                future::pending().await
+            } else {
+                Step::Accepted(listener.read_with(|l| l.accept(&config.socket)).await)
+            }
+        };
+        let msg = async {
+            match inbox.recv().await {
+                Ok(m) => Step::Msg(m),
+                Err(_) => future::pending().await,
+            }
+        };
+        let timer = async {
+            let at = match (deadline, stopping) {
+                (Some(at), _) => clock.to_std(at),
+                (None, Some(_)) => std::time::Instant::now() + Duration::from_millis(50),
+                (None, None) => future::pending().await,
+            };
+            Timer::at(at).await;
+            Step::Timer
+        };
+        let stop = async {
+            if stopping.is_some() {
+                future::pending().await
+            } else {
+                shutdown.wait().await;
+                Step::Stop
+            }
+        };
+        match future::or(msg, future::or(accept, future::or(timer, stop))).await {
+            Step::Msg(m) => host.handle(clock.now(), m),
+            Step::Timer => {}
+            Step::Stop => {
+                stopping = Some(std::time::Instant::now());
+                host.end_all(clock.now());
+            }
+            Step::Accepted(Err(e)) => {
+                tracing::warn!("accept: {e}");
+                Timer::after(Duration::from_millis(10)).await;
+            }
+            Step::Accepted(Ok(stream)) => {
+                let Some(slot) = counter.try_acquire(config.max_connections) else {
+                    tracing::debug!("connection cap reached, closing a new connection");
+                    continue;
+                };
+                let peer = sansnet_net::peer_label(&stream);
+                let Ok(io) = Async::new(stream) else { continue };
+                next += 1;
+                let conn = ConnId(next);
+                let (writer, queue) = async_channel::unbounded();
+                let gate = Gate::new();
+                host.handle(clock.now(), ToHub::Opened { conn, peer, writer, gate: gate.clone() });
+                let io = Arc::new(io);
+                let (io2, tx2) = (io.clone(), to_hub.clone());
+                spawn(Box::pin(read_half(io, conn, gate, to_hub.clone())));
+                let write_timeout = config.write_timeout;
+                spawn(Box::pin(async move {
+                    let _slot = slot;
+                    write_half(&io2, conn, queue, &tx2, write_timeout).await;
+                }));
+            }
+        }
+    }
+}
+
+/// A hub connection's reader: bytes to the hub while its gate is open.
+async fn read_half(
+    io: Arc<Async<Stream>>,
+    conn: ConnId,
+    gate: Gate,
+    to_hub: async_channel::Sender<ToHub>,
+) {
+    loop {
+        gate.wait_open().await;
+        let r = io
+            .read_with(|s| {
+                SCRATCH.with(|scratch| {
+                    let mut scratch = scratch.borrow_mut();
+                    let n = (&*s).read(&mut scratch[..])?;
+                    Ok(Bytes::copy_from_slice(&scratch[..n]))
+                })
+            })
+            .await;
+        match r {
+            Ok(data) if !data.is_empty() => {
+                if to_hub.send(ToHub::Read { conn, data }).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) | Err(_) => {
+                let _ = to_hub.send(ToHub::Eof { conn }).await;
+                return;
+            }
+        }
+    }
+}
+
+/// A hub connection's writer: writes what the hub routes to it, reports
+/// `Sent`, closes on `Close` or on a stalled or failed write.
+async fn write_half(
+    io: &Async<Stream>,
+    conn: ConnId,
+    queue: async_channel::Receiver<ToWriter>,
+    to_hub: &async_channel::Sender<ToHub>,
+    write_timeout: Duration,
+) {
+    'outer: while let Ok(msg) = queue.recv().await {
+        match msg {
+            ToWriter::Data(mut data) => {
+                while !data.is_empty() {
+                    let r = future::or(io.write_with(|s| (&*s).write(&data)), async {
+                        Timer::after(write_timeout).await;
+                        Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled"))
+                    })
+                    .await;
+                    match r {
+                        Ok(n) if n > 0 => {
+                            let _ = data.split_to(n);
+                            if to_hub.send(ToHub::Sent { conn, n }).await.is_err() {
+                                break 'outer;
+                            }
+                        }
+                        _ => break 'outer,
+                    }
+                }
+            }
+            ToWriter::Close => {
+                let _ = linger_close(io).await;
+                break;
+            }
+        }
+    }
+    let _ = io.get_ref().shutdown(std::net::Shutdown::Both);
+    let _ = to_hub.send(ToHub::Gone { conn }).await;
 }

@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sansnet_proto::Instant;
+mod hub;
 mod pump;
+pub use hub::{Gate, HubHost, ToHub, ToWriter};
 pub use pump::{Outbox, fire_timers, pump};
 
 use event_listener::Listener as _;

@@ -27,7 +27,7 @@ use std::io;
 pub use sansnet_futures::{Control, Task, drive};
 pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
 pub use sansnet_proto as proto;
-use sansnet_proto::{App, Instant, Session};
+use sansnet_proto::{App, Hub, Instant, Session};
 
 /// Serves `listener` on a smol executor with one thread per core until
 /// `shutdown` is triggered; see `sansnet_futures::serve`.
@@ -42,6 +42,37 @@ where
     A: App<S> + Send + 'static,
     F: Fn(Instant, &str) -> (S, A) + Send + Sync + 'static,
 {
+    on_executor(|ex| {
+        let spawn = |task: Task| ex.spawn(task).detach();
+        smol::block_on(ex.run(sansnet_futures::serve(listener, config, shutdown, factory, spawn)))
+    })
+}
+
+/// Serves `listener` with one [`Hub`] machine (the chat room) on a smol
+/// executor until `shutdown` is triggered; see
+/// `sansnet_futures::serve_hub`.
+pub fn serve_hub<H, E>(
+    listener: Listener,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+    hub: H,
+    on_event: E,
+) -> io::Result<()>
+where
+    H: Hub,
+    E: FnMut(&mut H, H::Event),
+{
+    on_executor(|ex| {
+        let spawn = |task: Task| ex.spawn(task).detach();
+        smol::block_on(
+            ex.run(sansnet_futures::serve_hub(listener, config, shutdown, hub, on_event, spawn)),
+        )
+    })
+}
+
+/// Runs `main` with an executor that one thread per core (the caller's
+/// included) keeps running until `main` returns.
+fn on_executor<T>(main: impl FnOnce(&smol::Executor<'_>) -> T) -> T {
     let ex = smol::Executor::new();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (stop, stopped) = smol::channel::bounded::<()>(1);
@@ -50,10 +81,7 @@ where
             let (ex, stopped) = (&ex, stopped.clone());
             scope.spawn(move || smol::block_on(ex.run(stopped.recv())));
         }
-        let spawn = |task: Task| ex.spawn(task).detach();
-        let r = smol::block_on(
-            ex.run(sansnet_futures::serve(listener, config, shutdown, factory, spawn)),
-        );
+        let r = main(&ex);
         drop(stop);
         r
     })

@@ -32,15 +32,15 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::Shutdown as How;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
 use bytes::BytesMut;
 pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
-use sansnet_net::{ConnCounter, Outbox, fire_timers, pump};
+use sansnet_net::{ConnCounter, Gate, HubHost, Outbox, ToHub, ToWriter, fire_timers, pump};
 pub use sansnet_proto as proto;
-use sansnet_proto::{App, Instant, Session};
+use sansnet_proto::{App, ConnId, Hub, Instant, Session};
 
 /// Live connections, so that shutdown can wake idle ones. The lock is held
 /// only to add, remove or copy entries, never across I/O.
@@ -280,4 +280,159 @@ fn linger_close(stream: &mut Stream, scratch: &mut [u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Serves `listener` with one [`Hub`] machine (the chat room) for every
+/// connection until `shutdown` is triggered. The hub lives on the calling
+/// thread alone and is fed through a channel, so it needs no lock; each
+/// connection gets a reader thread and a writer thread. Hub events go to
+/// `on_event`. On shutdown every connection is ended through the hub (so it
+/// can say goodbye) and given [`ServerConfig::grace`] to flush.
+pub fn serve_hub<H, E>(
+    listener: Listener,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+    hub: H,
+    mut on_event: E,
+) -> io::Result<()>
+where
+    H: Hub,
+    E: FnMut(&mut H, H::Event),
+{
+    let clock = Clock::new();
+    let (to_hub, inbox) = mpsc::channel::<Option<ToHub>>();
+    let listener = Arc::new(listener);
+    let counter = ConnCounter::default();
+    {
+        let (l, sd, cfg, tx, counter) =
+            (listener.clone(), shutdown.clone(), config.clone(), to_hub.clone(), counter.clone());
+        thread::Builder::new()
+            .name("sansnet-accept".into())
+            .spawn(move || accept_hub(&l, &cfg, &sd, &tx, &counter))?;
+        // On shutdown: wake the accept thread, and tell the hub thread (None).
+        let (l, sd, tx) = (listener.clone(), shutdown.clone(), to_hub.clone());
+        thread::Builder::new().name("sansnet-waker".into()).spawn(move || {
+            sd.wait_blocking();
+            let _ = tx.send(None);
+            l.poke();
+        })?;
+    }
+    drop(to_hub);
+    let mut host = HubHost::new(hub);
+    let mut stopping: Option<std::time::Instant> = None;
+    loop {
+        let now = clock.now();
+        host.handle_timeout(now);
+        host.flush(now, &mut on_event);
+        if let Some(since) = stopping
+            && (host.is_empty() || since.elapsed() >= config.grace)
+        {
+            return Ok(());
+        }
+        let wait = match (host.poll_timeout(), stopping) {
+            (Some(at), _) => clock.to_std(at).saturating_duration_since(std::time::Instant::now()),
+            (None, Some(_)) => Duration::from_millis(20),
+            (None, None) => Duration::from_secs(3600),
+        };
+        match inbox.recv_timeout(wait) {
+            Ok(Some(m)) => host.handle(clock.now(), m),
+            Ok(None) => {
+                if stopping.is_none() {
+                    stopping = Some(std::time::Instant::now());
+                    host.end_all(clock.now());
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+    }
+}
+
+fn accept_hub(
+    listener: &Listener,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+    to_hub: &mpsc::Sender<Option<ToHub>>,
+    counter: &ConnCounter,
+) {
+    let mut next = 0u64;
+    loop {
+        let accepted = listener.accept(&config.socket);
+        if shutdown.is_triggered() {
+            return;
+        }
+        let stream = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let Some(slot) = counter.try_acquire(config.max_connections) else { continue };
+        let (Ok(reader), Ok(writer_stream)) = (stream.try_clone(), stream.try_clone()) else {
+            continue;
+        };
+        next += 1;
+        let conn = ConnId(next);
+        let peer = sansnet_net::peer_label(&stream);
+        let (writer, queue) = async_channel::unbounded();
+        let gate = Gate::new();
+        if to_hub.send(Some(ToHub::Opened { conn, peer, writer, gate: gate.clone() })).is_err() {
+            return;
+        }
+        let tx = to_hub.clone();
+        let _ = thread::Builder::new().name("sansnet-read".into()).spawn(move || {
+            let mut reader = reader;
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                gate.wait_open_blocking();
+                match reader.read(&mut buf) {
+                    Ok(n) if n > 0 => {
+                        let data = bytes::Bytes::copy_from_slice(&buf[..n]);
+                        if tx.send(Some(ToHub::Read { conn, data })).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    _ => {
+                        let _ = tx.send(Some(ToHub::Eof { conn }));
+                        return;
+                    }
+                }
+            }
+        });
+        let (tx, write_timeout) = (to_hub.clone(), config.write_timeout);
+        let _ = thread::Builder::new().name("sansnet-write".into()).spawn(move || {
+            let _slot = slot;
+            let mut w = writer_stream;
+            let _ = w.set_write_timeout(Some(write_timeout));
+            let mut scratch = [0u8; 4096];
+            'outer: while let Ok(msg) = queue.recv_blocking() {
+                match msg {
+                    ToWriter::Data(data) => {
+                        let mut at = 0;
+                        while at < data.len() {
+                            match w.write(&data[at..]) {
+                                Ok(n) if n > 0 => {
+                                    at += n;
+                                    if tx.send(Some(ToHub::Sent { conn, n })).is_err() {
+                                        break 'outer;
+                                    }
+                                }
+                                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                                _ => break 'outer,
+                            }
+                        }
+                    }
+                    ToWriter::Close => {
+                        let _ = linger_close(&mut w, &mut scratch);
+                        break;
+                    }
+                }
+            }
+            let _ = w.shutdown(How::Both);
+            let _ = tx.send(Some(ToHub::Gone { conn }));
+        });
+    }
 }
