@@ -63,6 +63,7 @@
 extern crate alloc;
 
 pub mod chat;
+pub mod echo;
 pub mod http;
 pub mod machine;
 pub mod time;
