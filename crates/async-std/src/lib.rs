@@ -27,9 +27,11 @@
 use std::io;
 
 pub use sansnet_futures::{Control, Task, drive};
-pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
+pub use sansnet_net::{
+    Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
+};
 pub use sansnet_proto as proto;
-use sansnet_proto::{App, Hub, Instant, Session};
+use sansnet_proto::{App, Datagrams, Hub, Instant, Session};
 
 /// Serves `listener` on async-std's executor until `shutdown` is
 /// triggered; see `sansnet_futures::serve`.
@@ -70,6 +72,16 @@ where
     async_std::task::block_on(sansnet_futures::serve_hub(
         listener, config, shutdown, hub, on_event, spawn,
     ))
+}
+
+/// Serves a datagram machine (UDP echo) until `shutdown` is triggered; see
+/// `sansnet_futures::serve_datagrams`.
+pub fn serve_datagrams<D: Datagrams>(
+    socket: std::net::UdpSocket,
+    shutdown: &Shutdown,
+    machine: D,
+) -> io::Result<()> {
+    async_std::task::block_on(sansnet_futures::serve_datagrams(socket, shutdown, machine))
 }
 
 /// Runs `future` to completion on the calling thread (async-std's

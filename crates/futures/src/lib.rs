@@ -26,7 +26,7 @@ use bytes::{Bytes, BytesMut};
 use futures_lite::future;
 pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
 use sansnet_net::{ConnCounter, Gate, HubHost, Outbox, ToHub, ToWriter, fire_timers, pump};
-use sansnet_proto::{App, ConnId, Hub, Instant, Session};
+use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 
 /// A boxed task, as handed to the runtime's `spawn`.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -420,4 +420,33 @@ async fn write_half(
     }
     let _ = io.get_ref().shutdown(std::net::Shutdown::Both);
     let _ = to_hub.send(ToHub::Gone { conn }).await;
+}
+
+/// Serves a datagram machine (UDP echo) on `socket` until `shutdown` is
+/// triggered: each datagram in, each reply out. Datagrams up to 64 KiB.
+pub async fn serve_datagrams<D: Datagrams>(
+    socket: std::net::UdpSocket,
+    shutdown: &Shutdown,
+    mut machine: D,
+) -> io::Result<()> {
+    let clock = Clock::new();
+    let socket = Async::new(socket)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let got = future::or(async { Some(socket.recv_from(&mut buf).await) }, async {
+            shutdown.wait().await;
+            None
+        })
+        .await;
+        match got {
+            None => return Ok(()),
+            Some(Ok((n, from))) => machine.handle_datagram(clock.now(), from, &buf[..n]),
+            Some(Err(e)) => tracing::debug!("udp recv: {e}"),
+        }
+        while let Some((to, data)) = machine.poll_transmit() {
+            if let Err(e) = socket.send_to(&data, to).await {
+                tracing::debug!("udp send to {to}: {e}");
+            }
+        }
+    }
 }

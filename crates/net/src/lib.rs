@@ -342,6 +342,18 @@ impl Listener {
     }
 }
 
+/// Binds a UDP socket with `opts` (SO_REUSEADDR, buffer sizes).
+pub fn bind_udp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<std::net::UdpSocket> {
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, None)?;
+    sock.set_reuse_address(opts.reuse_address)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    opts.apply_buffers(&sock)?;
+    sock.bind(&addr.into())?;
+    Ok(sock.into())
+}
+
 /// Removes `path` if it is a Unix socket nobody is accepting on.
 fn remove_stale_socket(path: &Path) {
     use std::os::unix::fs::FileTypeExt;

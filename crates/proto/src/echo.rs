@@ -242,6 +242,16 @@ impl UdpEcho {
     }
 }
 
+impl crate::Datagrams for UdpEcho {
+    fn handle_datagram(&mut self, _now: Instant, from: SocketAddr, data: &[u8]) {
+        UdpEcho::handle_datagram(self, from, data);
+    }
+
+    fn poll_transmit(&mut self) -> Option<(SocketAddr, Bytes)> {
+        UdpEcho::poll_transmit(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,5 +68,5 @@ pub mod http;
 pub mod machine;
 pub mod time;
 
-pub use machine::{App, ConnId, Hub, Input, Output, Session, Solo};
+pub use machine::{App, ConnId, Datagrams, Hub, Input, Output, Session, Solo};
 pub use time::Instant;

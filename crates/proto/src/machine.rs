@@ -150,6 +150,17 @@ impl<S: Session, F: FnMut(&mut S, S::Event)> App<S> for F {
     }
 }
 
+/// A datagram protocol (UDP echo): one input per datagram, outputs
+/// addressed to peers. Drivers send each output as one datagram.
+pub trait Datagrams {
+    /// A datagram arrived from `from`.
+    fn handle_datagram(&mut self, now: Instant, from: core::net::SocketAddr, data: &[u8]);
+
+    /// The next datagram to send, and where.
+    #[must_use]
+    fn poll_transmit(&mut self) -> Option<(core::net::SocketAddr, Bytes)>;
+}
+
 /// Names one connection of a [`Hub`]. Drivers allocate them; a hub never
 /// sees the same id for two connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -25,9 +25,11 @@
 use std::io;
 
 pub use sansnet_futures::{Control, Task, drive};
-pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
+pub use sansnet_net::{
+    Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
+};
 pub use sansnet_proto as proto;
-use sansnet_proto::{App, Hub, Instant, Session};
+use sansnet_proto::{App, Datagrams, Hub, Instant, Session};
 
 /// Serves `listener` on a smol executor with one thread per core until
 /// `shutdown` is triggered; see `sansnet_futures::serve`.
@@ -85,6 +87,16 @@ fn on_executor<T>(main: impl FnOnce(&smol::Executor<'_>) -> T) -> T {
         drop(stop);
         r
     })
+}
+
+/// Serves a datagram machine (UDP echo) until `shutdown` is triggered; see
+/// `sansnet_futures::serve_datagrams`.
+pub fn serve_datagrams<D: Datagrams>(
+    socket: std::net::UdpSocket,
+    shutdown: &Shutdown,
+    machine: D,
+) -> io::Result<()> {
+    smol::block_on(sansnet_futures::serve_datagrams(socket, shutdown, machine))
 }
 
 /// Runs `future` to completion on the calling thread (smol's `block_on`).

@@ -37,10 +37,12 @@ use std::thread;
 use std::time::Duration;
 
 use bytes::BytesMut;
-pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
+pub use sansnet_net::{
+    Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
+};
 use sansnet_net::{ConnCounter, Gate, HubHost, Outbox, ToHub, ToWriter, fire_timers, pump};
 pub use sansnet_proto as proto;
-use sansnet_proto::{App, ConnId, Hub, Instant, Session};
+use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 
 /// Live connections, so that shutdown can wake idle ones. The lock is held
 /// only to add, remove or copy entries, never across I/O.
@@ -435,4 +437,31 @@ fn accept_hub(
             let _ = tx.send(Some(ToHub::Gone { conn }));
         });
     }
+}
+
+/// Serves a datagram machine (UDP echo) on `socket` until `shutdown` is
+/// triggered: each datagram in, each reply out. Datagrams up to 64 KiB.
+pub fn serve_datagrams<D: Datagrams>(
+    socket: std::net::UdpSocket,
+    shutdown: &Shutdown,
+    mut machine: D,
+) -> io::Result<()> {
+    let clock = Clock::new();
+    // Wake up now and then to notice a shutdown: one socket, so it is cheap.
+    socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    while !shutdown.is_triggered() {
+        match socket.recv_from(&mut buf) {
+            Ok((n, from)) => machine.handle_datagram(clock.now(), from, &buf[..n]),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => tracing::debug!("udp recv: {e}"),
+        }
+        while let Some((to, data)) = machine.poll_transmit() {
+            if let Err(e) = socket.send_to(&data, to) {
+                tracing::debug!("udp send to {to}: {e}");
+            }
+        }
+    }
+    Ok(())
 }
