@@ -28,10 +28,9 @@
 //! file streams with bounded memory: the head announces its length, at
 //! most [`MAX_QUEUED`] bytes are queued at once, and the next pieces are
 //! read when the transport reports the previous ones written
-//! ([`App::on_drained`]). If the file shrinks while it is being sent, the
-//! response cannot be completed: the handler stops, the transport sees a
-//! connection that can make no progress and closes it, and the client sees
-//! a short body.
+//! ([`App::on_drained`]). If the file shrinks or fails while it is being
+//! sent, the response cannot be completed: the handler aborts the
+//! connection ([`ServerConn::abort`]) and the client sees a short body.
 
 use std::borrow::Cow;
 use std::fs::{self, File};
@@ -136,6 +135,7 @@ impl FileServer {
                 Ok(0) => {
                     tracing::warn!("file shrank while being sent; dropping the connection");
                     self.sending = None;
+                    conn.abort();
                     return;
                 }
                 Ok(n) => n,
@@ -144,6 +144,7 @@ impl FileServer {
                         "read failed while sending a file ({e}); dropping the connection"
                     );
                     self.sending = None;
+                    conn.abort();
                     return;
                 }
             };
@@ -152,6 +153,7 @@ impl FileServer {
             if let Err(e) = conn.send_data(piece.freeze()) {
                 tracing::error!("files: cannot send: {e}");
                 self.sending = None;
+                conn.abort();
                 return;
             }
         }

@@ -294,6 +294,13 @@ impl ServerConn {
         Ok(())
     }
 
+    /// Gives up on the response being sent (its source failed midway):
+    /// what is queued is still written, then the connection closes, so the
+    /// client sees a body shorter than announced rather than a hang.
+    pub fn abort(&mut self) {
+        self.close();
+    }
+
     fn push_transmit(&mut self, b: Bytes) {
         self.queued += b.len();
         self.transmit.push_back(b);

@@ -1807,3 +1807,23 @@ proptest::proptest! {
         proptest::prop_assert_eq!(drive_pieces(input, &cuts), whole);
     }
 }
+
+#[test]
+fn abort_writes_what_was_queued_then_closes() {
+    let mut conn = ServerConn::new(Limits::default(), Instant::ZERO);
+    let mut buf = BytesMut::from(&b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n"[..]);
+    conn.handle_read(Instant::ZERO, &mut buf);
+    while conn.poll_event().is_some() {}
+    conn.send_response(200, &[], ResponseBody::Length(10)).unwrap();
+    conn.send_data(Bytes::from_static(b"four")).unwrap();
+    conn.abort();
+    assert!(conn.is_finished());
+    assert!(!conn.wants_read());
+    let mut wire = Vec::new();
+    while let Some(b) = conn.poll_transmit() {
+        wire.extend_from_slice(&b);
+    }
+    assert!(wire.starts_with(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n"));
+    assert!(wire.ends_with(b"\r\n\r\nfour"));
+    assert_eq!(conn.send_data(Bytes::from_static(b"more")), Err(ApiError::WrongState));
+}
