@@ -392,15 +392,33 @@ impl HeadParser {
             self.pos = i + 1;
             self.phase = Phase::Version;
         }
-        // Phase::Version
+        // Phase::Version: `HTTP/d.d` CR LF, judged byte by byte as the bytes
+        // come, so a short or wrong version fails at its first wrong byte,
+        // whatever follows and however the input is split.
         let p = self.pos;
-        let Some(v) = b.get(p..p + 10) else { return Ok(false) };
-        self.version = parse_version(&v[..8])?;
-        match (v[8], v[9]) {
-            (b'\r', b'\n') => {}
-            (b'\r', _) => return Err(Error::BareCr),
-            (b'\n', _) => return Err(Error::BareLf),
-            _ => return Err(Error::BadVersion),
+        let v = &b[p..b.len().min(p + 10)];
+        for (i, &c) in v.iter().enumerate().take(8) {
+            let fits = match i {
+                0..=4 => c == b"HTTP/"[i],
+                6 => c == b'.',
+                _ => c.is_ascii_digit(),
+            };
+            if !fits {
+                return Err(match c {
+                    0 => Error::Nul,
+                    b'\n' => Error::BareLf,
+                    _ => Error::BadVersion,
+                });
+            }
+        }
+        let Some(version) = v.get(..8) else { return Ok(false) };
+        self.version = parse_version(version)?;
+        match (v.get(8), v.get(9)) {
+            (Some(b'\r'), Some(b'\n')) => {}
+            (Some(b'\r'), Some(_)) => return Err(Error::BareCr),
+            (Some(b'\n'), _) => return Err(Error::BareLf),
+            (Some(b'\r') | None, _) => return Ok(false),
+            (Some(_), _) => return Err(Error::BadVersion),
         }
         self.pos = p + 10;
         self.phase = Phase::FieldStart { first: true };
