@@ -397,6 +397,17 @@ impl HeadParser {
         // whatever follows and however the input is split.
         let p = self.pos;
         let v = &b[p..b.len().min(p + 10)];
+        let common = match v {
+            b"HTTP/1.1\r\n" => Some(Version::Http11),
+            b"HTTP/1.0\r\n" => Some(Version::Http10),
+            _ => None,
+        };
+        if let Some(version) = common {
+            self.version = version;
+            self.pos = p + 10;
+            self.phase = Phase::FieldStart { first: true };
+            return Ok(true);
+        }
         for (i, &c) in v.iter().enumerate().take(8) {
             let fits = match i {
                 0..=4 => c == b"HTTP/"[i],
