@@ -66,6 +66,7 @@ pub mod chat;
 pub mod echo;
 pub mod http;
 pub mod machine;
+pub mod scan;
 pub mod time;
 
 pub use machine::{App, ConnId, Datagrams, Hub, Input, Output, Session, Solo};

@@ -164,7 +164,9 @@ enum Phase {
     Done,
 }
 
-/// The incremental request-head parser. See the [module docs](self).
+/// The incremental request-head parser: it records fields as spans into
+/// the caller's buffer, and [`HeadParser::take`] turns them, with the head's
+/// bytes as one [`Bytes`], into a [`RequestHead`] without copying a field.
 ///
 /// It is a resumable scanner: `pos` is where the next call goes on, and
 /// every byte before it has been checked, so nothing is scanned twice. A
