@@ -98,6 +98,8 @@ Examples:
       tighter limits (sizes take K, M, G suffixes; times are seconds)"
     )]
     Http(HttpArgs),
+    /// JSON chat: `chat serve` runs the server, `chat join` a client.
+    Chat(crate::chat::ChatArgs),
 }
 
 /// Socket options (PROTOCOLS.md §4), global to every subcommand.

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+mod chat;
 mod cli;
 mod http;
 mod server;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Http(args) => http::run(&cli, args),
+        Command::Chat(args) => chat::run(&cli, args),
     }
 }
 

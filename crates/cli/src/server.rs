@@ -1,15 +1,18 @@
 //! What every server subcommand shares: bind, announce, handle signals,
 //! serve on the chosen runtime, stop gracefully.
 //!
-//! [`serve`] is the one place that knows the three transports; everything
+//! [`serve`], [`serve_datagrams`] and [`scan`] are the one place that
+//! knows the three transports (one `match` each); everything
 //! else in the CLI is runtime-agnostic.
 
 use std::io::{self, Write};
+use std::net::{IpAddr, UdpSocket};
 use std::thread;
+use std::time::Duration;
 
 use anyhow::Context;
 use sansnet_net::{Endpoint, Listener, ServerConfig, Shutdown};
-use sansnet_proto::{App, Instant, Session};
+use sansnet_proto::{App, Hub, Instant, Session};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -36,6 +39,36 @@ where
     }
 }
 
+/// Serves a datagram machine on `socket` on `runtime` until `shutdown` is
+/// triggered.
+pub(crate) fn serve_datagrams<D: Datagrams>(
+    runtime: Runtime,
+    socket: UdpSocket,
+    shutdown: &Shutdown,
+    machine: D,
+) -> io::Result<()> {
+    match runtime {
+        Runtime::Std => sansnet_std::serve_datagrams(socket, shutdown, machine),
+        Runtime::AsyncStd => sansnet_async_std::serve_datagrams(socket, shutdown, machine),
+        Runtime::Smol => sansnet_smol::serve_datagrams(socket, shutdown, machine),
+    }
+}
+
+/// Runs a TCP connect scan of `host` on `runtime`, recording into `plan`.
+pub(crate) fn scan(
+    runtime: Runtime,
+    host: IpAddr,
+    plan: &mut Scan,
+    concurrency: usize,
+    timeout: Duration,
+) -> io::Result<()> {
+    match runtime {
+        Runtime::Std => sansnet_std::scan(host, plan, concurrency, timeout),
+        Runtime::AsyncStd => sansnet_async_std::scan(host, plan, concurrency, timeout),
+        Runtime::Smol => sansnet_smol::scan(host, plan, concurrency, timeout),
+    }
+}
+
 /// How to run a server: where, with which settings, on which runtime.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
@@ -58,6 +91,33 @@ where
     A: App<S> + Send + 'static,
     F: Fn(Instant, &str) -> (S, A) + Send + Sync + 'static,
 {
+    let runtime = plan.runtime;
+    run_with(plan, |listener, config, shutdown| serve(runtime, listener, config, shutdown, factory))
+}
+
+/// [`run`] for a multi-connection machine (the chat room): the chosen
+/// runtime's `serve_hub` hosts `hub`, whose events go to `on_event`.
+pub(crate) fn run_hub<H, E>(plan: Plan, hub: H, on_event: E) -> anyhow::Result<()>
+where
+    H: Hub,
+    E: FnMut(&mut H, H::Event),
+{
+    let runtime = plan.runtime;
+    run_with(plan, |listener, config, shutdown| match runtime {
+        Runtime::Std => sansnet_std::serve_hub(listener, config, shutdown, hub, on_event),
+        Runtime::AsyncStd => {
+            sansnet_async_std::serve_hub(listener, config, shutdown, hub, on_event)
+        }
+        Runtime::Smol => sansnet_smol::serve_hub(listener, config, shutdown, hub, on_event),
+    })
+}
+
+/// Binds, prints `listening on ADDR` as the first stdout line, installs the
+/// signal handlers, then runs `serve` until it returns.
+fn run_with(
+    plan: Plan,
+    serve: impl FnOnce(Listener, &ServerConfig, &Shutdown) -> io::Result<()>,
+) -> anyhow::Result<()> {
     let listener = Listener::bind(&plan.endpoint, &plan.config.socket)
         .with_context(|| format!("cannot listen on {}", plan.endpoint))?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
@@ -84,8 +144,39 @@ where
         writeln!(out, "listening on {addr}").and_then(|()| out.flush()).context("stdout")?;
     }
     tracing::info!(runtime = ?plan.runtime, "listening on {addr}");
-    serve(plan.runtime, listener, &plan.config, &shutdown, factory)
-        .with_context(|| format!("serving on {addr}"))?;
+    serve(listener, &plan.config, &shutdown).with_context(|| format!("serving on {addr}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Binds the UDP socket, prints `listening on ADDR` as the first stdout
+/// line, then serves the datagram `machine` until SIGINT or SIGTERM.
+pub(crate) fn run_datagrams<D: Datagrams>(plan: Plan, machine: D) -> anyhow::Result<()> {
+    let Endpoint::Tcp(addr) = plan.endpoint else {
+        anyhow::bail!("a datagram server listens on an IP address, not {}", plan.endpoint)
+    };
+    let socket = sansnet_net::bind_udp(addr, &plan.config.socket)
+        .with_context(|| format!("cannot listen on udp {addr}"))?;
+    let addr = socket.local_addr().context("cannot read the bound address")?;
+    if plan.verbose {
+        let sock = socket2::SockRef::from(&socket);
+        let show = |r: io::Result<String>| r.unwrap_or_else(|e| format!("? ({e})"));
+        eprintln!(
+            "socket options on udp {addr}: reuse_address={} recv_buffer={} send_buffer={}",
+            show(sock.reuse_address().map(|v| v.to_string())),
+            show(sock.recv_buffer_size().map(|v| v.to_string())),
+            show(sock.send_buffer_size().map(|v| v.to_string())),
+        );
+    }
+    let shutdown = Shutdown::new();
+    stop_on_signals(&shutdown)?;
+    {
+        let mut out = io::stdout().lock();
+        writeln!(out, "listening on {addr}").and_then(|()| out.flush()).context("stdout")?;
+    }
+    tracing::info!(runtime = ?plan.runtime, "listening on udp {addr}");
+    serve_datagrams(plan.runtime, socket, &shutdown, machine)
+        .with_context(|| format!("serving on udp {addr}"))?;
     tracing::info!("stopped");
     Ok(())
 }

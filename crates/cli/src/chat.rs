@@ -1,0 +1,228 @@
+//! `sansnet chat serve` and `sansnet chat join` (PROTOCOLS.md §2).
+//!
+//! The server is the core's [`Room`], one [`Hub`](sansnet_proto::Hub) for
+//! every connection, hosted by the chosen runtime's `serve_hub`. The client
+//! is a plain blocking program: a thread prints what arrives, the main thread
+//! turns stdin lines into messages.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use sansnet_net::Stream;
+use sansnet_proto::chat::{ClientMessage, ErrorCode, Event, Limits, Room, ServerEvent};
+
+use crate::cli::{Cli, SocketArgs, parse_size};
+use crate::server::{self, Plan};
+
+/// `sansnet chat` flags.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ChatArgs {
+    #[command(subcommand)]
+    pub(crate) command: ChatCommand,
+}
+
+/// The chat programs.
+#[derive(Subcommand, Debug, Clone)]
+pub(crate) enum ChatCommand {
+    /// Run the chat server.
+    #[command(after_long_help = "\
+Clients send JSON objects, back to back or newline-delimited:
+  {\"username\": \"alice\"}                 join (1-32 characters)
+  {\"content\": \"hi\"}                     to everyone else
+  {\"content\": \"hi\", \"to\": [\"bob\"]}      to bob only
+  {\"list\": true}                        who is here
+The server answers with one JSON event per line (joined, message, left,
+users, error). A client that falls too far behind is disconnected.
+
+Examples:
+  sansnet chat serve
+  sansnet chat serve --bind 127.0.0.1:0 --max-frame 16K
+  printf '{\"username\":\"a\"}{\"list\":true}' | nc 127.0.0.1 8888")]
+    Serve(ServeArgs),
+    /// Join a chat server: stdin lines become messages.
+    #[command(after_long_help = "\
+Each line typed is sent to everyone; `/msg bob,carol text` sends to some,
+`/list` asks who is here, `/quit` (or end of input) leaves. Arriving
+messages print as `[from] text`, `* NAME joined`, `* NAME left`.
+
+Example:
+  sansnet chat join 127.0.0.1:8888 --name alice")]
+    Join(JoinArgs),
+}
+
+/// `sansnet chat serve` flags.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8888].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) bind: Option<String>,
+
+    /// Largest client frame (one JSON object), in bytes; over it the client
+    /// gets `frame_too_large` and is disconnected.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = Limits::default().max_frame)]
+    pub(crate) max_frame: usize,
+
+    /// Longest user name, in characters.
+    #[arg(long, value_name = "CHARS", default_value_t = Limits::default().max_name)]
+    pub(crate) max_name: usize,
+
+    /// Bytes queued for a client and not yet written before it is
+    /// disconnected as too slow.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = Limits::default().outbound_budget)]
+    pub(crate) outbound_budget: usize,
+}
+
+/// `sansnet chat join` flags.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct JoinArgs {
+    /// The server (`HOST:PORT`), or with --unix, ignored.
+    #[arg(value_name = "ADDR")]
+    pub(crate) addr: String,
+
+    /// The name to join as.
+    #[arg(long)]
+    pub(crate) name: String,
+
+    /// Seconds to wait for the connection.
+    #[arg(long, value_name = "SECS", value_parser = crate::cli::parse_secs, default_value = "10")]
+    pub(crate) timeout: Duration,
+}
+
+/// Runs `sansnet chat ...`.
+pub(crate) fn run(cli: &Cli, args: &ChatArgs) -> anyhow::Result<()> {
+    match &args.command {
+        ChatCommand::Serve(a) => serve(cli, a),
+        ChatCommand::Join(a) => join(&cli.socket, a),
+    }
+}
+
+fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
+    let plan = Plan {
+        runtime: cli.runtime,
+        endpoint: cli.socket.endpoint(args.bind.as_deref(), "127.0.0.1:8888")?,
+        config: cli.socket.server_config(),
+        verbose: cli.verbose > 0,
+    };
+    let limits = Limits::default()
+        .with_max_frame(args.max_frame)
+        .with_max_name(args.max_name)
+        .with_outbound_budget(args.outbound_budget);
+    server::run_hub(plan, Room::new(limits), |_room: &mut Room, event| match event {
+        Event::Joined { name, .. } => tracing::info!("{name} joined"),
+        Event::Left { name, reason, .. } => tracing::info!("{name} left ({reason:?})"),
+        Event::Error { conn, code, message } => {
+            tracing::info!("connection {}: {}: {message}", conn.0, code.as_str())
+        }
+        Event::Evicted { conn, unsent } => {
+            tracing::warn!("connection {} too slow ({unsent} bytes unsent): disconnected", conn.0)
+        }
+    })
+}
+
+fn join(socket: &SocketArgs, args: &JoinArgs) -> anyhow::Result<()> {
+    let endpoint = socket.endpoint(Some(&args.addr), "127.0.0.1:8888")?;
+    let mut stream = socket
+        .options()
+        .connect(&endpoint, Some(args.timeout))
+        .with_context(|| format!("cannot connect to {endpoint}"))?;
+    let reader = stream.try_clone().context("socket")?;
+    stream.write_all(&ClientMessage::Join { username: args.name.clone() }.encode())?;
+    // Typing happens on a thread of its own, so that the program ends as soon
+    // as the server closes, even while nobody types.
+    thread::spawn(move || {
+        for line in io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            let Some(msg) = message_for(&line) else { break };
+            if stream.write_all(&msg.encode()).is_err() {
+                return;
+            }
+        }
+        // Leave: end our side; the server says goodbye to the others and
+        // closes, which ends the printing below.
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    });
+    print_events(reader, &args.name)
+}
+
+/// What a typed line means: `None` to leave.
+fn message_for(line: &str) -> Option<ClientMessage> {
+    let line = line.trim_end_matches('\r');
+    if line == "/quit" {
+        return None;
+    }
+    if line == "/list" {
+        return Some(ClientMessage::List);
+    }
+    if let Some(rest) = line.strip_prefix("/msg ") {
+        let (to, content) = rest.split_once(' ').unwrap_or((rest, ""));
+        let to = to.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect();
+        return Some(ClientMessage::Say { content: content.to_owned(), to: Some(to) });
+    }
+    Some(ClientMessage::Say { content: line.to_owned(), to: None })
+}
+
+/// Prints every event until the server closes. An `error` before we
+/// joined (a taken or invalid name) ends the program with that error.
+fn print_events(stream: Stream, me: &str) -> anyhow::Result<()> {
+    let mut lines = BufReader::new(Reader(stream)).split(b'\n');
+    let mut joined = false;
+    let mut out = io::stdout();
+    while let Some(line) = lines.next().transpose().context("reading from the server")? {
+        let Ok(event) = ServerEvent::decode(&line) else {
+            eprintln!("warning: unreadable event from the server");
+            continue;
+        };
+        let text = match event {
+            ServerEvent::Joined { username } => {
+                joined |= username == me;
+                format!("* {username} joined")
+            }
+            ServerEvent::Left { username } => format!("* {username} left"),
+            ServerEvent::Message { from, content, .. } => format!("[{from}] {content}"),
+            ServerEvent::Users { users } => format!("* here: {}", users.join(", ")),
+            ServerEvent::Error { code, message } => {
+                if !joined && matches!(code, ErrorCode::NameTaken | ErrorCode::BadMessage) {
+                    bail!("cannot join as {me:?}: {}: {message}", code.as_str());
+                }
+                eprintln!("! {}: {message}", code.as_str());
+                continue;
+            }
+        };
+        writeln!(out, "{text}").and_then(|()| out.flush()).context("stdout")?;
+    }
+    Ok(())
+}
+
+/// `Read` for a connected [`Stream`] (TCP or Unix).
+struct Reader(Stream);
+
+impl Read for Reader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_lines_become_messages() {
+        assert_eq!(message_for("/quit"), None);
+        assert_eq!(message_for("/list"), Some(ClientMessage::List));
+        assert_eq!(
+            message_for("hello {there}"),
+            Some(ClientMessage::Say { content: "hello {there}".into(), to: None })
+        );
+        assert_eq!(
+            message_for("/msg bob,carol hi you"),
+            Some(ClientMessage::Say {
+                content: "hi you".into(),
+                to: Some(vec!["bob".into(), "carol".into()])
+            })
+        );
+    }
+}
