@@ -95,6 +95,9 @@ where
             }
         }));
     }
+    // Stop accepting: close the listening socket (and remove a Unix socket's
+    // file) now, so that new clients are refused rather than left waiting.
+    drop(listener);
     let deadline = std::time::Instant::now() + config.grace;
     while counter.current() > 0 && std::time::Instant::now() < deadline {
         Timer::after(Duration::from_millis(5)).await;
@@ -264,7 +267,7 @@ where
 {
     let clock = Clock::new();
     let counter = ConnCounter::default();
-    let listener = Async::new(listener)?;
+    let mut listener = Some(Async::new(listener)?);
     let (to_hub, inbox) = async_channel::unbounded::<ToHub>();
     let mut host = HubHost::new(hub);
     let mut next = 0u64;
@@ -286,10 +289,9 @@ where
         }
         let deadline = host.poll_timeout();
         let accept = async {
-            if stopping.is_some() {
-                future::pending().await
-            } else {
-                Step::Accepted(listener.read_with(|l| l.accept(&config.socket)).await)
+            match &listener {
+                Some(l) => Step::Accepted(l.read_with(|l| l.accept(&config.socket)).await),
+                None => future::pending().await,
             }
         };
         let msg = async {
@@ -315,11 +317,13 @@ where
                 Step::Stop
             }
         };
-        match future::or(msg, future::or(accept, future::or(timer, stop))).await {
+        let step = future::or(msg, future::or(accept, future::or(timer, stop))).await;
+        match step {
             Step::Msg(m) => host.handle(clock.now(), m),
             Step::Timer => {}
             Step::Stop => {
                 stopping = Some(std::time::Instant::now());
+                listener = None; // stop accepting: new clients are refused
                 host.end_all(clock.now());
             }
             Step::Accepted(Err(e)) => {
@@ -447,6 +451,128 @@ pub async fn serve_datagrams<D: Datagrams>(
             if let Err(e) = socket.send_to(&data, to).await {
                 tracing::debug!("udp send to {to}: {e}");
             }
+        }
+    }
+}
+
+/// Scans the ports `plan` hands out on `host` with TCP connects, at most
+/// `concurrency` at once, each given `timeout`, and records every outcome
+/// in `plan`. Completes once every port has one. Mirrors
+/// `sansnet_std::scan`; `sansnet-smol` and `sansnet-async-std` run it.
+///
+/// `concurrency` workers run on a local executor inside this future. Each
+/// starts a non-blocking connect and looks at the socket's error at once:
+/// on loopback the answer (a reset, mostly) is already there, and the port
+/// is settled without touching the reactor. Only connects still in
+/// progress are registered with async-io and raced against the worker's
+/// one reusable timer. Refused is a reset; timed out or unreachable is
+/// filtered; a connection to itself (see
+/// [`Outcome::connected`](sansnet_proto::scan::Outcome::connected)) is
+/// refused.
+pub async fn scan(
+    host: std::net::IpAddr,
+    plan: &mut sansnet_proto::scan::Scan,
+    concurrency: usize,
+    timeout: Duration,
+) -> io::Result<()> {
+    let workers = concurrency.clamp(1, plan.remaining().max(1));
+    let plan = RefCell::new(plan);
+    let ex = async_executor::LocalExecutor::new();
+    let tasks: Vec<_> = (0..workers).map(|_| ex.spawn(scan_worker(host, &plan, timeout))).collect();
+    ex.run(async {
+        for task in tasks {
+            task.await;
+        }
+    })
+    .await;
+    Ok(())
+}
+
+/// One scan worker: takes ports from the plan until there are none left.
+async fn scan_worker(
+    host: std::net::IpAddr,
+    plan: &RefCell<&mut sansnet_proto::scan::Scan>,
+    timeout: Duration,
+) {
+    let mut timer = Timer::never();
+    let mut settled_at_once = 0u32;
+    loop {
+        let Some(port) = plan.borrow_mut().next_port() else { return };
+        let (outcome, waited) = probe((host, port).into(), timeout, &mut timer).await;
+        let recorded = plan.borrow_mut().record(port, outcome);
+        debug_assert!(recorded.is_ok(), "{recorded:?}");
+        // A worker whose ports all settle at once never yields by itself:
+        // let the others (and the executor around us) run now and then.
+        settled_at_once = if waited { 0 } else { settled_at_once + 1 };
+        if settled_at_once >= 256 {
+            settled_at_once = 0;
+            future::yield_now().await;
+        }
+    }
+}
+
+/// Connects to `addr` once; the outcome, and whether it had to wait.
+async fn probe(
+    addr: std::net::SocketAddr,
+    timeout: Duration,
+    timer: &mut Timer,
+) -> (sansnet_proto::scan::Outcome, bool) {
+    use sansnet_proto::scan::Outcome;
+    use socket2::{Domain, Protocol, Socket, Type};
+    let started = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .and_then(|s| s.set_nonblocking(true).map(|()| s))
+        .and_then(|s| match s.connect(&addr.into()) {
+            Ok(()) => Ok(s),
+            Err(e)
+                if e.raw_os_error() == Some(libc::EINPROGRESS)
+                    || e.kind() == io::ErrorKind::WouldBlock =>
+            {
+                // Settled already (on loopback, mostly)?
+                match s.take_error()? {
+                    Some(e) => Err(e),
+                    None => Ok(s),
+                }
+            }
+            Err(e) => Err(e),
+        });
+    let io = match started.and_then(|s| Async::new(std::net::TcpStream::from(s))) {
+        Ok(io) => io,
+        Err(e) => return (connect_failure(&e), false),
+    };
+    timer.set_after(timeout);
+    let wait = async {
+        io.writable().await?;
+        match io.get_ref().take_error()? {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    };
+    let done = future::or(async { Some(wait.await) }, async {
+        (&mut *timer).await;
+        None
+    })
+    .await;
+    let outcome = match done {
+        None => Outcome::Filtered,
+        Some(Err(e)) => connect_failure(&e),
+        Some(Ok(())) => match (io.get_ref().local_addr(), io.get_ref().peer_addr()) {
+            (Ok(local), Ok(peer)) => Outcome::connected(local, peer),
+            (_, Err(e)) | (Err(e), _) => connect_failure(&e),
+        },
+    };
+    (outcome, true)
+}
+
+/// How a failed connect counts in a scan.
+fn connect_failure(e: &io::Error) -> sansnet_proto::scan::Outcome {
+    use io::ErrorKind as K;
+    use sansnet_proto::scan::Outcome;
+    match e.kind() {
+        K::ConnectionRefused | K::ConnectionReset | K::NotConnected => Outcome::Refused,
+        K::TimedOut | K::HostUnreachable | K::NetworkUnreachable => Outcome::Filtered,
+        _ => {
+            tracing::debug!("scan connect: {e}");
+            Outcome::Error
         }
     }
 }

@@ -85,14 +85,14 @@ where
     let counter = ConnCounter::default();
     let registry = Arc::new(Registry::default());
     let listener = Arc::new(listener);
-    {
-        // Wakes the blocking accept below when shutdown comes.
+    // Wakes the blocking accept below when shutdown comes.
+    let waker = {
         let (l, sd) = (listener.clone(), shutdown.clone());
         thread::Builder::new().name("sansnet-waker".into()).spawn(move || {
             sd.wait_blocking();
             l.poke();
-        })?;
-    }
+        })?
+    };
     let mut next_id = 0u64;
     loop {
         let accepted = listener.accept(&config.socket);
@@ -140,6 +140,10 @@ where
             registry.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         }
     }
+    // Stop accepting: close the listening socket (and remove a Unix socket's
+    // file) now, so that new clients are refused rather than left waiting.
+    let _ = waker.join();
+    drop(listener);
     // Graceful stop: idle connections now, the rest after the grace period.
     for s in registry.snapshot(true) {
         let _ = s.shutdown(How::Read);
@@ -305,20 +309,19 @@ where
     let (to_hub, inbox) = mpsc::channel::<Option<ToHub>>();
     let listener = Arc::new(listener);
     let counter = ConnCounter::default();
-    {
-        let (l, sd, cfg, tx, counter) =
-            (listener.clone(), shutdown.clone(), config.clone(), to_hub.clone(), counter.clone());
-        thread::Builder::new()
-            .name("sansnet-accept".into())
-            .spawn(move || accept_hub(&l, &cfg, &sd, &tx, &counter))?;
-        // On shutdown: wake the accept thread, and tell the hub thread (None).
-        let (l, sd, tx) = (listener.clone(), shutdown.clone(), to_hub.clone());
-        thread::Builder::new().name("sansnet-waker".into()).spawn(move || {
-            sd.wait_blocking();
-            let _ = tx.send(None);
-            l.poke();
-        })?;
-    }
+    let (l, sd, cfg, tx, counter) =
+        (listener.clone(), shutdown.clone(), config.clone(), to_hub.clone(), counter.clone());
+    let acceptor = thread::Builder::new()
+        .name("sansnet-accept".into())
+        .spawn(move || accept_hub(&l, &cfg, &sd, &tx, &counter))?;
+    // On shutdown: wake the accept thread, and tell the hub thread (None).
+    let (l, sd, tx) = (listener, shutdown.clone(), to_hub.clone());
+    let waker = thread::Builder::new().name("sansnet-waker".into()).spawn(move || {
+        sd.wait_blocking();
+        let _ = tx.send(None);
+        l.poke();
+    })?;
+    let mut threads = Some((acceptor, waker));
     drop(to_hub);
     let mut host = HubHost::new(hub);
     let mut stopping: Option<std::time::Instant> = None;
@@ -342,6 +345,12 @@ where
                 if stopping.is_none() {
                     stopping = Some(std::time::Instant::now());
                     host.end_all(clock.now());
+                }
+                // Stop accepting: once both threads are done with it, the
+                // listening socket closes (and a Unix socket's file goes).
+                if let Some((acceptor, waker)) = threads.take() {
+                    let _ = waker.join();
+                    let _ = acceptor.join();
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -464,4 +473,76 @@ pub fn serve_datagrams<D: Datagrams>(
         }
     }
     Ok(())
+}
+
+/// Scans the ports `plan` hands out on `host` with TCP connects, at most
+/// `concurrency` at once (a pool of that many threads, each connecting
+/// with `timeout`), and records every outcome in `plan`. Returns once
+/// every port has one. Mirrors `sansnet_smol::scan` and
+/// `sansnet_async_std::scan`.
+///
+/// Refused is a reset; timed out or unreachable is filtered; a connection
+/// to itself (see [`Outcome::connected`](sansnet_proto::scan::Outcome::connected))
+/// is refused.
+pub fn scan(
+    host: std::net::IpAddr,
+    plan: &mut proto::scan::Scan,
+    concurrency: usize,
+    timeout: Duration,
+) -> io::Result<()> {
+    use proto::scan::Outcome;
+    let workers = concurrency.clamp(1, plan.remaining().max(1));
+    let plan = Mutex::new(plan);
+    let take = || plan.lock().unwrap_or_else(|e| e.into_inner()).next_port();
+    let record = |port, outcome| {
+        let recorded = plan.lock().unwrap_or_else(|e| e.into_inner()).record(port, outcome);
+        debug_assert!(recorded.is_ok(), "{recorded:?}");
+    };
+    let work = || {
+        while let Some(port) = take() {
+            let addr = std::net::SocketAddr::new(host, port);
+            let outcome = match std::net::TcpStream::connect_timeout(&addr, timeout) {
+                Ok(s) => match (s.local_addr(), s.peer_addr()) {
+                    (Ok(local), Ok(peer)) => Outcome::connected(local, peer),
+                    _ => Outcome::Error,
+                },
+                Err(e) => connect_failure(&e),
+            };
+            record(port, outcome);
+        }
+    };
+    thread::scope(|scope| {
+        for started in 0..workers {
+            let spawned = thread::Builder::new()
+                .name("sansnet-scan".into())
+                .stack_size(64 * 1024)
+                .spawn_scoped(scope, work);
+            match spawned {
+                Ok(_) => {}
+                // The threads already running finish the scan.
+                Err(e) if started > 0 => {
+                    tracing::warn!("scan: {started} threads instead of {workers}: {e}");
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    })
+}
+
+/// How a failed connect counts in a scan.
+fn connect_failure(e: &io::Error) -> proto::scan::Outcome {
+    use io::ErrorKind as K;
+    use proto::scan::Outcome;
+    match e.kind() {
+        K::ConnectionRefused | K::ConnectionReset => Outcome::Refused,
+        K::TimedOut | K::WouldBlock | K::HostUnreachable | K::NetworkUnreachable => {
+            Outcome::Filtered
+        }
+        _ => {
+            tracing::debug!("scan connect: {e}");
+            Outcome::Error
+        }
+    }
 }
