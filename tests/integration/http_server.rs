@@ -48,6 +48,9 @@ per_runtime!(
     connection_cap,
     unix_socket_replaces_a_stale_one,
     new_connections_refused_during_shutdown,
+    chunk_extension_limit,
+    grace_period_bounds_the_stop,
+    write_timeout_drops_a_peer_that_never_reads,
 );
 
 /// The hello page for an (already escaped) path.
@@ -1022,4 +1025,70 @@ fn usage_error() -> std::process::Output {
         b"",
         Duration::from_secs(10),
     )
+}
+
+/// `--max-chunk-ext`: more chunk-extension bytes than the limit is a 400.
+fn chunk_extension_limit(rt: &'static str) {
+    let server = Server::start(rt, &["http", "--max-chunk-ext", "16"]);
+    let mut ok = server.connect_tcp();
+    ok.send(
+        "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1;a=b\r\nx\r\n0\r\n\r\n",
+    );
+    assert_hello(&ok.read_response(), "/c");
+    let mut long = server.connect_tcp();
+    let ext = "e".repeat(40);
+    long.send(format!(
+        "POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1;{ext}\r\nx\r\n0\r\n\r\n"
+    ));
+    assert_rejected(&mut long, 400);
+    server.stop();
+}
+
+/// `--grace`: after SIGTERM an exchange that never completes is cut when
+/// the grace period ends, and the server still exits 0.
+fn grace_period_bounds_the_stop(rt: &'static str) {
+    let mut server = Server::start(rt, &["http", "--grace", "1"]);
+    let mut stuck = server.connect_tcp();
+    stuck.send("POST /g HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly part");
+    // Let the server take the head in before the signal.
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    server.terminate();
+    let exit = server.wait_exit(support::STOP_TIMEOUT).expect("exits after the grace period");
+    let took = started.elapsed();
+    assert!(exit.success(), "exit status {exit}: {}", server.stderr());
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "stopped after {took:?} with --grace 1"
+    );
+    drop(stuck);
+}
+
+/// `--write-timeout`: a client that asks for a large file and never reads
+/// is dropped once the server's writes have stalled that long.
+fn write_timeout_drops_a_peer_that_never_reads(rt: &'static str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let big = dir.path().join("big.bin");
+    fs::File::create(&big).and_then(|f| f.set_len(256 << 20)).expect("sparse file");
+    let root = dir.path().to_str().expect("UTF-8 path");
+    let server = Server::start(rt, &["http", "--root", root, "--write-timeout", "1"]);
+    let mut conn = server.connect_tcp();
+    conn.send(get("/big.bin"));
+    // Never read for a while: the server's writes stall, then time out.
+    std::thread::sleep(Duration::from_millis(2500));
+    // Now drain: the server must have given up, so the stream ends (EOF or
+    // reset) well before 256 MiB, instead of our read timing out.
+    let mut total = 0usize;
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(20), "still streaming after 20 s");
+        match conn.fill() {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("expected the server to drop us, got {e} after {total} bytes"),
+        }
+    }
+    assert!(total < 256 << 20, "the whole file arrived: the server never gave up");
+    server.stop();
 }

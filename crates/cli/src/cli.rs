@@ -100,13 +100,91 @@ Examples:
     Http(HttpArgs),
     /// JSON chat: `chat serve` runs the server, `chat join` a client.
     Chat(crate::chat::ChatArgs),
+
+    /// Echo server (RFC 862): every byte back, over TCP or (--udp) UDP.
+    #[command(
+        long_about = "\
+Echo server (RFC 862). TCP: every byte a client sends comes back, many
+clients at once, over IPv4, IPv6 or a Unix socket (--unix PATH). With --udp,
+each datagram is answered with one datagram to its sender.
+
+--prefix TEXT is written before each reply, as the reference servers do
+with `Echo: ` (for TCP, before each chunk read). A TCP connection silent
+both ways for --idle-timeout seconds (default 300) is closed.",
+        after_long_help = "\
+Examples:
+  sansnet echo                                   # TCP on 127.0.0.1:8888
+  sansnet echo --udp                             # UDP on 127.0.0.1:8889
+  sansnet echo --bind '[::1]:0' --prefix 'Echo: '
+  sansnet echo --unix /tmp/echo.sock --runtime std
+  sansnet send 127.0.0.1:8888 hello              # try it"
+    )]
+    Echo(crate::echo::EchoArgs),
+
+    /// Send MESSAGE to ADDR (TCP, or --udp) and print the reply.
+    #[command(
+        override_usage = "sansnet send [OPTIONS] ADDR MESSAGE\n       \
+                          sansnet send [OPTIONS] --unix PATH MESSAGE",
+        long_about = "\
+The reference TCP and UDP clients: connect (or send one datagram), send
+MESSAGE as is, print the reply to stdout byte for byte.
+
+TCP: the reply is complete when the server closes, or after --quiet-ms
+(200 ms) without a byte once something arrived, or at --timeout. UDP: the
+first datagram back from ADDR is the reply.
+
+Exit status: 0 with a reply; 2 with `timed out after SECS s` on stderr when
+the connection or the reply does not come within --timeout (default 5 s);
+1 on other errors.",
+        after_long_help = "\
+Examples:
+  sansnet send 127.0.0.1:8888 hello
+  sansnet send '[::1]:8888' hello --timeout 2
+  sansnet send 127.0.0.1:8889 hello --udp
+  sansnet send --unix /tmp/echo.sock hello"
+    )]
+    Send(crate::send::SendArgs),
+
+    /// TCP connect scan of HOST's ports.
+    #[command(
+        long_about = "\
+TCP connect scan: tries every port of --ports on HOST with at most
+--concurrency connection attempts in flight, and prints the open ports in
+ascending order, one per line (or a JSON array with --json). A summary on
+stderr counts open, refused (closed: the host answered with a reset),
+filtered (no answer within --timeout-ms, or unreachable) and errors. The
+file-descriptor limit is raised as far as allowed first.
+
+Scan only hosts you are allowed to scan.",
+        after_long_help = "\
+Examples:
+  sansnet scan 127.0.0.1                         # ports 1-1024
+  sansnet scan 127.0.0.1 --ports - --concurrency 2000
+  sansnet scan ::1 --ports 22,80,8000-8100 --json"
+    )]
+    Scan(crate::scan::ScanArgs),
+
+    /// This machine's host name, and HOST's addresses and their names.
+    #[command(
+        long_about = "\
+Name lookup: prints this machine's host name, HOST's IPv4 and IPv6 addresses
+(getaddrinfo, so /etc/hosts and DNS as the system is set up) and the reverse
+name of each address (getnameinfo). Without HOST, looks up this machine's
+own name. An unknown name is an error (exit status 1).",
+        after_long_help = "\
+Examples:
+  sansnet resolve
+  sansnet resolve localhost --json"
+    )]
+    Resolve(crate::resolve::ResolveArgs),
 }
 
 /// Socket options (PROTOCOLS.md §4), global to every subcommand.
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Socket options")]
 pub(crate) struct SocketArgs {
-    /// Listen on this Unix domain socket path instead of --bind.
+    /// Listen on this Unix domain socket path instead of --bind (`send`:
+    /// connect to it instead of ADDR).
     #[arg(long, global = true, value_name = "PATH")]
     pub(crate) unix: Option<PathBuf>,
 
@@ -143,13 +221,22 @@ pub(crate) struct SocketArgs {
     pub(crate) backlog: i32,
 
     /// Close a connection idle this long, in seconds (for HTTP: between
-    /// requests, or stalled mid-body) [default: 60].
+    /// requests, or stalled mid-body) [default: 60; echo: 300].
     #[arg(long, global = true, value_name = "SECS", value_parser = parse_secs)]
     pub(crate) idle_timeout: Option<Duration>,
 
     /// Connections served at once; more are closed on accept.
     #[arg(long, global = true, value_name = "N", default_value_t = ServerConfig::default().max_connections)]
     pub(crate) max_connections: usize,
+
+    /// Seconds a write to a peer may stall (a peer that never reads) before
+    /// the connection is dropped.
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_secs, default_value = "30")]
+    pub(crate) write_timeout: Duration,
+
+    /// Seconds in-flight exchanges get to finish after SIGINT or SIGTERM.
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_secs, default_value = "5")]
+    pub(crate) grace: Duration,
 }
 
 impl SocketArgs {
@@ -169,6 +256,8 @@ impl SocketArgs {
     pub(crate) fn server_config(&self) -> ServerConfig {
         ServerConfig {
             max_connections: self.max_connections,
+            write_timeout: self.write_timeout,
+            grace: self.grace,
             socket: self.options(),
             ..ServerConfig::default()
         }
@@ -222,6 +311,11 @@ pub(crate) struct HttpArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_size_u64, default_value_t = Limits::default().max_body)]
     pub(crate) max_body: u64,
 
+    /// Chunk-extension bytes per request (summed over its chunks); over
+    /// it: 400.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = Limits::default().max_chunk_ext)]
+    pub(crate) max_chunk_ext: usize,
+
     /// Seconds a client has to send a whole request head; over it: 408.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
     pub(crate) header_timeout: Duration,
@@ -235,6 +329,7 @@ impl HttpArgs {
             .with_max_target(self.max_target)
             .with_max_fields(self.max_fields)
             .with_max_body(self.max_body)
+            .with_max_chunk_ext(self.max_chunk_ext)
             .with_header_timeout(self.header_timeout);
         if let Some(idle) = socket.idle_timeout {
             limits = limits.with_idle_timeout(idle);
@@ -343,7 +438,7 @@ mod tests {
         assert_eq!(o.backlog, 16);
         assert_eq!(cli.socket.server_config().max_connections, 5);
         assert_eq!(cli.runtime, Runtime::AsyncStd);
-        let Command::Http(http) = &cli.command;
+        let Command::Http(http) = &cli.command else { panic!("not http") };
         let limits = http.limits(&cli.socket);
         assert_eq!(limits.idle_timeout, Duration::from_millis(2500));
         assert_eq!(limits.max_head, Limits::default().max_head);
@@ -354,7 +449,7 @@ mod tests {
         let cli = Cli::try_parse_from(["sansnet", "http"]).expect("parses");
         assert_eq!(cli.runtime, Runtime::Smol);
         assert_eq!(cli.socket.options(), SocketOptions::default());
-        let Command::Http(http) = &cli.command;
+        let Command::Http(http) = &cli.command else { panic!("not http") };
         assert_eq!(http.limits(&cli.socket), Limits::default());
         let ep = cli.socket.endpoint(http.bind.as_deref(), "127.0.0.1:8080").expect("endpoint");
         assert_eq!(ep.to_string(), "127.0.0.1:8080");
