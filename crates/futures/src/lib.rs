@@ -18,14 +18,14 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_io::{Async, Timer};
 use bytes::{Bytes, BytesMut};
 use futures_lite::future;
 pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
-use sansnet_net::{ConnCounter, Gate, HubHost, Outbox, ToHub, ToWriter, fire_timers, pump};
+use sansnet_net::{ConnCounter, Gate, HubHost, Outbox, ToHub, ToWriter, fire_timers, gather, pump};
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 
 /// A boxed task, as handed to the runtime's `spawn`.
@@ -396,30 +396,28 @@ async fn write_half(
     to_hub: &async_channel::Sender<ToHub>,
     write_timeout: Duration,
 ) {
-    'outer: while let Ok(msg) = queue.recv().await {
-        match msg {
-            ToWriter::Data(mut data) => {
-                while !data.is_empty() {
-                    let r = future::or(io.write_with(|s| (&*s).write(&data)), async {
-                        Timer::after(write_timeout).await;
-                        Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled"))
-                    })
-                    .await;
-                    match r {
-                        Ok(n) if n > 0 => {
-                            let _ = data.split_to(n);
-                            if to_hub.send(ToHub::Sent { conn, n }).await.is_err() {
-                                break 'outer;
-                            }
-                        }
-                        _ => break 'outer,
+    let mut out = Outbox::new();
+    'outer: while let Ok(first) = queue.recv().await {
+        let close = gather(first, &queue, &mut out, 64 * 1024);
+        while let Some(chunk) = out.front() {
+            let r = future::or(io.write_with(|s| (&*s).write(chunk)), async {
+                Timer::after(write_timeout).await;
+                Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled"))
+            })
+            .await;
+            match r {
+                Ok(n) if n > 0 => {
+                    out.advance(n);
+                    if to_hub.send(ToHub::Sent { conn, n }).await.is_err() {
+                        break 'outer;
                     }
                 }
+                _ => break 'outer,
             }
-            ToWriter::Close => {
-                let _ = linger_close(io).await;
-                break;
-            }
+        }
+        if close {
+            let _ = linger_close(io).await;
+            break;
         }
     }
     let _ = io.get_ref().shutdown(std::net::Shutdown::Both);
@@ -458,7 +456,8 @@ pub async fn serve_datagrams<D: Datagrams>(
 /// Scans the ports `plan` hands out on `host` with TCP connects, at most
 /// `concurrency` at once, each given `timeout`, and records every outcome
 /// in `plan`. Completes once every port has one. Mirrors
-/// `sansnet_std::scan`; `sansnet-smol` and `sansnet-async-std` run it.
+/// `sansnet_std::scan`; `sansnet-smol` and `sansnet-async-std` run it on
+/// every core through [`scan_on_threads`].
 ///
 /// `concurrency` workers run on a local executor inside this future. Each
 /// starts a non-blocking connect and looks at the socket's error at once:
@@ -475,31 +474,80 @@ pub async fn scan(
     concurrency: usize,
     timeout: Duration,
 ) -> io::Result<()> {
-    let workers = concurrency.clamp(1, plan.remaining().max(1));
-    let plan = RefCell::new(plan);
+    scan_shared(host, &Mutex::new(plan), concurrency, timeout).await;
+    Ok(())
+}
+
+/// A future that [`scan_on_threads`] hands to a runtime's `block_on`.
+pub type LocalTask<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// Runs [`scan`] on one thread per core (the caller's included), each
+/// thread driving its share of the `concurrency` workers with `block_on`
+/// (the runtime's), all taking ports from the one `plan`. Probes are
+/// mostly system calls, so this is how a scan uses more than one core.
+pub fn scan_on_threads(
+    host: std::net::IpAddr,
+    plan: &mut sansnet_proto::scan::Scan,
+    concurrency: usize,
+    timeout: Duration,
+    block_on: impl Fn(LocalTask<'_>) + Sync,
+) -> io::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.clamp(1, concurrency.clamp(1, plan.remaining().max(1)));
+    let plan = Mutex::new(plan);
+    let (plan, block_on) = (&plan, &block_on);
+    let share = |i: usize| concurrency / threads + usize::from(i < concurrency % threads);
+    std::thread::scope(|scope| {
+        for i in 1..threads {
+            let spawned = std::thread::Builder::new()
+                .name("sansnet-scan".into())
+                .spawn_scoped(scope, move || {
+                    block_on(Box::pin(scan_shared(host, plan, share(i), timeout)))
+                });
+            if let Err(e) = spawned {
+                // The threads already running (this one at least) finish it.
+                tracing::warn!("scan: {i} threads instead of {threads}: {e}");
+                break;
+            }
+        }
+        block_on(Box::pin(scan_shared(host, plan, share(0), timeout)));
+    });
+    Ok(())
+}
+
+/// `concurrency` workers on a local executor, taking ports from `plan`
+/// (which other threads may share) until there are none left.
+async fn scan_shared(
+    host: std::net::IpAddr,
+    plan: &Mutex<&mut sansnet_proto::scan::Scan>,
+    concurrency: usize,
+    timeout: Duration,
+) {
+    let remaining = plan.lock().unwrap_or_else(|e| e.into_inner()).remaining();
+    let workers = concurrency.clamp(1, remaining.max(1));
     let ex = async_executor::LocalExecutor::new();
-    let tasks: Vec<_> = (0..workers).map(|_| ex.spawn(scan_worker(host, &plan, timeout))).collect();
+    let tasks: Vec<_> = (0..workers).map(|_| ex.spawn(scan_worker(host, plan, timeout))).collect();
     ex.run(async {
         for task in tasks {
             task.await;
         }
     })
     .await;
-    Ok(())
 }
 
 /// One scan worker: takes ports from the plan until there are none left.
 async fn scan_worker(
     host: std::net::IpAddr,
-    plan: &RefCell<&mut sansnet_proto::scan::Scan>,
+    plan: &Mutex<&mut sansnet_proto::scan::Scan>,
     timeout: Duration,
 ) {
+    let lock = || plan.lock().unwrap_or_else(|e| e.into_inner());
     let mut timer = Timer::never();
     let mut settled_at_once = 0u32;
     loop {
-        let Some(port) = plan.borrow_mut().next_port() else { return };
+        let Some(port) = lock().next_port() else { return };
         let (outcome, waited) = probe((host, port).into(), timeout, &mut timer).await;
-        let recorded = plan.borrow_mut().record(port, outcome);
+        let recorded = lock().record(port, outcome);
         debug_assert!(recorded.is_ok(), "{recorded:?}");
         // A worker whose ports all settle at once never yields by itself:
         // let the others (and the executor around us) run now and then.
@@ -518,10 +566,9 @@ async fn probe(
     timer: &mut Timer,
 ) -> (sansnet_proto::scan::Outcome, bool) {
     use sansnet_proto::scan::Outcome;
-    use socket2::{Domain, Protocol, Socket, Type};
-    let started = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-        .and_then(|s| s.set_nonblocking(true).map(|()| s))
-        .and_then(|s| match s.connect(&addr.into()) {
+    use socket2::Domain;
+    let started = nonblocking_tcp_socket(Domain::for_address(addr)).and_then(|s| {
+        match s.connect(&addr.into()) {
             Ok(()) => Ok(s),
             Err(e)
                 if e.raw_os_error() == Some(libc::EINPROGRESS)
@@ -534,7 +581,8 @@ async fn probe(
                 }
             }
             Err(e) => Err(e),
-        });
+        }
+    });
     let io = match started.and_then(|s| Async::new(std::net::TcpStream::from(s))) {
         Ok(io) => io,
         Err(e) => return (connect_failure(&e), false),
@@ -561,6 +609,18 @@ async fn probe(
         },
     };
     (outcome, true)
+}
+
+/// A non-blocking TCP socket: one system call where the kernel allows it.
+fn nonblocking_tcp_socket(domain: socket2::Domain) -> io::Result<socket2::Socket> {
+    use socket2::{Protocol, Socket, Type};
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    return Socket::new(domain, Type::STREAM.nonblocking(), Some(Protocol::TCP));
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    Socket::new(domain, Type::STREAM, Some(Protocol::TCP)).and_then(|s| {
+        s.set_nonblocking(true)?;
+        Ok(s)
+    })
 }
 
 /// How a failed connect counts in a scan.

@@ -19,6 +19,8 @@ use bytes::{Bytes, BytesMut};
 use event_listener::{Event, Listener as _};
 use sansnet_proto::{ConnId, Hub, Input, Instant, Output};
 
+use crate::Outbox;
+
 /// A message from a connection's reader or writer to the host.
 #[derive(Debug)]
 pub enum ToHub {
@@ -169,12 +171,12 @@ impl<H: Hub> HubHost<H> {
             ToHub::Read { conn, data } => {
                 if let Some(m) = self.members.get_mut(&conn) {
                     m.inbuf.extend_from_slice(&data);
-                    self.feed(now, conn);
+                    let _ = self.feed(now, conn);
                 }
             }
             ToHub::Eof { conn } => {
                 if self.members.contains_key(&conn) {
-                    self.feed(now, conn);
+                    let _ = self.feed(now, conn);
                     self.hub.handle(now, Input::Eof { conn });
                 }
             }
@@ -194,16 +196,19 @@ impl<H: Hub> HubHost<H> {
 
     /// Feeds `conn`'s buffered bytes while the hub wants them, and shuts
     /// or opens its reader's gate to match.
-    fn feed(&mut self, now: Instant, conn: ConnId) {
-        let Some(m) = self.members.get_mut(&conn) else { return };
+    /// Returns whether the hub consumed anything.
+    fn feed(&mut self, now: Instant, conn: ConnId) -> bool {
+        let Some(m) = self.members.get_mut(&conn) else { return false };
+        let start = m.inbuf.len();
         while !m.inbuf.is_empty() && self.hub.wants_read(conn) {
             let before = m.inbuf.len();
             self.hub.handle(now, Input::Read { conn, buf: &mut m.inbuf });
             if m.inbuf.len() == before {
-                break;
+                break; // a partial frame: wait for more bytes
             }
         }
         m.gate.set_shut(!self.hub.wants_read(conn));
+        m.inbuf.len() != start
     }
 
     /// Routes every pending output: bytes and closes to the writers, events
@@ -231,11 +236,13 @@ impl<H: Hub> HubHost<H> {
                 .filter(|(c, m)| !m.inbuf.is_empty() && self.hub.wants_read(**c))
                 .map(|(c, _)| *c)
                 .collect();
-            if waiting.is_empty() {
-                break;
-            }
+            let mut progress = false;
             for conn in waiting {
-                self.feed(now, conn);
+                progress |= self.feed(now, conn);
+            }
+            // Nothing consumed: what is left are partial frames.
+            if !progress {
+                break;
             }
         }
         for (c, m) in &self.members {
@@ -250,5 +257,51 @@ impl<H: Hub> HubHost<H> {
         for conn in conns {
             self.hub.handle(now, Input::Eof { conn });
         }
+    }
+}
+
+/// A writer's batching step: moves `first` and whatever else is already
+/// queued (until `out` holds `max` bytes) into `out`, so that one write
+/// carries many small events. Returns true if a [`ToWriter::Close`] came:
+/// the writer then writes `out` and closes.
+pub fn gather(
+    first: ToWriter,
+    queue: &async_channel::Receiver<ToWriter>,
+    out: &mut Outbox,
+    max: usize,
+) -> bool {
+    let mut next = Some(first);
+    while let Some(msg) = next.take() {
+        match msg {
+            ToWriter::Data(b) => out.push(b),
+            ToWriter::Close => return true,
+        }
+        if out.len() < max {
+            next = queue.try_recv().ok();
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sansnet_proto::chat::Room;
+
+    /// A partial frame left in a member's buffer must not make `flush` spin
+    /// (it did: the hub wanted input but could consume none of it).
+    #[test]
+    fn a_partial_frame_does_not_spin_flush() {
+        let mut host = HubHost::new(Room::default());
+        let (writer, queue) = async_channel::unbounded();
+        let conn = ConnId(1);
+        let now = Instant::ZERO;
+        host.handle(now, ToHub::Opened { conn, peer: "p".into(), writer, gate: Gate::new() });
+        let data = Bytes::from_static(b"{\"username\":\"a\"}{\"content\":\"par");
+        host.handle(now, ToHub::Read { conn, data });
+        host.flush(now, &mut |_, _| {});
+        assert!(matches!(queue.try_recv(), Ok(ToWriter::Data(_))), "joined was routed");
+        host.handle(now, ToHub::Read { conn, data: Bytes::from_static(b"tial\"}") });
+        host.flush(now, &mut |_, _| {});
     }
 }

@@ -40,7 +40,7 @@ use bytes::BytesMut;
 pub use sansnet_net::{
     Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
 };
-use sansnet_net::{ConnCounter, Gate, HubHost, Outbox, ToHub, ToWriter, fire_timers, pump};
+use sansnet_net::{ConnCounter, Gate, HubHost, Outbox, ToHub, fire_timers, gather, pump};
 pub use sansnet_proto as proto;
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 
@@ -419,27 +419,24 @@ fn accept_hub(
             let mut w = writer_stream;
             let _ = w.set_write_timeout(Some(write_timeout));
             let mut scratch = [0u8; 4096];
-            'outer: while let Ok(msg) = queue.recv_blocking() {
-                match msg {
-                    ToWriter::Data(data) => {
-                        let mut at = 0;
-                        while at < data.len() {
-                            match w.write(&data[at..]) {
-                                Ok(n) if n > 0 => {
-                                    at += n;
-                                    if tx.send(Some(ToHub::Sent { conn, n })).is_err() {
-                                        break 'outer;
-                                    }
-                                }
-                                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                                _ => break 'outer,
+            let mut out = Outbox::new();
+            'outer: while let Ok(first) = queue.recv_blocking() {
+                let close = gather(first, &queue, &mut out, 64 * 1024);
+                while let Some(chunk) = out.front() {
+                    match w.write(chunk) {
+                        Ok(n) if n > 0 => {
+                            out.advance(n);
+                            if tx.send(Some(ToHub::Sent { conn, n })).is_err() {
+                                break 'outer;
                             }
                         }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        _ => break 'outer,
                     }
-                    ToWriter::Close => {
-                        let _ = linger_close(&mut w, &mut scratch);
-                        break;
-                    }
+                }
+                if close {
+                    let _ = linger_close(&mut w, &mut scratch);
+                    break;
                 }
             }
             let _ = w.shutdown(How::Both);
