@@ -154,7 +154,8 @@ impl ServerConn {
         &self.limits
     }
 
-    /// How many requests have been parsed on this connection.
+    /// How many requests were delivered ([`Event::Request`]) on this
+    /// connection.
     pub fn requests(&self) -> u64 {
         self.requests
     }
@@ -334,7 +335,6 @@ impl ServerConn {
 
     /// A complete head: set up the body and tell the application.
     fn start_request(&mut self, head: RequestHead) {
-        self.requests += 1;
         self.timers.clear(Timer::Header);
         self.req_head = head.is_head();
         self.req_keep_alive = head.keep_alive();
@@ -348,6 +348,7 @@ impl ServerConn {
                 if has_body {
                     self.timers.set(Timer::Idle, self.now + self.limits.idle_timeout);
                 }
+                self.requests += 1;
                 self.body = Some(decoder);
                 self.state = State::Body;
                 self.events.push_back(Event::Request(head));
