@@ -1,7 +1,7 @@
 //! Replays fuzz/corpus and fuzz/regressions through the same checks as the fuzz targets.
 //!
 //! The fuzz targets (`fuzz/fuzz_targets/`, nightly + cargo-fuzz) and these
-//! tests (stable) share one file of invariants, `fuzz/checks.rs`, so a seed
+//! tests (stable) share the files of invariants, `fuzz/checks.rs` and `fuzz/chat_checks.rs`, so a seed
 //! or a minimized crash that once failed fails here too, without a fuzzer.
 
 use std::fs;
@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 #[path = "../../fuzz/checks.rs"]
 mod checks;
+
+#[path = "../../fuzz/chat_checks.rs"]
+mod chat_checks;
 
 /// Every file of `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`
 /// (either may be absent), sorted.
@@ -63,4 +66,14 @@ fn http_differential() {
 #[test]
 fn http_chunked() {
     replay("http_chunked", checks::http_chunked);
+}
+
+#[test]
+fn chat_frames() {
+    replay("chat_frames", chat_checks::chat_frames);
+}
+
+#[test]
+fn chat_message() {
+    replay("chat_message", chat_checks::chat_message);
 }

@@ -1,4 +1,8 @@
 //! sansnet's integration tests: one binary (one link), a module per area.
 
+mod chat;
 mod fuzz_replay;
 mod http_core;
+mod http_server;
+mod socket_tools;
+mod support;

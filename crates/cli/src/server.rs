@@ -1,9 +1,10 @@
 //! What every server subcommand shares: bind, announce, handle signals,
 //! serve on the chosen runtime, stop gracefully.
 //!
-//! [`serve`], [`serve_datagrams`] and [`scan`] are the one place that
-//! knows the three transports (one `match` each); everything
-//! else in the CLI is runtime-agnostic.
+//! This file is the one place that knows the three transports (one
+//! `match` per transport function: [`serve`], [`run_hub`],
+//! [`serve_datagrams`], [`scan`]); everything else in the CLI is
+//! runtime-agnostic.
 
 use std::io::{self, Write};
 use std::net::{IpAddr, UdpSocket};
@@ -12,7 +13,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sansnet_net::{Endpoint, Listener, ServerConfig, Shutdown};
-use sansnet_proto::{App, Hub, Instant, Session};
+use sansnet_proto::scan::Scan;
+use sansnet_proto::{App, Datagrams, Hub, Instant, Session};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 

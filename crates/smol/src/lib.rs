@@ -103,3 +103,15 @@ pub fn serve_datagrams<D: Datagrams>(
 pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
     smol::block_on(future)
 }
+
+/// Scans the ports `plan` hands out on `host` with TCP connects, at most
+/// `concurrency` at once, each given `timeout`, on one thread per core;
+/// see `sansnet_futures::scan`.
+pub fn scan(
+    host: std::net::IpAddr,
+    plan: &mut proto::scan::Scan,
+    concurrency: usize,
+    timeout: std::time::Duration,
+) -> io::Result<()> {
+    sansnet_futures::scan_on_threads(host, plan, concurrency, timeout, |task| smol::block_on(task))
+}

@@ -1,0 +1,86 @@
+//! `sansnet echo`: TCP echo (RFC 862) over IPv4, IPv6 or a Unix socket,
+//! or UDP echo with `--udp` (PROTOCOLS.md §4).
+//!
+//! Both are the core's machines ([`Echo`], [`UdpEcho`]) on the chosen
+//! runtime's `serve` / `serve_datagrams`; this file only maps flags.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::Args;
+use sansnet_net::Endpoint;
+use sansnet_proto::echo::{Echo, UdpEcho};
+
+use crate::cli::{Cli, parse_size};
+use crate::server::{self, Plan};
+
+/// Where TCP echo listens by default.
+const TCP_DEFAULT: &str = "127.0.0.1:8888";
+/// Where UDP echo listens by default.
+const UDP_DEFAULT: &str = "127.0.0.1:8889";
+/// How long a TCP echo connection may stay silent (both ways) without
+/// `--idle-timeout`.
+pub(crate) const DEFAULT_IDLE: Duration = Duration::from_secs(300);
+
+/// `sansnet echo` flags.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct EchoArgs {
+    /// Address to listen on (`HOST:PORT`, `[::1]:8888` for IPv6, port 0
+    /// for any free port) [default: 127.0.0.1:8888, with --udp
+    /// 127.0.0.1:8889].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) bind: Option<String>,
+
+    /// UDP echo: one reply per datagram, to its sender.
+    #[arg(long)]
+    pub(crate) udp: bool,
+
+    /// Text written before each reply (the reference servers use
+    /// `Echo: `). TCP writes it before each chunk read from the peer.
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub(crate) prefix: String,
+
+    /// TCP: stop reading from a peer while this many bytes of its echo
+    /// wait unwritten (a peer that sends but never reads gets TCP
+    /// back-pressure, not server memory).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = Echo::DEFAULT_MAX_UNSENT)]
+    pub(crate) max_unsent: usize,
+}
+
+/// Runs `sansnet echo` until SIGINT or SIGTERM.
+pub(crate) fn run(cli: &Cli, args: &EchoArgs) -> anyhow::Result<()> {
+    let default = if args.udp { UDP_DEFAULT } else { TCP_DEFAULT };
+    let plan = Plan {
+        runtime: cli.runtime,
+        endpoint: cli.socket.endpoint(args.bind.as_deref(), default)?,
+        config: cli.socket.server_config(),
+        verbose: cli.verbose > 0,
+    };
+    let prefix = bytes::Bytes::from(args.prefix.clone().into_bytes());
+    let idle = cli.socket.idle_timeout.unwrap_or(DEFAULT_IDLE);
+    if plan.verbose {
+        if args.udp {
+            eprintln!("udp echo: prefix={:?}", args.prefix);
+        } else {
+            eprintln!(
+                "echo: prefix={:?} max_unsent={} idle_timeout={idle:?}",
+                args.prefix, args.max_unsent
+            );
+        }
+    }
+    if args.udp {
+        if let Endpoint::Unix(_) = plan.endpoint {
+            bail!("--udp echo listens on an IP address: --unix is for TCP only");
+        }
+        return server::run_datagrams(plan, UdpEcho::new().with_prefix(prefix));
+    }
+    let max_unsent = args.max_unsent;
+    server::run(plan, move |now, _peer| {
+        let echo = Echo::new(now)
+            .with_prefix(prefix.clone())
+            .with_max_unsent(max_unsent)
+            .with_idle_timeout(now, idle);
+        (echo, |_: &mut Echo, event: Infallible| match event {})
+    })
+}
