@@ -198,3 +198,56 @@ ch = {
 }
 for i, (name, body) in enumerate(ch.items()):
     w("http_chunked", name, bytes([(i * 53) & 0xff]) + body)
+
+# ---- chat_frames: seed byte + stream; chat_message: bytes as is -----------
+# (layouts in chat_checks.rs; the splitter there has max_frame 256, depth 8)
+def say(text):
+    return b'{"content":"' + text + b'"}'
+chat = {
+ "join": b'{"username":"carol"}',
+ "say": say(b"hello"),
+ "say-to": b'{"content":"psst","to":["alice","nobody","alice"]}',
+ "list": b'{"list":true}',
+ "list-false": b'{"list":false}',
+ "empty-object": b"{}",
+ "keys-any-order": b'{ "to" : [ "bob" ] , "content" : "x" }',
+ "braces-in-string": say(b"}{ }} {{ \\\" \\\\"),
+ "escapes": say(b"\\n\\t\\u0000\\u00e9\\ud83d\\ude00\\/\\b\\f\\r"),
+ "multibyte-utf8": "{\"content\":\"zo\u00eb \u20ac \U0001f600 \u4e2d\u6587\"}".encode(),
+ "name-multibyte": "{\"username\":\"zo\u00eb\"}".encode(),
+ "name-control": b'{"username":"a\\tb"}',
+ "name-too-long": b'{"username":"' + b"n" * 40 + b'"}',
+ "name-taken": b'{"username":"alice"}',
+ "rename": b'{"username":"c"}{"username":"d"}',
+ "coalesced": b'{"username":"c"}{"content":"one"}{"list":true}{"content":"two","to":["bob"]}',
+ "ndjson": b'{"username":"c"}\n{"content":"one"}\r\n{"list":true}\n\t {"content":"x"}\n',
+ "partial-tail": b'{"content":"complete"}{"content":"unfin',
+ "partial-escape": b'{"content":"ends in \\',
+ "not-utf8": b'{"content":"\xff\xfe"}',
+ "overlong-utf8": b'{"content":"\xc0\xaf"}',
+ "garbage": b"hello world\n",
+ "array-top": b"[1,2,3]",
+ "between-objects": b'{"list":true} x {"list":true}',
+ "null-field": b'{"content":null}',
+ "unknown-key": b'{"content":"a","x":1}',
+ "duplicate-key": b'{"content":"a","content":"b"}',
+ "to-empty": b'{"content":"a","to":[]}',
+ "to-alone": b'{"to":["bob"]}',
+ "two-kinds": b'{"username":"a","list":true}',
+ "bad-json-inside": b'{"content": nope}',
+ "trailing-comma": b'{"content":"a",}',
+ "nested-depth-8": b'{"a":' * 7 + b"{}" + b"}" * 7,
+ "nested-depth-9": b'{"a":' * 8 + b"{}" + b"}" * 8,
+ "nested-deep": b"{" * 100 + b"}" * 100,
+ "nested-brackets": b'{"a":' + b"[" * 200 + b"]" * 200 + b"}",
+ "frame-256": say(b"a" * 242),
+ "frame-257": say(b"a" * 243),
+ "over-long": say(b"b" * 1500),
+ "list-flood": b'{"list":true}' * 60,
+ "say-flood": (say(b"m" * 200) + b"\n") * 30,
+ "only-whitespace": b" \r\n\t ",
+ "empty": b"",
+}
+for i, (name, body) in enumerate(chat.items()):
+    w("chat_frames", name, bytes([(i * 37 + 11) & 0xff]) + body)
+    w("chat_message", name, body)
