@@ -94,24 +94,7 @@ where
         })?
     };
     let mut next_id = 0u64;
-    loop {
-        let accepted = listener.accept(&config.socket);
-        if shutdown.is_triggered() {
-            break;
-        }
-        let stream = match accepted {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("accept: {e}");
-                // Out of descriptors or similar: back off instead of spinning.
-                thread::sleep(Duration::from_millis(10));
-                continue;
-            }
-        };
-        let Some(slot) = counter.try_acquire(config.max_connections) else {
-            tracing::debug!("connection cap reached, closing a new connection");
-            continue;
-        };
+    while let Some((stream, slot)) = accept_slot(&listener, config, shutdown, &counter) {
         let peer = sansnet_net::peer_label(&stream);
         let idle = Arc::new(AtomicBool::new(false));
         next_id += 1;
@@ -163,6 +146,33 @@ where
         thread::sleep(Duration::from_millis(5));
     }
     Ok(())
+}
+
+/// Accepts the next connection that fits under the connection cap (others
+/// are closed at once); `None` once `shutdown` is triggered.
+fn accept_slot(
+    listener: &Listener,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+    counter: &ConnCounter,
+) -> Option<(Stream, sansnet_net::ConnSlot)> {
+    loop {
+        let accepted = listener.accept(&config.socket);
+        if shutdown.is_triggered() {
+            return None;
+        }
+        match accepted {
+            Ok(stream) => match counter.try_acquire(config.max_connections) {
+                Some(slot) => return Some((stream, slot)),
+                None => tracing::debug!("connection cap reached, closing a new connection"),
+            },
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                // Out of descriptors or similar: back off instead of spinning.
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
 }
 
 /// What [`drive`] needs besides the connection: the clock, the shutdown
@@ -367,20 +377,7 @@ fn accept_hub(
     counter: &ConnCounter,
 ) {
     let mut next = 0u64;
-    loop {
-        let accepted = listener.accept(&config.socket);
-        if shutdown.is_triggered() {
-            return;
-        }
-        let stream = match accepted {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("accept: {e}");
-                thread::sleep(Duration::from_millis(10));
-                continue;
-            }
-        };
-        let Some(slot) = counter.try_acquire(config.max_connections) else { continue };
+    while let Some((stream, slot)) = accept_slot(listener, config, shutdown, counter) {
         let (Ok(reader), Ok(writer_stream)) = (stream.try_clone(), stream.try_clone()) else {
             continue;
         };
