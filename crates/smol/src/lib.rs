@@ -72,11 +72,25 @@ where
     })
 }
 
-/// Runs `main` with an executor that one thread per core (the caller's
-/// included) keeps running until `main` returns.
+/// Executor threads: one fewer than the cores, at least one; the
+/// `SANSNET_THREADS` environment variable overrides it. async-io has one
+/// reactor, polled by whichever thread blocks in it, and every extra
+/// executor thread is woken from there: on the 2-core machine where the
+/// figures in the README were taken, one thread served 190k HTTP req/s and
+/// two 150k (the load generator shares those cores).
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1)
+}
+
+/// Runs `main` with an executor that [`default_threads`] threads (the
+/// caller's included) keep running until `main` returns.
 fn on_executor<T>(main: impl FnOnce(&smol::Executor<'_>) -> T) -> T {
     let ex = smol::Executor::new();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = std::env::var("SANSNET_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(default_threads)
+        .max(1);
     let (stop, stopped) = smol::channel::bounded::<()>(1);
     std::thread::scope(|scope| {
         for _ in 1..threads {
