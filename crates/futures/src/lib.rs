@@ -145,6 +145,9 @@ pub async fn drive<S: Session, A: App<S>>(
     let cap = ctl.config.read_buffer.max(1024);
     let mut inbuf = BytesMut::new();
     let mut out = Outbox::new();
+    let mut timer = Timer::never();
+    let mut armed: Option<Instant> = None;
+    let mut stop_listener = ctl.shutdown.listener();
     loop {
         let now = ctl.clock.now();
         fire_timers(session, now);
@@ -176,18 +179,34 @@ pub async fn drive<S: Session, A: App<S>>(
             inbuf = BytesMut::new(); // hold no memory while waiting
         }
         let deadline = session.poll_timeout();
+        // One timer per connection, moved only when the deadline got
+        // earlier or more than a second later (a timer firing early is
+        // harmless: the loop finds nothing due and waits again). Registering
+        // a fresh timer on every wait costs a reactor lock twice a request.
+        match deadline {
+            Some(at) if armed.is_none_or(|a| at < a || at > a + Duration::from_secs(1)) => {
+                timer.set_at(ctl.clock.to_std(at));
+                armed = Some(at);
+            }
+            Some(_) => {}
+            None if armed.is_some() => {
+                timer = Timer::never();
+                armed = None;
+            }
+            None => {}
+        }
+        let timer_armed = armed.is_some();
         let timer = async {
-            match deadline {
-                Some(at) => {
-                    Timer::at(ctl.clock.to_std(at)).await;
-                    Wake::Timer
-                }
-                None => future::pending().await,
+            if timer_armed {
+                (&mut timer).await;
+                Wake::Timer
+            } else {
+                future::pending().await
             }
         };
         let stop = async {
             if idle {
-                ctl.shutdown.wait().await;
+                (&mut stop_listener).await;
                 Wake::Shutdown
             } else {
                 future::pending().await
@@ -198,6 +217,7 @@ pub async fn drive<S: Session, A: App<S>>(
                 return Err(io::Error::other("session stalled: no input wanted, no deadline"));
             }
             timer.await;
+            armed = None; // fired: set again on the next round
             continue;
         }
         if inbuf.len() >= cap {
@@ -218,7 +238,8 @@ pub async fn drive<S: Session, A: App<S>>(
         };
         match future::or(read, future::or(timer, stop)).await {
             Wake::Read(Ok(0)) => session.handle_eof(ctl.clock.now()),
-            Wake::Read(Ok(_)) | Wake::Timer => {}
+            Wake::Read(Ok(_)) => {}
+            Wake::Timer => armed = None,
             Wake::Read(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Wake::Read(Err(e)) => return Err(e),
             Wake::Shutdown => return Ok(()),

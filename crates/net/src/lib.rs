@@ -431,6 +431,14 @@ impl Shutdown {
         self.inner.flag.load(Ordering::SeqCst)
     }
 
+    /// A listener that completes when the signal is triggered after this
+    /// call (check [`is_triggered`](Self::is_triggered) too). Made once and
+    /// kept, it lets a connection wait for shutdown without registering
+    /// anew on every wait.
+    pub fn listener(&self) -> event_listener::EventListener {
+        self.inner.event.listen()
+    }
+
     /// Blocks the thread until triggered.
     pub fn wait_blocking(&self) {
         loop {
