@@ -3,8 +3,8 @@
 //! ([`Scan`]): the next port to try, the outcome of each, the open ports in
 //! ascending order and a [`Summary`].
 //!
-//! The transports do the connecting (`sansnet_std::scan`,
-//! `sansnet_smol::scan`, `sansnet_async_std::scan`): they take ports from
+//! The transports do the connecting (the `scan` function of each of the
+//! std, smol and async-std transport crates): they take ports from
 //! [`Scan::next_port`], connect with a timeout and report each result with
 //! [`Scan::record`]. Results may come back in any order; the scan keeps
 //! them in bitmaps (16 KiB, allocated once), so recording allocates

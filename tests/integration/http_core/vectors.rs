@@ -4,25 +4,10 @@
 
 use sansnet_proto::http::{BodyKind, TargetForm, Version};
 
-/// httparse's benchmark request (`benches/parse.rs`, `REQ`): 720 bytes,
-/// a Firefox 3.6 request-line and 9 fields, byte for byte.
-pub(crate) const REQ: &[u8] = b"\
-GET /wp-content/uploads/2010/03/hello-kitty-darth-vader-pink.jpg HTTP/1.1\r\n\
-Host: www.kittyhell.com\r\n\
-User-Agent: Mozilla/5.0 (Macintosh; U; Intel Mac OS X 10.6; ja-JP-mac; rv:1.9.2.3) Gecko/20100401 Firefox/3.6.3 Pathtraq/0.9\r\n\
-Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n\
-Accept-Language: ja,en-us;q=0.7,en;q=0.3\r\n\
-Accept-Encoding: gzip,deflate\r\n\
-Accept-Charset: Shift_JIS,utf-8;q=0.7,*;q=0.7\r\n\
-Keep-Alive: 115\r\n\
-Connection: keep-alive\r\n\
-Cookie: wp_ozh_wsa_visits=2; wp_ozh_wsa_visit_lasttime=xxxxxxxxxx; __utma=xxxxxxxxx.xxxxxxxxxx.xxxxxxxxxx.xxxxxxxxxx.xxxxxxxxxx.x; __utmz=xxxxxxxxx.xxxxxxxxxx.x.x.utmccn=(referral)|utmcsr=reader.livedoor.com|utmcct=/reader/|utmcmd=referral|padding=under256\r\n\r\n";
-
-/// httparse's `REQ_SHORT` (68 bytes, HTTP/1.0, 2 fields).
-pub(crate) const REQ_SHORT: &[u8] = b"\
-GET / HTTP/1.0\r\n\
-Host: example.com\r\n\
-Cookie: session=60; user_id=1\r\n\r\n";
+/// httparse's benchmark requests (`benches/parse.rs`: `REQ`, 720 bytes, a
+/// Firefox 3.6 request-line and 9 fields; `REQ_SHORT`, 68 bytes), byte for
+/// byte, shared with the criterion benches.
+pub(crate) use sansnet_benches::{REQ, REQ_SHORT};
 
 /// A request head of exactly `total` bytes with `fields` field lines (the
 /// first is `Host`), the rest `X-Field-NNN: <value>` with the padding spread
