@@ -1,65 +1,28 @@
 //! Byte classes of RFC 9110/9112, as tables and branch-free loops that the
 //! compiler vectorises (the core has no `unsafe`, so no intrinsics).
 
-/// `tchar` (RFC 9110 §5.6.2) as a 256-entry table.
-static TOKEN: [bool; 256] = {
+/// A 256-entry table: ASCII letters and digits, plus the bytes of `extra`.
+const fn alnum_and(extra: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
     let mut b = 0;
     while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
+        t[b] = (b as u8).is_ascii_alphanumeric();
         b += 1;
     }
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
     t
-};
+}
+
+/// `tchar` (RFC 9110 §5.6.2).
+static TOKEN: [bool; 256] = alnum_and(b"!#$%&'*+-.^_`|~");
 
 /// reg-name bytes of a `uri-host` (RFC 3986 §3.2.2: unreserved, sub-delims,
 /// and `%` of pct-encoded).
-static HOST: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-            );
-        b += 1;
-    }
-    t
-};
+static HOST: [bool; 256] = alnum_and(b"-._~%!$&'()*+,;=");
 
 /// Whether `b` is a `tchar`.
 #[inline(always)]
