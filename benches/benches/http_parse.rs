@@ -88,5 +88,28 @@ fn http_parse(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, http_parse);
+/// The floor under `bytewise_req`: handing the 720 growing slices through
+/// `black_box` and looking at one byte of each, with no parser at all. No
+/// byte-at-a-time parser can beat it, so it shows how much of
+/// `bytewise_req/sansnet` is the parser's own work.
+fn bytewise_floor(c: &mut Criterion) {
+    let mut g = c.benchmark_group("http_parse_floor");
+    g.sample_size(200)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .throughput(Throughput::Bytes(REQ.len() as u64));
+    g.bench_function("bytewise_req/slices_only", |b| {
+        b.iter(|| {
+            let mut lines = 0;
+            for i in 1..=REQ.len() {
+                let s = black_box(&REQ[..i]);
+                lines += usize::from(s[i - 1] == b'\n');
+            }
+            assert_eq!(lines, 11);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, http_parse, bytewise_floor);
 criterion_main!(benches);

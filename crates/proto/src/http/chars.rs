@@ -18,7 +18,8 @@ const fn alnum_and(extra: &[u8]) -> [bool; 256] {
 }
 
 /// `tchar` (RFC 9110 §5.6.2).
-static TOKEN: [bool; 256] = alnum_and(b"!#$%&'*+-.^_`|~");
+pub(crate) const TOKEN_CHARS: [bool; 256] = alnum_and(b"!#$%&'*+-.^_`|~");
+static TOKEN: [bool; 256] = TOKEN_CHARS;
 
 /// reg-name bytes of a `uri-host` (RFC 3986 §3.2.2: unreserved, sub-delims,
 /// and `%` of pct-encoded).
@@ -172,19 +173,25 @@ pub(crate) fn host_ok(v: &[u8]) -> bool {
             _ => return false,
         }
     } else {
-        // One pass: reg-name bytes, remembering the last colon.
-        let mut colon = None;
-        for (i, &c) in v.iter().enumerate() {
-            if c == b':' {
-                colon = Some(i);
-            } else if !HOST[c as usize] {
-                return false;
-            }
+        // Reg-name bytes and colons, without a branch per byte; then split
+        // at the last colon, if any.
+        let mut ok = true;
+        let mut colons = 0usize;
+        for &c in v {
+            ok &= HOST[c as usize] | (c == b':');
+            colons += (c == b':') as usize;
         }
-        match colon {
-            Some(c) => (&v[..c], &v[c + 1..]),
-            None => return true,
+        if !ok {
+            return false;
         }
+        if colons == 0 {
+            return true;
+        }
+        if colons > 1 {
+            return false;
+        }
+        let c = v.iter().position(|&c| c == b':').unwrap_or(v.len());
+        (&v[..c], v.get(c + 1..).unwrap_or_default())
     };
     // (IP-literal hosts reach here with an empty `host`.)
     !host.contains(&b':') && port.iter().all(u8::is_ascii_digit)

@@ -200,7 +200,13 @@ pub struct HeadParser {
     /// The CR ending the current value.
     value_end: usize,
     name: Span,
+    /// Bytes stepped over by earlier requests; `inspected + pos` in all.
     inspected: u64,
+    /// While `pos < trickle_until`, one more byte of class `trickle` (a
+    /// [`TRICKLE`] bit) only moves `pos`: the byte-at-a-time fast path.
+    /// Zero outside the phases where that holds.
+    trickle_until: usize,
+    trickle: u8,
     method: Span,
     target: Span,
     version: Version,
@@ -238,6 +244,8 @@ impl HeadParser {
             value_end: 0,
             name: Span::default(),
             inspected: 0,
+            trickle_until: 0,
+            trickle: 0,
             method: Span::default(),
             target: Span::default(),
             version: Version::Http11,
@@ -256,7 +264,9 @@ impl HeadParser {
     /// a new buffer.
     pub fn reset(&mut self) {
         self.phase = Phase::Start;
+        self.inspected += self.pos as u64;
         self.pos = 0;
+        self.trickle_until = 0;
         self.mark = 0;
         self.fields.clear();
         self.hosts = 0;
@@ -270,7 +280,7 @@ impl HeadParser {
     /// How many bytes this parser has stepped over since it was made: each
     /// byte of the input once, which tests check as the linear bound.
     pub fn bytes_inspected(&self) -> u64 {
-        self.inspected
+        self.inspected + self.pos as u64
     }
 
     /// Whether any byte of a request has been seen since the last reset.
@@ -288,26 +298,41 @@ impl HeadParser {
     /// [`reset`](Self::reset) before parsing the next request.
     #[inline]
     pub fn parse(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
+        // Byte-at-a-time inside a token or value: one table lookup, inlined
+        // into the caller.
+        let p = self.pos;
+        if buf.len() == p + 1
+            && p < self.trickle_until
+            && TRICKLE[buf[p] as usize] & self.trickle != 0
+        {
+            // `buf.len()`, not `p + 1`: the next call's load of `pos` then
+            // does not wait on this one's.
+            self.pos = buf.len();
+            return Ok(None);
+        }
+        self.parse_more(buf)
+    }
+
+    #[inline(never)]
+    fn parse_more(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
         let from = self.pos;
         // Fast path for a trickle (bytes arriving a few at a time) inside a
         // token or value: nothing ends, nothing to record, just step over.
         if let Some(new @ [_, ..]) = buf.get(from..)
             && new.len() <= 8
             && buf.len() < self.max_head
+            && self.trickle != 0
+            && new.iter().all(|&c| TRICKLE[c as usize] & self.trickle != 0)
         {
-            let plain = match self.phase {
-                Phase::Value => new.iter().all(|&c| c >= 0x20 && c != 0x7f),
-                Phase::FieldName | Phase::Method => new.iter().all(|&c| is_token(c)),
-                _ => false,
-            };
-            if plain {
-                self.pos = buf.len();
-                self.inspected += new.len() as u64;
-                return Ok(None);
-            }
+            self.pos = buf.len();
+            return Ok(None);
         }
         let r = self.run(buf);
-        self.inspected += self.pos.saturating_sub(from) as u64;
+        (self.trickle, self.trickle_until) = match (&r, self.phase) {
+            (Ok(None), Phase::Value) => (VALUE_BYTE, self.max_head - 1),
+            (Ok(None), Phase::FieldName | Phase::Method) => (TOKEN_BYTE, self.max_head - 1),
+            _ => (0, 0),
+        };
         r
     }
 
@@ -662,6 +687,26 @@ impl HeadParser {
         out
     }
 }
+
+const TOKEN_BYTE: u8 = 1;
+const VALUE_BYTE: u8 = 2;
+
+/// The byte classes of the trickle fast path: [`TOKEN_BYTE`] for `tchar`,
+/// [`VALUE_BYTE`] for a value byte that ends nothing (VCHAR, SP, obs-text).
+static TRICKLE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        if chars::TOKEN_CHARS[b] {
+            t[b] |= TOKEN_BYTE;
+        }
+        if b >= 0x20 && b != 0x7f {
+            t[b] |= VALUE_BYTE;
+        }
+        b += 1;
+    }
+    t
+};
 
 /// Index of the first non-`tchar` byte at or after `from`, or `b.len()`.
 #[inline]
