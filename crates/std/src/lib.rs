@@ -216,6 +216,8 @@ pub fn drive<S: Session, A: App<S>>(
     let mut inbuf = BytesMut::new();
     let mut out = Outbox::new();
     stream.set_write_timeout(Some(ctl.config.write_timeout))?;
+    let mut read_timeout = None;
+    stream.set_read_timeout(None)?;
     loop {
         let now = ctl.clock.now();
         fire_timers(session, now);
@@ -258,7 +260,10 @@ pub fn drive<S: Session, A: App<S>>(
             let d = ctl.clock.to_std(at).saturating_duration_since(std::time::Instant::now());
             d.max(Duration::from_millis(1))
         });
-        stream.set_read_timeout(wait)?;
+        if let Some(t) = read_timeout_change(read_timeout, wait) {
+            stream.set_read_timeout(t)?;
+            read_timeout = t;
+        }
         ctl.idle.store(session.is_idle() && inbuf.is_empty(), Ordering::SeqCst);
         if ctl.shutdown.is_triggered() && session.is_idle() && inbuf.is_empty() {
             return Ok(());
@@ -278,6 +283,25 @@ pub fn drive<S: Session, A: App<S>>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// The socket read timeout to set, if the current one will not do. A read
+/// timeout is relative to each read, so one that is already shorter than
+/// the wait only wakes the loop early (timers then fire nothing and the
+/// loop waits again): it is kept, which spares a `setsockopt` per request
+/// when a timer is re-armed to about the same length after each exchange.
+/// A new one is set a sixteenth short, so that the next re-arm to the same
+/// length finds it short enough.
+fn read_timeout_change(
+    current: Option<Duration>,
+    wanted: Option<Duration>,
+) -> Option<Option<Duration>> {
+    match (current, wanted) {
+        (None, None) => None,
+        (Some(_), None) => Some(None),
+        (Some(c), Some(w)) if c <= w && c >= w / 2 => None,
+        (_, Some(w)) => Some(Some((w - w / 16).max(Duration::from_millis(1)))),
     }
 }
 
@@ -538,5 +562,32 @@ fn connect_failure(e: &io::Error) -> proto::scan::Outcome {
             tracing::debug!("scan connect: {e}");
             Outcome::Error
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_timeout_is_kept_while_it_wakes_early_enough() {
+        let s = Duration::from_secs;
+        // Nothing set yet: set a little short of the wait.
+        assert_eq!(read_timeout_change(None, Some(s(16))), Some(Some(s(15))));
+        // The same timer re-armed: 15 s still wakes us in time.
+        assert_eq!(read_timeout_change(Some(s(15)), Some(s(16))), None);
+        assert_eq!(read_timeout_change(Some(s(15)), Some(s(15))), None);
+        // A sooner deadline must shorten it.
+        assert_eq!(read_timeout_change(Some(s(15)), Some(s(8))), Some(Some(s(8) - s(8) / 16)));
+        // Far too short for a long wait: lengthen, not spin.
+        assert_eq!(read_timeout_change(Some(s(1)), Some(s(60))), Some(Some(s(60) - s(60) / 16)));
+        // No deadline: block without a timeout.
+        assert_eq!(read_timeout_change(Some(s(15)), None), Some(None));
+        assert_eq!(read_timeout_change(None, None), None);
+        // Never zero (a zero timeout is an error for set_read_timeout).
+        assert_eq!(
+            read_timeout_change(None, Some(Duration::ZERO)),
+            Some(Some(Duration::from_millis(1)))
+        );
     }
 }
