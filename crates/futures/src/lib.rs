@@ -131,6 +131,17 @@ enum Wake {
     Read(io::Result<usize>),
     Timer,
     Shutdown,
+    Work,
+}
+
+/// Completes when the application's work in flight ([`App::poll_work`])
+/// has finished some of it; never, when it has none.
+async fn work<S: Session, A: App<S>>(working: bool, app: &mut A, session: &mut S) -> Wake {
+    if !working {
+        return future::pending().await;
+    }
+    future::poll_fn(|cx| app.poll_work(session, cx)).await;
+    Wake::Work
 }
 
 /// The generic driver: runs one session over one socket until it finishes,
@@ -212,12 +223,16 @@ pub async fn drive<S: Session, A: App<S>>(
                 future::pending().await
             }
         };
+        // Work the application runs beside us (file I/O on a blocking
+        // pool): waited for with the socket and the timer.
+        let working = app.is_working();
         if !session.wants_read() {
-            if deadline.is_none() {
+            if deadline.is_none() && !working {
                 return Err(io::Error::other("session stalled: no input wanted, no deadline"));
             }
-            timer.await;
-            armed = None; // fired: set again on the next round
+            if let Wake::Timer = future::or(work(working, app, session), timer).await {
+                armed = None; // fired: set again on the next round
+            }
             continue;
         }
         if inbuf.len() >= cap {
@@ -236,9 +251,10 @@ pub async fn drive<S: Session, A: App<S>>(
                 .await;
             Wake::Read(r)
         };
-        match future::or(read, future::or(timer, stop)).await {
+        let work = work(working, app, session);
+        match future::or(work, future::or(read, future::or(timer, stop))).await {
             Wake::Read(Ok(0)) => session.handle_eof(ctl.clock.now()),
-            Wake::Read(Ok(_)) => {}
+            Wake::Read(Ok(_)) | Wake::Work => {}
             Wake::Timer => armed = None,
             Wake::Read(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Wake::Read(Err(e)) => return Err(e),

@@ -9,6 +9,9 @@
 //!
 //! - [`http`]: the HTTP/1.1 server connection ([`http::ServerConn`]), its
 //!   incremental request parser and response writer.
+//! - [`file`]: file transfer, the [`file::Sender`] and [`file::Receiver`]
+//!   machines with their line codec and file-name rules; they say what to
+//!   read or write and where, and never touch a file themselves.
 //! - [`machine`]: the shape every machine shares ([`Session`] for one
 //!   connection, [`Hub`] for many) and the drain contract drivers follow.
 //! - [`time`]: [`Instant`] and the timer table.
@@ -64,6 +67,7 @@ extern crate alloc;
 
 pub mod chat;
 pub mod echo;
+pub mod file;
 pub mod http;
 pub mod machine;
 pub mod scan;

@@ -142,6 +142,38 @@ pub trait App<S: Session> {
     fn on_drained(&mut self, session: &mut S) {
         let _ = session;
     }
+
+    /// Work the application runs beside the driver and has not finished
+    /// (a file read or write on a blocking thread pool, say): whether any
+    /// is in flight. The default: none.
+    ///
+    /// An application that starts such work from [`on_event`](App::on_event)
+    /// says so here, and feeds the results to the session from
+    /// [`poll_work`](App::poll_work). A driver then does not treat a session
+    /// that wants no input and has no deadline as stalled while work is in
+    /// flight.
+    fn is_working(&self) -> bool {
+        false
+    }
+
+    /// Polls the work in flight. `Ready` means some of it finished and its
+    /// results were handed to the session (a command such as a file
+    /// machine's `supply` or `written`), so the driver drains the session
+    /// again; `Pending` means `cx` will be woken when that happens.
+    ///
+    /// The async driver (`sansnet-futures`) polls it while it waits for the
+    /// socket and the timer, whenever [`is_working`](App::is_working) is
+    /// true. A thread-per-connection driver (`sansnet-std`) does not poll
+    /// it: there, an application does its blocking work inside `on_event`.
+    /// The default never finishes anything.
+    fn poll_work(
+        &mut self,
+        session: &mut S,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<()> {
+        let _ = (session, cx);
+        core::task::Poll::Pending
+    }
 }
 
 impl<S: Session, F: FnMut(&mut S, S::Event)> App<S> for F {
