@@ -101,6 +101,31 @@ Examples:
     /// JSON chat: `chat serve` runs the server, `chat join` a client.
     Chat(crate::chat::ChatArgs),
 
+    /// File transfer: `file recv --dir DIR` receives, `file send PATH ADDR`
+    /// sends.
+    #[command(
+        long_about = "\
+File transfer (PROTOCOLS.md §3): the sender sends `NAME|SIZE`, the receiver
+answers `OK OFFSET` (or `ERR CODE message`), the sender sends the bytes from
+OFFSET on and the file's BLAKE3, the receiver answers `DONE <hash>` once the
+hash matches and the file is in place.
+
+`file recv` writes each file to `.NAME.part` in DIR and renames it to NAME
+only after the hash checks; an interrupted transfer of the same name and size
+resumes where it stopped. Names are plain names (no path); nothing is written
+outside DIR. `file send` shows a progress bar on a terminal and exits
+non-zero with the receiver's ERR code when it refuses. A receiver that
+answers a bare `OK` (the tutorial's Python one) gets the bytes alone: sent,
+but unverified.",
+        after_long_help = "\
+Examples:
+  sansnet file recv --dir ./inbox                 # on 127.0.0.1:9000
+  sansnet file recv --dir ./inbox --bind 127.0.0.1:0 --once --overwrite
+  sansnet file send ./big.iso 127.0.0.1:9000
+  sansnet --runtime std file send ./big.iso '[::1]:9000' --quiet"
+    )]
+    File(crate::file::FileArgs),
+
     /// Echo server (RFC 862): every byte back, over TCP or (--udp) UDP.
     #[command(
         long_about = "\

@@ -15,6 +15,7 @@ use tracing_subscriber::EnvFilter;
 mod chat;
 mod cli;
 mod echo;
+mod file;
 mod http;
 mod resolve;
 mod scan;
@@ -64,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Http(args) => http::run(&cli, args),
         Command::Chat(args) => chat::run(&cli, args),
         Command::Echo(args) => echo::run(&cli, args),
+        Command::File(args) => file::run(&cli, args),
         Command::Send(args) => send::run(&cli, args),
         Command::Scan(args) => scan::run(&cli, args),
         Command::Resolve(args) => resolve::run(&cli, args),

@@ -93,8 +93,21 @@ where
     A: App<S> + Send + 'static,
     F: Fn(Instant, &str) -> (S, A) + Send + Sync + 'static,
 {
+    run_until(plan, Shutdown::new(), factory)
+}
+
+/// [`run`] with a `shutdown` the caller keeps, so that it can stop the
+/// server itself (`file recv --once` does after its one transfer).
+pub(crate) fn run_until<S, A, F>(plan: Plan, shutdown: Shutdown, factory: F) -> anyhow::Result<()>
+where
+    S: Session + Send + 'static,
+    A: App<S> + Send + 'static,
+    F: Fn(Instant, &str) -> (S, A) + Send + Sync + 'static,
+{
     let runtime = plan.runtime;
-    run_with(plan, |listener, config, shutdown| serve(runtime, listener, config, shutdown, factory))
+    run_with(plan, shutdown, |listener, config, shutdown| {
+        serve(runtime, listener, config, shutdown, factory)
+    })
 }
 
 /// [`run`] for a multi-connection machine (the chat room): the chosen
@@ -105,7 +118,7 @@ where
     E: FnMut(&mut H, H::Event),
 {
     let runtime = plan.runtime;
-    run_with(plan, |listener, config, shutdown| match runtime {
+    run_with(plan, Shutdown::new(), |listener, config, shutdown| match runtime {
         Runtime::Std => sansnet_std::serve_hub(listener, config, shutdown, hub, on_event),
         Runtime::AsyncStd => {
             sansnet_async_std::serve_hub(listener, config, shutdown, hub, on_event)
@@ -118,6 +131,7 @@ where
 /// signal handlers, then runs `serve` until it returns.
 fn run_with(
     plan: Plan,
+    shutdown: Shutdown,
     serve: impl FnOnce(Listener, &ServerConfig, &Shutdown) -> io::Result<()>,
 ) -> anyhow::Result<()> {
     let listener = Listener::bind(&plan.endpoint, &plan.config.socket)
@@ -137,7 +151,6 @@ fn run_with(
             plan.config.max_connections
         );
     }
-    let shutdown = Shutdown::new();
     // Before the announcement: a signal sent as soon as the line is read
     // must already find its handler.
     stop_on_signals(&shutdown)?;

@@ -1,0 +1,908 @@
+//! `sansnet file recv` and `sansnet file send` (PROTOCOLS.md §3): the
+//! core's [`Receiver`] and [`Sender`] machines on the chosen runtime's
+//! generic `serve` / `drive`, with the disk I/O they ask for.
+//!
+//! # Disk I/O
+//!
+//! The machines never touch a file: they ask for ranges to read, bytes to
+//! write at an offset, a commit. This file answers them:
+//!
+//! - with `--runtime std` (a thread per connection), on the connection's
+//!   thread, inside `on_event`;
+//! - with smol and async-std, on the `blocking` crate's thread pool
+//!   (`unblock`, which both runtimes use for their own file I/O), so the
+//!   event loop never waits for the disk: the application keeps the pool
+//!   tasks in order and hands their results to the machine from
+//!   [`App::poll_work`], which the async driver polls beside the socket.
+//!
+//! # The receiver's files
+//!
+//! Everything happens inside DIR through a directory descriptor and
+//! `*at` system calls with `O_NOFOLLOW`: a name is a plain name (the core
+//! checked it), so nothing is ever created, written or renamed outside
+//! DIR, and a symlink in DIR is never followed. A transfer writes to
+//! `.NAME.part` beside a size note `.NAME.part.size` (the size the sender
+//! announced). An offer whose name and size match a note resumes from the
+//! part's length; any other starts it over. After the trailer checks, the
+//! part is renamed to NAME (`RENAME_NOREPLACE` unless `--overwrite`, so a
+//! file that appeared meanwhile is never replaced) and the note removed; a
+//! hash mismatch removes both; an interrupted transfer keeps both. The
+//! free space (`fstatvfs`) must hold SIZE minus what is kept, or the answer
+//! is `no_space`; a NAME that exists (a dangling symlink too) is `exists`
+//! unless `--overwrite`, and a directory always is; a second transfer of a
+//! name in progress is `exists` as well.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fs::File;
+use std::future::Future;
+use std::io::{self, IsTerminal, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use clap::{Args, Subcommand};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags};
+use sansnet_net::{Endpoint, ServerConfig, Shutdown};
+use sansnet_proto::file::{
+    ErrorCode, Hash, Limits, Receiver, Refusal, Sender, Stash, receiver, sender,
+};
+use sansnet_proto::{App, Instant};
+
+use crate::cli::{Cli, Runtime, parse_secs, parse_size_u64};
+use crate::server::{self, Plan};
+
+/// Where `file recv` listens by default.
+const DEFAULT_BIND: &str = "127.0.0.1:9000";
+/// Bytes the receiving driver reads per system call, at most.
+const READ_BUFFER: usize = 1 << 20;
+
+/// `sansnet file` flags.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct FileArgs {
+    #[command(subcommand)]
+    pub(crate) command: FileCommand,
+}
+
+/// `file recv` or `file send`.
+#[derive(Subcommand, Debug, Clone)]
+pub(crate) enum FileCommand {
+    /// Receive files into DIR.
+    Recv(RecvArgs),
+    /// Send the file at PATH to a receiver at ADDR.
+    Send(SendArgs),
+}
+
+/// `sansnet file recv` flags.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct RecvArgs {
+    /// The directory files are written to.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+
+    /// Address to listen on (`HOST:PORT`, `[::1]:9000` for IPv6, port 0
+    /// for any free port) [default: 127.0.0.1:9000].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) bind: Option<String>,
+
+    /// Handle one connection, then exit: status 0 if a file was received,
+    /// 1 otherwise.
+    #[arg(long)]
+    pub(crate) once: bool,
+
+    /// Replace an existing file of the same name (instead of `ERR exists`).
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+
+    /// No progress bars and no `received ...` lines.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+
+    /// The largest file accepted (K, M, G suffixes); over it `ERR
+    /// too_large`.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size_u64, default_value_t = Limits::default().max_size)]
+    pub(crate) max_size: u64,
+}
+
+/// `sansnet file send` flags.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct SendArgs {
+    /// The file to send; the receiver stores it under its last path
+    /// component.
+    #[arg(value_name = "PATH")]
+    pub(crate) path: PathBuf,
+
+    /// The receiver: `HOST:PORT` (`[::1]:9000` for IPv6) or `unix:PATH`.
+    #[arg(value_name = "ADDR")]
+    pub(crate) addr: String,
+
+    /// No progress bar and no summary line.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+
+    /// Seconds to wait for the connection and for each answer.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "30")]
+    pub(crate) timeout: Duration,
+}
+
+/// Runs `sansnet file ...`.
+pub(crate) fn run(cli: &Cli, args: &FileArgs) -> anyhow::Result<()> {
+    match &args.command {
+        FileCommand::Recv(a) => recv(cli, a),
+        FileCommand::Send(a) => send(cli, a),
+    }
+}
+
+/// How disk I/O runs: inline (std threads) or on the blocking pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Io {
+    Inline,
+    Pool,
+}
+
+impl Io {
+    fn of(runtime: Runtime) -> Io {
+        match runtime {
+            Runtime::Std => Io::Inline,
+            Runtime::AsyncStd | Runtime::Smol => Io::Pool,
+        }
+    }
+
+    /// Runs `job`: now, or on the pool. Either way a [`Job`] to poll.
+    fn run<T: Send + 'static>(self, job: impl FnOnce() -> T + Send + 'static) -> Job<T> {
+        match self {
+            Io::Inline => Job::Done(Some(job())),
+            Io::Pool => Job::Pool(blocking::unblock(job)),
+        }
+    }
+}
+
+/// A piece of disk work, done or on the pool.
+enum Job<T> {
+    Done(Option<T>),
+    Pool(blocking::Task<T>),
+}
+
+impl<T> Job<T> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<T> {
+        match self {
+            Job::Done(v) => match v.take() {
+                Some(v) => Poll::Ready(v),
+                None => Poll::Pending,
+            },
+            Job::Pool(task) => Pin::new(task).poll(cx),
+        }
+    }
+}
+
+/// The driver's clock, seen from an application: the core instant at
+/// creation plus the monotonic time since.
+#[derive(Clone, Copy, Debug)]
+struct AppClock {
+    base: Instant,
+    at: std::time::Instant,
+}
+
+impl AppClock {
+    fn new(now: Instant) -> AppClock {
+        AppClock { base: now, at: std::time::Instant::now() }
+    }
+
+    fn now(&self) -> Instant {
+        self.base + self.at.elapsed()
+    }
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{msg} {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// Progress bars go to stderr, and only when stdout is a terminal and
+/// `--quiet` is off.
+fn bars_enabled(quiet: bool) -> bool {
+    !quiet && io::stdout().is_terminal()
+}
+
+// ---------------------------------------------------------------------------
+// The receiver
+
+/// What every receiving connection shares.
+struct Shared {
+    dir: OwnedFd,
+    dir_path: PathBuf,
+    overwrite: bool,
+    quiet: bool,
+    /// Names being received now.
+    active: Mutex<BTreeSet<String>>,
+    bars: Option<MultiProgress>,
+    /// `--once`: the shutdown to trigger after the first connection, and
+    /// its outcome.
+    once: Option<(Shutdown, Mutex<Option<anyhow::Result<()>>>)>,
+}
+
+fn recv(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
+    let dir = rustix::fs::open(
+        &args.dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("cannot open the directory {}", args.dir.display()))?;
+    let mut config = cli.socket.server_config();
+    config.read_buffer = READ_BUFFER;
+    if args.once {
+        config.max_connections = 1;
+    }
+    let plan = Plan {
+        runtime: cli.runtime,
+        endpoint: cli.socket.endpoint(args.bind.as_deref(), DEFAULT_BIND)?,
+        config,
+        verbose: cli.verbose > 0,
+    };
+    let mut limits = Limits::default().with_max_size(args.max_size);
+    if let Some(idle) = cli.socket.idle_timeout {
+        limits = limits.with_idle_timeout(idle);
+    }
+    let shutdown = Shutdown::new();
+    let shared = Arc::new(Shared {
+        dir,
+        dir_path: args.dir.clone(),
+        overwrite: args.overwrite,
+        quiet: args.quiet,
+        active: Mutex::new(BTreeSet::new()),
+        bars: bars_enabled(args.quiet)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        once: args.once.then(|| (shutdown.clone(), Mutex::new(None))),
+    });
+    let io = Io::of(cli.runtime);
+    let factory_shared = shared.clone();
+    server::run_until(plan, shutdown, move |now, peer| {
+        let app = RecvApp::new(factory_shared.clone(), io, peer, now);
+        (Receiver::new(limits, now), app)
+    })?;
+    if let Some((_, outcome)) = &shared.once {
+        let outcome = outcome.lock().unwrap_or_else(|e| e.into_inner()).take();
+        return outcome.unwrap_or_else(|| bail!("stopped before a transfer"));
+    }
+    Ok(())
+}
+
+/// The transfer a connection is on.
+struct Current {
+    name: String,
+    stash: Stash,
+    size: u64,
+    file: Option<Arc<File>>,
+    bar: Option<ProgressBar>,
+}
+
+/// A disk job of the receiver, and what its result means to the machine.
+enum RecvJob {
+    Offer(Job<Result<(Arc<File>, u64), Refusal>>),
+    Read(Job<io::Result<Vec<u8>>>),
+    Write(usize, Job<io::Result<()>>),
+    Commit(Job<io::Result<()>>),
+}
+
+/// One receiving connection's application: the disk side of a
+/// [`Receiver`].
+struct RecvApp {
+    shared: Arc<Shared>,
+    io: Io,
+    peer: String,
+    clock: AppClock,
+    current: Option<Current>,
+    jobs: VecDeque<RecvJob>,
+    outcome: Option<anyhow::Result<()>>,
+}
+
+impl RecvApp {
+    fn new(shared: Arc<Shared>, io: Io, peer: &str, now: Instant) -> RecvApp {
+        RecvApp {
+            shared,
+            io,
+            peer: peer.to_owned(),
+            clock: AppClock::new(now),
+            current: None,
+            jobs: VecDeque::new(),
+            outcome: None,
+        }
+    }
+
+    fn file(&self) -> Option<Arc<File>> {
+        self.current.as_ref().and_then(|c| c.file.clone())
+    }
+
+    /// Gives the transfer up with `refusal` (sent to the peer).
+    fn give_up(&mut self, rx: &mut Receiver, refusal: Refusal) {
+        tracing::warn!("{}: {refusal}", self.peer);
+        self.outcome = Some(Err(anyhow::anyhow!("{}", refusal)));
+        let _ = rx.refuse(&refusal);
+        self.jobs.clear();
+    }
+
+    /// Starts the next job (or does it now, inline) and applies what is
+    /// already done.
+    fn start(&mut self, rx: &mut Receiver, job: RecvJob) {
+        self.jobs.push_back(job);
+        if self.io == Io::Inline {
+            let waker = std::task::Waker::noop();
+            let _ = self.finish_jobs(rx, &mut Context::from_waker(waker));
+        }
+    }
+
+    /// Applies the finished jobs at the front of the queue, in order.
+    fn finish_jobs(&mut self, rx: &mut Receiver, cx: &mut Context<'_>) -> Poll<()> {
+        let mut any = false;
+        while let Some(job) = self.jobs.front_mut() {
+            let done = match job {
+                RecvJob::Offer(j) => j.poll(cx).map(Done::Offer),
+                RecvJob::Read(j) => j.poll(cx).map(Done::Read),
+                RecvJob::Write(n, j) => {
+                    let n = *n;
+                    j.poll(cx).map(|r| Done::Write(n, r))
+                }
+                RecvJob::Commit(j) => j.poll(cx).map(Done::Commit),
+            };
+            let Poll::Ready(done) = done else { break };
+            self.jobs.pop_front();
+            any = true;
+            self.apply(rx, done);
+        }
+        if any { Poll::Ready(()) } else { Poll::Pending }
+    }
+
+    fn apply(&mut self, rx: &mut Receiver, done: Done) {
+        let now = self.clock.now();
+        match done {
+            Done::Offer(Ok((file, offset))) => {
+                if let Some(c) = &mut self.current {
+                    c.file = Some(file);
+                    if let Some(bar) = &c.bar {
+                        bar.set_position(offset);
+                    }
+                    tracing::info!("{}: receiving {} from byte {offset}", self.peer, c.name);
+                }
+                let _ = rx.accept(now, offset);
+            }
+            Done::Offer(Err(refusal)) => {
+                self.release();
+                self.give_up(rx, refusal);
+            }
+            Done::Read(Ok(data)) => {
+                if data.is_empty() {
+                    let r = Refusal::new(ErrorCode::Io, "the partial file shrank");
+                    return self.give_up(rx, r);
+                }
+                let _ = rx.supply(now, &data);
+            }
+            Done::Read(Err(e)) | Done::Commit(Err(e)) => {
+                self.give_up(rx, Refusal::new(ErrorCode::Io, e.to_string()));
+            }
+            Done::Write(n, Ok(())) => {
+                if let Some(bar) = self.current.as_ref().and_then(|c| c.bar.as_ref()) {
+                    bar.inc(n as u64);
+                }
+                rx.written(now, n);
+            }
+            Done::Write(_, Err(e)) => {
+                let code = if e.raw_os_error() == Some(libc_enospc()) {
+                    ErrorCode::NoSpace
+                } else {
+                    ErrorCode::Io
+                };
+                self.give_up(rx, Refusal::new(code, e.to_string()));
+            }
+            Done::Commit(Ok(())) => {
+                let _ = rx.committed();
+                if let Some(c) = &self.current {
+                    if let Some(bar) = &c.bar {
+                        bar.finish_and_clear();
+                    }
+                    if !self.shared.quiet {
+                        eprintln!(
+                            "received {} ({} bytes) from {} into {}",
+                            c.name,
+                            c.size,
+                            self.peer,
+                            self.shared.dir_path.display()
+                        );
+                    }
+                }
+                self.outcome = Some(Ok(()));
+                self.release();
+            }
+        }
+    }
+
+    /// The name is free for another transfer.
+    fn release(&mut self) {
+        if let Some(c) = &self.current {
+            self.shared.active.lock().unwrap_or_else(|e| e.into_inner()).remove(&c.name);
+        }
+    }
+}
+
+/// A finished [`RecvJob`].
+enum Done {
+    Offer(Result<(Arc<File>, u64), Refusal>),
+    Read(io::Result<Vec<u8>>),
+    Write(usize, io::Result<()>),
+    Commit(io::Result<()>),
+}
+
+fn libc_enospc() -> i32 {
+    rustix::io::Errno::NOSPC.raw_os_error()
+}
+
+impl App<Receiver> for RecvApp {
+    fn on_event(&mut self, rx: &mut Receiver, event: receiver::Event) {
+        match event {
+            receiver::Event::Offer { name, size } => {
+                let taken = !self
+                    .shared
+                    .active
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.clone());
+                if taken {
+                    let r = Refusal::new(ErrorCode::Exists, format!("{name:?} is being received"));
+                    return self.give_up(rx, r);
+                }
+                let bar = self.shared.bars.as_ref().map(|m| {
+                    let bar = m.add(ProgressBar::new(size).with_style(bar_style()));
+                    bar.set_message(name.clone());
+                    bar
+                });
+                let stash = Stash::for_name(&name);
+                self.current = Some(Current {
+                    name: name.clone(),
+                    stash: stash.clone(),
+                    size,
+                    file: None,
+                    bar,
+                });
+                let (shared, overwrite) = (self.shared.clone(), self.shared.overwrite);
+                let job = self.io.run(move || prepare(&shared, &name, &stash, size, overwrite));
+                self.start(rx, RecvJob::Offer(job));
+            }
+            receiver::Event::Read { offset, len } => {
+                let Some(file) = self.file() else { return };
+                let job = self.io.run(move || read_at(&file, offset, len));
+                self.start(rx, RecvJob::Read(job));
+            }
+            receiver::Event::Write { offset, data } => {
+                let Some(file) = self.file() else { return };
+                let n = data.iter().map(Bytes::len).sum();
+                let job = self.io.run(move || write_all_at(&file, offset, &data));
+                self.start(rx, RecvJob::Write(n, job));
+            }
+            receiver::Event::Commit { .. } => {
+                let Some(c) = &self.current else { return };
+                let (shared, name, stash) = (self.shared.clone(), c.name.clone(), c.stash.clone());
+                let job = self.io.run(move || commit(&shared, &name, &stash));
+                self.start(rx, RecvJob::Commit(job));
+            }
+            receiver::Event::Failed { refusal, discard } => {
+                tracing::warn!("{}: {refusal}", self.peer);
+                if let Some(c) = &self.current {
+                    if let Some(bar) = &c.bar {
+                        bar.abandon();
+                    }
+                    if discard {
+                        let (shared, stash) = (self.shared.clone(), c.stash.clone());
+                        // Small and rare: done here, on whatever thread.
+                        discard_stash(&shared, &stash);
+                    }
+                }
+                self.release();
+                self.outcome = Some(Err(anyhow::anyhow!("{refusal}")));
+            }
+        }
+    }
+
+    fn is_working(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+
+    fn poll_work(&mut self, rx: &mut Receiver, cx: &mut Context<'_>) -> Poll<()> {
+        self.finish_jobs(rx, cx)
+    }
+}
+
+impl Drop for RecvApp {
+    fn drop(&mut self) {
+        self.release();
+        if let Some(bar) = self.current.as_ref().and_then(|c| c.bar.as_ref()) {
+            bar.abandon();
+        }
+        if let Some((shutdown, slot)) = &self.shared.once {
+            let outcome = self.outcome.take().unwrap_or_else(|| {
+                Err(anyhow::anyhow!("the connection from {} ended without a transfer", self.peer))
+            });
+            let outcome = outcome.with_context(|| format!("receiving from {}", self.peer));
+            slot.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(outcome);
+            shutdown.trigger();
+        }
+    }
+}
+
+/// Decides an offer on disk: `exists`, `no_space`, or the partial file to
+/// write and the offset to resume from.
+fn prepare(
+    shared: &Shared,
+    name: &str,
+    stash: &Stash,
+    size: u64,
+    overwrite: bool,
+) -> Result<(Arc<File>, u64), Refusal> {
+    let dir = &shared.dir;
+    let io_err = |what: &str, e: rustix::io::Errno| {
+        Refusal::new(ErrorCode::Io, format!("{what}: {}", io::Error::from(e)))
+    };
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => {
+            let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir();
+            if is_dir || !overwrite {
+                return Err(Refusal::new(ErrorCode::Exists, format!("{name:?} exists")));
+            }
+        }
+        Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => return Err(io_err("stat", e)),
+    }
+    let (part, note) = (stash.part(), stash.size_note());
+    // What an earlier transfer of the same name and size left.
+    let noted = read_note(dir, &note);
+    let kept = match rustix::fs::statat(dir, part.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() => {
+            let len = st.st_size as u64;
+            if noted == Some(size) && len <= size { len } else { 0 }
+        }
+        _ => 0,
+    };
+    let vfs = rustix::fs::fstatvfs(dir).map_err(|e| io_err("statvfs", e))?;
+    let free = vfs.f_bavail.saturating_mul(vfs.f_frsize);
+    let needed = size - kept;
+    if needed > free {
+        return Err(Refusal::new(
+            ErrorCode::NoSpace,
+            format!("{needed} bytes needed, {free} free"),
+        ));
+    }
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(dir, part.as_str(), flags, Mode::from_raw_mode(0o644))
+        .map_err(|e| io_err("open the partial file", e))?;
+    let file = File::from(fd);
+    let meta = file.metadata().map_err(|e| Refusal::new(ErrorCode::Io, e.to_string()))?;
+    if !meta.is_file() {
+        return Err(Refusal::new(ErrorCode::Io, "the partial file is not a regular file"));
+    }
+    let kept = if kept > 0 && meta.len() == kept { kept } else { 0 };
+    if kept == 0 {
+        file.set_len(0).map_err(|e| Refusal::new(ErrorCode::Io, e.to_string()))?;
+        write_note(dir, &note, size).map_err(|e| io_err("write the size note", e))?;
+    }
+    Ok((Arc::new(file), kept))
+}
+
+fn read_note(dir: &OwnedFd, note: &str) -> Option<u64> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(dir, note, flags, Mode::empty()).ok()?;
+    let mut buf = [0u8; 32];
+    let n = rustix::io::read(&fd, &mut buf).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+}
+
+fn write_note(dir: &OwnedFd, note: &str, size: u64) -> Result<(), rustix::io::Errno> {
+    let flags =
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(dir, note, flags, Mode::from_raw_mode(0o644))?;
+    let text = format!("{size}\n");
+    let n = rustix::io::write(&fd, text.as_bytes())?;
+    if n != text.len() {
+        return Err(rustix::io::Errno::IO);
+    }
+    Ok(())
+}
+
+/// Moves the verified part to NAME and drops the size note.
+fn commit(shared: &Shared, name: &str, stash: &Stash) -> io::Result<()> {
+    let dir = &shared.dir;
+    let flags = if shared.overwrite { RenameFlags::empty() } else { RenameFlags::NOREPLACE };
+    match rustix::fs::renameat_with(dir, stash.part().as_str(), dir, name, flags) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::EXIST) => {
+            return Err(io::Error::other(format!(
+                "{name:?} appeared meanwhile; kept the partial file"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let _ = rustix::fs::unlinkat(dir, stash.size_note().as_str(), AtFlags::empty());
+    Ok(())
+}
+
+/// Removes a transfer's partial file and note.
+fn discard_stash(shared: &Shared, stash: &Stash) {
+    let _ = rustix::fs::unlinkat(&shared.dir, stash.part().as_str(), AtFlags::empty());
+    let _ = rustix::fs::unlinkat(&shared.dir, stash.size_note().as_str(), AtFlags::empty());
+}
+
+fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+/// Writes `data`'s pieces back to back at `offset`, with as few system
+/// calls as it takes (`pwritev`).
+fn write_all_at(file: &File, mut offset: u64, data: &[Bytes]) -> io::Result<()> {
+    let (mut i, mut skip) = (0usize, 0usize);
+    while i < data.len() {
+        let slices: Vec<io::IoSlice<'_>> = data[i..]
+            .iter()
+            .take(512)
+            .enumerate()
+            .map(|(k, b)| io::IoSlice::new(if k == 0 { &b[skip..] } else { &b[..] }))
+            .collect();
+        let mut n = match rustix::io::pwritev(file, &slices, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        offset += n as u64;
+        while n > 0 {
+            let left = data[i].len() - skip;
+            if n >= left {
+                n -= left;
+                i += 1;
+                skip = 0;
+            } else {
+                skip += n;
+                n = 0;
+            }
+        }
+        while i < data.len() && data[i].len() == skip {
+            i += 1;
+            skip = 0;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The sender
+
+/// How a send ended, as the sending application saw it.
+#[derive(Debug)]
+enum Sent {
+    Verified(Hash),
+    Unverified(Hash),
+}
+
+/// A read of `len` bytes at an offset, on its way.
+type ReadJob = Job<io::Result<Vec<u8>>>;
+
+/// The sending connection's application: the disk side of a [`Sender`].
+struct SendApp {
+    file: Arc<File>,
+    io: Io,
+    clock: AppClock,
+    jobs: VecDeque<(u64, usize, ReadJob)>,
+    bar: Option<ProgressBar>,
+    outcome: Option<anyhow::Result<Sent>>,
+}
+
+impl SendApp {
+    fn finish_jobs(&mut self, tx: &mut Sender, cx: &mut Context<'_>) -> Poll<()> {
+        let mut any = false;
+        while let Some((offset, len, job)) = self.jobs.front_mut() {
+            let Poll::Ready(result) = job.poll(cx) else { break };
+            let (offset, len) = (*offset, *len);
+            self.jobs.pop_front();
+            any = true;
+            match result {
+                Ok(data) if data.len() == len => {
+                    if let Some(bar) = &self.bar {
+                        bar.set_position(offset + len as u64);
+                    }
+                    let _ = tx.supply(self.clock.now(), Bytes::from(data));
+                }
+                Ok(_) => {
+                    self.outcome = Some(Err(anyhow::anyhow!("the file shrank while it was sent")));
+                    tx.abort();
+                    self.jobs.clear();
+                }
+                Err(e) => {
+                    self.outcome = Some(Err(anyhow::Error::from(e).context("reading the file")));
+                    tx.abort();
+                    self.jobs.clear();
+                }
+            }
+        }
+        if any { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
+
+impl App<Sender> for SendApp {
+    fn on_event(&mut self, tx: &mut Sender, event: sender::Event) {
+        match event {
+            sender::Event::Accepted { offset, verified } => {
+                if offset > 0 {
+                    tracing::info!("the receiver has {offset} bytes already: resuming");
+                }
+                if !verified {
+                    tracing::info!("bare OK: the receiver will not confirm the transfer");
+                }
+            }
+            sender::Event::Read { offset, len } => {
+                let file = self.file.clone();
+                let job = self.io.run(move || read_at(&file, offset, len));
+                self.jobs.push_back((offset, len, job));
+                if self.io == Io::Inline {
+                    let _ =
+                        self.finish_jobs(tx, &mut Context::from_waker(std::task::Waker::noop()));
+                }
+            }
+            sender::Event::Done { hash } => self.outcome = Some(Ok(Sent::Verified(hash))),
+            sender::Event::Unverified { hash } => self.outcome = Some(Ok(Sent::Unverified(hash))),
+            sender::Event::Refused(r) => {
+                self.outcome = Some(Err(anyhow::anyhow!("the receiver refused: ERR {r}")));
+            }
+            sender::Event::Failed(e) => self.outcome = Some(Err(e.into())),
+        }
+    }
+
+    fn is_working(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+
+    fn poll_work(&mut self, tx: &mut Sender, cx: &mut Context<'_>) -> Poll<()> {
+        self.finish_jobs(tx, cx)
+    }
+}
+
+/// Where to send: `HOST:PORT` or `unix:PATH`.
+fn endpoint(addr: &str) -> anyhow::Result<Endpoint> {
+    if let Ok(a) = addr.parse::<std::net::SocketAddr>() {
+        return Ok(Endpoint::Tcp(a));
+    }
+    addr.parse::<Endpoint>()
+        .with_context(|| format!("invalid address {addr:?} (want HOST:PORT or unix:PATH)"))
+}
+
+fn send(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
+    let path = &args.path;
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let meta = file.metadata().with_context(|| format!("cannot stat {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{} is not a regular file", path.display());
+    }
+    let size = meta.len();
+    let name = file_name(path)?;
+    let endpoint = endpoint(&args.addr)?;
+    let opts = cli.socket.options();
+    let mut stream = opts
+        .connect(&endpoint, Some(args.timeout))
+        .with_context(|| format!("cannot connect to {endpoint}"))?;
+    let config =
+        ServerConfig { write_timeout: args.timeout, socket: opts, ..ServerConfig::default() };
+    let limits = Limits::default()
+        .with_ack_timeout(args.timeout)
+        .with_done_timeout(args.timeout.max(Duration::from_secs(60)));
+    let bar = bars_enabled(args.quiet).then(|| {
+        let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr())
+            .with_style(bar_style());
+        bar.set_message(name.clone());
+        bar
+    });
+    let started = std::time::Instant::now();
+    let io = Io::of(cli.runtime);
+    let app = |now| SendApp {
+        file: Arc::new(file),
+        io,
+        clock: AppClock::new(now),
+        jobs: VecDeque::new(),
+        bar: bar.clone(),
+        outcome: None,
+    };
+    let (driven, outcome) = match cli.runtime {
+        Runtime::Std => {
+            let ctl = sansnet_std::Control::new(config);
+            let now = ctl.clock.now();
+            let mut tx = Sender::new(&name, size, limits, now)?;
+            let mut app = app(now);
+            let r = sansnet_std::drive(&mut stream, &mut tx, &mut app, &ctl);
+            (r, app.outcome)
+        }
+        Runtime::Smol => {
+            let ctl = sansnet_smol::Control::new(config);
+            let now = ctl.clock.now();
+            let mut tx = Sender::new(&name, size, limits, now)?;
+            let mut app = app(now);
+            let r = sansnet_smol::block_on(async {
+                let io = async_io::Async::new(stream)?;
+                sansnet_smol::drive(&io, &mut tx, &mut app, &ctl).await
+            });
+            (r, app.outcome)
+        }
+        Runtime::AsyncStd => {
+            let ctl = sansnet_async_std::Control::new(config);
+            let now = ctl.clock.now();
+            let mut tx = Sender::new(&name, size, limits, now)?;
+            let mut app = app(now);
+            let r = sansnet_async_std::block_on(async {
+                let io = async_io::Async::new(stream)?;
+                sansnet_async_std::drive(&io, &mut tx, &mut app, &ctl).await
+            });
+            (r, app.outcome)
+        }
+    };
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let elapsed = started.elapsed();
+    let sent = match (outcome, driven) {
+        (Some(Err(e)), _) => {
+            return Err(e).with_context(|| format!("sending {name} to {endpoint}"));
+        }
+        (_, Err(e)) => return Err(e).with_context(|| format!("sending {name} to {endpoint}")),
+        (Some(Ok(sent)), Ok(())) => sent,
+        (None, Ok(())) => bail!("sending {name} to {endpoint}: the connection ended early"),
+    };
+    let rate = size as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6;
+    let summary = match sent {
+        Sent::Verified(hash) => format!(
+            "sent {name} ({size} bytes, BLAKE3 {}) to {endpoint} in {:.2} s ({rate:.0} MB/s): verified",
+            hash.to_hex(),
+            elapsed.as_secs_f64()
+        ),
+        Sent::Unverified(hash) => {
+            eprintln!(
+                "warning: the receiver answered a bare OK: the file was sent but not verified"
+            );
+            format!(
+                "sent {name} ({size} bytes, BLAKE3 {}) to {endpoint} in {:.2} s ({rate:.0} MB/s): unverified",
+                hash.to_hex(),
+                elapsed.as_secs_f64()
+            )
+        }
+    };
+    if !args.quiet {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{summary}").and_then(|()| out.flush()).context("stdout")?;
+    }
+    Ok(())
+}
+
+/// The name the receiver stores PATH under: its last component, which
+/// must be a plain UTF-8 name.
+fn file_name(path: &Path) -> anyhow::Result<String> {
+    let Some(name) = path.file_name() else {
+        bail!("{} has no file name", path.display());
+    };
+    let Some(name) = name.to_str() else {
+        bail!("{} is not a UTF-8 file name", path.display());
+    };
+    sansnet_proto::file::check_name(name.as_bytes())
+        .with_context(|| format!("{name:?} cannot be sent as a file name"))?;
+    Ok(name.to_owned())
+}
