@@ -25,7 +25,10 @@ use async_io::{Async, Timer};
 use bytes::{Bytes, BytesMut};
 use futures_lite::future;
 pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
-use sansnet_net::{ConnCounter, Gate, HubHost, Outbox, ToHub, ToWriter, fire_timers, gather, pump};
+use sansnet_net::{
+    ConnCounter, Gate, HubHost, Outbox, ToHub, TryWrite, WriterQueue, fire_timers, pump,
+    writer_channel,
+};
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 
 /// A boxed task, as handed to the runtime's `spawn`.
@@ -376,10 +379,10 @@ where
                 let Ok(io) = Async::new(stream) else { continue };
                 next += 1;
                 let conn = ConnId(next);
-                let (writer, queue) = async_channel::unbounded();
+                let io = Arc::new(io);
+                let (writer, queue) = writer_channel(Some(Arc::new(Direct(io.clone()))));
                 let gate = Gate::new();
                 host.handle(clock.now(), ToHub::Opened { conn, peer, writer, gate: gate.clone() });
-                let io = Arc::new(io);
                 let (io2, tx2) = (io.clone(), to_hub.clone());
                 spawn(Box::pin(read_half(io, conn, gate, to_hub.clone())));
                 let write_timeout = config.write_timeout;
@@ -424,18 +427,27 @@ async fn read_half(
     }
 }
 
+/// The hub's direct path to an idle connection's non-blocking socket.
+struct Direct(Arc<Async<Stream>>);
+
+impl TryWrite for Direct {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0.get_ref()).write(buf)
+    }
+}
+
 /// A hub connection's writer: writes what the hub routes to it, reports
 /// `Sent`, closes on `Close` or on a stalled or failed write.
 async fn write_half(
     io: &Async<Stream>,
     conn: ConnId,
-    queue: async_channel::Receiver<ToWriter>,
+    mut queue: WriterQueue,
     to_hub: &async_channel::Sender<ToHub>,
     write_timeout: Duration,
 ) {
     let mut out = Outbox::new();
-    'outer: while let Ok(first) = queue.recv().await {
-        let close = gather(first, &queue, &mut out, 64 * 1024);
+    'outer: while let Some(first) = queue.recv().await {
+        let close = queue.gather(first, &mut out, 64 * 1024);
         while let Some(chunk) = out.front() {
             let r = future::or(io.write_with(|s| (&*s).write(chunk)), async {
                 Timer::after(write_timeout).await;
@@ -452,6 +464,7 @@ async fn write_half(
                 _ => break 'outer,
             }
         }
+        queue.written();
         if close {
             let _ = linger_close(io).await;
             break;

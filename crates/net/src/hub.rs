@@ -10,10 +10,17 @@
 //! unbounded channel: the hub itself bounds what it queues per connection
 //! (the chat room's outbound budget counts `Sent`), so one slow reader is
 //! evicted by the protocol, never by blocking the host.
+//!
+//! A writer with nothing queued or in flight is skipped: where the
+//! transport gives a non-blocking [`TryWrite`], the host writes to the
+//! socket itself and only what the socket does not take goes to the
+//! writer. A broadcast to n idle members is then n writes from one task,
+//! not n wake-ups of n writer tasks.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use event_listener::{Event, Listener as _};
@@ -30,8 +37,8 @@ pub enum ToHub {
         conn: ConnId,
         /// Its peer address, printable.
         peer: String,
-        /// Where its writer takes bytes from.
-        writer: async_channel::Sender<ToWriter>,
+        /// Its writer.
+        writer: Writer,
         /// Its reader's gate.
         gate: Gate,
     },
@@ -68,6 +75,115 @@ pub enum ToWriter {
     Data(Bytes),
     /// Write what came before, then close.
     Close,
+}
+
+/// A socket write that never blocks: `WouldBlock` when the socket is full.
+pub trait TryWrite: Send + Sync {
+    /// Writes a prefix of `buf`, or fails with `WouldBlock`.
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+}
+
+/// The host's end of a connection's writer: a queue, a count of messages
+/// queued or being written, and an optional direct path to the socket,
+/// used only while that count is zero (so bytes never overtake each other).
+pub struct Writer {
+    queue: async_channel::Sender<ToWriter>,
+    queued: Arc<AtomicUsize>,
+    direct: Option<Arc<dyn TryWrite>>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").field("queued", &self.queued).finish_non_exhaustive()
+    }
+}
+
+/// The writer task's or thread's end: messages to write, in order.
+#[derive(Debug)]
+pub struct WriterQueue {
+    rx: async_channel::Receiver<ToWriter>,
+    queued: Arc<AtomicUsize>,
+    taken: usize,
+}
+
+/// A connection's writer channel; `direct` lets the host write to an idle
+/// socket itself (see the [module docs](self)).
+pub fn writer_channel(direct: Option<Arc<dyn TryWrite>>) -> (Writer, WriterQueue) {
+    let (queue, rx) = async_channel::unbounded();
+    let queued = Arc::new(AtomicUsize::new(0));
+    (Writer { queue, queued: queued.clone(), direct }, WriterQueue { rx, queued, taken: 0 })
+}
+
+impl Writer {
+    fn send(&self, msg: ToWriter) {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let _ = self.queue.try_send(msg);
+    }
+
+    /// Whether the host may write to the socket itself now.
+    fn is_direct(&self) -> bool {
+        self.direct.is_some() && self.queued.load(Ordering::Acquire) == 0
+    }
+
+    /// Writes what the socket takes of `data` at once, if nothing is
+    /// queued before it; returns how many bytes.
+    fn write_direct(&self, data: &[u8]) -> usize {
+        match &self.direct {
+            Some(d) if self.queued.load(Ordering::Acquire) == 0 => d.try_write(data).unwrap_or(0),
+            _ => 0,
+        }
+    }
+}
+
+impl Member {
+    /// Hands what is still staged to the writer, in order.
+    fn unstage(&mut self) {
+        while let Some(b) = self.stage.take_front() {
+            self.writer.send(ToWriter::Data(b));
+        }
+        self.stage = Outbox::new(); // an idle member keeps no buffer
+    }
+}
+
+impl WriterQueue {
+    /// The next message, blocking the thread.
+    pub fn recv_blocking(&mut self) -> Option<ToWriter> {
+        let m = self.rx.recv_blocking().ok()?;
+        self.taken += 1;
+        Some(m)
+    }
+
+    /// The next message.
+    pub async fn recv(&mut self) -> Option<ToWriter> {
+        let m = self.rx.recv().await.ok()?;
+        self.taken += 1;
+        Some(m)
+    }
+
+    /// A writer's batching step: moves `first` and whatever else is already
+    /// queued (until `out` holds `max` bytes) into `out`, so that one write
+    /// carries many small events. Returns true if a [`ToWriter::Close`]
+    /// came: the writer then writes `out` and closes.
+    pub fn gather(&mut self, first: ToWriter, out: &mut Outbox, max: usize) -> bool {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                ToWriter::Data(b) => out.push(b),
+                ToWriter::Close => return true,
+            }
+            if out.len() < max {
+                next = self.rx.try_recv().ok();
+                self.taken += usize::from(next.is_some());
+            }
+        }
+        false
+    }
+
+    /// Everything taken so far is written: the host may write directly
+    /// again once nothing else is queued.
+    pub fn written(&mut self) {
+        self.queued.fetch_sub(std::mem::take(&mut self.taken), Ordering::AcqRel);
+    }
 }
 
 /// Open or shut; readers wait while it is shut. Cheap to clone.
@@ -117,7 +233,10 @@ impl Gate {
 }
 
 struct Member {
-    writer: async_channel::Sender<ToWriter>,
+    writer: Writer,
+    /// Bytes for an idle writer, written by the host itself at the end of
+    /// the flush.
+    stage: Outbox,
     gate: Gate,
     inbuf: BytesMut,
 }
@@ -130,12 +249,14 @@ pub struct HubHost<H: Hub> {
     /// their gates and buffers can need attention, so a broadcast to n
     /// members costs O(n), not O(n) per input.
     touched: BTreeSet<ConnId>,
+    /// Connections with bytes in their `stage`.
+    staged: Vec<ConnId>,
 }
 
 impl<H: Hub> HubHost<H> {
     /// Hosts `hub`.
     pub fn new(hub: H) -> HubHost<H> {
-        HubHost { hub, members: BTreeMap::new(), touched: BTreeSet::new() }
+        HubHost { hub, members: BTreeMap::new(), touched: BTreeSet::new(), staged: Vec::new() }
     }
 
     /// The hub.
@@ -180,7 +301,10 @@ impl<H: Hub> HubHost<H> {
         }
         match msg {
             ToHub::Opened { conn, peer, writer, gate } => {
-                self.members.insert(conn, Member { writer, gate, inbuf: BytesMut::new() });
+                self.members.insert(
+                    conn,
+                    Member { writer, stage: Outbox::new(), gate, inbuf: BytesMut::new() },
+                );
                 self.hub.handle(now, Input::Opened { conn, peer });
             }
             ToHub::Read { conn, data } => {
@@ -233,14 +357,24 @@ impl<H: Hub> HubHost<H> {
             while let Some(out) = self.hub.poll_output() {
                 match out {
                     Output::Transmit { conn, data } => {
-                        if let Some(m) = self.members.get(&conn) {
-                            let _ = m.writer.try_send(ToWriter::Data(data));
+                        if let Some(m) = self.members.get_mut(&conn) {
+                            // An idle writer's bytes wait in `stage` for one
+                            // direct write per connection per flush.
+                            if !m.stage.is_empty() || m.writer.is_direct() {
+                                if m.stage.is_empty() {
+                                    self.staged.push(conn);
+                                }
+                                m.stage.push(data);
+                            } else {
+                                m.writer.send(ToWriter::Data(data));
+                            }
                             self.touched.insert(conn);
                         }
                     }
                     Output::Close { conn } => {
-                        if let Some(m) = self.members.get(&conn) {
-                            let _ = m.writer.try_send(ToWriter::Close);
+                        if let Some(m) = self.members.get_mut(&conn) {
+                            m.unstage();
+                            m.writer.send(ToWriter::Close);
                             self.touched.insert(conn);
                         }
                     }
@@ -256,11 +390,11 @@ impl<H: Hub> HubHost<H> {
                 })
                 .copied()
                 .collect();
-            let mut progress = false;
+            let mut progress = self.write_staged(now);
             for conn in waiting {
                 progress |= self.feed(now, conn);
             }
-            // Nothing consumed: what is left are partial frames.
+            // Nothing written or consumed: what is left are partial frames.
             if !progress {
                 break;
             }
@@ -270,6 +404,33 @@ impl<H: Hub> HubHost<H> {
                 m.gate.set_shut(!self.hub.wants_read(c));
             }
         }
+    }
+
+    /// Writes each staged connection's bytes to its socket directly, as far
+    /// as the socket takes them, and queues the rest for its writer.
+    /// Returns whether anything was staged.
+    fn write_staged(&mut self, now: Instant) -> bool {
+        if self.staged.is_empty() {
+            return false;
+        }
+        for conn in std::mem::take(&mut self.staged) {
+            let Some(m) = self.members.get_mut(&conn) else { continue };
+            let mut sent = 0;
+            while let Some(chunk) = m.stage.front() {
+                match m.writer.write_direct(chunk) {
+                    0 => break,
+                    n => {
+                        m.stage.advance(n);
+                        sent += n;
+                    }
+                }
+            }
+            m.unstage();
+            if sent > 0 {
+                self.hub.handle(now, Input::Sent { conn, n: sent });
+            }
+        }
+        true
     }
 
     /// Shutdown: tells the hub every connection ended, so it says goodbye
@@ -282,29 +443,6 @@ impl<H: Hub> HubHost<H> {
     }
 }
 
-/// A writer's batching step: moves `first` and whatever else is already
-/// queued (until `out` holds `max` bytes) into `out`, so that one write
-/// carries many small events. Returns true if a [`ToWriter::Close`] came:
-/// the writer then writes `out` and closes.
-pub fn gather(
-    first: ToWriter,
-    queue: &async_channel::Receiver<ToWriter>,
-    out: &mut Outbox,
-    max: usize,
-) -> bool {
-    let mut next = Some(first);
-    while let Some(msg) = next.take() {
-        match msg {
-            ToWriter::Data(b) => out.push(b),
-            ToWriter::Close => return true,
-        }
-        if out.len() < max {
-            next = queue.try_recv().ok();
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,15 +453,76 @@ mod tests {
     #[test]
     fn a_partial_frame_does_not_spin_flush() {
         let mut host = HubHost::new(Room::default());
-        let (writer, queue) = async_channel::unbounded();
+        let (writer, mut queue) = writer_channel(None);
         let conn = ConnId(1);
         let now = Instant::ZERO;
         host.handle(now, ToHub::Opened { conn, peer: "p".into(), writer, gate: Gate::new() });
         let data = Bytes::from_static(b"{\"username\":\"a\"}{\"content\":\"par");
         host.handle(now, ToHub::Read { conn, data });
         host.flush(now, &mut |_, _| {});
-        assert!(matches!(queue.try_recv(), Ok(ToWriter::Data(_))), "joined was routed");
+        assert!(matches!(queue.rx.try_recv(), Ok(ToWriter::Data(_))), "joined was routed");
+        queue.taken += 1;
+        queue.written();
         host.handle(now, ToHub::Read { conn, data: Bytes::from_static(b"tial\"}") });
         host.flush(now, &mut |_, _| {});
+    }
+
+    /// A socket that takes `room` more bytes, then would block.
+    struct Tight {
+        room: std::sync::Mutex<usize>,
+        got: std::sync::Mutex<Vec<u8>>,
+    }
+
+    impl TryWrite for Tight {
+        fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+            let mut room = self.room.lock().unwrap();
+            let n = buf.len().min(*room);
+            if n == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            *room -= n;
+            self.got.lock().unwrap().extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+    }
+
+    /// What conn 2 receives when conn 1 and conn 2 join and conn 1 talks:
+    /// the bytes written directly, then those its writer was handed.
+    fn second_members_bytes(direct_room: Option<usize>) -> Vec<u8> {
+        let mut host = HubHost::new(Room::default());
+        let now = Instant::ZERO;
+        let (w1, _q1) = writer_channel(None);
+        let tight = Arc::new(Tight {
+            room: std::sync::Mutex::new(direct_room.unwrap_or(0)),
+            got: Default::default(),
+        });
+        let direct = direct_room.map(|_| tight.clone() as Arc<dyn TryWrite>);
+        let (w2, mut q2) = writer_channel(direct);
+        for (conn, writer) in [(ConnId(1), w1), (ConnId(2), w2)] {
+            host.handle(now, ToHub::Opened { conn, peer: "p".into(), writer, gate: Gate::new() });
+        }
+        let say = |host: &mut HubHost<Room>, conn, text: &'static [u8]| {
+            host.handle(now, ToHub::Read { conn, data: Bytes::from_static(text) });
+            host.flush(now, &mut |_, _| {});
+        };
+        say(&mut host, ConnId(1), b"{\"username\":\"a\"}");
+        say(&mut host, ConnId(2), b"{\"username\":\"b\"}");
+        say(&mut host, ConnId(1), b"{\"content\":\"one\"}{\"content\":\"two\"}");
+        let mut all = tight.got.lock().unwrap().clone();
+        while let Ok(ToWriter::Data(b)) = q2.rx.try_recv() {
+            all.extend_from_slice(&b);
+        }
+        all
+    }
+
+    /// Direct writes, whole or cut short by a full socket, deliver the same
+    /// bytes in the same order as the writer alone.
+    #[test]
+    fn direct_writes_keep_order_when_the_socket_fills() {
+        let reference = second_members_bytes(None);
+        assert!(reference.windows(3).any(|w| w == b"two"), "{reference:?}");
+        for room in [0, 1, 10, 40, 1 << 20] {
+            assert_eq!(second_members_bytes(Some(room)), reference, "room {room}");
+        }
     }
 }

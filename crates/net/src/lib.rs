@@ -23,7 +23,7 @@ use std::time::Duration;
 use sansnet_proto::Instant;
 mod hub;
 mod pump;
-pub use hub::{Gate, HubHost, ToHub, ToWriter, gather};
+pub use hub::{Gate, HubHost, ToHub, ToWriter, TryWrite, Writer, WriterQueue, writer_channel};
 pub use pump::{Outbox, fire_timers, pump};
 
 use event_listener::Listener as _;

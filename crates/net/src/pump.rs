@@ -68,6 +68,17 @@ impl Outbox {
         }
     }
 
+    /// Takes the next queued piece whole.
+    pub fn take_front(&mut self) -> Option<Bytes> {
+        let b = match self.big.pop_front() {
+            Some(b) => b,
+            None if !self.small.is_empty() => self.small.split().freeze(),
+            None => return None,
+        };
+        self.len -= b.len();
+        Some(b)
+    }
+
     /// Bytes queued.
     pub fn len(&self) -> usize {
         self.len

@@ -40,7 +40,7 @@ use bytes::BytesMut;
 pub use sansnet_net::{
     Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
 };
-use sansnet_net::{ConnCounter, Gate, HubHost, Outbox, ToHub, fire_timers, gather, pump};
+use sansnet_net::{ConnCounter, Gate, HubHost, Outbox, ToHub, fire_timers, pump, writer_channel};
 pub use sansnet_proto as proto;
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 
@@ -408,7 +408,8 @@ fn accept_hub(
         next += 1;
         let conn = ConnId(next);
         let peer = sansnet_net::peer_label(&stream);
-        let (writer, queue) = async_channel::unbounded();
+        // Blocking sockets: no direct writes from the hub thread.
+        let (writer, mut queue) = writer_channel(None);
         let gate = Gate::new();
         if to_hub.send(Some(ToHub::Opened { conn, peer, writer, gate: gate.clone() })).is_err() {
             return;
@@ -441,8 +442,8 @@ fn accept_hub(
             let _ = w.set_write_timeout(Some(write_timeout));
             let mut scratch = [0u8; 4096];
             let mut out = Outbox::new();
-            'outer: while let Ok(first) = queue.recv_blocking() {
-                let close = gather(first, &queue, &mut out, 64 * 1024);
+            'outer: while let Some(first) = queue.recv_blocking() {
+                let close = queue.gather(first, &mut out, 64 * 1024);
                 while let Some(chunk) = out.front() {
                     match w.write(chunk) {
                         Ok(n) if n > 0 => {
@@ -455,6 +456,7 @@ fn accept_hub(
                         _ => break 'outer,
                     }
                 }
+                queue.written();
                 if close {
                     let _ = linger_close(&mut w, &mut scratch);
                     break;
