@@ -497,7 +497,7 @@ mod tests {
             got: Default::default(),
         });
         let direct = direct_room.map(|_| tight.clone() as Arc<dyn TryWrite>);
-        let (w2, mut q2) = writer_channel(direct);
+        let (w2, q2) = writer_channel(direct);
         for (conn, writer) in [(ConnId(1), w1), (ConnId(2), w2)] {
             host.handle(now, ToHub::Opened { conn, peer: "p".into(), writer, gate: Gate::new() });
         }
