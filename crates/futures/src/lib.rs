@@ -432,7 +432,7 @@ struct Direct(Arc<Async<Stream>>);
 
 impl TryWrite for Direct {
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        (&*self.0.get_ref()).write(buf)
+        self.0.get_ref().write(buf)
     }
 }
 
