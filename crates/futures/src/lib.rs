@@ -162,6 +162,7 @@ pub async fn drive<S: Session, A: App<S>>(
     let mut timer = Timer::never();
     let mut armed: Option<Instant> = None;
     let mut stop_listener = ctl.shutdown.listener();
+    let mut read_was_full = true;
     loop {
         let now = ctl.clock.now();
         fire_timers(session, now);
@@ -242,12 +243,20 @@ pub async fn drive<S: Session, A: App<S>>(
             return Err(io::Error::other("input buffer full and the session consumed nothing"));
         }
         let read = async {
+            // After a read that did not fill the buffer the socket is most
+            // likely drained (a request answered, the peer waiting for us):
+            // wait for readiness first instead of paying for a read that
+            // would only say EWOULDBLOCK. After a full read, read at once.
+            if !read_was_full && let Err(e) = io.readable().await {
+                return Wake::Read(Err(e));
+            }
             let r = io
                 .read_with(|s| {
                     SCRATCH.with(|scratch| {
                         let mut scratch = scratch.borrow_mut();
                         let n = (&*s).read(&mut scratch[..])?;
                         inbuf.extend_from_slice(&scratch[..n]);
+                        read_was_full = n == scratch.len();
                         Ok(n)
                     })
                 })
