@@ -1,6 +1,7 @@
 //! sansnet's integration tests: one binary (one link), a module per area.
 
 mod chat;
+mod file;
 mod fuzz_replay;
 mod http_core;
 mod http_server;

@@ -301,6 +301,10 @@ struct RecvApp {
     clock: AppClock,
     current: Option<Current>,
     jobs: VecDeque<RecvJob>,
+    /// A write is on the pool; the next batches wait here, joined into one
+    /// (writes go one at a time: parallel writes to one file only contend).
+    writing: bool,
+    next_write: Option<(u64, Vec<Bytes>)>,
     outcome: Option<anyhow::Result<()>>,
 }
 
@@ -313,6 +317,8 @@ impl RecvApp {
             clock: AppClock::new(now),
             current: None,
             jobs: VecDeque::new(),
+            writing: false,
+            next_write: None,
             outcome: None,
         }
     }
@@ -391,6 +397,12 @@ impl RecvApp {
                 if let Some(bar) = self.current.as_ref().and_then(|c| c.bar.as_ref()) {
                     bar.inc(n as u64);
                 }
+                self.writing = false;
+                if let Some((offset, data)) = self.next_write.take() {
+                    // Polled by the loop in `finish_jobs` that called us.
+                    let job = self.write_job(offset, data);
+                    self.jobs.push_back(job);
+                }
                 rx.written(now, n);
             }
             Done::Write(_, Err(e)) => {
@@ -421,6 +433,18 @@ impl RecvApp {
                 self.release();
             }
         }
+    }
+
+    /// Writes `data` at `offset` of the partial file.
+    fn write_job(&mut self, offset: u64, data: Vec<Bytes>) -> RecvJob {
+        let n = data.iter().map(Bytes::len).sum();
+        let file = self.file();
+        self.writing = self.io == Io::Pool;
+        let job = self.io.run(move || match file {
+            Some(file) => write_all_at(&file, offset, &data),
+            None => Err(io::Error::other("no partial file")),
+        });
+        RecvJob::Write(n, job)
     }
 
     /// The name is free for another transfer.
@@ -476,14 +500,19 @@ impl App<Receiver> for RecvApp {
             }
             receiver::Event::Read { offset, len } => {
                 let Some(file) = self.file() else { return };
-                let job = self.io.run(move || read_at(&file, offset, len));
+                let job = self.io.run(move || read_at(&file, offset, vec![0; len]));
                 self.start(rx, RecvJob::Read(job));
             }
             receiver::Event::Write { offset, data } => {
-                let Some(file) = self.file() else { return };
-                let n = data.iter().map(Bytes::len).sum();
-                let job = self.io.run(move || write_all_at(&file, offset, &data));
-                self.start(rx, RecvJob::Write(n, job));
+                if self.writing {
+                    match &mut self.next_write {
+                        Some((_, more)) => more.extend(data),
+                        None => self.next_write = Some((offset, data)),
+                    }
+                    return;
+                }
+                let job = self.write_job(offset, data);
+                self.start(rx, job);
             }
             receiver::Event::Commit { .. } => {
                 let Some(c) = &self.current else { return };
@@ -636,8 +665,9 @@ fn discard_stash(shared: &Shared, stash: &Stash) {
     let _ = rustix::fs::unlinkat(&shared.dir, stash.size_note().as_str(), AtFlags::empty());
 }
 
-fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; len];
+/// Fills `buf` from `offset` (less at the end of the file).
+fn read_at(file: &File, offset: u64, mut buf: Vec<u8>) -> io::Result<Vec<u8>> {
+    let len = buf.len();
     let mut got = 0;
     while got < len {
         match file.read_at(&mut buf[got..], offset + got as u64) {
@@ -701,9 +731,51 @@ enum Sent {
 /// A read of `len` bytes at an offset, on its way.
 type ReadJob = Job<io::Result<Vec<u8>>>;
 
+/// Read buffers, reused once the socket has taken their bytes: a fresh
+/// buffer per read costs a page fault every 4 KiB.
+#[derive(Clone, Debug, Default)]
+struct BufPool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl BufPool {
+    /// A buffer of `len` bytes (their values are whatever was there).
+    fn take(&self, len: usize) -> Vec<u8> {
+        let mut buf = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+        buf.resize(len, 0);
+        buf
+    }
+
+    /// `buf` as `Bytes` that return it here when the last clone is gone.
+    fn bytes(&self, buf: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Pooled { buf, pool: self.clone() })
+    }
+}
+
+/// A pooled buffer lent to a `Bytes`.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: BufPool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        let mut pool = self.pool.0.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < 64 {
+            pool.push(buf);
+        }
+    }
+}
+
 /// The sending connection's application: the disk side of a [`Sender`].
 struct SendApp {
     file: Arc<File>,
+    pool: BufPool,
     io: Io,
     clock: AppClock,
     jobs: VecDeque<(u64, usize, ReadJob)>,
@@ -724,7 +796,7 @@ impl SendApp {
                     if let Some(bar) = &self.bar {
                         bar.set_position(offset + len as u64);
                     }
-                    let _ = tx.supply(self.clock.now(), Bytes::from(data));
+                    let _ = tx.supply(self.clock.now(), self.pool.bytes(data));
                 }
                 Ok(_) => {
                     self.outcome = Some(Err(anyhow::anyhow!("the file shrank while it was sent")));
@@ -755,7 +827,8 @@ impl App<Sender> for SendApp {
             }
             sender::Event::Read { offset, len } => {
                 let file = self.file.clone();
-                let job = self.io.run(move || read_at(&file, offset, len));
+                let buf = self.pool.take(len);
+                let job = self.io.run(move || read_at(&file, offset, buf));
                 self.jobs.push_back((offset, len, job));
                 if self.io == Io::Inline {
                     let _ =
@@ -818,6 +891,7 @@ fn send(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
     let io = Io::of(cli.runtime);
     let app = |now| SendApp {
         file: Arc::new(file),
+        pool: BufPool::default(),
         io,
         clock: AppClock::new(now),
         jobs: VecDeque::new(),

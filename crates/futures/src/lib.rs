@@ -163,6 +163,11 @@ pub async fn drive<S: Session, A: App<S>>(
     let mut armed: Option<Instant> = None;
     let mut stop_listener = ctl.shutdown.listener();
     let mut read_was_full = true;
+    // A connection whose reads keep filling the shared 64 KiB scratch, and
+    // that may buffer more (`read_buffer`, as a file receiver does), reads
+    // into a buffer of its own that grows toward `read_buffer` (as the std
+    // driver's does): fewer, larger reads.
+    let mut big: Vec<u8> = Vec::new();
     loop {
         let now = ctl.clock.now();
         fire_timers(session, now);
@@ -252,11 +257,23 @@ pub async fn drive<S: Session, A: App<S>>(
             }
             let r = io
                 .read_with(|s| {
+                    if !big.is_empty() {
+                        let n = (&*s).read(&mut big[..])?;
+                        inbuf.extend_from_slice(&big[..n]);
+                        read_was_full = n == big.len();
+                        if read_was_full && big.len() < cap {
+                            big.resize((big.len() * 2).min(cap), 0);
+                        }
+                        return Ok(n);
+                    }
                     SCRATCH.with(|scratch| {
                         let mut scratch = scratch.borrow_mut();
                         let n = (&*s).read(&mut scratch[..])?;
                         inbuf.extend_from_slice(&scratch[..n]);
                         read_was_full = n == scratch.len();
+                        if read_was_full && cap > scratch.len() {
+                            big = vec![0; (scratch.len() * 2).min(cap)];
+                        }
                         Ok(n)
                     })
                 })

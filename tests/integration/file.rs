@@ -1,0 +1,385 @@
+//! File transfer (PROTOCOLS.md §3) over real loopback sockets, on every
+//! runtime: `sansnet file recv` against `sansnet file send`, raw clients
+//! that misbehave, and a receiver written like the tutorial's Python
+//! `receive_file`.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    Conn, IO_TIMEOUT, Server, per_runtime, run_bounded, sansnet_bin, tcp_connect,
+};
+
+/// How long one `file send` may take (24 MiB on a debug build, 2 cores).
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Deterministic bytes that do not compress into patterns (xorshift).
+fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+fn hex(data: &[u8]) -> String {
+    blake3::hash(data).to_hex().to_string()
+}
+
+/// A receiver on `runtime` writing into a fresh `DIR` (inside a temporary
+/// directory whose other entries must stay untouched).
+struct Recv {
+    server: Server,
+    root: tempfile::TempDir,
+}
+
+impl Recv {
+    fn start(runtime: &'static str, extra: &[&str]) -> Recv {
+        let root = tempfile::tempdir().expect("tempdir");
+        fs::create_dir(root.path().join("in")).expect("mkdir");
+        let dir = root.path().join("in");
+        let mut args: Vec<String> =
+            vec!["file".into(), "recv".into(), "--dir".into(), dir.display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let server = Server::start(runtime, &args);
+        Recv { server, root }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.root.path().join("in")
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.server.tcp_addr()
+    }
+
+    /// The names in DIR, sorted.
+    fn listing(&self) -> Vec<String> {
+        listing(&self.dir())
+    }
+
+    /// Asserts nothing but DIR exists beside DIR, and DIR is empty.
+    fn assert_nothing_written(&self, what: &str) {
+        assert_eq!(self.listing(), Vec::<String>::new(), "{what}: DIR is not empty");
+        assert_eq!(listing(self.root.path()), ["in"], "{what}: something written beside DIR");
+    }
+
+    /// A raw client connection.
+    fn connect(&self) -> Conn<TcpStream> {
+        Conn::new(tcp_connect(self.addr()))
+    }
+
+    /// Waits (bounded) until `cond` holds of DIR.
+    fn wait_for(&self, what: &str, cond: impl Fn(&Path) -> bool) {
+        let deadline = Instant::now() + IO_TIMEOUT * 2;
+        while !cond(&self.dir()) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {:?}",
+                self.listing()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `sansnet --runtime R file send PATH ADDR [extra]`.
+fn send_file(runtime: &str, path: &Path, addr: SocketAddr, extra: &[&str]) -> Output {
+    let mut cmd = Command::new(sansnet_bin());
+    cmd.args(["--runtime", runtime, "file", "send"]).arg(path).arg(addr.to_string()).args(extra);
+    run_bounded(&mut cmd, b"", SEND_TIMEOUT)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Writes `data` to a fresh file named `name` in a temporary directory.
+fn source(name: &str, data: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    fs::write(&path, data).expect("write the source file");
+    (dir, path)
+}
+
+fn big_file_intact(runtime: &'static str) {
+    let recv = Recv::start(runtime, &[]);
+    let data = content(24 << 20, 1);
+    let (_src, path) = source("big.bin", &data);
+    let out = send_file(runtime, &path, recv.addr(), &["--quiet"]);
+    assert!(out.status.success(), "send failed: {}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "--quiet prints nothing: {}", text(&out.stdout));
+    assert_eq!(recv.listing(), ["big.bin"]);
+    let got = fs::read(recv.dir().join("big.bin")).expect("the received file");
+    assert!(got == data, "24 MiB differ");
+    // Without --quiet: one summary line, verified.
+    let (_src2, path2) = source("small.txt", b"hello\n");
+    let out = send_file(runtime, &path2, recv.addr(), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    assert!(
+        line.starts_with("sent small.txt (6 bytes, BLAKE3 ") && line.ends_with("verified\n"),
+        "{line}"
+    );
+    assert!(line.contains(&hex(b"hello\n")), "{line}");
+    let stderr = recv.server.stop();
+    assert!(stderr.contains("received big.bin (25165824 bytes)"), "{stderr}");
+}
+
+fn hostile_names_are_refused(runtime: &'static str) {
+    let recv = Recv::start(runtime, &[]);
+    let long = "n".repeat(300);
+    for name in ["../x", "/abs", "a/b", "..", ".", "a\\b", "a\0b", long.as_str()] {
+        let mut conn = recv.connect();
+        conn.send(format!("{name}|5\nhello"));
+        let line = conn.read_line();
+        assert!(line.starts_with("ERR bad_name "), "{name:?}: {line:?}");
+        conn.expect_closed();
+        recv.assert_nothing_written(&format!("{name:?}"));
+    }
+    recv.server.stop();
+}
+
+fn bad_sizes_are_refused(runtime: &'static str) {
+    let recv = Recv::start(runtime, &["--max-size", "1K"]);
+    for (header, code) in [
+        ("a|abc\n", "bad_header"),
+        ("a|\n", "bad_header"),
+        ("a|-5\n", "bad_header"),
+        ("no bar\n", "bad_header"),
+        ("a|99999999999999999999999\n", "too_large"),
+        ("a|1025\n", "too_large"),
+    ] {
+        let mut conn = recv.connect();
+        conn.send(header);
+        let line = conn.read_line();
+        assert!(line.starts_with(&format!("ERR {code} ")), "{header:?}: {line:?}");
+        conn.expect_closed();
+        recv.assert_nothing_written(header);
+    }
+    // A header over 4 KiB without a newline.
+    let mut conn = recv.connect();
+    conn.send(vec![b'x'; 5000]);
+    assert!(conn.read_line().starts_with("ERR bad_header "));
+    recv.assert_nothing_written("a long header");
+    recv.server.stop();
+}
+
+fn truncated_then_resumed(runtime: &'static str) {
+    let recv = Recv::start(runtime, &[]);
+    let data = content(3 << 20, 2);
+    let half = data.len() / 2 + 12345;
+    // A raw sender that stops halfway.
+    {
+        let mut conn = recv.connect();
+        conn.send(format!("r.bin|{}\n", data.len()));
+        assert_eq!(conn.read_line(), "OK 0\n");
+        conn.send(&data[..half]);
+        conn.stream().shutdown(std::net::Shutdown::Write).expect("shutdown");
+        let line = conn.read_line();
+        assert!(line.starts_with("ERR short "), "{line:?}");
+    }
+    recv.wait_for("the partial file", |d| {
+        fs::metadata(d.join(".r.bin.part")).is_ok_and(|m| m.len() == half as u64)
+    });
+    assert_eq!(recv.listing(), [".r.bin.part", ".r.bin.part.size"], "no file under the final name");
+    // The next transfer of the same name and size resumes where it stopped.
+    {
+        let mut conn = recv.connect();
+        conn.send(format!("r.bin|{}\n", data.len()));
+        assert_eq!(conn.read_line(), format!("OK {half}\n"));
+        conn.send(&data[half..]);
+        conn.send(format!("BLAKE3 {}\n", hex(&data)));
+        assert_eq!(conn.read_line(), format!("DONE {}\n", hex(&data)));
+    }
+    assert_eq!(recv.listing(), ["r.bin"]);
+    assert!(fs::read(recv.dir().join("r.bin")).expect("r.bin") == data);
+    // Our own sender resumes too.
+    {
+        let mut conn = recv.connect();
+        conn.send(format!("s.bin|{}\n", data.len()));
+        assert_eq!(conn.read_line(), "OK 0\n");
+        conn.send(&data[..1000]);
+    }
+    recv.wait_for("the second partial file", |d| {
+        fs::metadata(d.join(".s.bin.part")).is_ok_and(|m| m.len() == 1000)
+    });
+    let (_src, path) = source("s.bin", &data);
+    let out = send_file(runtime, &path, recv.addr(), &["-v"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("has 1000 bytes already"), "{}", text(&out.stderr));
+    assert_eq!(recv.listing(), ["r.bin", "s.bin"]);
+    assert!(fs::read(recv.dir().join("s.bin")).expect("s.bin") == data);
+    // A transfer of the same name but another size starts over.
+    {
+        let mut conn = recv.connect();
+        conn.send("t.bin|100\n");
+        assert_eq!(conn.read_line(), "OK 0\n");
+        conn.send([7u8; 40]);
+    }
+    recv.wait_for("t.bin's partial file", |d| {
+        fs::metadata(d.join(".t.bin.part")).is_ok_and(|m| m.len() == 40)
+    });
+    let mut conn = recv.connect();
+    conn.send("t.bin|101\n");
+    assert_eq!(conn.read_line(), "OK 0\n");
+    drop(conn);
+    recv.server.stop();
+}
+
+fn hash_mismatch_leaves_nothing(runtime: &'static str) {
+    let recv = Recv::start(runtime, &[]);
+    let mut conn = recv.connect();
+    conn.send("h.txt|5\nhello");
+    assert_eq!(conn.read_line(), "OK 0\n");
+    conn.send(format!("BLAKE3 {}\n", hex(b"world")));
+    let line = conn.read_line();
+    assert!(line.starts_with("ERR hash_mismatch "), "{line:?}");
+    conn.expect_closed();
+    recv.wait_for("the partial file gone", |d| listing(d).is_empty());
+    recv.assert_nothing_written("after a hash mismatch");
+    // More bytes than announced: no valid trailer after SIZE bytes.
+    let mut conn = recv.connect();
+    conn.send("g.txt|5\nhello, and then some\n");
+    assert_eq!(conn.read_line(), "OK 0\n");
+    assert!(conn.read_line().starts_with("ERR hash_mismatch "));
+    recv.wait_for("the partial file gone", |d| listing(d).is_empty());
+    recv.server.stop();
+}
+
+fn existing_files(runtime: &'static str) {
+    let recv = Recv::start(runtime, &[]);
+    fs::write(recv.dir().join("e.txt"), b"old").expect("write");
+    let (_src, path) = source("e.txt", b"new contents");
+    let out = send_file(runtime, &path, recv.addr(), &[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: ") && err.contains("ERR exists"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one error line: {err}");
+    assert_eq!(fs::read(recv.dir().join("e.txt")).expect("e.txt"), b"old");
+    // A symlink under the name counts as existing, and is never followed.
+    let outside = recv.root.path().join("outside.txt");
+    fs::write(&outside, b"outside").expect("write");
+    std::os::unix::fs::symlink(&outside, recv.dir().join("l.txt")).expect("symlink");
+    let (_src, lpath) = source("l.txt", b"through the link?");
+    let out = send_file(runtime, &lpath, recv.addr(), &["--quiet"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("ERR exists"));
+    let Recv { server, root } = recv;
+    server.stop();
+    // With --overwrite: replaced, the link itself and not its target.
+    let dir = root.path().join("in");
+    let recv2 = Server::start(
+        runtime,
+        &["file", "recv", "--overwrite", "--dir", &dir.display().to_string()],
+    );
+
+    for p in [&path, &lpath] {
+        let out = send_file(runtime, p, recv2.tcp_addr(), &["--quiet"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    assert_eq!(fs::read(dir.join("e.txt")).expect("e.txt"), b"new contents");
+    assert!(!fs::symlink_metadata(dir.join("l.txt")).expect("l.txt").file_type().is_symlink());
+    assert_eq!(fs::read(&outside).expect("outside"), b"outside");
+    recv2.stop();
+}
+
+fn against_the_reference_receiver(runtime: &'static str) {
+    // The tutorial's `receive_file`: one recv(1024) for the header, `OK`,
+    // then exactly SIZE bytes (in recv(4096) pieces), then close.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let peer = thread::spawn(move || {
+        let (mut client, _) = listener.accept().expect("accept");
+        client.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        let mut header = [0u8; 1024];
+        let n = client.read(&mut header).expect("recv header");
+        let header = String::from_utf8_lossy(&header[..n]).into_owned();
+        let (name, size) = header.split_once('|').expect("NAME|SIZE");
+        let size: usize = size.trim().parse().expect("int(filesize)");
+        client.write_all(b"OK").expect("send OK");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while got.len() < size {
+            let want = (size - got.len()).min(4096);
+            let n = client.read(&mut buf[..want]).expect("recv");
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        (name.to_owned(), got)
+    });
+    let data = content(300_000, 3);
+    let (_src, path) = source("ref.bin", &data);
+    let out = send_file(runtime, &path, addr, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).ends_with("unverified\n"), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("sent but not verified"), "{}", text(&out.stderr));
+    let (name, got) = peer.join().expect("the reference receiver");
+    assert_eq!(name, "ref.bin");
+    assert!(got == data, "the reference receiver got other bytes");
+}
+
+fn once_exits_with_the_outcome(runtime: &'static str) {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().display().to_string();
+    let mut server = Server::start(runtime, &["file", "recv", "--once", "--dir", &dir]);
+    let (_src, path) = source("o.txt", b"once");
+    let out = send_file(runtime, &path, server.tcp_addr(), &["--quiet"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status = server.wait_exit(Duration::from_secs(10)).expect("exits after one transfer");
+    assert!(status.success(), "{status}");
+    assert_eq!(fs::read(root.path().join("o.txt")).expect("o.txt"), b"once");
+    // A failed one: non-zero, with the reason.
+    let mut server = Server::start(runtime, &["file", "recv", "--once", "--dir", &dir]);
+    let mut conn = Conn::new(tcp_connect(server.tcp_addr()));
+    conn.send("../o.txt|4\n");
+    assert!(conn.read_line().starts_with("ERR bad_name"));
+    let status = server.wait_exit(Duration::from_secs(10)).expect("exits after one transfer");
+    assert!(!status.success());
+    assert!(server.stderr().contains("error: "), "{}", server.stderr());
+}
+
+fn sender_errors_are_one_line(runtime: &'static str) {
+    // Nobody listening.
+    let free = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let (_src, path) = source("x.txt", b"x");
+    let out = send_file(runtime, &path, free, &[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: cannot connect") && err.lines().count() == 1, "{err}");
+    // No such file.
+    let out = send_file(runtime, Path::new("/nonexistent/x"), free, &[]);
+    assert!(!out.status.success() && text(&out.stderr).starts_with("error: cannot open"));
+}
+
+per_runtime!(
+    big_file_intact,
+    hostile_names_are_refused,
+    bad_sizes_are_refused,
+    truncated_then_resumed,
+    hash_mismatch_leaves_nothing,
+    existing_files,
+    against_the_reference_receiver,
+    once_exits_with_the_outcome,
+    sender_errors_are_one_line,
+);
