@@ -1,7 +1,8 @@
 //! Replays fuzz/corpus and fuzz/regressions through the same checks as the fuzz targets.
 //!
 //! The fuzz targets (`fuzz/fuzz_targets/`, nightly + cargo-fuzz) and these
-//! tests (stable) share the files of invariants, `fuzz/checks.rs` and `fuzz/chat_checks.rs`, so a seed
+//! tests (stable) share the files of invariants, `fuzz/checks.rs`, `fuzz/chat_checks.rs` and
+//! `fuzz/file_checks.rs`, so a seed
 //! or a minimized crash that once failed fails here too, without a fuzzer.
 
 use std::fs;
@@ -13,6 +14,9 @@ mod checks;
 
 #[path = "../../fuzz/chat_checks.rs"]
 mod chat_checks;
+
+#[path = "../../fuzz/file_checks.rs"]
+mod file_checks;
 
 /// Every file of `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`
 /// (either may be absent), sorted.
@@ -76,4 +80,19 @@ fn chat_frames() {
 #[test]
 fn chat_message() {
     replay("chat_message", chat_checks::chat_message);
+}
+
+#[test]
+fn file_header() {
+    replay("file_header", file_checks::file_header);
+}
+
+#[test]
+fn file_ack() {
+    replay("file_ack", file_checks::file_ack);
+}
+
+#[test]
+fn file_trailer() {
+    replay("file_trailer", file_checks::file_trailer);
 }

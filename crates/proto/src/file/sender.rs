@@ -292,10 +292,14 @@ impl Sender {
     fn read_ack(&mut self, now: Instant, buf: &mut BytesMut) {
         match Ack::decode(buf) {
             Ok(None) => {
-                if (buf[..] == *b"OK" || buf[..] == *b"OK\r") && !self.lone_ok {
-                    self.lone_ok = true;
+                let lone = buf[..] == *b"OK" || buf[..] == *b"OK\r";
+                if lone && !self.lone_ok {
                     self.timers.set(Timer::BareOk, now + self.limits.bare_ok_wait);
+                } else if !lone {
+                    // More came after the `OK`: the start of `OK OFFSET`.
+                    self.timers.clear(Timer::BareOk);
                 }
+                self.lone_ok = lone;
             }
             Ok(Some((ack, used))) => {
                 buf.advance(used);

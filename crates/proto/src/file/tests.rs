@@ -447,6 +447,11 @@ fn sender_bare_ok_by_timer_by_newline_and_by_eof() {
     let run = send_three_ways(file, b"OK", false, 0);
     assert_eq!(run.wire, b"f|10\n");
     assert!(!run.finished);
+    // `OK` and then the rest of `OK 3\n` after a pause: not bare (a fuzz find).
+    let run = send(file, b"OK 3\n", &[2, 3], false, 1);
+    assert!(run.events[0].contains("Accepted { offset: 3, verified: true"), "{:?}", run.events);
+    let run = send(file, b"OK \xf2", &[2, 3], false, 1);
+    assert!(run.events[0].contains("AckTimeout"), "{:?}", run.events);
     // `OK\n`, and `OK` then the end of the stream.
     assert_eq!(send_three_ways(file, b"OK\n", false, 0).wire, b"f|10\n0123456789");
     assert_eq!(send_three_ways(file, b"OK", true, 0).wire, b"f|10\n0123456789");
