@@ -283,6 +283,17 @@ fn existing_files(runtime: &'static str) {
     let (_src, lpath) = source("l.txt", b"through the link?");
     let out = send_file(runtime, &lpath, recv.addr(), &["--quiet"]);
     assert!(!out.status.success() && text(&out.stderr).contains("ERR exists"));
+    // A name being received now, or its partial file's name, is taken.
+    let mut first = recv.connect();
+    first.send("busy.bin|100\n0123456789");
+    assert_eq!(first.read_line(), "OK 0\n");
+    for header in ["busy.bin|100\n", ".busy.bin.part|5\n", ".busy.bin.part.size|5\n"] {
+        let mut second = recv.connect();
+        second.send(header);
+        let line = second.read_line();
+        assert!(line.starts_with("ERR exists "), "{header:?}: {line:?}");
+    }
+    drop(first);
     let Recv { server, root } = recv;
     server.stop();
     // With --overwrite: replaced, the link itself and not its target.

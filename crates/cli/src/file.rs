@@ -221,7 +221,7 @@ struct Shared {
     dir_path: PathBuf,
     overwrite: bool,
     quiet: bool,
-    /// Names being received now.
+    /// Names being received now, with their partial files.
     active: Mutex<BTreeSet<String>>,
     bars: Option<MultiProgress>,
     /// `--once`: the shutdown to trigger after the first connection, and
@@ -300,6 +300,8 @@ struct RecvApp {
     peer: String,
     clock: AppClock,
     current: Option<Current>,
+    /// The names in [`Shared::active`] this connection holds.
+    claimed: Vec<String>,
     jobs: VecDeque<RecvJob>,
     /// A write is on the pool; the next batches wait here, joined into one
     /// (writes go one at a time: parallel writes to one file only contend).
@@ -316,6 +318,7 @@ impl RecvApp {
             peer: peer.to_owned(),
             clock: AppClock::new(now),
             current: None,
+            claimed: Vec::new(),
             jobs: VecDeque::new(),
             writing: false,
             next_write: None,
@@ -449,8 +452,11 @@ impl RecvApp {
 
     /// The name is free for another transfer.
     fn release(&mut self) {
-        if let Some(c) = &self.current {
-            self.shared.active.lock().unwrap_or_else(|e| e.into_inner()).remove(&c.name);
+        if !self.claimed.is_empty() {
+            let mut active = self.shared.active.lock().unwrap_or_else(|e| e.into_inner());
+            for name in self.claimed.drain(..) {
+                active.remove(&name);
+            }
         }
     }
 }
@@ -471,22 +477,27 @@ impl App<Receiver> for RecvApp {
     fn on_event(&mut self, rx: &mut Receiver, event: receiver::Event) {
         match event {
             receiver::Event::Offer { name, size } => {
-                let taken = !self
-                    .shared
-                    .active
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(name.clone());
-                if taken {
-                    let r = Refusal::new(ErrorCode::Exists, format!("{name:?} is being received"));
-                    return self.give_up(rx, r);
+                let stash = Stash::for_name(&name);
+                // The name and its partial files are this connection's
+                // until it is done (a file named like another transfer's
+                // partial file must not clobber it).
+                let claim = [name.clone(), stash.part(), stash.size_note()];
+                {
+                    let mut active = self.shared.active.lock().unwrap_or_else(|e| e.into_inner());
+                    if claim.iter().any(|n| active.contains(n)) {
+                        drop(active);
+                        let r =
+                            Refusal::new(ErrorCode::Exists, format!("{name:?} is being received"));
+                        return self.give_up(rx, r);
+                    }
+                    active.extend(claim.iter().cloned());
                 }
+                self.claimed = claim.to_vec();
                 let bar = self.shared.bars.as_ref().map(|m| {
                     let bar = m.add(ProgressBar::new(size).with_style(bar_style()));
                     bar.set_message(name.clone());
                     bar
                 });
-                let stash = Stash::for_name(&name);
                 self.current = Some(Current {
                     name: name.clone(),
                     stash: stash.clone(),
@@ -613,6 +624,10 @@ fn prepare(
     let meta = file.metadata().map_err(|e| Refusal::new(ErrorCode::Io, e.to_string()))?;
     if !meta.is_file() {
         return Err(Refusal::new(ErrorCode::Io, "the partial file is not a regular file"));
+    }
+    if std::os::unix::fs::MetadataExt::nlink(&meta) != 1 {
+        // A hard link to a file elsewhere: never write through it.
+        return Err(Refusal::new(ErrorCode::Io, "the partial file has other links"));
     }
     let kept = if kept > 0 && meta.len() == kept { kept } else { 0 };
     if kept == 0 {
