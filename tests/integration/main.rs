@@ -5,5 +5,6 @@ mod file;
 mod fuzz_replay;
 mod http_core;
 mod http_server;
+mod sim;
 mod socket_tools;
 mod support;
