@@ -20,6 +20,7 @@
 //! runs only seed N; `SANSNET_SIM_SEEDS=K` runs seeds `0..K` (defaults
 //! per protocol). A failure names its seed.
 
+mod chat;
 mod http;
 
 use std::cell::Cell;
@@ -167,6 +168,11 @@ impl Pipe {
     /// The writer closes its side.
     pub(crate) fn close(&mut self) {
         self.fin = true;
+    }
+
+    /// The writer closed its side.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.fin
     }
 
     /// Reads up to `max` bytes into `into`; how many.
