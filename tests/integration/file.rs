@@ -350,6 +350,80 @@ fn against_the_reference_receiver(runtime: &'static str) {
     assert!(got == data, "the reference receiver got other bytes");
 }
 
+/// The tutorial's `receive_file`, as written there (bound to port 0, the
+/// port printed, and timeouts added so that a test cannot hang).
+const PY_RECEIVE_FILE: &str = r#"
+import os, socket, sys
+def receive_file(save_dir, port):
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(('127.0.0.1', port))
+    server.listen(1)
+    server.settimeout(30)
+    print(server.getsockname()[1], flush=True)
+    client, address = server.accept()
+    client.settimeout(30)
+    try:
+        header = client.recv(1024).decode()
+        filename, filesize = header.split('|')
+        filesize = int(filesize)
+        client.send(b'OK')
+        filepath = os.path.join(save_dir, filename)
+        received = 0
+        with open(filepath, 'wb') as f:
+            while received < filesize:
+                data = client.recv(min(4096, filesize - received))
+                if not data:
+                    break
+                f.write(data)
+                received += len(data)
+    finally:
+        client.close()
+        server.close()
+receive_file(sys.argv[1], 0)
+"#;
+
+fn against_the_python_reference_receiver(runtime: &'static str) {
+    if !crate::support::have_program("python3") {
+        eprintln!("python3 not found: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut py = Command::new("python3")
+        .args(["-c", PY_RECEIVE_FILE])
+        .arg(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(py.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("the port");
+    let port: u16 = line.trim().parse().expect("a port number");
+    let data = content(1 << 20, 4);
+    let (_src, path) = source("py.bin", &data);
+    let out = send_file(runtime, &path, SocketAddr::from(([127, 0, 0, 1], port)), &[]);
+    let deadline = Instant::now() + SEND_TIMEOUT;
+    let status = loop {
+        if let Some(s) = py.try_wait().expect("try_wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = py.kill();
+            panic!("the python receiver did not finish");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).ends_with("unverified\n"), "{}", text(&out.stdout));
+    assert!(status.success(), "python3 exited {status}");
+    assert!(fs::read(dir.path().join("py.bin")).expect("py.bin") == data);
+}
+
 fn once_exits_with_the_outcome(runtime: &'static str) {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().display().to_string();
@@ -391,6 +465,7 @@ per_runtime!(
     hash_mismatch_leaves_nothing,
     existing_files,
     against_the_reference_receiver,
+    against_the_python_reference_receiver,
     once_exits_with_the_outcome,
     sender_errors_are_one_line,
 );
