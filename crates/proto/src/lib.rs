@@ -9,7 +9,7 @@
 //!
 //! - [`http`]: the HTTP/1.1 server connection ([`http::ServerConn`]), its
 //!   incremental request parser and response writer.
-//! - [`file`]: file transfer, the [`file::Sender`] and [`file::Receiver`]
+//! - [`file`](mod@file): file transfer, the [`file::Sender`] and [`file::Receiver`]
 //!   machines with their line codec and file-name rules; they say what to
 //!   read or write and where, and never touch a file themselves.
 //! - [`machine`]: the shape every machine shares ([`Session`] for one
