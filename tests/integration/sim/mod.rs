@@ -21,6 +21,7 @@
 //! per protocol). A failure names its seed.
 
 mod chat;
+mod file;
 mod http;
 
 use std::cell::Cell;
