@@ -61,6 +61,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // Every program may hold many sockets (servers up to --max-connections,
+    // the scanner its --concurrency): take all the descriptors allowed.
+    scan::raise_fd_limit();
     match &cli.command {
         Command::Http(args) => http::run(&cli, args),
         Command::Chat(args) => chat::run(&cli, args),

@@ -128,7 +128,7 @@ fn resolve(host: &str) -> anyhow::Result<IpAddr> {
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the limit now
 /// in force (`None` if it cannot be read).
-fn raise_fd_limit() -> Option<u64> {
+pub(crate) fn raise_fd_limit() -> Option<u64> {
     // Linux refuses an unlimited soft limit (fs.nr_open caps it): ask for
     // that cap's default then.
     let hard = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(u64::MAX, |(_, hard)| hard);

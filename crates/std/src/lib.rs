@@ -48,16 +48,16 @@ use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 /// only to add, remove or copy entries, never across I/O.
 #[derive(Default)]
 struct Registry {
-    conns: Mutex<BTreeMap<u64, (Stream, Arc<AtomicBool>)>>,
+    conns: Mutex<BTreeMap<u64, (Arc<Stream>, Arc<AtomicBool>)>>,
 }
 
 impl Registry {
-    fn snapshot(&self, only_idle: bool) -> Vec<Stream> {
+    fn snapshot(&self, only_idle: bool) -> Vec<Arc<Stream>> {
         let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         conns
             .values()
             .filter(|(_, idle)| !only_idle || idle.load(Ordering::SeqCst))
-            .filter_map(|(s, _)| s.try_clone().ok())
+            .map(|(s, _)| s.clone())
             .collect()
     }
 }
@@ -99,21 +99,20 @@ where
         let idle = Arc::new(AtomicBool::new(false));
         next_id += 1;
         let id = next_id;
-        if let Ok(clone) = stream.try_clone() {
-            registry
-                .conns
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(id, (clone, idle.clone()));
-        }
+        // Shared, not `try_clone`d: one descriptor per connection.
+        let stream = Arc::new(stream);
+        registry
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, (stream.clone(), idle.clone()));
         let (factory, reg, sd, cfg) =
             (factory.clone(), registry.clone(), shutdown.clone(), config.clone());
         let spawned = thread::Builder::new().name("sansnet-conn".into()).spawn(move || {
             let _slot = slot;
             let (mut session, mut app) = factory(clock.now(), &peer);
-            let mut stream = stream;
             let ctl = Control { clock, shutdown: sd, config: cfg, idle };
-            if let Err(e) = drive(&mut stream, &mut session, &mut app, &ctl) {
+            if let Err(e) = drive(&stream, &mut session, &mut app, &ctl) {
                 tracing::debug!("connection {peer}: {e}");
             }
             reg.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
@@ -206,13 +205,15 @@ impl Control {
 /// finishes, following the core's drain contract. Every protocol runs
 /// through this one loop.
 pub fn drive<S: Session, A: App<S>>(
-    stream: &mut Stream,
+    stream: &Stream,
     session: &mut S,
     app: &mut A,
     ctl: &Control,
 ) -> io::Result<()> {
     let cap = ctl.config.read_buffer.max(1024);
-    let mut scratch = vec![0u8; cap.min(16 * 1024)];
+    // Small at first (an idle connection's thread blocks reading into it),
+    // doubled by full reads up to the configured size.
+    let mut scratch = vec![0u8; cap.min(4 * 1024)];
     let mut inbuf = BytesMut::new();
     let mut out = Outbox::new();
     stream.set_write_timeout(Some(ctl.config.write_timeout))?;
@@ -223,7 +224,7 @@ pub fn drive<S: Session, A: App<S>>(
         fire_timers(session, now);
         pump(session, app, &mut inbuf, now, &mut out);
         while let Some(chunk) = out.front() {
-            let n = match stream.write(chunk) {
+            let n = match { stream }.write(chunk) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -268,7 +269,7 @@ pub fn drive<S: Session, A: App<S>>(
         if ctl.shutdown.is_triggered() && session.is_idle() && inbuf.is_empty() {
             return Ok(());
         }
-        let r = stream.read(&mut scratch);
+        let r = { stream }.read(&mut scratch);
         ctl.idle.store(false, Ordering::SeqCst);
         match r {
             Ok(0) => session.handle_eof(ctl.clock.now()),
@@ -309,7 +310,7 @@ fn read_timeout_change(
 /// the write side, then read (and drop) what the peer still sends for a
 /// moment, so the kernel does not answer it with a reset that could
 /// destroy the response in flight.
-fn linger_close(stream: &mut Stream, scratch: &mut [u8]) -> io::Result<()> {
+fn linger_close(mut stream: &Stream, scratch: &mut [u8]) -> io::Result<()> {
     let _ = stream.shutdown(How::Write);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
     let mut left = 256 * 1024usize;
@@ -458,7 +459,7 @@ fn accept_hub(
                 }
                 queue.written();
                 if close {
-                    let _ = linger_close(&mut w, &mut scratch);
+                    let _ = linger_close(&w, &mut scratch);
                     break;
                 }
             }
