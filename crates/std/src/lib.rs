@@ -48,8 +48,11 @@ use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 /// only to add, remove or copy entries, never across I/O.
 #[derive(Default)]
 struct Registry {
-    conns: Mutex<BTreeMap<u64, (Arc<Stream>, Arc<AtomicBool>)>>,
+    conns: Mutex<BTreeMap<u64, Entry>>,
 }
+
+/// A live connection's stream and its idle flag.
+type Entry = (Arc<Stream>, Arc<AtomicBool>);
 
 impl Registry {
     fn snapshot(&self, only_idle: bool) -> Vec<Arc<Stream>> {
