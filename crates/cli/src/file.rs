@@ -919,7 +919,7 @@ fn send(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
             let now = ctl.clock.now();
             let mut tx = Sender::new(&name, size, limits, now)?;
             let mut app = app(now);
-            let r = sansnet_std::drive(&mut stream, &mut tx, &mut app, &ctl);
+            let r = sansnet_std::drive(&stream, &mut tx, &mut app, &ctl);
             (r, app.outcome)
         }
         Runtime::Smol => {
