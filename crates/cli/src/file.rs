@@ -888,7 +888,7 @@ fn send(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
     let name = file_name(path)?;
     let endpoint = endpoint(&args.addr)?;
     let opts = cli.socket.options();
-    let mut stream = opts
+    let stream = opts
         .connect(&endpoint, Some(args.timeout))
         .with_context(|| format!("cannot connect to {endpoint}"))?;
     let config =
