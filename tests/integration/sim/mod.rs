@@ -315,6 +315,11 @@ impl<S: Session> Driven<S> {
         wrote
     }
 
+    /// Polled bytes the pipe has not taken yet.
+    pub(crate) fn unwritten(&self) -> usize {
+        self.outq.iter().map(Bytes::len).sum()
+    }
+
     /// A socket read of up to `max` bytes (only while the machine wants to
     /// read); a read of 0 at the end of the stream is the EOF. Whether
     /// anything happened.
