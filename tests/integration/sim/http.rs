@@ -406,21 +406,70 @@ struct ServerApp {
     head_from: Option<Instant>,
     /// When the current body last made progress (`Request` or `Data`).
     body_from: Instant,
-    /// When the connection became idle (open, or a response finished).
-    idle_from: Instant,
+    /// The idle timer's base: the latest time the machine was given when
+    /// the response finished (commands arm timers from it), or the last
+    /// write while idle (`handle_sent`).
+    idle_base: Instant,
+    /// The latest `now` the machine was given (any `handle_*`).
+    clock_seen: Instant,
     /// The client ended its stream mid-request, or reset.
     truncated_ok: bool,
+    owed: Option<Owed>,
+}
+
+/// A response the application has not finished.
+struct Owed {
+    k: usize,
+    reply: Vec<u8>,
+    sent: usize,
+    chunked: bool,
+    head: bool,
 }
 
 impl ServerApp {
+    /// Moves the owed response on: its head, a piece of its body, or its
+    /// end (with `all`, to the end). Whether there was one.
+    fn work(&mut self, conn: &mut ServerConn, all: bool) -> bool {
+        let Some(mut o) = self.owed.take() else { return false };
+        assert!(conn.awaiting_response(), "a response owed, the connection does not wait");
+        assert_eq!(conn.poll_timeout(), None, "a timer armed while the application works");
+        loop {
+            if !o.head {
+                let id = o.k.to_string();
+                let fields: &[(&str, &[u8])] = &[("X-Req", id.as_bytes())];
+                let framing = if o.chunked {
+                    ResponseBody::Chunked
+                } else {
+                    ResponseBody::Length(o.reply.len() as u64)
+                };
+                conn.send_response(200, fields, framing).expect("head");
+                o.head = true;
+            } else if o.sent < o.reply.len() {
+                let n = self.rng.split(o.reply.len() - o.sent);
+                conn.send_data(Bytes::copy_from_slice(&o.reply[o.sent..o.sent + n])).expect("data");
+                o.sent += n;
+            } else {
+                conn.finish().expect("finish");
+                self.idle_base = self.clock_seen;
+                return true;
+            }
+            if !all {
+                self.owed = Some(o);
+                return true;
+            }
+        }
+    }
+
     /// The oracle's deadline for the server in its current state.
     fn deadline(&self) -> Option<Instant> {
-        if self.started > self.ended {
+        if self.owed.is_some() {
+            None
+        } else if self.started > self.ended {
             Some(self.body_from + self.limits.idle_timeout)
         } else if let Some(t) = self.head_from {
             Some(t + self.limits.header_timeout)
         } else {
-            Some(self.idle_from + self.limits.idle_timeout)
+            Some(self.idle_base + self.limits.idle_timeout)
         }
     }
 
@@ -472,6 +521,13 @@ impl ServerApp {
                 let fields: &[(&str, &[u8])] = &[("X-Req", id.as_bytes())];
                 let reply = req.expected_body();
                 if self.rng.pct(40) {
+                    // Answered later, maybe piece by piece.
+                    let chunked = self.rng.pct(50);
+                    self.owed = Some(Owed { k, reply, sent: 0, chunked, head: false });
+                    self.ended += 1;
+                    return;
+                }
+                if self.rng.pct(40) {
                     conn.send_response(200, fields, ResponseBody::Chunked).expect("head");
                     let mut rest = &reply[..];
                     while !rest.is_empty() {
@@ -485,7 +541,7 @@ impl ServerApp {
                 }
                 let _ = (method, target);
                 self.ended += 1;
-                self.idle_from = now;
+                self.idle_base = now;
             }
             Event::Rejected(e) => {
                 let k = self.ended;
@@ -525,6 +581,7 @@ fn pump(server: &mut Driven<ServerConn>, app: &mut ServerApp, now: Instant, to_c
             // the machine: the oracle notes when that happens.
             &mut |_, _| {
                 let mut a = app.borrow_mut();
+                a.clock_seen = now;
                 if a.started == a.ended && a.head_from.is_none() {
                     a.head_from = Some(now);
                 }
@@ -532,6 +589,14 @@ fn pump(server: &mut Driven<ServerConn>, app: &mut ServerApp, now: Instant, to_c
             &consumed,
         );
         let wrote = server.flush(now, to_client);
+        if wrote {
+            // `handle_sent(now)`: idle time counts from the last write.
+            let mut a = app.borrow_mut();
+            a.clock_seen = now;
+            if a.owed.is_none() && a.started == a.ended && a.head_from.is_none() {
+                a.idle_base = now;
+            }
+        }
         if !wrote && server.consumed == before {
             break;
         }
@@ -542,12 +607,14 @@ fn pump(server: &mut Driven<ServerConn>, app: &mut ServerApp, now: Instant, to_c
 /// silent close against the oracle's idle deadline.
 fn fire(server: &mut Driven<ServerConn>, app: &mut ServerApp, now: Instant, s2c: &mut Pipe) {
     let was_finished = !server.active() || server.m.is_finished();
-    server.timeout(now);
+    if server.timeout(now) {
+        app.clock_seen = now;
+    }
     pump(server, app, now, s2c);
     if !was_finished && server.m.is_finished() && app.rejected.is_none() {
         // A silent close: only the idle timer between requests does that.
         assert!(app.started == app.ended && app.head_from.is_none(), "closed mid-request");
-        let due = app.idle_from + app.limits.idle_timeout;
+        let due = app.idle_base + app.limits.idle_timeout;
         assert!(now >= due && now <= due + GRANULARITY, "idle close at {now:?}, due {due:?}");
     }
 }
@@ -573,8 +640,10 @@ fn run(seed: u64) {
         limits,
         head_from: None,
         body_from: now,
-        idle_from: now,
+        idle_base: now,
+        clock_seen: now,
         truncated_ok: false,
+        owed: None,
     };
     let (mut eof_at, mut stall_at, mut reset_at) = (None, None, None);
     match rng.below(10) {
@@ -608,19 +677,28 @@ fn run(seed: u64) {
             app.truncated_ok = true;
             server
                 .reset(now, &mut |conn: &mut ServerConn, ev| app.on_event(now, u64::MAX, conn, ev));
+            // The application finishes what it owes (to nobody): then the
+            // connection, which saw the end of the stream, is over.
+            app.work(&mut server.m, true);
             assert!(server.m.is_finished(), "after a reset the server is not finished");
             c2s.reset();
             s2c.reset();
             reset = true;
             break;
         }
-        match rng.below(10) {
+        match rng.below(11) {
+            10 => {
+                let all = rng.pct(30);
+                app.work(&mut server.m, all);
+            }
             0..=2 => {
                 client.write(&mut rng, &mut c2s);
             }
             3..=5 => {
                 let max = rng.split(c2s.pending().max(1));
-                server.read(now, &mut c2s, max);
+                if server.read(now, &mut c2s, max) {
+                    app.clock_seen = now;
+                }
             }
             6 | 7 => {
                 let max = rng.split(s2c.pending().max(1));
@@ -683,7 +761,13 @@ fn quiesce(
     for round in 0.. {
         assert!(round < 100_000, "the quiesce phase does not end");
         let mut progressed = client.write(rng, c2s);
-        progressed |= server.read(*now, c2s, usize::MAX);
+        if server.active() {
+            progressed |= app.work(&mut server.m, true);
+        }
+        if server.read(*now, c2s, usize::MAX) {
+            app.clock_seen = *now;
+            progressed = true;
+        }
         pump(server, app, *now, s2c);
         progressed |= client.read(usize::MAX, s2c);
         check_deadline(server, app, *now);

@@ -428,6 +428,22 @@ impl Session for ServerConn {
         }
     }
 
+    /// Keeps the clock current for commands (a response finished from
+    /// [`App::on_drained`](crate::App::on_drained) arms the idle timer
+    /// from it), and counts the idle time between requests from the last
+    /// byte written: without this, a response streamed for longer than the
+    /// idle timeout was followed by an immediate idle close, its timer
+    /// armed from the time of the request.
+    fn handle_sent(&mut self, now: Instant, _n: usize) {
+        self.now = self.now.max(now);
+        if self.state == State::Head
+            && !self.parser.has_partial()
+            && self.timers.get(Timer::Idle).is_some()
+        {
+            self.timers.set(Timer::Idle, self.now + self.limits.idle_timeout);
+        }
+    }
+
     fn poll_transmit(&mut self) -> Option<Bytes> {
         let b = self.transmit.pop_front()?;
         self.queued -= b.len();

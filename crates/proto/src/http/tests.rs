@@ -1262,6 +1262,37 @@ fn rfc9112_9_5_idle_timer_restarts_after_each_response() {
     assert!(p.wire().contains("HTTP/1.1 408 Request Timeout\r\n"));
 }
 
+#[test]
+fn rfc9112_9_5_idle_time_runs_from_the_last_byte_written() {
+    // Found by the simulated network (tests/integration/sim): a response
+    // streamed for longer than the idle timeout, finished from on_drained
+    // (no input since the request), armed the idle timer from the time of
+    // the request, so the connection closed at once after the response.
+    let mut p = Peer::new();
+    p.now = at(5.0);
+    p.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+    p.conn.send_response(200, &[], ResponseBody::Length(4)).unwrap();
+    p.conn.send_data(Bytes::from_static(b"ab")).unwrap();
+    p.pump();
+    // The driver writes as the client reads: 100 s later the first half
+    // is out, and the application finishes the response.
+    p.conn.handle_sent(at(105.0), 2);
+    p.conn.send_data(Bytes::from_static(b"cd")).unwrap();
+    p.conn.finish().unwrap();
+    assert_eq!(p.conn.poll_timeout(), Some(at(165.0)), "idle from the finish, not the request");
+    p.timeout(at(105.0));
+    assert!(!p.conn.is_finished(), "closed right after a long response");
+    // The last bytes go out later still: the idle time starts there.
+    p.pump();
+    p.conn.handle_sent(at(130.0), 2);
+    assert_eq!(p.conn.poll_timeout(), Some(at(190.0)));
+    p.timeout(at(189.0));
+    assert!(!p.conn.is_finished());
+    p.timeout(at(190.0));
+    assert!(p.conn.is_finished());
+    assert!(p.wire().ends_with("\r\n\r\nabcd"));
+}
+
 // ---------------------------------------------------------------------------
 // End of stream
 // ---------------------------------------------------------------------------
