@@ -69,6 +69,14 @@ struct RxApp<'a> {
     /// The sender took a split `OK` for a bare one: its bytes land at the
     /// wrong offset.
     misplaced: bool,
+    /// The last time the receiver was seen not waiting for the sender
+    /// (not reading: deciding, re-reading, waiting for its disk).
+    busy_at: Instant,
+    /// The last time bytes from the sender reached the receiver.
+    heard_at: Instant,
+    /// A timer of the receiver fired at this time.
+    fired_at: Option<Instant>,
+    idle_timeout: Duration,
 }
 
 impl RxApp<'_> {
@@ -116,6 +124,20 @@ impl RxApp<'_> {
             }
             receiver::Event::Failed { refusal, discard } => {
                 assert!(self.failed.is_none(), "failed twice");
+                if self.fired_at == Some(self.now) {
+                    // Gave up on a silent sender: silent for the whole idle
+                    // timeout, while the receiver waited for it.
+                    let since = self.busy_at.max(self.heard_at);
+                    assert!(
+                        self.now >= since + self.idle_timeout,
+                        "{:?} at {:?}: the receiver waited for the sender only since {since:?} \
+                         (last bytes {:?}, last busy {:?})",
+                        refusal,
+                        self.now,
+                        self.heard_at,
+                        self.busy_at
+                    );
+                }
                 self.failed = Some((refusal.code, discard));
                 // Writes already handed out still reach the disk.
                 while !self.writes.is_empty() {
@@ -261,6 +283,10 @@ fn attempt(
         failed: None,
         refused_offer: false,
         misplaced: false,
+        busy_at: *now,
+        heard_at: *now,
+        fired_at: None,
+        idle_timeout: limits.idle_timeout,
     };
     let mut reset = false;
     let mut stalled = false;
@@ -315,7 +341,10 @@ fn attempt(
         match choice {
             0 | 1 => {
                 let max = rng.split(s2r.pending().max(1));
-                progressed |= rx.read(*now, &mut s2r, max);
+                if rx.read(*now, &mut s2r, max) {
+                    rapp.heard_at = *now;
+                    progressed = true;
+                }
             }
             2 | 3 => {
                 let max = rng.split(r2s.pending().max(1));
@@ -348,13 +377,16 @@ fn attempt(
                 while advance(rng, now, target, next(&tx, &rx)) {
                     timed_out = true;
                     tx.timeout(*now);
-                    rx.timeout(*now);
+                    rx_fire(&mut rx, &mut rapp, *now);
                     settle(&mut tx, &mut rx, &mut tapp, &mut rapp, *now, &mut s2r, &mut r2s);
                 }
             }
             _ => {
                 // No more faults: everything completes at once.
-                progressed |= rx.read(*now, &mut s2r, usize::MAX);
+                if rx.read(*now, &mut s2r, usize::MAX) {
+                    rapp.heard_at = *now;
+                    progressed = true;
+                }
                 progressed |= tx.read(*now, &mut r2s, usize::MAX);
                 while !stalled && !tapp.reads.is_empty() {
                     tapp.complete_read(rng, *now, &mut tx.m);
@@ -420,7 +452,7 @@ fn attempt(
             timed_out = true;
             *now = (*now).max(deadline);
             tx.timeout(*now);
-            rx.timeout(*now);
+            rx_fire(&mut rx, &mut rapp, *now);
             settle(&mut tx, &mut rx, &mut tapp, &mut rapp, *now, &mut s2r, &mut r2s);
         }
     }
@@ -447,6 +479,17 @@ fn attempt(
     }
 }
 
+/// The receiver's timer may be due: note whether it is waiting for the
+/// sender, then fire.
+fn rx_fire(rx: &mut Driven<Receiver>, rapp: &mut RxApp<'_>, now: Instant) {
+    if rx.active() && !rx.m.wants_read() {
+        rapp.busy_at = now;
+    }
+    if rx.timeout(now) {
+        rapp.fired_at = Some(now);
+    }
+}
+
 /// The drain contract on both sides, until neither moves; whether anything
 /// happened.
 fn settle(
@@ -469,6 +512,9 @@ fn settle(
         // byte 0 what the receiver puts at N.
         rapp.misplaced |= tapp.bare && rapp.accepted != Some(0);
         rx.pump(now, &mut |m, ev| rapp.on_event(m, ev));
+        if rx.active() && !rx.m.wants_read() {
+            rapp.busy_at = now;
+        }
         let wrote = tx.flush(now, s2r) | rx.flush(now, r2s);
         let after = (tx.consumed, rx.consumed, s2r.written, r2s.written, tapp.reads.len());
         let after_w = (rapp.writes.len(), tapp.outcome.clone(), rapp.failed, rapp.committed);

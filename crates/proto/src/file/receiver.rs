@@ -441,6 +441,12 @@ impl Session for Receiver {
         }
         let secs = self.limits.idle_timeout.as_secs_f64();
         match self.state {
+            // Not reading: the receiver waits for its own disk, not for
+            // the sender (whose bytes wait in the socket). `written`
+            // re-arms the timer; keep a deadline until then.
+            State::Data if self.room() == 0 => {
+                self.timers.set(Timer::Idle, now + self.limits.idle_timeout);
+            }
             State::Header => self.fail(
                 Refusal::new(ErrorCode::BadHeader, format!("no header within {secs} s")),
                 false,

@@ -278,6 +278,49 @@ fn short_transfers_keep_what_arrived() {
 }
 
 #[test]
+fn a_slow_disk_is_not_a_silent_sender() {
+    // Found by the simulated network (tests/integration/sim): a receiver
+    // that stopped reading because its writes were not done yet timed
+    // out after the idle timeout with `ERR short ... the sender was
+    // silent`, blaming the sender for its own disk.
+    let limits = Limits::default().with_max_buffered(4).with_write_batch(4);
+    let t0 = Instant::ZERO;
+    let idle = limits.idle_timeout;
+    let mut rx = Receiver::new(limits, t0);
+    let mut buf = BytesMut::from(&b"f|10\n0123456789"[..]);
+    rx.handle_read(t0, &mut buf);
+    assert!(matches!(rx.poll_event(), Some(receiver::Event::Offer { .. })));
+    rx.accept(t0, 0).unwrap();
+    rx.handle_read(t0, &mut buf);
+    let Some(receiver::Event::Write { offset: 0, data }) = rx.poll_event() else { panic!() };
+    assert_eq!(data.concat(), b"0123");
+    assert!(!rx.wants_read(), "4 bytes unwritten: the receiver stops reading");
+    // The disk takes longer than the idle timeout.
+    let late = t0 + idle + Duration::from_secs(5);
+    rx.handle_timeout(late);
+    assert_eq!(rx.poll_event(), None, "no failure while waiting for the disk");
+    assert!(!rx.is_finished());
+    assert!(rx.poll_timeout().is_some_and(|at| at > late), "a deadline is kept");
+    // The write completes: reading resumes, the rest arrives.
+    rx.written(late, 4);
+    assert!(rx.wants_read());
+    rx.handle_read(late, &mut buf);
+    assert!(matches!(rx.poll_event(), Some(receiver::Event::Write { offset: 4, .. })));
+    // A sender silent while the receiver does wait for it still times out.
+    rx.written(late, 4);
+    let Some(at) = rx.poll_timeout() else { panic!("the idle timer") };
+    assert_eq!(at, late + idle);
+    rx.handle_read(late, &mut buf);
+    assert!(matches!(rx.poll_event(), Some(receiver::Event::Write { offset: 8, .. })));
+    rx.written(late, 2);
+    rx.handle_timeout(late + idle);
+    assert!(matches!(
+        rx.poll_event(),
+        Some(receiver::Event::Failed { refusal: Refusal { code: ErrorCode::Short, .. }, .. })
+    ));
+}
+
+#[test]
 fn a_wrong_hash_discards() {
     let mut input = b"a|5\nhello".to_vec();
     input.extend_from_slice(alloc::format!("BLAKE3 {}\n", hex(b"world")).as_bytes());
