@@ -185,6 +185,10 @@ struct TxApp<'a> {
     outcome: Option<TxOutcome>,
     /// Took the ack for a bare `OK`.
     bare: bool,
+    now: Instant,
+    /// The last time the sender's bytes went out.
+    wrote_at: Instant,
+    done_timeout: Duration,
 }
 
 impl TxApp<'_> {
@@ -205,7 +209,18 @@ impl TxApp<'_> {
             sender::Event::Done { hash } => self.outcome = Some(TxOutcome::Done(hash)),
             sender::Event::Unverified { .. } => self.outcome = Some(TxOutcome::Unverified),
             sender::Event::Refused(r) => self.outcome = Some(TxOutcome::Refused(r.code)),
-            sender::Event::Failed(e) => self.outcome = Some(TxOutcome::Failed(e)),
+            sender::Event::Failed(e) => {
+                if let sender::Error::DoneTimeout(_) = e {
+                    // DONE is awaited from the trailer's last byte on.
+                    assert!(
+                        self.now >= self.wrote_at + self.done_timeout,
+                        "no DONE at {:?}, the sender's last byte went out at {:?}",
+                        self.now,
+                        self.wrote_at
+                    );
+                }
+                self.outcome = Some(TxOutcome::Failed(e));
+            }
         }
     }
 
@@ -270,6 +285,9 @@ fn attempt(
         reads: VecDeque::new(),
         outcome: None,
         bare: false,
+        now: *now,
+        wrote_at: *now,
+        done_timeout: limits.done_timeout,
     };
     let mut rapp = RxApp {
         src: &src[..],
@@ -505,6 +523,7 @@ fn settle(
     for round in 0.. {
         assert!(round < 100_000, "the transfer never settles");
         rapp.now = now;
+        tapp.now = now;
         let before = (tx.consumed, rx.consumed, s2r.written, r2s.written, tapp.reads.len());
         let before_w = (rapp.writes.len(), tapp.outcome.clone(), rapp.failed, rapp.committed);
         tx.pump(now, &mut |_, ev| tapp.on_event(ev));
@@ -515,7 +534,11 @@ fn settle(
         if rx.active() && !rx.m.wants_read() {
             rapp.busy_at = now;
         }
-        let wrote = tx.flush(now, s2r) | rx.flush(now, r2s);
+        let tx_wrote = tx.flush(now, s2r);
+        if tx_wrote {
+            tapp.wrote_at = now;
+        }
+        let wrote = tx_wrote | rx.flush(now, r2s);
         let after = (tx.consumed, rx.consumed, s2r.written, r2s.written, tapp.reads.len());
         let after_w = (rapp.writes.len(), tapp.outcome.clone(), rapp.failed, rapp.committed);
         if !wrote && before == after && before_w == after_w {

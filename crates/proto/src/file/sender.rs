@@ -397,8 +397,13 @@ impl Session for Sender {
         }
     }
 
-    fn handle_sent(&mut self, _now: Instant, n: usize) {
+    fn handle_sent(&mut self, now: Instant, n: usize) {
         self.unsent = self.unsent.saturating_sub(n);
+        if self.state == State::AwaitDone {
+            // DONE is awaited from the last byte written on: on a slow
+            // link the trailer may leave long after it was queued.
+            self.timers.set(Timer::Done, now + self.limits.done_timeout);
+        }
         self.request_reads();
     }
 

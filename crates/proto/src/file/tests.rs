@@ -321,6 +321,34 @@ fn a_slow_disk_is_not_a_silent_sender() {
 }
 
 #[test]
+fn done_is_awaited_from_the_last_byte_written() {
+    // Found by the simulated network (tests/integration/sim): the DONE
+    // timer ran from the moment the trailer was queued, so on a slow link
+    // the sender gave up (`DoneTimeout`) a few seconds after its last byte
+    // actually left, or before.
+    let limits = Limits::default();
+    let t0 = Instant::ZERO;
+    let wait = limits.done_timeout;
+    let mut tx = Sender::new("f", 3, limits, t0).unwrap();
+    let header = tx.poll_transmit().unwrap();
+    tx.handle_sent(t0, header.len());
+    tx.handle_read(t0, &mut BytesMut::from(&b"OK 0\n"[..]));
+    assert!(matches!(tx.poll_event(), Some(sender::Event::Accepted { offset: 0, .. })));
+    assert!(matches!(tx.poll_event(), Some(sender::Event::Read { offset: 0, len: 3 })));
+    tx.supply(t0, Bytes::from_static(b"abc")).unwrap();
+    let queued: usize = core::iter::from_fn(|| tx.poll_transmit()).map(|b| b.len()).sum();
+    // The link drains slowly: the last byte leaves 100 s later.
+    let last = t0 + Duration::from_secs(100);
+    tx.handle_sent(t0 + Duration::from_secs(50), queued - 1);
+    tx.handle_sent(last, 1);
+    assert_eq!(tx.poll_timeout(), Some(last + wait));
+    tx.handle_timeout(t0 + wait + Duration::from_secs(1));
+    assert_eq!(tx.poll_event(), None, "gave up waiting for DONE before the trailer left");
+    tx.handle_timeout(last + wait);
+    assert!(matches!(tx.poll_event(), Some(sender::Event::Failed(sender::Error::DoneTimeout(_)))));
+}
+
+#[test]
 fn a_wrong_hash_discards() {
     let mut input = b"a|5\nhello".to_vec();
     input.extend_from_slice(alloc::format!("BLAKE3 {}\n", hex(b"world")).as_bytes());
