@@ -37,8 +37,11 @@ enum Kind {
         body: Vec<u8>,
         /// `Connection: close` or HTTP/1.0: the server closes after it.
         closes: bool,
-        /// Waits for `100 Continue` before sending the body.
+        /// Sends `Expect: 100-continue`.
         expect: bool,
+        /// And waits for `100 Continue` before sending the body (else it
+        /// sends the body at once, as a client whose wait ran out).
+        wait: bool,
     },
     /// Malformed: the server answers `status` and closes; with `head_ok`
     /// the head is fine and the body is not (a `Request` event comes first).
@@ -69,10 +72,15 @@ impl Req {
         }
     }
 
+    /// The request may get `100 Continue`.
+    fn expects(&self) -> bool {
+        matches!(&self.kind, Kind::Valid { expect: true, .. }) && self.end > self.head_end
+    }
+
     /// The client holds the body back until `100 Continue` (or a final
     /// response) arrives.
     fn gated(&self) -> bool {
-        matches!(&self.kind, Kind::Valid { expect: true, .. }) && self.end > self.head_end
+        self.expects() && matches!(&self.kind, Kind::Valid { wait: true, .. })
     }
 }
 
@@ -114,7 +122,13 @@ fn chunked(rng: &mut Rng, body: &[u8], out: &mut Vec<u8>) {
 /// A malformed request: its bytes, the status it gets, whether its head
 /// is fine.
 fn bad(rng: &mut Rng) -> (Vec<u8>, u16, bool) {
-    let (text, status, head_ok): (String, u16, bool) = match rng.below(9) {
+    let (text, status, head_ok): (String, u16, bool) = match rng.below(12) {
+        9 => (format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "b".repeat(70_000)), 431, false),
+        10 => {
+            let fields: String = (0..120).map(|i| format!("X-F{i}: v\r\n")).collect();
+            (format!("GET / HTTP/1.1\r\nHost: x\r\n{fields}\r\n"), 431, false)
+        }
+        11 => ("GET / HTTP/1.1\r\nHost: x\r\nX-Fold: a\r\n b\r\n\r\n".into(), 400, false),
         0 => ("GET / HTTP/1.1\r\nHost: x\r\nNo Colon Here\r\n\r\n".into(), 400, false),
         1 => ("GET /nohost HTTP/1.1\r\nUser-Agent: sim\r\n\r\n".into(), 400, false),
         2 => ("GET / HTTP/2.0\r\nHost: x\r\n\r\n".into(), 505, false),
@@ -156,7 +170,9 @@ fn plan(rng: &mut Rng) -> (Vec<u8>, Vec<Req>) {
         }
         let method = *rng.pick(&["GET", "POST", "PUT", "HEAD", "DELETE", "POST"]);
         let target = format!("/r{i}/{}", token(rng, 20));
-        let http10 = last && rng.one_in(6);
+        // HTTP/1.0: the last request, or one asking for keep-alive.
+        let keep_alive = rng.one_in(12);
+        let http10 = last && rng.one_in(6) || keep_alive;
         let body = if matches!(method, "POST" | "PUT") || rng.one_in(8) && method != "HEAD" {
             body(rng)
         } else {
@@ -165,6 +181,7 @@ fn plan(rng: &mut Rng) -> (Vec<u8>, Vec<Req>) {
         let use_chunked = !http10 && rng.pct(40);
         let expect = !http10 && !body.is_empty() && rng.one_in(4);
         let close = !http10 && last && rng.one_in(3);
+        let wait = rng.pct(75);
         let mut head = format!("{method} {target} HTTP/1.{}\r\n", if http10 { 0 } else { 1 });
         if !http10 || rng.pct(50) {
             head.push_str("Host: sim.test\r\n");
@@ -183,6 +200,9 @@ fn plan(rng: &mut Rng) -> (Vec<u8>, Vec<Req>) {
         if close {
             head.push_str("Connection: close\r\n");
         }
+        if keep_alive {
+            head.push_str("Connection: keep-alive\r\n");
+        }
         head.push_str("\r\n");
         stream.extend_from_slice(head.as_bytes());
         let head_end = stream.len();
@@ -192,9 +212,10 @@ fn plan(rng: &mut Rng) -> (Vec<u8>, Vec<Req>) {
             stream.extend_from_slice(&body);
         }
         let end = stream.len();
-        let kind = Kind::Valid { method, target, body, closes: close || http10, expect };
+        let closes = close || http10 && !keep_alive;
+        let kind = Kind::Valid { method, target, body, closes, expect, wait };
         reqs.push(Req { kind, start, head_end, end });
-        if close || http10 {
+        if closes {
             break;
         }
         i += 1;
@@ -360,7 +381,7 @@ impl Client {
             }
             let req = self.reqs.get(k).unwrap_or_else(|| panic!("response #{k} to no request"));
             if resp.status == 100 {
-                assert!(req.gated(), "100 Continue to request #{k}, which did not ask: {req:?}");
+                assert!(req.expects(), "100 Continue to request #{k}, which did not ask: {req:?}");
                 self.released[k] = true;
                 continue;
             }
@@ -410,6 +431,8 @@ struct ServerApp {
     /// the response finished (commands arm timers from it), or the last
     /// write while idle (`handle_sent`).
     idle_base: Instant,
+    /// When `idle_base` was last set.
+    idle_armed_at: Instant,
     /// The latest `now` the machine was given (any `handle_*`).
     clock_seen: Instant,
     /// The client ended its stream mid-request, or reset.
@@ -429,7 +452,7 @@ struct Owed {
 impl ServerApp {
     /// Moves the owed response on: its head, a piece of its body, or its
     /// end (with `all`, to the end). Whether there was one.
-    fn work(&mut self, conn: &mut ServerConn, all: bool) -> bool {
+    fn work(&mut self, now: Instant, conn: &mut ServerConn, all: bool) -> bool {
         let Some(mut o) = self.owed.take() else { return false };
         assert!(conn.awaiting_response(), "a response owed, the connection does not wait");
         assert_eq!(conn.poll_timeout(), None, "a timer armed while the application works");
@@ -450,7 +473,11 @@ impl ServerApp {
                 o.sent += n;
             } else {
                 conn.finish().expect("finish");
+                // Commands arm timers from the latest time the machine was
+                // given: answered outside any input, the idle time may
+                // have run out already (then it closes at once).
                 self.idle_base = self.clock_seen;
+                self.idle_armed_at = now;
                 return true;
             }
             if !all {
@@ -469,7 +496,7 @@ impl ServerApp {
         } else if let Some(t) = self.head_from {
             Some(t + self.limits.header_timeout)
         } else {
-            Some(self.idle_base + self.limits.idle_timeout)
+            Some((self.idle_base + self.limits.idle_timeout).max(self.idle_armed_at))
         }
     }
 
@@ -542,6 +569,7 @@ impl ServerApp {
                 let _ = (method, target);
                 self.ended += 1;
                 self.idle_base = now;
+                self.idle_armed_at = now;
             }
             Event::Rejected(e) => {
                 let k = self.ended;
@@ -595,6 +623,7 @@ fn pump(server: &mut Driven<ServerConn>, app: &mut ServerApp, now: Instant, to_c
             a.clock_seen = now;
             if a.owed.is_none() && a.started == a.ended && a.head_from.is_none() {
                 a.idle_base = now;
+                a.idle_armed_at = now;
             }
         }
         if !wrote && server.consumed == before {
@@ -615,7 +644,8 @@ fn fire(server: &mut Driven<ServerConn>, app: &mut ServerApp, now: Instant, s2c:
         // A silent close: only the idle timer between requests does that.
         assert!(app.started == app.ended && app.head_from.is_none(), "closed mid-request");
         let due = app.idle_base + app.limits.idle_timeout;
-        assert!(now >= due && now <= due + GRANULARITY, "idle close at {now:?}, due {due:?}");
+        let latest = due.max(app.idle_armed_at) + GRANULARITY;
+        assert!(now >= due && now <= latest, "idle close at {now:?}, due {due:?}");
     }
 }
 
@@ -641,6 +671,7 @@ fn run(seed: u64) {
         head_from: None,
         body_from: now,
         idle_base: now,
+        idle_armed_at: now,
         clock_seen: now,
         truncated_ok: false,
         owed: None,
@@ -679,7 +710,7 @@ fn run(seed: u64) {
                 .reset(now, &mut |conn: &mut ServerConn, ev| app.on_event(now, u64::MAX, conn, ev));
             // The application finishes what it owes (to nobody): then the
             // connection, which saw the end of the stream, is over.
-            app.work(&mut server.m, true);
+            app.work(now, &mut server.m, true);
             assert!(server.m.is_finished(), "after a reset the server is not finished");
             c2s.reset();
             s2c.reset();
@@ -689,7 +720,7 @@ fn run(seed: u64) {
         match rng.below(11) {
             10 => {
                 let all = rng.pct(30);
-                app.work(&mut server.m, all);
+                app.work(now, &mut server.m, all);
             }
             0..=2 => {
                 client.write(&mut rng, &mut c2s);
@@ -741,7 +772,17 @@ fn check_deadline(server: &Driven<ServerConn>, app: &ServerApp, now: Instant) {
         return;
     }
     if let Some(due) = app.deadline() {
-        assert!(now <= due + GRANULARITY, "the deadline {due:?} passed unnoticed (now {now:?})");
+        assert!(
+            now <= due + GRANULARITY,
+            "the deadline {due:?} passed unnoticed (now {now:?}; the machine's {:?}; \
+             {} requests started, {} ended, head from {:?}, body from {:?}, idle from {:?})",
+            server.m.poll_timeout(),
+            app.started,
+            app.ended,
+            app.head_from,
+            app.body_from,
+            app.idle_base
+        );
     }
 }
 
@@ -762,7 +803,7 @@ fn quiesce(
         assert!(round < 100_000, "the quiesce phase does not end");
         let mut progressed = client.write(rng, c2s);
         if server.active() {
-            progressed |= app.work(&mut server.m, true);
+            progressed |= app.work(*now, &mut server.m, true);
         }
         if server.read(*now, c2s, usize::MAX) {
             app.clock_seen = *now;
