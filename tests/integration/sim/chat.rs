@@ -64,6 +64,9 @@ struct Client {
     peer: String,
     /// Joins by sending a message without a name first.
     auto: bool,
+    /// Asked for a name that may be taken; the name to try next.
+    retry: Option<String>,
+    name_taken: usize,
     c2s: Pipe,
     s2c: Pipe,
     srv: Side,
@@ -113,6 +116,8 @@ impl Client {
             name: if auto { peer.clone() } else { format!("u{idx}") },
             peer,
             auto,
+            retry: None,
+            name_taken: 0,
             c2s: Pipe::new(rng.range(16, 8192)),
             s2c: Pipe::new(rng.range(64, 4096)),
             srv: Side::default(),
@@ -201,6 +206,8 @@ struct Sim {
     /// Names the room announced joined (by the room's events), per conn.
     joined: BTreeMap<ConnId, String>,
     left: BTreeMap<ConnId, LeaveReason>,
+    /// The members by name, by the room's own events.
+    members: BTreeMap<String, ConnId>,
     evicted: BTreeSet<ConnId>,
 }
 
@@ -211,7 +218,15 @@ impl Sim {
 
     fn open(&mut self) {
         let idx = self.clients.len();
-        let c = Client::new(&mut self.rng, idx, self.limits.max_frame);
+        let mut c = Client::new(&mut self.rng, idx, self.limits.max_frame);
+        // Now and then a newcomer asks for the name of someone who joined
+        // (maybe gone since): `name_taken` while that one is in the room,
+        // then it tries its own name.
+        let names: Vec<String> = self.joined.values().cloned().collect();
+        if !c.auto && !names.is_empty() && self.rng.one_in(3) {
+            let wanted = self.rng.pick(&names).clone();
+            c.retry = Some(std::mem::replace(&mut c.name, wanted));
+        }
         let (conn, peer) = (c.conn, c.peer.clone());
         self.clients.push(c);
         self.room.handle(self.now, Input::Opened { conn, peer });
@@ -232,6 +247,9 @@ impl Sim {
             c.joins_sent = 1;
             let frame = ClientMessage::Join { username: c.name.clone() }.encode();
             return c.push(rng, &frame);
+        }
+        if c.retry.is_some() && c.joined_at.is_none() {
+            return; // Its name may be taken: it waits for the answer.
         }
         // A client that joins implicitly is joined by its first message.
         match rng.below(100) {
@@ -402,10 +420,13 @@ impl Sim {
             Event::Joined { conn, name } => {
                 let c = self.client(conn);
                 assert_eq!(name, c.name, "{conn:?} joined under another name");
+                let held = self.members.insert(name.clone(), conn);
+                assert!(held.is_none(), "{conn:?} joined as {name}, held by {held:?}");
                 assert!(self.joined.insert(conn, name).is_none(), "{conn:?} joined twice");
             }
             Event::Left { conn, name, reason } => {
                 assert_eq!(self.joined.get(&conn), Some(&name), "Left without Joined");
+                assert_eq!(self.members.remove(&name), Some(conn), "{name} left, not a member");
                 assert!(self.left.insert(conn, reason).is_none(), "{conn:?} left twice");
                 let fault = self.client(conn).fault;
                 match reason {
@@ -432,7 +453,15 @@ impl Sim {
                     ErrorCode::FrameTooLarge => assert_eq!(c.fault, Some(Fault::Fatal(code))),
                     ErrorCode::BadMessage => assert!(c.bad_messages > 0),
                     ErrorCode::UnknownUser => assert!(!c.directed.is_empty()),
-                    ErrorCode::NameTaken => panic!("{conn:?}: name_taken, names are unique"),
+                    ErrorCode::NameTaken => {
+                        let wanted = c.name.clone();
+                        let retry = c.retry.is_some() && c.joined_at.is_none();
+                        assert!(retry, "{conn:?}: name_taken, and it asked for no taken name");
+                        assert!(
+                            self.members.contains_key(&wanted),
+                            "{conn:?}: name_taken for {wanted}, which no member holds"
+                        );
+                    }
                 }
             }
             Event::Evicted { conn, unsent } => {
@@ -505,6 +534,18 @@ fn check_line(c: &mut Client, tick: u64, senders: &[(String, usize)], ev: Server
         }
         ServerEvent::Error { code, .. } => {
             c.errors.push(code);
+            if code == ErrorCode::NameTaken {
+                let name = c.retry.take().expect("name_taken only after asking for a taken name");
+                assert!(c.joined_at.is_none(), "client {me}: name_taken after joining");
+                c.name_taken += 1;
+                c.name = name;
+                if c.sending() {
+                    c.joins_sent += 1;
+                    let frame = ClientMessage::Join { username: c.name.clone() }.encode();
+                    c.out.extend_from_slice(&frame);
+                    c.frame_ends.insert(c.out.len() - 1);
+                }
+            }
         }
         ServerEvent::Message { from, content, to } => {
             assert!(c.joined_at.is_some(), "client {me}: a message before joining");
@@ -557,6 +598,7 @@ fn run(seed: u64) {
         clients: Vec::new(),
         joined: BTreeMap::new(),
         left: BTreeMap::new(),
+        members: BTreeMap::new(),
         evicted: BTreeSet::new(),
     };
     for _ in 0..sim.rng.range(2, 5) {
@@ -608,8 +650,10 @@ fn run(seed: u64) {
         let got: usize =
             sim.clients.iter().map(|c| c.last_from.len() + c.directed_seen.len()).sum();
         eprintln!(
-            "chat seed {seed}: {} clients, faults {faults:?}, {} evicted, {got} senders/directed seen",
+            "chat seed {seed}: {} clients, faults {faults:?}, {} evicted, {got} senders/directed seen, \
+             {} name_taken",
             sim.clients.len(),
+            sim.clients.iter().map(|c| c.name_taken).sum::<usize>(),
             sim.evicted.len()
         );
     }
@@ -714,5 +758,5 @@ fn final_checks(sim: &Sim) {
 
 #[test]
 fn chat_over_a_simulated_network() {
-    for_seeds("chat", 200, run);
+    for_seeds("chat", 300, run);
 }

@@ -666,5 +666,5 @@ fn check_outcome(o: &Outcome, a: &Attempt, disk: &Disk, src: &Bytes) {
 
 #[test]
 fn file_transfer_over_a_simulated_network() {
-    for_seeds("file", 200, run);
+    for_seeds("file", 500, run);
 }

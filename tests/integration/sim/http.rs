@@ -876,5 +876,5 @@ fn final_checks(client: &Client, server: &Driven<ServerConn>, app: &ServerApp, c
 
 #[test]
 fn http_over_a_simulated_network() {
-    for_seeds("http", 300, run);
+    for_seeds("http", 1000, run);
 }
