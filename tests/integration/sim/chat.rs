@@ -335,6 +335,7 @@ impl Sim {
             self.room.handle(now, Input::Read { conn, buf: &mut c.srv.inbox });
             assert!(c.srv.inbox.len() <= before);
             self.poll_all();
+            self.check_bound(i);
         }
         self.drain();
     }
@@ -383,11 +384,22 @@ impl Sim {
                     self.room.handle(now, Input::Read { conn, buf: &mut c.srv.inbox });
                     progressed |= c.srv.inbox.len() != before;
                     self.poll_all();
+                    self.check_bound(i);
                 }
             }
             if !progressed {
                 break;
             }
+        }
+    }
+
+    /// A connection the room reads from holds at most a frame unconsumed.
+    fn check_bound(&self, i: usize) {
+        let c = &self.clients[i];
+        if !c.srv.closing && !c.srv.gone && self.room.wants_read(c.conn) {
+            let left = c.srv.inbox.len();
+            let max = self.limits.max_frame;
+            assert!(left <= max, "client {i}: the room wants more but leaves {left} > {max}");
         }
     }
 

@@ -276,6 +276,9 @@ fn attempt(
     let was_tainted = disk.tainted;
     let mut tx = Driven::new(Sender::new(NAME, src.len() as u64, limits, *now).unwrap(), "sender");
     let mut rx = Driven::new(Receiver::new(limits, *now), "receiver");
+    // The longest line either side reads.
+    tx.bound = sansnet_proto::file::ANSWER_CAP;
+    rx.bound = limits.header_cap.max(sansnet_proto::file::TRAILER_CAP);
     let mut s2r = Pipe::new(rng.range(16, 64 * 1024));
     let mut r2s = Pipe::new(rng.range(16, 64 * 1024));
     let mut tapp = TxApp {

@@ -133,7 +133,12 @@ fn bad(rng: &mut Rng) -> (Vec<u8>, u16, bool) {
         1 => ("GET /nohost HTTP/1.1\r\nUser-Agent: sim\r\n\r\n".into(), 400, false),
         2 => ("GET / HTTP/2.0\r\nHost: x\r\n\r\n".into(), 505, false),
         3 => ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n".into(), 501, false),
-        4 => ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9999999\r\n\r\n".into(), 413, false),
+        4 => (
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9999999\r\nExpect: 100-continue\r\n\r\n"
+                .into(),
+            413,
+            false,
+        ),
         5 => (
             "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc"
                 .into(),
@@ -660,6 +665,7 @@ fn run(seed: u64) {
     let mut s2c = Pipe::new(rng.range(16, 128 * 1024));
     let mut now = T0;
     let mut server = Driven::new(ServerConn::new(limits, now), "http server");
+    server.bound = limits.max_head;
     let mut app = ServerApp {
         reqs: reqs.clone(),
         started: 0,

@@ -219,6 +219,10 @@ pub(crate) struct Driven<S: Session> {
     /// Bytes consumed from the incoming stream.
     pub(crate) consumed: u64,
     pub(crate) name: &'static str,
+    /// The most bytes the machine may leave unconsumed while it still
+    /// wants to read (its longest head or line): beyond, the driver's
+    /// buffer would grow without bound.
+    pub(crate) bound: usize,
 }
 
 impl<S: Session> Driven<S> {
@@ -232,6 +236,7 @@ impl<S: Session> Driven<S> {
             gone: false,
             consumed: 0,
             name,
+            bound: usize::MAX,
         }
     }
 
@@ -284,6 +289,15 @@ impl<S: Session> Driven<S> {
             if !progressed {
                 break;
             }
+        }
+        if !self.eof_seen && self.m.wants_read() {
+            assert!(
+                self.inbox.len() <= self.bound,
+                "{}: wants more bytes but leaves {} (> {}) unconsumed",
+                self.name,
+                self.inbox.len(),
+                self.bound
+            );
         }
     }
 
