@@ -52,6 +52,8 @@ enum Fault {
     Stall(usize),
     /// The receiver answers the offer with `ERR exists`.
     Refuse,
+    /// The receiver's disk fails at this step: `ERR io`.
+    GiveUp(usize),
 }
 
 struct RxApp<'a> {
@@ -355,6 +357,13 @@ fn attempt(
                 break;
             }
             Fault::Stall(at) if at == step => stalled = true,
+            Fault::GiveUp(at) if at == step && rx.active() && !rx.m.is_finished() => {
+                let io = Refusal::new(ErrorCode::Io, "the disk failed");
+                if rx.m.refuse(&io).is_ok() && rapp.failed.is_none() && rapp.committed.is_none() {
+                    rapp.failed = Some((ErrorCode::Io, false));
+                    rapp.writes.clear(); // they fail too
+                }
+            }
             _ => {}
         }
         let mut progressed = false;
@@ -576,12 +585,13 @@ fn run(seed: u64) {
     let faulty = rng.range(0, 4);
     let mut log = Vec::new();
     for _ in 0..faulty {
-        let fault = match rng.below(6) {
+        let fault = match rng.below(7) {
             0 => Fault::None,
             1 => Fault::Abort(rng.range(1, 400)),
             2 => Fault::Reset(rng.range(1, 400)),
             3 => Fault::Stall(rng.range(1, 400)),
             4 => Fault::Refuse,
+            5 => Fault::GiveUp(rng.range(1, 400)),
             _ => Fault::Reset(rng.range(1, 40)),
         };
         let a = Attempt {
@@ -654,6 +664,7 @@ fn check_outcome(o: &Outcome, a: &Attempt, disk: &Disk, src: &Bytes) {
     if let Some((code, discard)) = o.rx_failed {
         match code {
             ErrorCode::Exists => assert_eq!(a.fault, Fault::Refuse),
+            ErrorCode::Io => assert!(matches!(a.fault, Fault::GiveUp(_))),
             ErrorCode::HashMismatch => {
                 assert!(discard);
                 assert!(o.was_tainted || o.misplaced, "hash_mismatch on the source's bytes");
