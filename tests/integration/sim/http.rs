@@ -544,7 +544,7 @@ impl ServerApp {
                 assert!(self.started > self.ended, "End outside a request");
                 let k = self.ended;
                 let req = &self.reqs[k];
-                let Kind::Valid { method, target, body, .. } = &req.kind else {
+                let Kind::Valid { body, .. } = &req.kind else {
                     panic!("End of the malformed request #{k}")
                 };
                 assert!(self.body == *body, "request #{k}: the body arrived altered");
@@ -571,7 +571,6 @@ impl ServerApp {
                 } else {
                     conn.respond(200, fields, Bytes::from(reply)).expect("respond");
                 }
-                let _ = (method, target);
                 self.ended += 1;
                 self.idle_base = now;
                 self.idle_armed_at = now;
