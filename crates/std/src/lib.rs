@@ -227,8 +227,16 @@ pub fn drive<S: Session, A: App<S>>(
         fire_timers(session, now);
         pump(session, app, &mut inbuf, now, &mut out);
         while let Some(chunk) = out.front() {
+            let began = std::time::Instant::now();
             let n = match { stream }.write(chunk) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                // The send timeout ran out with only part written: the peer
+                // took next to nothing for that long. (It may still trickle
+                // a few KiB a second into a full window, so a partial
+                // success is not enough to keep the connection.)
+                Ok(n) if n < chunk.len() && began.elapsed() >= ctl.config.write_timeout => {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled"));
+                }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
