@@ -219,6 +219,9 @@ fn truncated_then_resumed(runtime: &'static str) {
         conn.send(format!("s.bin|{}\n", data.len()));
         assert_eq!(conn.read_line(), "OK 0\n");
         conn.send(&data[..1000]);
+        // Until its answer, the name is still that connection's.
+        conn.stream().shutdown(std::net::Shutdown::Write).expect("shutdown");
+        assert!(conn.read_line().starts_with("ERR short "));
     }
     recv.wait_for("the second partial file", |d| {
         fs::metadata(d.join(".s.bin.part")).is_ok_and(|m| m.len() == 1000)
@@ -235,6 +238,8 @@ fn truncated_then_resumed(runtime: &'static str) {
         conn.send("t.bin|100\n");
         assert_eq!(conn.read_line(), "OK 0\n");
         conn.send([7u8; 40]);
+        conn.stream().shutdown(std::net::Shutdown::Write).expect("shutdown");
+        assert!(conn.read_line().starts_with("ERR short "));
     }
     recv.wait_for("t.bin's partial file", |d| {
         fs::metadata(d.join(".t.bin.part")).is_ok_and(|m| m.len() == 40)
