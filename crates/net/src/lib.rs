@@ -193,6 +193,14 @@ impl Stream {
     }
 }
 
+/// A blocking stream written without blocking (`MSG_DONTWAIT`): how the
+/// std transport's hub thread writes to an idle chat member directly.
+impl hub::TryWrite for Stream {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        socket2::SockRef::from(self).send_with_flags(buf, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+    }
+}
+
 impl std::os::fd::AsFd for Stream {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         each!(self, s => s.as_fd())

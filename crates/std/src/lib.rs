@@ -420,8 +420,8 @@ fn accept_hub(
         next += 1;
         let conn = ConnId(next);
         let peer = sansnet_net::peer_label(&stream);
-        // Blocking sockets: no direct writes from the hub thread.
-        let (writer, mut queue) = writer_channel(None);
+        // The hub thread writes to an idle member itself, without blocking.
+        let (writer, mut queue) = writer_channel(Some(Arc::new(stream)));
         let gate = Gate::new();
         if to_hub.send(Some(ToHub::Opened { conn, peer, writer, gate: gate.clone() })).is_err() {
             return;
