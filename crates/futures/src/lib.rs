@@ -163,7 +163,7 @@ pub async fn drive<S: Session, A: App<S>>(
     let mut armed: Option<Instant> = None;
     let mut stop_listener = ctl.shutdown.listener();
     let mut read_was_full = true;
-    let (mut hits, mut probe_in) = (0u8, 16u8);
+    let (mut hits, mut probe_in) = (0u8, 4u8);
     // A connection whose reads keep filling the shared 64 KiB scratch, and
     // that may buffer more (`read_buffer`, as a file receiver does), reads
     // into a buffer of its own that grows toward `read_buffer` (as the std
@@ -258,8 +258,9 @@ pub async fn drive<S: Session, A: App<S>>(
             // queued before us, the peer's next bytes are usually there, and
             // a plain read takes them without arming readiness (one
             // `epoll_ctl` and a reactor round trip saved). `hits` says how
-            // well that guess has done lately; after a miss it is left alone
-            // for a while, then tried again.
+            // well that guess has done lately (a miss costs one read that
+            // finds nothing); once it has failed often enough the guess is
+            // left alone for a few waits, then tried again.
             let mut speculated = false;
             if !read_was_full {
                 if hits > 0 {
@@ -304,8 +305,8 @@ pub async fn drive<S: Session, A: App<S>>(
                 if tries == 1 {
                     hits = (hits + 1).min(4);
                 } else {
-                    hits = 0;
-                    probe_in = 16;
+                    hits -= 1;
+                    probe_in = 4;
                 }
             }
             Wake::Read(r)
