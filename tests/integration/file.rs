@@ -182,6 +182,16 @@ fn bad_sizes_are_refused(runtime: &'static str) {
     assert!(conn.read_line().starts_with("ERR bad_header "));
     recv.assert_nothing_written("a long header");
     recv.server.stop();
+
+    // A size no file system here has room for.
+    let recv = Recv::start(runtime, &["--max-size", &u64::MAX.to_string()]);
+    let mut conn = recv.connect();
+    conn.send(format!("huge.bin|{}\n", u64::MAX));
+    let line = conn.read_line();
+    assert!(line.starts_with("ERR no_space "), "{line:?}");
+    conn.expect_closed();
+    recv.assert_nothing_written("a file larger than the free space");
+    recv.server.stop();
 }
 
 fn truncated_then_resumed(runtime: &'static str) {

@@ -7,13 +7,18 @@
 //! The machines never touch a file: they ask for ranges to read, bytes to
 //! write at an offset, a commit. This file answers them:
 //!
-//! - with `--runtime std` (a thread per connection), on the connection's
-//!   thread, inside `on_event`;
-//! - with smol and async-std, on the `blocking` crate's thread pool
-//!   (`unblock`, which both runtimes use for their own file I/O), so the
-//!   event loop never waits for the disk: the application keeps the pool
-//!   tasks in order and hands their results to the machine from
-//!   [`App::poll_work`], which the async driver polls beside the socket.
+//! - the writes of a transfer, on every runtime, on one thread of the
+//!   `blocking` crate's pool (a [`DiskWriter`]), so that receiving and
+//!   hashing go on while the disk works: the results reach the machine
+//!   through [`App::poll_work`], which the async driver polls beside the
+//!   socket and the std driver between reads (and waits on while the
+//!   machine wants no input, its buffer of unwritten bytes full);
+//! - everything else with `--runtime std` (a thread per connection) on the
+//!   connection's thread, inside `on_event`;
+//! - and with smol and async-std on the same pool (`unblock`, which both
+//!   runtimes use for their own file I/O), so the event loop never waits
+//!   for the disk: the application keeps the pool tasks in order and hands
+//!   their results to the machine from [`App::poll_work`].
 //!
 //! # The receiver's files
 //!
@@ -40,8 +45,8 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, mpsc};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -285,11 +290,142 @@ struct Current {
 }
 
 /// A disk job of the receiver, and what its result means to the machine.
+/// (Writes go to the transfer's [`DiskWriter`] instead.)
 enum RecvJob {
     Offer(Job<Result<(Arc<File>, u64), Refusal>>),
     Read(Job<io::Result<Vec<u8>>>),
-    Write(usize, Job<io::Result<()>>),
     Commit(Job<io::Result<()>>),
+}
+
+/// Names in [`Shared::active`], held by a transfer until dropped.
+struct Claim {
+    shared: Arc<Shared>,
+    names: Vec<String>,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut active = self.shared.active.lock().unwrap_or_else(|e| e.into_inner());
+        for name in &self.names {
+            active.remove(name);
+        }
+    }
+}
+
+/// Writes one transfer's batches to its partial file, in order and back to
+/// back, on a thread of the blocking pool: the connection's thread (std) or
+/// event loop (smol, async-std) goes on receiving and hashing meanwhile,
+/// and never waits for the disk unless [`Limits::max_buffered`] bytes are
+/// still unwritten. Consecutive batches waiting in the queue are joined
+/// into one `pwritev`. Completions are picked up with [`DiskWriter::poll`].
+struct DiskWriter {
+    queue: Option<mpsc::Sender<(u64, Vec<Bytes>)>>,
+    state: Arc<Mutex<WriterState>>,
+    /// Bytes queued and not yet reported written.
+    queued: usize,
+}
+
+/// What the writer thread reports.
+#[derive(Default)]
+struct WriterState {
+    written: usize,
+    error: Option<io::Error>,
+    waker: Option<Waker>,
+    /// The transfer's names, handed over when the connection ends with
+    /// writes still queued: released only once they are on disk, so that a
+    /// resumed transfer never reads a partial file still being written.
+    claim: Option<Claim>,
+}
+
+impl DiskWriter {
+    fn new(file: Arc<File>) -> DiskWriter {
+        let (queue, batches) = mpsc::channel::<(u64, Vec<Bytes>)>();
+        let state = Arc::new(Mutex::new(WriterState::default()));
+        let report = state.clone();
+        blocking::unblock(move || {
+            let mut carry = None;
+            while let Some((offset, mut data)) = carry.take().or_else(|| batches.recv().ok()) {
+                // Join what else is waiting and follows on.
+                let mut end = offset + data.iter().map(|b| b.len() as u64).sum::<u64>();
+                while let Ok((next, more)) = batches.try_recv() {
+                    if next != end {
+                        carry = Some((next, more));
+                        break;
+                    }
+                    end += more.iter().map(|b| b.len() as u64).sum::<u64>();
+                    data.extend(more);
+                }
+                if !report_write(&report, &data, write_all_at(&file, offset, &data)) {
+                    return;
+                }
+            }
+        })
+        .detach();
+        DiskWriter { queue: Some(queue), state, queued: 0 }
+    }
+
+    /// Queues `data` to be written at `offset`.
+    fn write(&mut self, offset: u64, data: Vec<Bytes>) {
+        self.queued += data.iter().map(Bytes::len).sum::<usize>();
+        if let Some(queue) = &self.queue {
+            // A send fails only once the writer stopped on an error, which
+            // `poll` reports.
+            let _ = queue.send((offset, data));
+        }
+    }
+
+    /// Bytes written since the last call (`Ready(Ok(n))`), the write error,
+    /// or `Pending` with `cx` woken when either comes.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.queued == 0 {
+            return Poll::Pending;
+        }
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = st.error.take() {
+            self.queued = 0;
+            return Poll::Ready(Err(e));
+        }
+        if st.written > 0 {
+            let n = std::mem::take(&mut st.written);
+            self.queued = self.queued.saturating_sub(n);
+            return Poll::Ready(Ok(n));
+        }
+        if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            st.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Stops the writer once the queue is written, and lets `claim` go
+    /// then (now, if nothing is queued).
+    fn close(&mut self, claim: Option<Claim>) {
+        self.queue = None;
+        if self.queued > 0 {
+            self.state.lock().unwrap_or_else(|e| e.into_inner()).claim = claim;
+        }
+    }
+}
+
+/// Records a write's outcome for [`DiskWriter::poll`]; false if the writer
+/// must stop.
+fn report_write(state: &Mutex<WriterState>, data: &[Bytes], r: io::Result<()>) -> bool {
+    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    let ok = match r {
+        Ok(()) => {
+            st.written += data.iter().map(Bytes::len).sum::<usize>();
+            true
+        }
+        Err(e) => {
+            st.error = Some(e);
+            false
+        }
+    };
+    let waker = st.waker.take();
+    drop(st);
+    if let Some(w) = waker {
+        w.wake();
+    }
+    ok
 }
 
 /// One receiving connection's application: the disk side of a
@@ -301,12 +437,10 @@ struct RecvApp {
     clock: AppClock,
     current: Option<Current>,
     /// The names in [`Shared::active`] this connection holds.
-    claimed: Vec<String>,
+    claim: Option<Claim>,
     jobs: VecDeque<RecvJob>,
-    /// A write is on the pool; the next batches wait here, joined into one
-    /// (writes go one at a time: parallel writes to one file only contend).
-    writing: bool,
-    next_write: Option<(u64, Vec<Bytes>)>,
+    /// The partial file's writer, once the offer is accepted.
+    writer: Option<DiskWriter>,
     outcome: Option<anyhow::Result<()>>,
 }
 
@@ -318,10 +452,9 @@ impl RecvApp {
             peer: peer.to_owned(),
             clock: AppClock::new(now),
             current: None,
-            claimed: Vec::new(),
+            claim: None,
             jobs: VecDeque::new(),
-            writing: false,
-            next_write: None,
+            writer: None,
             outcome: None,
         }
     }
@@ -355,16 +488,34 @@ impl RecvApp {
             let done = match job {
                 RecvJob::Offer(j) => j.poll(cx).map(Done::Offer),
                 RecvJob::Read(j) => j.poll(cx).map(Done::Read),
-                RecvJob::Write(n, j) => {
-                    let n = *n;
-                    j.poll(cx).map(|r| Done::Write(n, r))
-                }
                 RecvJob::Commit(j) => j.poll(cx).map(Done::Commit),
             };
             let Poll::Ready(done) = done else { break };
             self.jobs.pop_front();
             any = true;
             self.apply(rx, done);
+        }
+        // Writes finish on their own thread; the machine asks for the
+        // commit only once every byte is reported written.
+        while let Some(Poll::Ready(r)) = self.writer.as_mut().map(|w| w.poll(cx)) {
+            any = true;
+            match r {
+                Ok(n) => {
+                    if let Some(bar) = self.current.as_ref().and_then(|c| c.bar.as_ref()) {
+                        bar.inc(n as u64);
+                    }
+                    rx.written(self.clock.now(), n);
+                }
+                Err(e) => {
+                    let code = if e.raw_os_error() == Some(libc_enospc()) {
+                        ErrorCode::NoSpace
+                    } else {
+                        ErrorCode::Io
+                    };
+                    self.give_up(rx, Refusal::new(code, e.to_string()));
+                    break;
+                }
+            }
         }
         if any { Poll::Ready(()) } else { Poll::Pending }
     }
@@ -373,6 +524,7 @@ impl RecvApp {
         let now = self.clock.now();
         match done {
             Done::Offer(Ok((file, offset))) => {
+                self.writer = Some(DiskWriter::new(file.clone()));
                 if let Some(c) = &mut self.current {
                     c.file = Some(file);
                     if let Some(bar) = &c.bar {
@@ -396,26 +548,6 @@ impl RecvApp {
             Done::Read(Err(e)) | Done::Commit(Err(e)) => {
                 self.give_up(rx, Refusal::new(ErrorCode::Io, e.to_string()));
             }
-            Done::Write(n, Ok(())) => {
-                if let Some(bar) = self.current.as_ref().and_then(|c| c.bar.as_ref()) {
-                    bar.inc(n as u64);
-                }
-                self.writing = false;
-                if let Some((offset, data)) = self.next_write.take() {
-                    // Polled by the loop in `finish_jobs` that called us.
-                    let job = self.write_job(offset, data);
-                    self.jobs.push_back(job);
-                }
-                rx.written(now, n);
-            }
-            Done::Write(_, Err(e)) => {
-                let code = if e.raw_os_error() == Some(libc_enospc()) {
-                    ErrorCode::NoSpace
-                } else {
-                    ErrorCode::Io
-                };
-                self.give_up(rx, Refusal::new(code, e.to_string()));
-            }
             Done::Commit(Ok(())) => {
                 let _ = rx.committed();
                 if let Some(c) = &self.current {
@@ -438,25 +570,12 @@ impl RecvApp {
         }
     }
 
-    /// Writes `data` at `offset` of the partial file.
-    fn write_job(&mut self, offset: u64, data: Vec<Bytes>) -> RecvJob {
-        let n = data.iter().map(Bytes::len).sum();
-        let file = self.file();
-        self.writing = self.io == Io::Pool;
-        let job = self.io.run(move || match file {
-            Some(file) => write_all_at(&file, offset, &data),
-            None => Err(io::Error::other("no partial file")),
-        });
-        RecvJob::Write(n, job)
-    }
-
     /// The name is free for another transfer.
+    /// (Once the writes still queued are on disk, if any.)
     fn release(&mut self) {
-        if !self.claimed.is_empty() {
-            let mut active = self.shared.active.lock().unwrap_or_else(|e| e.into_inner());
-            for name in self.claimed.drain(..) {
-                active.remove(&name);
-            }
+        let claim = self.claim.take();
+        if let Some(w) = &mut self.writer {
+            w.close(claim);
         }
     }
 }
@@ -465,7 +584,6 @@ impl RecvApp {
 enum Done {
     Offer(Result<(Arc<File>, u64), Refusal>),
     Read(io::Result<Vec<u8>>),
-    Write(usize, io::Result<()>),
     Commit(io::Result<()>),
 }
 
@@ -481,18 +599,18 @@ impl App<Receiver> for RecvApp {
                 // The name and its partial files are this connection's
                 // until it is done (a file named like another transfer's
                 // partial file must not clobber it).
-                let claim = [name.clone(), stash.part(), stash.size_note()];
+                let names = vec![name.clone(), stash.part(), stash.size_note()];
                 {
                     let mut active = self.shared.active.lock().unwrap_or_else(|e| e.into_inner());
-                    if claim.iter().any(|n| active.contains(n)) {
+                    if names.iter().any(|n| active.contains(n)) {
                         drop(active);
                         let r =
                             Refusal::new(ErrorCode::Exists, format!("{name:?} is being received"));
                         return self.give_up(rx, r);
                     }
-                    active.extend(claim.iter().cloned());
+                    active.extend(names.iter().cloned());
                 }
-                self.claimed = claim.to_vec();
+                self.claim = Some(Claim { shared: self.shared.clone(), names });
                 let bar = self.shared.bars.as_ref().map(|m| {
                     let bar = m.add(ProgressBar::new(size).with_style(bar_style()));
                     bar.set_message(name.clone());
@@ -514,17 +632,10 @@ impl App<Receiver> for RecvApp {
                 let job = self.io.run(move || read_at(&file, offset, vec![0; len]));
                 self.start(rx, RecvJob::Read(job));
             }
-            receiver::Event::Write { offset, data } => {
-                if self.writing {
-                    match &mut self.next_write {
-                        Some((_, more)) => more.extend(data),
-                        None => self.next_write = Some((offset, data)),
-                    }
-                    return;
-                }
-                let job = self.write_job(offset, data);
-                self.start(rx, job);
-            }
+            receiver::Event::Write { offset, data } => match &mut self.writer {
+                Some(w) => w.write(offset, data),
+                None => self.give_up(rx, Refusal::new(ErrorCode::Io, "no partial file")),
+            },
             receiver::Event::Commit { .. } => {
                 let Some(c) = &self.current else { return };
                 let (shared, name, stash) = (self.shared.clone(), c.name.clone(), c.stash.clone());
@@ -550,7 +661,7 @@ impl App<Receiver> for RecvApp {
     }
 
     fn is_working(&self) -> bool {
-        !self.jobs.is_empty()
+        !self.jobs.is_empty() || self.writer.as_ref().is_some_and(|w| w.queued > 0)
     }
 
     fn poll_work(&mut self, rx: &mut Receiver, cx: &mut Context<'_>) -> Poll<()> {
@@ -994,4 +1105,73 @@ fn file_name(path: &Path) -> anyhow::Result<String> {
     sansnet_proto::file::check_name(name.as_bytes())
         .with_context(|| format!("{name:?} cannot be sent as a file name"))?;
     Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits (bounded) for the writer to report, as a driver would.
+    fn next(w: &mut DiskWriter) -> io::Result<usize> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Poll::Ready(r) = w.poll(&mut Context::from_waker(Waker::noop())) {
+                return r;
+            }
+            assert!(std::time::Instant::now() < deadline, "the writer never reported");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn temp_file(read_only: bool) -> (PathBuf, Arc<File>) {
+        let path = std::env::temp_dir().join(format!(
+            "sansnet-writer-{}-{read_only}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::write(&path, b"").expect("create");
+        let file =
+            std::fs::OpenOptions::new().read(true).write(!read_only).open(&path).expect("open");
+        (path, Arc::new(file))
+    }
+
+    #[test]
+    fn the_writer_writes_batches_in_order_and_reports_every_byte() {
+        let (path, file) = temp_file(false);
+        let mut w = DiskWriter::new(file);
+        let mut expect = Vec::new();
+        let mut offset = 0u64;
+        for i in 0..50u8 {
+            let pieces: Vec<Bytes> = (0..3)
+                .map(|k| Bytes::from(vec![i.wrapping_mul(7) ^ k; 1000 + i as usize]))
+                .collect();
+            for p in &pieces {
+                expect.extend_from_slice(p);
+            }
+            let n: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+            w.write(offset, pieces);
+            offset += n;
+        }
+        let mut reported = 0;
+        while w.queued > 0 {
+            reported += next(&mut w).expect("write");
+        }
+        assert_eq!(reported, expect.len());
+        assert_eq!(std::fs::read(&path).expect("read back"), expect);
+        // Nothing queued: nothing to wait for.
+        assert!(w.poll(&mut Context::from_waker(Waker::noop())).is_pending());
+        std::fs::remove_file(&path).expect("remove");
+    }
+
+    #[test]
+    fn a_write_error_is_reported_once_and_stops_the_writer() {
+        let (path, file) = temp_file(true);
+        let mut w = DiskWriter::new(file);
+        w.write(0, vec![Bytes::from_static(b"abc")]);
+        w.write(3, vec![Bytes::from_static(b"def")]);
+        assert!(next(&mut w).is_err());
+        assert_eq!(w.queued, 0, "nothing more to wait for");
+        assert!(w.poll(&mut Context::from_waker(Waker::noop())).is_pending());
+        std::fs::remove_file(&path).expect("remove");
+    }
 }

@@ -163,9 +163,13 @@ pub trait App<S: Session> {
     ///
     /// The async driver (`sansnet-futures`) polls it while it waits for the
     /// socket and the timer, whenever [`is_working`](App::is_working) is
-    /// true. A thread-per-connection driver (`sansnet-std`) does not poll
-    /// it: there, an application does its blocking work inside `on_event`.
-    /// The default never finishes anything.
+    /// true. The thread-per-connection driver (`sansnet-std`) polls it
+    /// before each round and blocks on it only while the session wants no
+    /// input: while the session wants input, the thread waits in a socket
+    /// read, which finished work does not interrupt. On std, start such
+    /// work only where the session can go on reading until it needs the
+    /// result (a file receiver's writes, bounded by its buffer), and do the
+    /// rest inside `on_event`. The default never finishes anything.
     fn poll_work(
         &mut self,
         session: &mut S,

@@ -6,7 +6,9 @@
 //! peer: reads wait at most until the machine's next deadline (the HTTP
 //! header and idle timers), writes give up after
 //! [`ServerConfig::write_timeout`], and connections past
-//! [`ServerConfig::max_connections`] are closed on accept.
+//! [`ServerConfig::max_connections`] are closed on accept. Work an
+//! application runs beside the connection ([`App::poll_work`]) is picked up
+//! before each round and waited for while the session wants no input.
 //!
 //! The API mirrors `sansnet-smol` and `sansnet-async-std` name for name, so
 //! a program changes runtime by changing one `use` line:
@@ -33,6 +35,7 @@ use std::io::{self, Read, Write};
 use std::net::Shutdown as How;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::task::{Context, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
@@ -222,9 +225,15 @@ pub fn drive<S: Session, A: App<S>>(
     stream.set_write_timeout(Some(ctl.config.write_timeout))?;
     let mut read_timeout = None;
     stream.set_read_timeout(None)?;
+    // Wakes this thread when the application's work finishes.
+    let mut unpark: Option<Waker> = None;
     loop {
         let now = ctl.clock.now();
         fire_timers(session, now);
+        if app.is_working() {
+            // Work that finished meanwhile (never waited for here).
+            let _ = app.poll_work(session, &mut Context::from_waker(Waker::noop()));
+        }
         pump(session, app, &mut inbuf, now, &mut out);
         while let Some(chunk) = out.front() {
             let began = std::time::Instant::now();
@@ -256,6 +265,12 @@ pub fn drive<S: Session, A: App<S>>(
         }
         let deadline = session.poll_timeout();
         if !session.wants_read() {
+            if app.is_working() {
+                // The application's work, or the deadline, moves it now.
+                let waker = unpark.get_or_insert_with(|| Waker::from(Arc::new(Unpark::current())));
+                wait_for_work(session, app, waker, deadline.map(|at| ctl.clock.to_std(at)));
+                continue;
+            }
             // Only a deadline can move it now.
             let Some(at) = deadline else {
                 return Err(io::Error::other("session stalled: no input wanted, no deadline"));
@@ -294,6 +309,50 @@ pub fn drive<S: Session, A: App<S>>(
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A waker that unparks the thread that made it.
+struct Unpark(thread::Thread);
+
+impl Unpark {
+    fn current() -> Unpark {
+        Unpark(thread::current())
+    }
+}
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Blocks until some of the application's work finished
+/// ([`App::poll_work`]) or `until` passed.
+fn wait_for_work<S: Session, A: App<S>>(
+    session: &mut S,
+    app: &mut A,
+    waker: &Waker,
+    until: Option<std::time::Instant>,
+) {
+    let mut cx = Context::from_waker(waker);
+    // A wake-up between the poll and the park leaves the park's token set:
+    // the park returns at once.
+    while app.poll_work(session, &mut cx).is_pending() {
+        match until {
+            Some(t) => {
+                let left = t.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return;
+                }
+                thread::park_timeout(left);
+            }
+            None => thread::park(),
         }
     }
 }
