@@ -29,8 +29,9 @@
 //! `.NAME.part` beside a size note `.NAME.part.size` (the size the sender
 //! announced). An offer whose name and size match a note resumes from the
 //! part's length; any other starts it over. After the trailer checks, the
-//! part is renamed to NAME (`RENAME_NOREPLACE` unless `--overwrite`, so a
-//! file that appeared meanwhile is never replaced) and the note removed; a
+//! part is synced to the disk and renamed to NAME (`RENAME_NOREPLACE` unless
+//! `--overwrite`, so a file that appeared meanwhile is never replaced), the
+//! note removed and the directory synced, all before `DONE`; a
 //! hash mismatch removes both; an interrupted transfer keeps both. The
 //! free space (`fstatvfs`) must hold SIZE minus what is kept, or the answer
 //! is `no_space`; a NAME that exists (a dangling symlink too) is `exists`
@@ -637,9 +638,9 @@ impl App<Receiver> for RecvApp {
                 None => self.give_up(rx, Refusal::new(ErrorCode::Io, "no partial file")),
             },
             receiver::Event::Commit { .. } => {
-                let Some(c) = &self.current else { return };
+                let (Some(c), Some(file)) = (&self.current, self.file()) else { return };
                 let (shared, name, stash) = (self.shared.clone(), c.name.clone(), c.stash.clone());
-                let job = self.io.run(move || commit(&shared, &name, &stash));
+                let job = self.io.run(move || commit(&shared, &file, &name, &stash));
                 self.start(rx, RecvJob::Commit(job));
             }
             receiver::Event::Failed { refusal, discard } => {
@@ -768,9 +769,12 @@ fn write_note(dir: &OwnedFd, note: &str, size: u64) -> Result<(), rustix::io::Er
     Ok(())
 }
 
-/// Moves the verified part to NAME and drops the size note.
-fn commit(shared: &Shared, name: &str, stash: &Stash) -> io::Result<()> {
+/// Moves the verified part to NAME and drops the size note. The data
+/// reaches the disk before the rename, and the rename before `DONE`: a
+/// crash never leaves a short file under NAME, and `DONE` means stored.
+fn commit(shared: &Shared, file: &File, name: &str, stash: &Stash) -> io::Result<()> {
     let dir = &shared.dir;
+    file.sync_data()?;
     let flags = if shared.overwrite { RenameFlags::empty() } else { RenameFlags::NOREPLACE };
     match rustix::fs::renameat_with(dir, stash.part().as_str(), dir, name, flags) {
         Ok(()) => {}
@@ -782,6 +786,7 @@ fn commit(shared: &Shared, name: &str, stash: &Stash) -> io::Result<()> {
         Err(e) => return Err(e.into()),
     }
     let _ = rustix::fs::unlinkat(dir, stash.size_note().as_str(), AtFlags::empty());
+    rustix::fs::fsync(dir)?;
     Ok(())
 }
 
