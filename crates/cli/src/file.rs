@@ -367,11 +367,13 @@ impl DiskWriter {
 
     /// Queues `data` to be written at `offset`.
     fn write(&mut self, offset: u64, data: Vec<Bytes>) {
-        self.queued += data.iter().map(Bytes::len).sum::<usize>();
-        if let Some(queue) = &self.queue {
-            // A send fails only once the writer stopped on an error, which
-            // `poll` reports.
-            let _ = queue.send((offset, data));
+        let n = data.iter().map(Bytes::len).sum::<usize>();
+        // A send fails only once the writer stopped on an error, which
+        // `poll` reports (or reported: then the queue is gone).
+        if let Some(queue) = &self.queue
+            && queue.send((offset, data)).is_ok()
+        {
+            self.queued += n;
         }
     }
 
@@ -384,6 +386,7 @@ impl DiskWriter {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = st.error.take() {
             self.queued = 0;
+            self.queue = None;
             return Poll::Ready(Err(e));
         }
         if st.written > 0 {
@@ -1177,6 +1180,9 @@ mod tests {
         assert!(next(&mut w).is_err());
         assert_eq!(w.queued, 0, "nothing more to wait for");
         assert!(w.poll(&mut Context::from_waker(Waker::noop())).is_pending());
+        // Later batches are dropped, not waited for.
+        w.write(6, vec![Bytes::from_static(b"ghi")]);
+        assert_eq!(w.queued, 0);
         std::fs::remove_file(&path).expect("remove");
     }
 }
