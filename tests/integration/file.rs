@@ -45,13 +45,18 @@ struct Recv {
 
 impl Recv {
     fn start(runtime: &'static str, extra: &[&str]) -> Recv {
+        Recv::start_under(&[], runtime, extra)
+    }
+
+    /// A receiver run by `wrapper` (see [`Server::start_under`]).
+    fn start_under(wrapper: &[&str], runtime: &'static str, extra: &[&str]) -> Recv {
         let root = tempfile::tempdir().expect("tempdir");
         fs::create_dir(root.path().join("in")).expect("mkdir");
         let dir = root.path().join("in");
         let mut args: Vec<String> =
             vec!["file".into(), "recv".into(), "--dir".into(), dir.display().to_string()];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let server = Server::start(runtime, &args);
+        let server = Server::start_under(wrapper, runtime, &args);
         Recv { server, root }
     }
 
@@ -258,6 +263,27 @@ fn truncated_then_resumed(runtime: &'static str) {
     conn.send("t.bin|101\n");
     assert_eq!(conn.read_line(), "OK 0\n");
     drop(conn);
+    recv.server.stop();
+}
+
+/// A write that fails halfway (the receiver may write files of 1 MiB at
+/// most: RLIMIT_FSIZE, so the write past it fails with EFBIG) is answered
+/// `ERR io`, leaves no file under the name, and the receiver goes on.
+fn a_failing_write_is_err_io(runtime: &'static str) {
+    assert!(crate::support::have_program("prlimit"), "prlimit (util-linux) is needed");
+    let recv = Recv::start_under(&["prlimit", "--fsize=1048576", "--"], runtime, &[]);
+    let data = content(3 << 20, 5);
+    let (_src, path) = source("big.bin", &data);
+    let out = send_file(runtime, &path, recv.addr(), &["--quiet"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("ERR io: ") && stderr.contains("(os error 27)"), "{stderr}"); // EFBIG
+    assert!(!recv.dir().join("big.bin").exists(), "a file under the final name");
+    // Still serving: a small file goes through.
+    let (_small_src, small) = source("small.bin", b"fits");
+    let out = send_file(runtime, &small, recv.addr(), &["--quiet"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(fs::read(recv.dir().join("small.bin")).expect("small.bin"), b"fits");
     recv.server.stop();
 }
 
@@ -478,6 +504,7 @@ per_runtime!(
     bad_sizes_are_refused,
     truncated_then_resumed,
     hash_mismatch_leaves_nothing,
+    a_failing_write_is_err_io,
     existing_files,
     against_the_reference_receiver,
     against_the_python_reference_receiver,

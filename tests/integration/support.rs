@@ -153,7 +153,32 @@ impl Server {
     /// listens (`--bind ADDR` or `--unix PATH`). Waits for the first stdout
     /// line, which must be exactly `listening on ADDR`.
     pub(crate) fn spawn<S: AsRef<OsStr>>(runtime: &'static str, args: &[S]) -> Server {
-        let mut child = Command::new(sansnet_bin())
+        Server::spawn_under(&[], runtime, args)
+    }
+
+    /// [`Server::start`] run by `wrapper` (a command that execs the rest,
+    /// such as `prlimit --fsize=N --`), which keeps the process id.
+    pub(crate) fn start_under<S: AsRef<OsStr>>(
+        wrapper: &[&str],
+        runtime: &'static str,
+        args: &[S],
+    ) -> Server {
+        let mut all: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
+        all.extend([OsStr::new("--bind"), OsStr::new("127.0.0.1:0")]);
+        Server::spawn_under(wrapper, runtime, &all)
+    }
+
+    fn spawn_under<S: AsRef<OsStr>>(wrapper: &[&str], runtime: &'static str, args: &[S]) -> Server {
+        let bin = sansnet_bin();
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(bin);
+                cmd
+            }
+            None => Command::new(bin),
+        };
+        let mut child = cmd
             .arg("--runtime")
             .arg(runtime)
             .args(args)

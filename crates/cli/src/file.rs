@@ -236,6 +236,13 @@ struct Shared {
 }
 
 fn recv(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
+    // A write past the file-size limit (RLIMIT_FSIZE) fails with EFBIG,
+    // answered `ERR io`, instead of killing the receiver with SIGXFSZ.
+    signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .context("cannot install the SIGXFSZ handler")?;
     let dir = rustix::fs::open(
         &args.dir,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
