@@ -447,6 +447,15 @@ impl Session for Receiver {
             State::Data if self.room() == 0 => {
                 self.timers.set(Timer::Idle, now + self.limits.idle_timeout);
             }
+            // Bytes but no newline: likely a sender that, like the
+            // tutorial's, sends `NAME|SIZE` unterminated and waits.
+            State::Header if self.scanned > 0 => self.fail(
+                Refusal::new(
+                    ErrorCode::BadHeader,
+                    format!("the header line got no newline within {secs} s (NAME|SIZE\\n)"),
+                ),
+                false,
+            ),
             State::Header => self.fail(
                 Refusal::new(ErrorCode::BadHeader, format!("no header within {secs} s")),
                 false,

@@ -917,3 +917,25 @@ fn pair_against_a_reference_receiver_on_the_clock() {
     assert_eq!(events[0], sender::Event::Accepted { offset: 0, verified: false });
     assert_eq!(events[1], sender::Event::Unverified { hash: blake3::hash(&file) });
 }
+
+#[test]
+fn a_header_without_a_newline_times_out_with_a_hint() {
+    // The tutorial's sender: `NAME|SIZE` with no newline, then it waits.
+    let limits = Limits::default();
+    let t0 = Instant::ZERO;
+    for (input, hint) in [(&b"notes.txt|12"[..], true), (&b""[..], false)] {
+        let mut rx = Receiver::new(limits, t0);
+        let mut buf = BytesMut::from(input);
+        rx.handle_read(t0, &mut buf);
+        assert_eq!(rx.poll_event(), None, "no header yet");
+        rx.handle_timeout(t0 + limits.idle_timeout);
+        let Some(receiver::Event::Failed { refusal, discard: false }) = rx.poll_event() else {
+            panic!("no failure")
+        };
+        assert_eq!(refusal.code, ErrorCode::BadHeader);
+        assert_eq!(refusal.message.contains("no newline"), hint, "{refusal:?}");
+        let line = rx.poll_transmit().expect("the ERR line");
+        assert!(line.starts_with(b"ERR bad_header "), "{line:?}");
+        assert!(rx.is_finished());
+    }
+}
