@@ -287,6 +287,19 @@ fn a_failing_write_is_err_io(runtime: &'static str) {
     recv.server.stop();
 }
 
+/// `--max-buffered 4K`: the receiver stops reading every 4 KiB until its
+/// writer catches up (on std, the connection's thread waits on the writer
+/// thousands of times); the file still arrives whole.
+fn a_tiny_write_buffer_still_delivers(runtime: &'static str) {
+    let recv = Recv::start(runtime, &["--max-buffered", "4K"]);
+    let data = content(2 << 20, 6);
+    let (_src, path) = source("tiny.bin", &data);
+    let out = send_file(runtime, &path, recv.addr(), &["--quiet"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(fs::read(recv.dir().join("tiny.bin")).expect("tiny.bin") == data, "2 MiB differ");
+    recv.server.stop();
+}
+
 fn hash_mismatch_leaves_nothing(runtime: &'static str) {
     let recv = Recv::start(runtime, &[]);
     let mut conn = recv.connect();
@@ -505,6 +518,7 @@ per_runtime!(
     truncated_then_resumed,
     hash_mismatch_leaves_nothing,
     a_failing_write_is_err_io,
+    a_tiny_write_buffer_still_delivers,
     existing_files,
     against_the_reference_receiver,
     against_the_python_reference_receiver,

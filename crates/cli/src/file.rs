@@ -61,7 +61,7 @@ use sansnet_proto::file::{
 };
 use sansnet_proto::{App, Instant};
 
-use crate::cli::{Cli, Runtime, parse_secs, parse_size_u64};
+use crate::cli::{Cli, Runtime, parse_secs, parse_size, parse_size_u64};
 use crate::server::{self, Plan};
 
 /// Where `file recv` listens by default.
@@ -114,6 +114,31 @@ pub(crate) struct RecvArgs {
     /// too_large`.
     #[arg(long, value_name = "BYTES", value_parser = parse_size_u64, default_value_t = Limits::default().max_size)]
     pub(crate) max_size: u64,
+
+    /// Bytes of a transfer received and not yet written to the disk (K, M
+    /// suffixes): past it, the receiver stops reading until the disk
+    /// catches up. With the 1 MiB read buffer, the memory one transfer may
+    /// hold.
+    #[arg(long, value_name = "BYTES", value_parser = parse_buffered, default_value = "4M")]
+    pub(crate) max_buffered: usize,
+}
+
+/// `--max-buffered`: a size of at least one byte.
+fn parse_buffered(s: &str) -> Result<usize, String> {
+    match parse_size(s)? {
+        0 => Err("the receiver needs room for at least one byte".into()),
+        n => Ok(n),
+    }
+}
+
+/// The receiver's limits from the command line.
+fn recv_limits(cli: &Cli, args: &RecvArgs) -> Limits {
+    let limits =
+        Limits::default().with_max_size(args.max_size).with_max_buffered(args.max_buffered);
+    match cli.socket.idle_timeout {
+        Some(idle) => limits.with_idle_timeout(idle),
+        None => limits,
+    }
 }
 
 /// `sansnet file send` flags.
@@ -260,10 +285,7 @@ fn recv(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
         config,
         verbose: cli.verbose > 0,
     };
-    let mut limits = Limits::default().with_max_size(args.max_size);
-    if let Some(idle) = cli.socket.idle_timeout {
-        limits = limits.with_idle_timeout(idle);
-    }
+    let limits = recv_limits(cli, args);
     let shutdown = Shutdown::new();
     let shared = Arc::new(Shared {
         dir,
@@ -1125,6 +1147,33 @@ fn file_name(path: &Path) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    fn recv_args(extra: &[&str]) -> (Cli, RecvArgs) {
+        let argv = ["sansnet", "file", "recv", "--dir", "in"].iter().chain(extra);
+        let cli = Cli::try_parse_from(argv).expect("parses");
+        let crate::cli::Command::File(FileArgs { command: FileCommand::Recv(args) }) = &cli.command
+        else {
+            panic!("not file recv")
+        };
+        let args = args.clone();
+        (cli, args)
+    }
+
+    #[test]
+    fn receiver_limits_come_from_the_flags() {
+        let (cli, args) = recv_args(&[]);
+        let l = recv_limits(&cli, &args);
+        assert_eq!((l.max_size, l.max_buffered), (1 << 40, 4 << 20));
+        assert_eq!(l.idle_timeout, Duration::from_secs(60));
+        let (cli, args) =
+            recv_args(&["--max-size", "1G", "--max-buffered", "64K", "--idle-timeout", "5"]);
+        let l = recv_limits(&cli, &args);
+        assert_eq!((l.max_size, l.max_buffered), (1 << 30, 64 << 10));
+        assert_eq!(l.idle_timeout, Duration::from_secs(5));
+        let argv = ["sansnet", "file", "recv", "--dir", "in", "--max-buffered", "0"];
+        assert!(Cli::try_parse_from(argv).is_err(), "no room at all is refused");
+    }
 
     /// Waits (bounded) for the writer to report, as a driver would.
     fn next(w: &mut DiskWriter) -> io::Result<usize> {
