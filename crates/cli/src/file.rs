@@ -36,7 +36,9 @@
 //! free space (`fstatvfs`) must hold SIZE minus what is kept, or the answer
 //! is `no_space`; a NAME that exists (a dangling symlink too) is `exists`
 //! unless `--overwrite`, and a directory always is; a second transfer of a
-//! name in progress is `exists` as well.
+//! name in progress is `exists` as well, once it has waited [`CLAIM_WAIT`]
+//! for the name in vain. A transfer holds its name until its last write is
+//! on disk, even when it failed before that.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
@@ -46,7 +48,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -254,6 +256,8 @@ struct Shared {
     quiet: bool,
     /// Names being received now, with their partial files.
     active: Mutex<BTreeSet<String>>,
+    /// Signalled when names leave `active`.
+    freed: Condvar,
     bars: Option<MultiProgress>,
     /// `--once`: the shutdown to trigger after the first connection, and
     /// its outcome.
@@ -293,6 +297,7 @@ fn recv(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
         overwrite: args.overwrite,
         quiet: args.quiet,
         active: Mutex::new(BTreeSet::new()),
+        freed: Condvar::new(),
         bars: bars_enabled(args.quiet)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         once: args.once.then(|| (shutdown.clone(), Mutex::new(None))),
@@ -319,18 +324,45 @@ struct Current {
     bar: Option<ProgressBar>,
 }
 
+/// An offer decided on disk: the names claimed, the partial file and the
+/// offset to resume from; or the refusal.
+type Offered = Result<(Claim, Arc<File>, u64), Refusal>;
+
 /// A disk job of the receiver, and what its result means to the machine.
 /// (Writes go to the transfer's [`DiskWriter`] instead.)
 enum RecvJob {
-    Offer(Job<Result<(Arc<File>, u64), Refusal>>),
+    Offer(Job<Offered>),
     Read(Job<io::Result<Vec<u8>>>),
     Commit(Job<io::Result<()>>),
 }
 
-/// Names in [`Shared::active`], held by a transfer until dropped.
+/// How long an offer waits for its name to be free (a transfer of it that
+/// just failed may still be writing what it received) before `ERR exists`.
+const CLAIM_WAIT: Duration = Duration::from_secs(1);
+
+/// Names in [`Shared::active`], held by a transfer until dropped: a name
+/// and its partial files are one transfer's at a time (a file named like
+/// another transfer's partial file must not clobber it).
 struct Claim {
     shared: Arc<Shared>,
     names: Vec<String>,
+}
+
+impl Claim {
+    /// Claims `names` once none is held, waiting up to `wait`.
+    fn take(shared: &Arc<Shared>, names: Vec<String>, wait: Duration) -> Option<Claim> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut active = shared.active.lock().unwrap_or_else(|e| e.into_inner());
+        while names.iter().any(|n| active.contains(n)) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            active = shared.freed.wait_timeout(active, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        active.extend(names.iter().cloned());
+        Some(Claim { shared: shared.clone(), names })
+    }
 }
 
 impl Drop for Claim {
@@ -339,6 +371,7 @@ impl Drop for Claim {
         for name in &self.names {
             active.remove(name);
         }
+        self.shared.freed.notify_all();
     }
 }
 
@@ -365,6 +398,8 @@ struct WriterState {
     /// writes still queued: released only once they are on disk, so that a
     /// resumed transfer never reads a partial file still being written.
     claim: Option<Claim>,
+    /// The writer thread ended.
+    finished: bool,
 }
 
 impl DiskWriter {
@@ -386,9 +421,17 @@ impl DiskWriter {
                     data.extend(more);
                 }
                 if !report_write(&report, &data, write_all_at(&file, offset, &data)) {
-                    return;
+                    break;
                 }
             }
+            // Done with the file: the names may go (here, not when the
+            // connection is dropped, which may be later).
+            let claim = {
+                let mut st = report.lock().unwrap_or_else(|e| e.into_inner());
+                st.finished = true;
+                st.claim.take()
+            };
+            drop(claim);
         })
         .detach();
         DiskWriter { queue: Some(queue), state, queued: 0 }
@@ -430,12 +473,19 @@ impl DiskWriter {
     }
 
     /// Stops the writer once the queue is written, and lets `claim` go
-    /// then (now, if nothing is queued).
+    /// then: now if every byte queued is on disk (reported or not) or the
+    /// writer is gone, else from the writer thread right after its last
+    /// write (it does not wait for anything once the queue is closed).
     fn close(&mut self, claim: Option<Claim>) {
-        self.queue = None;
+        let mut claim = claim;
         if self.queued > 0 {
-            self.state.lock().unwrap_or_else(|e| e.into_inner()).claim = claim;
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if !st.finished && st.written < self.queued {
+                st.claim = claim.take();
+            }
         }
+        self.queue = None;
+        drop(claim); // outside the lock
     }
 }
 
@@ -556,7 +606,8 @@ impl RecvApp {
     fn apply(&mut self, rx: &mut Receiver, done: Done) {
         let now = self.clock.now();
         match done {
-            Done::Offer(Ok((file, offset))) => {
+            Done::Offer(Ok((claim, file, offset))) => {
+                self.claim = Some(claim);
                 self.writer = Some(DiskWriter::new(file.clone()));
                 if let Some(c) = &mut self.current {
                     c.file = Some(file);
@@ -567,10 +618,7 @@ impl RecvApp {
                 }
                 let _ = rx.accept(now, offset);
             }
-            Done::Offer(Err(refusal)) => {
-                self.release();
-                self.give_up(rx, refusal);
-            }
+            Done::Offer(Err(refusal)) => self.give_up(rx, refusal),
             Done::Read(Ok(data)) => {
                 if data.is_empty() {
                     let r = Refusal::new(ErrorCode::Io, "the partial file shrank");
@@ -615,7 +663,7 @@ impl RecvApp {
 
 /// A finished [`RecvJob`].
 enum Done {
-    Offer(Result<(Arc<File>, u64), Refusal>),
+    Offer(Offered),
     Read(io::Result<Vec<u8>>),
     Commit(io::Result<()>),
 }
@@ -633,17 +681,6 @@ impl App<Receiver> for RecvApp {
                 // until it is done (a file named like another transfer's
                 // partial file must not clobber it).
                 let names = vec![name.clone(), stash.part(), stash.size_note()];
-                {
-                    let mut active = self.shared.active.lock().unwrap_or_else(|e| e.into_inner());
-                    if names.iter().any(|n| active.contains(n)) {
-                        drop(active);
-                        let r =
-                            Refusal::new(ErrorCode::Exists, format!("{name:?} is being received"));
-                        return self.give_up(rx, r);
-                    }
-                    active.extend(names.iter().cloned());
-                }
-                self.claim = Some(Claim { shared: self.shared.clone(), names });
                 let bar = self.shared.bars.as_ref().map(|m| {
                     let bar = m.add(ProgressBar::new(size).with_style(bar_style()));
                     bar.set_message(name.clone());
@@ -657,7 +694,14 @@ impl App<Receiver> for RecvApp {
                     bar,
                 });
                 let (shared, overwrite) = (self.shared.clone(), self.shared.overwrite);
-                let job = self.io.run(move || prepare(&shared, &name, &stash, size, overwrite));
+                let job = self.io.run(move || {
+                    let Some(claim) = Claim::take(&shared, names, CLAIM_WAIT) else {
+                        let why = format!("{name:?} is being received");
+                        return Err(Refusal::new(ErrorCode::Exists, why));
+                    };
+                    let (file, offset) = prepare(&shared, &name, &stash, size, overwrite)?;
+                    Ok((claim, file, offset))
+                });
                 self.start(rx, RecvJob::Offer(job));
             }
             receiver::Event::Read { offset, len } => {
@@ -1225,6 +1269,71 @@ mod tests {
         // Nothing queued: nothing to wait for.
         assert!(w.poll(&mut Context::from_waker(Waker::noop())).is_pending());
         std::fs::remove_file(&path).expect("remove");
+    }
+
+    fn shared_with(names: &[&str]) -> Arc<Shared> {
+        let dir = rustix::fs::open(".", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+            .expect("open .");
+        Arc::new(Shared {
+            dir,
+            dir_path: PathBuf::from("."),
+            overwrite: false,
+            quiet: true,
+            active: Mutex::new(names.iter().map(|n| n.to_string()).collect()),
+            freed: Condvar::new(),
+            bars: None,
+            once: None,
+        })
+    }
+
+    fn is_active(shared: &Shared, name: &str) -> bool {
+        shared.active.lock().expect("lock").contains(name)
+    }
+
+    #[test]
+    fn names_are_released_once_the_writer_is_done_with_the_file() {
+        let (path, file) = temp_file(false);
+        // Every byte reported written: released at once.
+        let shared = shared_with(&["a"]);
+        let mut w = DiskWriter::new(file.clone());
+        w.write(0, vec![Bytes::from_static(b"abc")]);
+        assert_eq!(next(&mut w).expect("write"), 3);
+        w.close(Some(Claim { shared: shared.clone(), names: vec!["a".into()] }));
+        assert!(!is_active(&shared, "a"));
+        // Writes not yet reported: released by the writer thread when it
+        // ends, even while the connection's side lives on.
+        let shared = shared_with(&["b"]);
+        let mut w = DiskWriter::new(file);
+        w.write(3, vec![Bytes::from(vec![1u8; 1 << 20])]);
+        w.close(Some(Claim { shared: shared.clone(), names: vec!["b".into()] }));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while is_active(&shared, "b") {
+            assert!(std::time::Instant::now() < deadline, "never released");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(std::fs::metadata(&path).expect("stat").len(), 3 + (1 << 20));
+        drop(w);
+        std::fs::remove_file(&path).expect("remove");
+    }
+
+    #[test]
+    fn an_offer_waits_a_moment_for_its_name() {
+        let shared = shared_with(&[]);
+        let held = Claim::take(&shared, vec!["n".into()], Duration::ZERO).expect("free");
+        let one_of = vec!["m".into(), "n".into()];
+        assert!(Claim::take(&shared, one_of, Duration::from_millis(10)).is_none(), "held");
+        let waiter = {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                Claim::take(&shared, vec!["n".into()], Duration::from_secs(10))
+            })
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        drop(held);
+        let claim = waiter.join().expect("join").expect("freed while it waited");
+        assert!(is_active(&shared, "n"));
+        drop(claim);
+        assert!(!is_active(&shared, "n"));
     }
 
     #[test]
