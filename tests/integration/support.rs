@@ -144,9 +144,7 @@ pub(crate) struct Server {
 impl Server {
     /// `sansnet --runtime RUNTIME <args> --bind 127.0.0.1:0`.
     pub(crate) fn start<S: AsRef<OsStr>>(runtime: &'static str, args: &[S]) -> Server {
-        let mut all: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
-        all.extend([OsStr::new("--bind"), OsStr::new("127.0.0.1:0")]);
-        Server::spawn(runtime, &all)
+        Server::start_under(&[], runtime, args)
     }
 
     /// `sansnet --runtime RUNTIME <args>`, the arguments choosing where it

@@ -433,13 +433,13 @@ impl DiskWriter {
             let mut carry = None;
             while let Some((offset, mut data)) = carry.take().or_else(|| batches.recv().ok()) {
                 // Join what else is waiting and follows on.
-                let mut end = offset + data.iter().map(|b| b.len() as u64).sum::<u64>();
+                let mut end = offset + batch_len(&data) as u64;
                 while let Ok((next, more)) = batches.try_recv() {
                     if next != end {
                         carry = Some((next, more));
                         break;
                     }
-                    end += more.iter().map(|b| b.len() as u64).sum::<u64>();
+                    end += batch_len(&more) as u64;
                     data.extend(more);
                 }
                 if !report_write(&report, &data, write_all_at(&file, offset, &data)) {
@@ -461,7 +461,7 @@ impl DiskWriter {
 
     /// Queues `data` to be written at `offset`.
     fn write(&mut self, offset: u64, data: Vec<Bytes>) {
-        let n = data.iter().map(Bytes::len).sum::<usize>();
+        let n = batch_len(&data);
         // A send fails only once the writer stopped on an error, which
         // `poll` reports (or reported: then the queue is gone).
         if let Some(queue) = &self.queue
@@ -511,13 +511,18 @@ impl DiskWriter {
     }
 }
 
+/// The bytes in a batch of pieces written back to back.
+fn batch_len(data: &[Bytes]) -> usize {
+    data.iter().map(Bytes::len).sum()
+}
+
 /// Records a write's outcome for [`DiskWriter::poll`]; false if the writer
 /// must stop.
 fn report_write(state: &Mutex<WriterState>, data: &[Bytes], r: io::Result<()>) -> bool {
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
     let ok = match r {
         Ok(()) => {
-            st.written += data.iter().map(Bytes::len).sum::<usize>();
+            st.written += batch_len(data);
             true
         }
         Err(e) => {
@@ -699,9 +704,7 @@ impl App<Receiver> for RecvApp {
         match event {
             receiver::Event::Offer { name, size } => {
                 let stash = Stash::for_name(&name);
-                // The name and its partial files are this connection's
-                // until it is done (a file named like another transfer's
-                // partial file must not clobber it).
+                // Claimed on the pool with the rest of the offer (see `Claim`).
                 let names = vec![name.clone(), stash.part(), stash.size_note()];
                 let bar = self.shared.bars.as_ref().map(|m| {
                     let bar = m.add(ProgressBar::new(size).with_style(bar_style()));
