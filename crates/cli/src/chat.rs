@@ -16,6 +16,7 @@ use sansnet_proto::chat::{ClientMessage, ErrorCode, Event, Limits, Room, ServerE
 
 use crate::cli::{Cli, SocketArgs, parse_size};
 use crate::server::{self, Plan};
+use sansnet_net::Transport;
 
 /// `sansnet chat` flags.
 #[derive(Args, Debug, Clone)]
@@ -92,16 +93,15 @@ pub(crate) struct JoinArgs {
 }
 
 /// Runs `sansnet chat ...`.
-pub(crate) fn run(cli: &Cli, args: &ChatArgs) -> anyhow::Result<()> {
+pub(crate) fn run<R: Transport>(cli: &Cli, args: &ChatArgs) -> anyhow::Result<()> {
     match &args.command {
-        ChatCommand::Serve(a) => serve(cli, a),
+        ChatCommand::Serve(a) => serve::<R>(cli, a),
         ChatCommand::Join(a) => join(&cli.socket, a),
     }
 }
 
-fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
+fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     let plan = Plan {
-        runtime: cli.runtime,
         endpoint: cli.socket.endpoint(args.bind.as_deref(), "127.0.0.1:8888")?,
         config: cli.socket.server_config(),
         verbose: cli.verbose > 0,
@@ -110,7 +110,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         .with_max_frame(args.max_frame)
         .with_max_name(args.max_name)
         .with_outbound_budget(args.outbound_budget);
-    server::run_hub(plan, Room::new(limits), |_room: &mut Room, event| match event {
+    server::run_hub::<R, _, _>(plan, Room::new(limits), |_room: &mut Room, event| match event {
         Event::Joined { name, .. } => tracing::info!("{name} joined"),
         Event::Left { name, reason, .. } => tracing::info!("{name} left ({reason:?})"),
         Event::Error { conn, code, message } => {

@@ -14,6 +14,7 @@ use sansnet_proto::echo::{Echo, UdpEcho};
 
 use crate::cli::{Cli, parse_size};
 use crate::server::{self, Plan};
+use sansnet_net::Transport;
 
 /// Where TCP echo listens by default.
 const TCP_DEFAULT: &str = "127.0.0.1:8888";
@@ -49,10 +50,9 @@ pub(crate) struct EchoArgs {
 }
 
 /// Runs `sansnet echo` until SIGINT or SIGTERM.
-pub(crate) fn run(cli: &Cli, args: &EchoArgs) -> anyhow::Result<()> {
+pub(crate) fn run<R: Transport>(cli: &Cli, args: &EchoArgs) -> anyhow::Result<()> {
     let default = if args.udp { UDP_DEFAULT } else { TCP_DEFAULT };
     let plan = Plan {
-        runtime: cli.runtime,
         endpoint: cli.socket.endpoint(args.bind.as_deref(), default)?,
         config: cli.socket.server_config(),
         verbose: cli.verbose > 0,
@@ -73,10 +73,10 @@ pub(crate) fn run(cli: &Cli, args: &EchoArgs) -> anyhow::Result<()> {
         if let Endpoint::Unix(_) = plan.endpoint {
             bail!("--udp echo listens on an IP address: --unix is for TCP only");
         }
-        return server::run_datagrams(plan, UdpEcho::new().with_prefix(prefix));
+        return server::run_datagrams::<R, _>(plan, UdpEcho::new().with_prefix(prefix));
     }
     let max_unsent = args.max_unsent;
-    server::run(plan, move |now, _peer| {
+    server::run::<R>(plan, move |now, _peer: &str| {
         let echo = Echo::new(now)
             .with_prefix(prefix.clone())
             .with_max_unsent(max_unsent)

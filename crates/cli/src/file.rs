@@ -42,12 +42,12 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
-use std::future::Future;
+
 use std::io::{self, IsTerminal, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
+
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -63,8 +63,10 @@ use sansnet_proto::file::{
 };
 use sansnet_proto::{App, Instant};
 
-use crate::cli::{Cli, Runtime, parse_secs, parse_size, parse_size_u64};
+use crate::cli::{Cli, parse_secs, parse_size, parse_size_u64};
 use crate::server::{self, Plan};
+use sansnet_net::Transport;
+use sansnet_net::{Blocking, Job};
 
 /// Where `file recv` listens by default.
 const DEFAULT_BIND: &str = "127.0.0.1:9000";
@@ -165,52 +167,10 @@ pub(crate) struct SendArgs {
 }
 
 /// Runs `sansnet file ...`.
-pub(crate) fn run(cli: &Cli, args: &FileArgs) -> anyhow::Result<()> {
+pub(crate) fn run<R: Transport>(cli: &Cli, args: &FileArgs) -> anyhow::Result<()> {
     match &args.command {
-        FileCommand::Recv(a) => recv(cli, a),
-        FileCommand::Send(a) => send(cli, a),
-    }
-}
-
-/// How disk I/O runs: inline (std threads) or on the blocking pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Io {
-    Inline,
-    Pool,
-}
-
-impl Io {
-    fn of(runtime: Runtime) -> Io {
-        match runtime {
-            Runtime::Std => Io::Inline,
-            Runtime::AsyncStd | Runtime::Smol => Io::Pool,
-        }
-    }
-
-    /// Runs `job`: now, or on the pool. Either way a [`Job`] to poll.
-    fn run<T: Send + 'static>(self, job: impl FnOnce() -> T + Send + 'static) -> Job<T> {
-        match self {
-            Io::Inline => Job::Done(Some(job())),
-            Io::Pool => Job::Pool(blocking::unblock(job)),
-        }
-    }
-}
-
-/// A piece of disk work, done or on the pool.
-enum Job<T> {
-    Done(Option<T>),
-    Pool(blocking::Task<T>),
-}
-
-impl<T> Job<T> {
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<T> {
-        match self {
-            Job::Done(v) => match v.take() {
-                Some(v) => Poll::Ready(v),
-                None => Poll::Pending,
-            },
-            Job::Pool(task) => Pin::new(task).poll(cx),
-        }
+        FileCommand::Recv(a) => recv::<R>(cli, a),
+        FileCommand::Send(a) => send::<R>(cli, a),
     }
 }
 
@@ -285,7 +245,7 @@ struct Shared {
     once: Option<(Shutdown, Mutex<Option<anyhow::Result<()>>>)>,
 }
 
-fn recv(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
+fn recv<R: Transport>(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
     keep_freed_memory();
     // A write past the file-size limit (RLIMIT_FSIZE) fails with EFBIG,
     // answered `ERR io`, instead of killing the receiver with SIGXFSZ.
@@ -306,7 +266,6 @@ fn recv(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
         config.max_connections = 1;
     }
     let plan = Plan {
-        runtime: cli.runtime,
         endpoint: cli.socket.endpoint(args.bind.as_deref(), DEFAULT_BIND)?,
         config,
         verbose: cli.verbose > 0,
@@ -324,9 +283,9 @@ fn recv(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         once: args.once.then(|| (shutdown.clone(), Mutex::new(None))),
     });
-    let io = Io::of(cli.runtime);
+    let io = R::BLOCKING;
     let factory_shared = shared.clone();
-    server::run_until(plan, shutdown, move |now, peer| {
+    server::run_until::<R>(plan, shutdown, move |now, peer: &str| {
         let app = RecvApp::new(factory_shared.clone(), io, peer, now);
         (Receiver::new(limits, now), app)
     })?;
@@ -542,7 +501,7 @@ fn report_write(state: &Mutex<WriterState>, data: &[Bytes], r: io::Result<()>) -
 /// [`Receiver`].
 struct RecvApp {
     shared: Arc<Shared>,
-    io: Io,
+    io: Blocking,
     peer: String,
     clock: AppClock,
     current: Option<Current>,
@@ -555,7 +514,7 @@ struct RecvApp {
 }
 
 impl RecvApp {
-    fn new(shared: Arc<Shared>, io: Io, peer: &str, now: Instant) -> RecvApp {
+    fn new(shared: Arc<Shared>, io: Blocking, peer: &str, now: Instant) -> RecvApp {
         RecvApp {
             shared,
             io,
@@ -585,7 +544,7 @@ impl RecvApp {
     /// already done.
     fn start(&mut self, rx: &mut Receiver, job: RecvJob) {
         self.jobs.push_back(job);
-        if self.io == Io::Inline {
+        if self.io == Blocking::Inline {
             let waker = std::task::Waker::noop();
             let _ = self.finish_jobs(rx, &mut Context::from_waker(waker));
         }
@@ -1008,7 +967,7 @@ impl Drop for Pooled {
 struct SendApp {
     file: Arc<File>,
     pool: BufPool,
-    io: Io,
+    io: Blocking,
     clock: AppClock,
     jobs: VecDeque<(u64, usize, ReadJob)>,
     bar: Option<ProgressBar>,
@@ -1062,7 +1021,7 @@ impl App<Sender> for SendApp {
                 let buf = self.pool.take(len);
                 let job = self.io.run(move || read_at(&file, offset, buf));
                 self.jobs.push_back((offset, len, job));
-                if self.io == Io::Inline {
+                if self.io == Blocking::Inline {
                     let _ =
                         self.finish_jobs(tx, &mut Context::from_waker(std::task::Waker::noop()));
                 }
@@ -1094,7 +1053,7 @@ fn endpoint(addr: &str) -> anyhow::Result<Endpoint> {
         .with_context(|| format!("invalid address {addr:?} (want HOST:PORT or unix:PATH)"))
 }
 
-fn send(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
+fn send<R: Transport>(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
     let path = &args.path;
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let meta = file.metadata().with_context(|| format!("cannot stat {}", path.display()))?;
@@ -1120,7 +1079,7 @@ fn send(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
         bar
     });
     let started = std::time::Instant::now();
-    let io = Io::of(cli.runtime);
+    let io = R::BLOCKING;
     let app = |now| SendApp {
         file: Arc::new(file),
         pool: BufPool::default(),
@@ -1130,38 +1089,12 @@ fn send(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
         bar: bar.clone(),
         outcome: None,
     };
-    let (driven, outcome) = match cli.runtime {
-        Runtime::Std => {
-            let ctl = sansnet_std::Control::new(config);
-            let now = ctl.clock.now();
-            let mut tx = Sender::new(&name, size, limits, now)?;
-            let mut app = app(now);
-            let r = sansnet_std::drive(&stream, &mut tx, &mut app, &ctl);
-            (r, app.outcome)
-        }
-        Runtime::Smol => {
-            let ctl = sansnet_smol::Control::new(config);
-            let now = ctl.clock.now();
-            let mut tx = Sender::new(&name, size, limits, now)?;
-            let mut app = app(now);
-            let r = sansnet_smol::block_on(async {
-                let io = async_io::Async::new(stream)?;
-                sansnet_smol::drive(&io, &mut tx, &mut app, &ctl).await
-            });
-            (r, app.outcome)
-        }
-        Runtime::AsyncStd => {
-            let ctl = sansnet_async_std::Control::new(config);
-            let now = ctl.clock.now();
-            let mut tx = Sender::new(&name, size, limits, now)?;
-            let mut app = app(now);
-            let r = sansnet_async_std::block_on(async {
-                let io = async_io::Async::new(stream)?;
-                sansnet_async_std::drive(&io, &mut tx, &mut app, &ctl).await
-            });
-            (r, app.outcome)
-        }
-    };
+    let clock = sansnet_net::Clock::new();
+    let now = clock.now();
+    let mut tx = Sender::new(&name, size, limits, now)?;
+    let mut app = app(now);
+    let driven = R::run_client(stream, &config, clock, &mut tx, &mut app);
+    let outcome = app.outcome;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

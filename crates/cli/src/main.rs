@@ -22,7 +22,8 @@ mod scan;
 mod send;
 mod server;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, Runtime};
+use sansnet_net::Transport;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -45,7 +46,13 @@ fn main() -> ExitCode {
         size_async_std_pool();
     }
     init_logging(cli.verbose);
-    match run(cli) {
+    // The one place that names a runtime: everything below is generic.
+    let result = match cli.runtime {
+        Runtime::Std => run::<sansnet_std::Runtime>(cli),
+        Runtime::AsyncStd => run::<sansnet_async_std::Runtime>(cli),
+        Runtime::Smol => run::<sansnet_smol::Runtime>(cli),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(timed_out) = e.downcast_ref::<send::TimedOut>() {
@@ -60,17 +67,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run<R: Transport>(cli: Cli) -> anyhow::Result<()> {
     // Every program may hold many sockets (servers up to --max-connections,
     // the scanner its --concurrency): take all the descriptors allowed.
     scan::raise_fd_limit();
     match &cli.command {
-        Command::Http(args) => http::run(&cli, args),
-        Command::Chat(args) => chat::run(&cli, args),
-        Command::Echo(args) => echo::run(&cli, args),
-        Command::File(args) => file::run(&cli, args),
+        Command::Http(args) => http::run::<R>(&cli, args),
+        Command::Chat(args) => chat::run::<R>(&cli, args),
+        Command::Echo(args) => echo::run::<R>(&cli, args),
+        Command::File(args) => file::run::<R>(&cli, args),
         Command::Send(args) => send::run(&cli, args),
-        Command::Scan(args) => scan::run(&cli, args),
+        Command::Scan(args) => scan::run::<R>(&cli, args),
         Command::Resolve(args) => resolve::run(&cli, args),
     }
 }

@@ -13,11 +13,11 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
-use sansnet_proto::scan::{PortSet, Scan};
+use clap::Args;
+use sansnet_net::{Probes, Transport};
+use sansnet_proto::scan::{Outcome, PortSet, Scan};
 
 use crate::cli::Cli;
-use crate::server;
 
 /// Descriptors kept free for everything but the probes (stdio, the
 /// reactor, logging).
@@ -56,7 +56,7 @@ fn parse_spec(s: &str) -> Result<PortSet, String> {
 }
 
 /// Runs `sansnet scan`.
-pub(crate) fn run(cli: &Cli, args: &ScanArgs) -> anyhow::Result<()> {
+pub(crate) fn run<R: Transport>(cli: &Cli, args: &ScanArgs) -> anyhow::Result<()> {
     let host = resolve(&args.host)?;
     let limit = raise_fd_limit();
     let mut concurrency = u64::from(args.concurrency);
@@ -77,14 +77,14 @@ pub(crate) fn run(cli: &Cli, args: &ScanArgs) -> anyhow::Result<()> {
              file-descriptor limit {}",
             args.ports.len(),
             args.ports,
-            cli.runtime.to_possible_value().map_or_else(String::new, |v| v.get_name().to_owned()),
+            R::NAME,
             args.timeout_ms,
             limit.map_or_else(|| "unknown".into(), |l| l.to_string())
         );
     }
     let mut plan = Scan::new(args.ports.clone());
     let started = Instant::now();
-    server::scan(cli.runtime, host, &mut plan, concurrency, timeout)
+    R::connect_each(host, concurrency, timeout, &Probing(std::sync::Mutex::new(&mut plan)))
         .with_context(|| format!("scanning {host}"))?;
     let took = started.elapsed();
     let mut out = io::stdout().lock();
@@ -105,6 +105,40 @@ pub(crate) fn run(cli: &Cli, args: &ScanArgs) -> anyhow::Result<()> {
         bail!("the scan stopped before every port was tried");
     }
     Ok(())
+}
+
+/// A scan plan shared by the transport's connecting threads.
+struct Probing<'a>(std::sync::Mutex<&'a mut Scan>);
+
+impl Probes for Probing<'_> {
+    fn next_port(&self) -> Option<u16> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).next_port()
+    }
+
+    fn record(&self, port: u16, result: io::Result<(std::net::SocketAddr, std::net::SocketAddr)>) {
+        let outcome = match result {
+            Ok((local, peer)) => Outcome::connected(local, peer),
+            Err(e) => connect_failure(&e),
+        };
+        let recorded = self.0.lock().unwrap_or_else(|e| e.into_inner()).record(port, outcome);
+        debug_assert!(recorded.is_ok(), "{recorded:?}");
+    }
+}
+
+/// How a failed connect counts in a scan, on every runtime: refused is a
+/// reset; timed out or unreachable is filtered.
+fn connect_failure(e: &io::Error) -> Outcome {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused | K::ConnectionReset | K::NotConnected => Outcome::Refused,
+        K::TimedOut | K::WouldBlock | K::HostUnreachable | K::NetworkUnreachable => {
+            Outcome::Filtered
+        }
+        _ => {
+            tracing::debug!("scan connect: {e}");
+            Outcome::Error
+        }
+    }
 }
 
 /// An IP literal, or a name's first IPv4 address (else its first IPv6 one).

@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_io::{Async, Timer};
@@ -26,8 +26,8 @@ use bytes::{Bytes, BytesMut};
 use futures_lite::future;
 pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
 use sansnet_net::{
-    ConnCounter, Gate, HubHost, Outbox, ToHub, TryWrite, WriterQueue, fire_timers, pump,
-    writer_channel,
+    ConnCounter, Factory, Gate, HubHost, Outbox, Probes, ToHub, TryWrite, WriterQueue, fire_timers,
+    pump, writer_channel,
 };
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 
@@ -42,18 +42,13 @@ thread_local! {
 /// connection with `spawn`. Mirrors `sansnet_std::serve`: the same cap on
 /// connections, the same graceful stop (idle connections close at once,
 /// the others get [`ServerConfig::grace`]).
-pub async fn serve<S, A, F>(
+pub async fn serve<F: Factory>(
     listener: Listener,
     config: &ServerConfig,
     shutdown: &Shutdown,
     factory: F,
     spawn: impl Fn(Task),
-) -> io::Result<()>
-where
-    S: Session + Send + 'static,
-    A: App<S> + Send + 'static,
-    F: Fn(Instant, &str) -> (S, A) + Send + Sync + 'static,
-{
+) -> io::Result<()> {
     let clock = Clock::new();
     let factory = Arc::new(factory);
     let counter = ConnCounter::default();
@@ -92,7 +87,7 @@ where
             (factory.clone(), Control::with(clock, shutdown.clone(), config.clone()));
         spawn(Box::pin(async move {
             let _slot = slot;
-            let (mut session, mut app) = factory(ctl.clock.now(), &peer);
+            let (mut session, mut app) = factory.make(ctl.clock.now(), &peer);
             if let Err(e) = drive(&io, &mut session, &mut app, &ctl).await {
                 tracing::debug!("connection {peer}: {e}");
             }
@@ -321,6 +316,20 @@ pub async fn drive<S: Session, A: App<S>>(
             Wake::Shutdown => return Ok(()),
         }
     }
+}
+
+/// Runs one client session over a connected `stream` until it finishes;
+/// see `sansnet_net::Transport::run_client`.
+pub async fn run_client<S: Session, A: App<S>>(
+    stream: Stream,
+    config: &ServerConfig,
+    clock: Clock,
+    session: &mut S,
+    app: &mut A,
+) -> io::Result<()> {
+    let io = Async::new(stream)?;
+    let ctl = Control::with(clock, Shutdown::new(), config.clone());
+    drive(&io, session, app, &ctl).await
 }
 
 /// Closes without losing the last response (see `sansnet_std`): shut the
@@ -560,56 +569,39 @@ pub async fn serve_datagrams<D: Datagrams>(
     }
 }
 
-/// Scans the ports `plan` hands out on `host` with TCP connects, at most
-/// `concurrency` at once, each given `timeout`, and records every outcome
-/// in `plan`. Completes once every port has one. Mirrors
-/// `sansnet_std::scan`; `sansnet-smol` and `sansnet-async-std` run it on
-/// every core through [`scan_on_threads`].
-///
-/// `concurrency` workers run on a local executor inside this future. Each
-/// starts a non-blocking connect and looks at the socket's error at once:
-/// on loopback the answer (a reset, mostly) is already there, and the port
-/// is settled without touching the reactor. Only connects still in
-/// progress are registered with async-io and raced against the worker's
-/// one reusable timer. Refused is a reset; timed out or unreachable is
-/// filtered; a connection to itself (see
-/// [`Outcome::connected`](sansnet_proto::scan::Outcome::connected)) is
-/// refused.
-pub async fn scan(
-    host: std::net::IpAddr,
-    plan: &mut sansnet_proto::scan::Scan,
-    concurrency: usize,
-    timeout: Duration,
-) -> io::Result<()> {
-    scan_shared(host, &Mutex::new(plan), concurrency, timeout).await;
-    Ok(())
-}
-
-/// A future that [`scan_on_threads`] hands to a runtime's `block_on`.
+/// A future that [`connect_each`] hands to a runtime's `block_on`.
 pub type LocalTask<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
 
-/// Runs [`scan`] on one thread per core (the caller's included), each
-/// thread driving its share of the `concurrency` workers with `block_on`
-/// (the runtime's), all taking ports from the one `plan`. Probes are
-/// mostly system calls, so this is how a scan uses more than one core.
-pub fn scan_on_threads(
+/// Connects to `host` on every port `probes` hands out, at most
+/// `concurrency` at once, each given `timeout`, and records each raw result
+/// in `probes` (see `sansnet_net::Transport::connect_each`). It runs on one
+/// thread per core (the caller's included), each thread driving its share
+/// of the workers on a local executor with `block_on` (the runtime's):
+/// probes are mostly system calls, so this is how a scan uses more than one
+/// core.
+///
+/// Each worker starts a non-blocking connect and looks at the socket's
+/// error at once: on loopback the answer (a reset, mostly) is already
+/// there, and the port is settled without touching the reactor. Only
+/// connects still in progress are registered with async-io and raced
+/// against the worker's one reusable timer.
+pub fn connect_each(
     host: std::net::IpAddr,
-    plan: &mut sansnet_proto::scan::Scan,
     concurrency: usize,
     timeout: Duration,
+    probes: &dyn Probes,
     block_on: impl Fn(LocalTask<'_>) + Sync,
 ) -> io::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cores.clamp(1, concurrency.clamp(1, plan.remaining().max(1)));
-    let plan = Mutex::new(plan);
-    let (plan, block_on) = (&plan, &block_on);
+    let threads = cores.clamp(1, concurrency.max(1));
+    let block_on = &block_on;
     let share = |i: usize| concurrency / threads + usize::from(i < concurrency % threads);
     std::thread::scope(|scope| {
         for i in 1..threads {
             let spawned = std::thread::Builder::new()
                 .name("sansnet-scan".into())
                 .spawn_scoped(scope, move || {
-                    block_on(Box::pin(scan_shared(host, plan, share(i), timeout)))
+                    block_on(Box::pin(connect_shared(host, probes, share(i), timeout)))
                 });
             if let Err(e) = spawned {
                 // The threads already running (this one at least) finish it.
@@ -617,23 +609,22 @@ pub fn scan_on_threads(
                 break;
             }
         }
-        block_on(Box::pin(scan_shared(host, plan, share(0), timeout)));
+        block_on(Box::pin(connect_shared(host, probes, share(0), timeout)));
     });
     Ok(())
 }
 
-/// `concurrency` workers on a local executor, taking ports from `plan`
-/// (which other threads may share) until there are none left.
-async fn scan_shared(
+/// `concurrency` workers on a local executor, taking ports from `probes`
+/// (which other threads share) until there are none left.
+async fn connect_shared(
     host: std::net::IpAddr,
-    plan: &Mutex<&mut sansnet_proto::scan::Scan>,
+    probes: &dyn Probes,
     concurrency: usize,
     timeout: Duration,
 ) {
-    let remaining = plan.lock().unwrap_or_else(|e| e.into_inner()).remaining();
-    let workers = concurrency.clamp(1, remaining.max(1));
     let ex = async_executor::LocalExecutor::new();
-    let tasks: Vec<_> = (0..workers).map(|_| ex.spawn(scan_worker(host, plan, timeout))).collect();
+    let tasks: Vec<_> =
+        (0..concurrency.max(1)).map(|_| ex.spawn(connect_worker(host, probes, timeout))).collect();
     ex.run(async {
         for task in tasks {
             task.await;
@@ -642,20 +633,13 @@ async fn scan_shared(
     .await;
 }
 
-/// One scan worker: takes ports from the plan until there are none left.
-async fn scan_worker(
-    host: std::net::IpAddr,
-    plan: &Mutex<&mut sansnet_proto::scan::Scan>,
-    timeout: Duration,
-) {
-    let lock = || plan.lock().unwrap_or_else(|e| e.into_inner());
+/// One scan worker: takes ports until there are none left.
+async fn connect_worker(host: std::net::IpAddr, probes: &dyn Probes, timeout: Duration) {
     let mut timer = Timer::never();
     let mut settled_at_once = 0u32;
-    loop {
-        let Some(port) = lock().next_port() else { return };
-        let (outcome, waited) = probe((host, port).into(), timeout, &mut timer).await;
-        let recorded = lock().record(port, outcome);
-        debug_assert!(recorded.is_ok(), "{recorded:?}");
+    while let Some(port) = probes.next_port() {
+        let (result, waited) = probe((host, port).into(), timeout, &mut timer).await;
+        probes.record(port, result);
         // A worker whose ports all settle at once never yields by itself:
         // let the others (and the executor around us) run now and then.
         settled_at_once = if waited { 0 } else { settled_at_once + 1 };
@@ -666,13 +650,12 @@ async fn scan_worker(
     }
 }
 
-/// Connects to `addr` once; the outcome, and whether it had to wait.
+/// Connects to `addr` once; the raw result, and whether it had to wait.
 async fn probe(
     addr: std::net::SocketAddr,
     timeout: Duration,
     timer: &mut Timer,
-) -> (sansnet_proto::scan::Outcome, bool) {
-    use sansnet_proto::scan::Outcome;
+) -> (io::Result<(std::net::SocketAddr, std::net::SocketAddr)>, bool) {
     use socket2::Domain;
     let started = nonblocking_tcp_socket(Domain::for_address(addr)).and_then(|s| {
         match s.connect(&addr.into()) {
@@ -692,7 +675,7 @@ async fn probe(
     });
     let io = match started.and_then(|s| Async::new(std::net::TcpStream::from(s))) {
         Ok(io) => io,
-        Err(e) => return (connect_failure(&e), false),
+        Err(e) => return (Err(e), false),
     };
     timer.set_after(timeout);
     let wait = async {
@@ -707,15 +690,12 @@ async fn probe(
         None
     })
     .await;
-    let outcome = match done {
-        None => Outcome::Filtered,
-        Some(Err(e)) => connect_failure(&e),
-        Some(Ok(())) => match (io.get_ref().local_addr(), io.get_ref().peer_addr()) {
-            (Ok(local), Ok(peer)) => Outcome::connected(local, peer),
-            (_, Err(e)) | (Err(e), _) => connect_failure(&e),
-        },
+    let result = match done {
+        None => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+        Some(Err(e)) => Err(e),
+        Some(Ok(())) => (|| Ok((io.get_ref().local_addr()?, io.get_ref().peer_addr()?)))(),
     };
-    (outcome, true)
+    (result, true)
 }
 
 /// A non-blocking TCP socket: one system call where the kernel allows it.
@@ -728,18 +708,4 @@ fn nonblocking_tcp_socket(domain: socket2::Domain) -> io::Result<socket2::Socket
         s.set_nonblocking(true)?;
         Ok(s)
     })
-}
-
-/// How a failed connect counts in a scan.
-fn connect_failure(e: &io::Error) -> sansnet_proto::scan::Outcome {
-    use io::ErrorKind as K;
-    use sansnet_proto::scan::Outcome;
-    match e.kind() {
-        K::ConnectionRefused | K::ConnectionReset | K::NotConnected => Outcome::Refused,
-        K::TimedOut | K::HostUnreachable | K::NetworkUnreachable => Outcome::Filtered,
-        _ => {
-            tracing::debug!("scan connect: {e}");
-            Outcome::Error
-        }
-    }
 }

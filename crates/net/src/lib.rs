@@ -23,8 +23,10 @@ use std::time::Duration;
 use sansnet_proto::Instant;
 mod hub;
 mod pump;
+mod transport;
 pub use hub::{Gate, HubHost, ToHub, ToWriter, TryWrite, Writer, WriterQueue, writer_channel};
 pub use pump::{Outbox, fire_timers, pump};
+pub use transport::{Blocking, Factory, Job, Probes, Transport};
 
 use event_listener::Listener as _;
 use socket2::{Domain, SockRef, Socket, TcpKeepalive, Type};

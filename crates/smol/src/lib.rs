@@ -11,7 +11,7 @@
 //!
 //! let listener = rt::Listener::bind(&"127.0.0.1:8080".parse()?, &rt::SocketOptions::default())?;
 //! println!("listening on {}", listener.local_addr()?);
-//! rt::serve(listener, &rt::ServerConfig::default(), &rt::Shutdown::new(), |now, _peer| {
+//! rt::serve(listener, &rt::ServerConfig::default(), &rt::Shutdown::new(), |now, _peer: &str| {
 //!     let app = |conn: &mut ServerConn, ev: Event| {
 //!         if let Event::End = ev {
 //!             let _ = conn.respond(200, &[], "hello\n".into());
@@ -28,22 +28,18 @@ pub use sansnet_futures::{Control, Task, drive};
 pub use sansnet_net::{
     Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
 };
+use sansnet_net::{Factory, Probes};
 pub use sansnet_proto as proto;
-use sansnet_proto::{App, Datagrams, Hub, Instant, Session};
+use sansnet_proto::{App, Datagrams, Hub, Session};
 
 /// Serves `listener` on a smol executor with one thread per core until
 /// `shutdown` is triggered; see `sansnet_futures::serve`.
-pub fn serve<S, A, F>(
+pub fn serve<F: Factory>(
     listener: Listener,
     config: &ServerConfig,
     shutdown: &Shutdown,
     factory: F,
-) -> io::Result<()>
-where
-    S: Session + Send + 'static,
-    A: App<S> + Send + 'static,
-    F: Fn(Instant, &str) -> (S, A) + Send + Sync + 'static,
-{
+) -> io::Result<()> {
     on_executor(|ex| {
         let spawn = |task: Task| ex.spawn(task).detach();
         smol::block_on(ex.run(sansnet_futures::serve(listener, config, shutdown, factory, spawn)))
@@ -118,14 +114,85 @@ pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
     smol::block_on(future)
 }
 
-/// Scans the ports `plan` hands out on `host` with TCP connects, at most
-/// `concurrency` at once, each given `timeout`, on one thread per core;
-/// see `sansnet_futures::scan`.
-pub fn scan(
+/// Connects to `host` on every port `probes` hands out, at most
+/// `concurrency` at once, each given `timeout`, on one thread per core; see
+/// `sansnet_futures::connect_each`.
+pub fn connect_each(
     host: std::net::IpAddr,
-    plan: &mut proto::scan::Scan,
     concurrency: usize,
     timeout: std::time::Duration,
+    probes: &dyn Probes,
 ) -> io::Result<()> {
-    sansnet_futures::scan_on_threads(host, plan, concurrency, timeout, |task| smol::block_on(task))
+    sansnet_futures::connect_each(host, concurrency, timeout, probes, |task| smol::block_on(task))
+}
+
+/// Runs one client session over a connected `stream` until it finishes,
+/// blocking the calling thread; see `sansnet_futures::run_client`.
+pub fn run_client<S: Session, A: App<S>>(
+    stream: Stream,
+    config: &ServerConfig,
+    clock: Clock,
+    session: &mut S,
+    app: &mut A,
+) -> io::Result<()> {
+    block_on(sansnet_futures::run_client(stream, config, clock, session, app))
+}
+
+/// The smol transport, for code generic over the runtime.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Runtime;
+
+impl sansnet_net::Transport for Runtime {
+    const NAME: &'static str = "smol";
+    const BLOCKING: sansnet_net::Blocking = sansnet_net::Blocking::Pool;
+
+    fn serve<F: Factory>(
+        listener: Listener,
+        config: &ServerConfig,
+        shutdown: &Shutdown,
+        factory: F,
+    ) -> io::Result<()> {
+        serve(listener, config, shutdown, factory)
+    }
+
+    fn serve_hub<H, E>(
+        listener: Listener,
+        config: &ServerConfig,
+        shutdown: &Shutdown,
+        hub: H,
+        on_event: E,
+    ) -> io::Result<()>
+    where
+        H: Hub,
+        E: FnMut(&mut H, H::Event),
+    {
+        serve_hub(listener, config, shutdown, hub, on_event)
+    }
+
+    fn serve_datagrams<D: Datagrams>(
+        socket: std::net::UdpSocket,
+        shutdown: &Shutdown,
+        machine: D,
+    ) -> io::Result<()> {
+        serve_datagrams(socket, shutdown, machine)
+    }
+
+    fn run_client<S: Session, A: App<S>>(
+        stream: Stream,
+        config: &ServerConfig,
+        clock: Clock,
+        session: &mut S,
+        app: &mut A,
+    ) -> io::Result<()> {
+        run_client(stream, config, clock, session, app)
+    }
+
+    fn connect_each(
+        host: std::net::IpAddr,
+        concurrency: usize,
+        timeout: std::time::Duration,
+        probes: &dyn Probes,
+    ) -> io::Result<()> {
+        connect_each(host, concurrency, timeout, probes)
+    }
 }

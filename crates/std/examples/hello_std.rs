@@ -11,7 +11,7 @@ fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".into());
     let listener = rt::Listener::bind(&addr.parse()?, &rt::SocketOptions::default())?;
     println!("listening on {}", listener.local_addr()?);
-    rt::serve(listener, &rt::ServerConfig::default(), &rt::Shutdown::new(), |now, _peer| {
+    rt::serve(listener, &rt::ServerConfig::default(), &rt::Shutdown::new(), |now, _peer: &str| {
         let app = |conn: &mut ServerConn, event: Event| {
             if let Event::End = event {
                 let _ = conn.respond(200, &[("Content-Type", b"text/plain")], "hello\n".into());

@@ -19,7 +19,7 @@
 //!
 //! let listener = rt::Listener::bind(&"127.0.0.1:8080".parse()?, &rt::SocketOptions::default())?;
 //! println!("listening on {}", listener.local_addr()?);
-//! rt::serve(listener, &rt::ServerConfig::default(), &rt::Shutdown::new(), |now, _peer| {
+//! rt::serve(listener, &rt::ServerConfig::default(), &rt::Shutdown::new(), |now, _peer: &str| {
 //!     let app = |conn: &mut ServerConn, ev: Event| {
 //!         if let Event::End = ev {
 //!             let _ = conn.respond(200, &[], "hello\n".into());
@@ -43,9 +43,11 @@ use bytes::BytesMut;
 pub use sansnet_net::{
     Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
 };
-use sansnet_net::{ConnCounter, Gate, HubHost, Outbox, ToHub, fire_timers, pump, writer_channel};
+use sansnet_net::{
+    ConnCounter, Factory, Gate, HubHost, Outbox, Probes, ToHub, fire_timers, pump, writer_channel,
+};
 pub use sansnet_proto as proto;
-use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
+use sansnet_proto::{App, ConnId, Datagrams, Hub, Session};
 
 /// Live connections, so that shutdown can wake idle ones. The lock is held
 /// only to add, remove or copy entries, never across I/O.
@@ -75,17 +77,12 @@ impl Registry {
 /// After the trigger it stops accepting, closes idle connections, lets the
 /// others finish for up to [`ServerConfig::grace`], then cuts what is left
 /// and returns `Ok(())`.
-pub fn serve<S, A, F>(
+pub fn serve<F: Factory>(
     listener: Listener,
     config: &ServerConfig,
     shutdown: &Shutdown,
     factory: F,
-) -> io::Result<()>
-where
-    S: Session + Send + 'static,
-    A: App<S> + Send + 'static,
-    F: Fn(Instant, &str) -> (S, A) + Send + Sync + 'static,
-{
+) -> io::Result<()> {
     let clock = Clock::new();
     let factory = Arc::new(factory);
     let counter = ConnCounter::default();
@@ -116,7 +113,7 @@ where
             (factory.clone(), registry.clone(), shutdown.clone(), config.clone());
         let spawned = thread::Builder::new().name("sansnet-conn".into()).spawn(move || {
             let _slot = slot;
-            let (mut session, mut app) = factory(clock.now(), &peer);
+            let (mut session, mut app) = factory.make(clock.now(), &peer);
             let ctl = Control { clock, shutdown: sd, config: cfg, idle };
             if let Err(e) = drive(&stream, &mut session, &mut app, &ctl) {
                 tracing::debug!("connection {peer}: {e}");
@@ -566,44 +563,26 @@ pub fn serve_datagrams<D: Datagrams>(
     Ok(())
 }
 
-/// Scans the ports `plan` hands out on `host` with TCP connects, at most
-/// `concurrency` at once (a pool of that many threads, each connecting
-/// with `timeout`), and records every outcome in `plan`. Returns once
-/// every port has one. Mirrors `sansnet_smol::scan` and
-/// `sansnet_async_std::scan`.
-///
-/// Refused is a reset; timed out or unreachable is filtered; a connection
-/// to itself (see [`Outcome::connected`](sansnet_proto::scan::Outcome::connected))
-/// is refused.
-pub fn scan(
+/// Connects to `host` on every port `probes` hands out, at most
+/// `concurrency` at once (a pool of that many threads, each connecting with
+/// `timeout`), and records each raw result in `probes`; see
+/// [`Transport::connect_each`](sansnet_net::Transport::connect_each).
+pub fn connect_each(
     host: std::net::IpAddr,
-    plan: &mut proto::scan::Scan,
     concurrency: usize,
     timeout: Duration,
+    probes: &dyn Probes,
 ) -> io::Result<()> {
-    use proto::scan::Outcome;
-    let workers = concurrency.clamp(1, plan.remaining().max(1));
-    let plan = Mutex::new(plan);
-    let take = || plan.lock().unwrap_or_else(|e| e.into_inner()).next_port();
-    let record = |port, outcome| {
-        let recorded = plan.lock().unwrap_or_else(|e| e.into_inner()).record(port, outcome);
-        debug_assert!(recorded.is_ok(), "{recorded:?}");
-    };
     let work = || {
-        while let Some(port) = take() {
+        while let Some(port) = probes.next_port() {
             let addr = std::net::SocketAddr::new(host, port);
-            let outcome = match std::net::TcpStream::connect_timeout(&addr, timeout) {
-                Ok(s) => match (s.local_addr(), s.peer_addr()) {
-                    (Ok(local), Ok(peer)) => Outcome::connected(local, peer),
-                    _ => Outcome::Error,
-                },
-                Err(e) => connect_failure(&e),
-            };
-            record(port, outcome);
+            let result = std::net::TcpStream::connect_timeout(&addr, timeout)
+                .and_then(|s| Ok((s.local_addr()?, s.peer_addr()?)));
+            probes.record(port, result);
         }
     };
     thread::scope(|scope| {
-        for started in 0..workers {
+        for started in 0..concurrency.max(1) {
             let spawned = thread::Builder::new()
                 .name("sansnet-scan".into())
                 .stack_size(64 * 1024)
@@ -612,7 +591,7 @@ pub fn scan(
                 Ok(_) => {}
                 // The threads already running finish the scan.
                 Err(e) if started > 0 => {
-                    tracing::warn!("scan: {started} threads instead of {workers}: {e}");
+                    tracing::warn!("scan: {started} threads instead of {concurrency}: {e}");
                     break;
                 }
                 Err(e) => return Err(e),
@@ -622,19 +601,75 @@ pub fn scan(
     })
 }
 
-/// How a failed connect counts in a scan.
-fn connect_failure(e: &io::Error) -> proto::scan::Outcome {
-    use io::ErrorKind as K;
-    use proto::scan::Outcome;
-    match e.kind() {
-        K::ConnectionRefused | K::ConnectionReset => Outcome::Refused,
-        K::TimedOut | K::WouldBlock | K::HostUnreachable | K::NetworkUnreachable => {
-            Outcome::Filtered
-        }
-        _ => {
-            tracing::debug!("scan connect: {e}");
-            Outcome::Error
-        }
+/// Runs one client session over a connected `stream` until it finishes;
+/// see [`Transport::run_client`](sansnet_net::Transport::run_client).
+pub fn run_client<S: Session, A: App<S>>(
+    stream: Stream,
+    config: &ServerConfig,
+    clock: Clock,
+    session: &mut S,
+    app: &mut A,
+) -> io::Result<()> {
+    let ctl = Control { clock, ..Control::new(config.clone()) };
+    drive(&stream, session, app, &ctl)
+}
+
+/// The std transport, for code generic over the runtime.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Runtime;
+
+impl sansnet_net::Transport for Runtime {
+    const NAME: &'static str = "std";
+    const BLOCKING: sansnet_net::Blocking = sansnet_net::Blocking::Inline;
+
+    fn serve<F: Factory>(
+        listener: Listener,
+        config: &ServerConfig,
+        shutdown: &Shutdown,
+        factory: F,
+    ) -> io::Result<()> {
+        serve(listener, config, shutdown, factory)
+    }
+
+    fn serve_hub<H, E>(
+        listener: Listener,
+        config: &ServerConfig,
+        shutdown: &Shutdown,
+        hub: H,
+        on_event: E,
+    ) -> io::Result<()>
+    where
+        H: Hub,
+        E: FnMut(&mut H, H::Event),
+    {
+        serve_hub(listener, config, shutdown, hub, on_event)
+    }
+
+    fn serve_datagrams<D: Datagrams>(
+        socket: std::net::UdpSocket,
+        shutdown: &Shutdown,
+        machine: D,
+    ) -> io::Result<()> {
+        serve_datagrams(socket, shutdown, machine)
+    }
+
+    fn run_client<S: Session, A: App<S>>(
+        stream: Stream,
+        config: &ServerConfig,
+        clock: Clock,
+        session: &mut S,
+        app: &mut A,
+    ) -> io::Result<()> {
+        run_client(stream, config, clock, session, app)
+    }
+
+    fn connect_each(
+        host: std::net::IpAddr,
+        concurrency: usize,
+        timeout: Duration,
+        probes: &dyn Probes,
+    ) -> io::Result<()> {
+        connect_each(host, concurrency, timeout, probes)
     }
 }
 

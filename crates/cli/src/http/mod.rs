@@ -9,6 +9,7 @@ use sansnet_proto::http::ServerConn;
 
 use crate::cli::{Cli, HttpArgs};
 use crate::server::{self, Plan};
+use sansnet_net::Transport;
 
 mod date;
 mod files;
@@ -25,16 +26,17 @@ pub(crate) use files::FileServer;
 pub(crate) use hello::Hello;
 
 /// Runs `sansnet http` until SIGINT or SIGTERM.
-pub(crate) fn run(cli: &Cli, args: &HttpArgs) -> anyhow::Result<()> {
+pub(crate) fn run<R: Transport>(cli: &Cli, args: &HttpArgs) -> anyhow::Result<()> {
     let plan = Plan {
-        runtime: cli.runtime,
         endpoint: cli.socket.endpoint(args.bind.as_deref(), "127.0.0.1:8080")?,
         config: cli.socket.server_config(),
         verbose: cli.verbose > 0,
     };
     let limits = args.limits(&cli.socket);
     match &args.root {
-        None => server::run(plan, move |now, _peer| (ServerConn::new(limits, now), Hello::new())),
+        None => server::run::<R>(plan, move |now, _peer: &str| {
+            (ServerConn::new(limits, now), Hello::new())
+        }),
         Some(dir) => {
             let root =
                 std::fs::canonicalize(dir).with_context(|| format!("--root {}", dir.display()))?;
@@ -43,7 +45,7 @@ pub(crate) fn run(cli: &Cli, args: &HttpArgs) -> anyhow::Result<()> {
             }
             tracing::info!("serving files from {}", root.display());
             let root = files::Root::new(root);
-            server::run(plan, move |now, _peer| {
+            server::run::<R>(plan, move |now, _peer: &str| {
                 (ServerConn::new(limits, now), FileServer::new(root.clone()))
             })
         }

@@ -1,0 +1,182 @@
+//! What a transport offers to code that is generic over the runtime: the
+//! applications (`sansnet-apps`) and the binary's one runtime dispatch.
+//!
+//! Every transport crate (`sansnet-std`, `sansnet-smol`,
+//! `sansnet-async-std`) exports a unit type `Runtime` implementing
+//! [`Transport`], beside free functions of the same names, so a program
+//! picks its runtime with one `use` line and a library takes it as a type
+//! parameter:
+//!
+//! ```
+//! use sansnet_net::{Listener, ServerConfig, Shutdown, Transport};
+//! use sansnet_proto::http::{Event, Limits, ServerConn};
+//!
+//! fn hello<R: Transport>(listener: Listener, shutdown: &Shutdown) -> std::io::Result<()> {
+//!     R::serve(listener, &ServerConfig::default(), shutdown, |now, _peer: &str| {
+//!         let app = |conn: &mut ServerConn, ev: Event| {
+//!             if let Event::End = ev {
+//!                 let _ = conn.respond(200, &[], "hello\n".into());
+//!             }
+//!         };
+//!         (ServerConn::new(Limits::default(), now), app)
+//!     })
+//! }
+//! ```
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use sansnet_proto::{App, Datagrams, Hub, Instant, Session};
+
+use crate::{Clock, Listener, ServerConfig, Shutdown, Stream};
+
+/// Makes the session and the application of each accepted connection,
+/// from the driver's current time and the peer's printable address.
+///
+/// Any `Fn(Instant, &str) -> (S, A)` that can be shared between threads is
+/// a `Factory`; it names the bounds every `serve` needs once.
+pub trait Factory: Send + Sync + 'static {
+    /// The connection's protocol machine.
+    type Session: Session + Send + 'static;
+    /// The application answering its events.
+    type App: App<Self::Session> + Send + 'static;
+
+    /// A new connection's machine and application.
+    fn make(&self, now: Instant, peer: &str) -> (Self::Session, Self::App);
+}
+
+impl<S, A, F> Factory for F
+where
+    S: Session + Send + 'static,
+    A: App<S> + Send + 'static,
+    F: Fn(Instant, &str) -> (S, A) + Send + Sync + 'static,
+{
+    type Session = S;
+    type App = A;
+
+    fn make(&self, now: Instant, peer: &str) -> (S, A) {
+        self(now, peer)
+    }
+}
+
+/// Where blocking work (a file read or write) runs on a runtime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocking {
+    /// On the connection's own thread (the std transport: a thread per
+    /// connection, no executor to stall).
+    Inline,
+    /// On the blocking thread pool, never on an executor thread (the async
+    /// transports).
+    Pool,
+}
+
+impl Blocking {
+    /// Runs `job`: now, or on the pool. Either way a [`Job`] to poll.
+    pub fn run<T: Send + 'static>(self, job: impl FnOnce() -> T + Send + 'static) -> Job<T> {
+        match self {
+            Blocking::Inline => Job(JobState::Done(Some(job()))),
+            Blocking::Pool => Job(JobState::Pool(blocking::unblock(job))),
+        }
+    }
+}
+
+/// A piece of blocking work, done already or running on the pool; polled
+/// from [`App::poll_work`].
+#[derive(Debug)]
+pub struct Job<T>(JobState<T>);
+
+#[derive(Debug)]
+enum JobState<T> {
+    Done(Option<T>),
+    Pool(blocking::Task<T>),
+}
+
+impl<T> Job<T> {
+    /// The result once the work is done (once: later polls are `Pending`).
+    pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<T> {
+        match &mut self.0 {
+            JobState::Done(v) => match v.take() {
+                Some(v) => Poll::Ready(v),
+                None => Poll::Pending,
+            },
+            JobState::Pool(task) => Pin::new(task).poll(cx),
+        }
+    }
+}
+
+/// The ports of a scan, handed out and recorded by the scanner
+/// (`sansnet_apps::scan`) while a transport connects.
+pub trait Probes: Sync {
+    /// The next port to try, or `None` when every port is handed out.
+    fn next_port(&self) -> Option<u16>;
+    /// The raw result of connecting to `port`: the connection's local and
+    /// peer addresses, or the error (a connect that did not finish within
+    /// the timeout is [`io::ErrorKind::TimedOut`]).
+    fn record(&self, port: u16, result: io::Result<(SocketAddr, SocketAddr)>);
+}
+
+/// A runtime's transport, for code generic over the runtime.
+pub trait Transport: 'static {
+    /// The name `--runtime` knows it by (`std`, `smol`, `async-std`).
+    const NAME: &'static str;
+    /// Where an application runs its blocking work on this runtime.
+    const BLOCKING: Blocking;
+
+    /// Serves `listener` until `shutdown` is triggered: each accepted
+    /// connection runs the session and application `factory` makes. After
+    /// the trigger idle connections close at once and the others get
+    /// [`ServerConfig::grace`].
+    fn serve<F: Factory>(
+        listener: Listener,
+        config: &ServerConfig,
+        shutdown: &Shutdown,
+        factory: F,
+    ) -> io::Result<()>;
+
+    /// Serves `listener` with one [`Hub`] (the chat room) for every
+    /// connection until `shutdown` is triggered; hub events go to
+    /// `on_event`.
+    fn serve_hub<H, E>(
+        listener: Listener,
+        config: &ServerConfig,
+        shutdown: &Shutdown,
+        hub: H,
+        on_event: E,
+    ) -> io::Result<()>
+    where
+        H: Hub,
+        E: FnMut(&mut H, H::Event);
+
+    /// Serves a datagram machine (UDP echo) on `socket` until `shutdown`
+    /// is triggered.
+    fn serve_datagrams<D: Datagrams>(
+        socket: UdpSocket,
+        shutdown: &Shutdown,
+        machine: D,
+    ) -> io::Result<()>;
+
+    /// Runs one client session over a connected `stream` until it
+    /// finishes (blocking the calling thread). Its deadlines are on
+    /// `clock`; `config` gives the write timeout and read buffer.
+    fn run_client<S: Session, A: App<S>>(
+        stream: Stream,
+        config: &ServerConfig,
+        clock: Clock,
+        session: &mut S,
+        app: &mut A,
+    ) -> io::Result<()>;
+
+    /// Connects to `host` on every port `probes` hands out, at most
+    /// `concurrency` at once, each attempt given `timeout`, and records
+    /// each raw result in `probes`. Returns once every port is recorded.
+    fn connect_each(
+        host: IpAddr,
+        concurrency: usize,
+        timeout: Duration,
+        probes: &dyn Probes,
+    ) -> io::Result<()>;
+}
