@@ -22,13 +22,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_io::{Async, Timer};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_lite::future;
-pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
 use sansnet_net::{
-    ConnCounter, Factory, Gate, HubHost, Outbox, Probes, ToHub, TryWrite, WriterQueue, fire_timers,
-    pump, writer_channel,
+    Admission, Admit, ConnSlot, Engine, EngineError, Factory, Gate, HubHost, HubStep, HubWriter,
+    Linger, Probes, ReaderNews, Step, ToHub, TryWrite, WriterStep, datagram_in, datagram_out,
+    reader_news, writer_channel,
 };
+pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 
 /// A boxed task, as handed to the runtime's `spawn`.
@@ -51,30 +52,15 @@ pub async fn serve<F: Factory>(
 ) -> io::Result<()> {
     let clock = Clock::new();
     let factory = Arc::new(factory);
-    let counter = ConnCounter::default();
+    let admission = Admission::new(config.max_connections);
     let listener = Async::new(listener)?;
     loop {
-        let accepted = future::or(
-            async { Some(listener.read_with(|l| l.accept(&config.socket)).await) },
-            async {
+        let accepted =
+            future::or(async { Some(accept(&listener, config, &admission).await) }, async {
                 shutdown.wait().await;
                 None
-            },
-        )
-        .await;
-        let stream = match accepted {
-            None => break,
-            Some(Ok(s)) => s,
-            Some(Err(e)) => {
-                tracing::warn!("accept: {e}");
-                Timer::after(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let Some(slot) = counter.try_acquire(config.max_connections) else {
-            tracing::debug!("connection cap reached, closing a new connection");
-            continue;
-        };
+            });
+        let Some((stream, slot)) = accepted.await else { break };
         let peer = sansnet_net::peer_label(&stream);
         let io = match Async::new(stream) {
             Ok(io) => io,
@@ -97,10 +83,26 @@ pub async fn serve<F: Factory>(
     // file) now, so that new clients are refused rather than left waiting.
     drop(listener);
     let deadline = std::time::Instant::now() + config.grace;
-    while counter.current() > 0 && std::time::Instant::now() < deadline {
+    while admission.open() > 0 && std::time::Instant::now() < deadline {
         Timer::after(Duration::from_millis(5)).await;
     }
     Ok(())
+}
+
+/// The next accepted connection under the connection cap, with its slot
+/// (see [`Admission`]).
+async fn accept(
+    listener: &Async<Listener>,
+    config: &ServerConfig,
+    admission: &Admission,
+) -> (Stream, ConnSlot) {
+    loop {
+        match admission.admit(listener.read_with(|l| l.accept(&config.socket)).await) {
+            Admit::Serve(stream, slot) => return (stream, slot),
+            Admit::BackOff(pause) => _ = Timer::after(pause).await,
+            Admit::Refused => {}
+        }
+    }
 }
 
 /// What [`drive`] needs besides the connection.
@@ -143,17 +145,16 @@ async fn work<S: Session, A: App<S>>(working: bool, app: &mut A, session: &mut S
 }
 
 /// The generic driver: runs one session over one socket until it finishes,
-/// following the core's drain contract. Every protocol runs through this
-/// one loop.
+/// performing the steps of the connection engine ([`sansnet_net::Engine`]):
+/// every protocol runs through this one loop.
 pub async fn drive<S: Session, A: App<S>>(
     io: &Async<Stream>,
     session: &mut S,
     app: &mut A,
     ctl: &Control,
 ) -> io::Result<()> {
-    let cap = ctl.config.read_buffer.max(1024);
-    let mut inbuf = BytesMut::new();
-    let mut out = Outbox::new();
+    let cap = Engine::read_cap(ctl.config.read_buffer);
+    let mut engine = Engine::new(cap);
     let mut timer = Timer::never();
     let mut armed: Option<Instant> = None;
     let mut stop_listener = ctl.shutdown.listener();
@@ -165,36 +166,22 @@ pub async fn drive<S: Session, A: App<S>>(
     // driver's does): fewer, larger reads.
     let mut big: Vec<u8> = Vec::new();
     loop {
-        let now = ctl.clock.now();
-        fire_timers(session, now);
-        pump(session, app, &mut inbuf, now, &mut out);
-        while let Some(chunk) = out.front() {
-            let n = future::or(io.write_with(|s| (&*s).write(chunk)), async {
-                Timer::after(ctl.config.write_timeout).await;
-                Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled"))
-            })
-            .await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+        let step = engine.step(session, app, ctl.clock.now(), ctl.shutdown.is_triggered());
+        // What to wait for: the deadline, shutdown while idle, the
+        // application's work, the socket.
+        let (deadline, idle, working, reading) = match step {
+            Step::Write(chunk) => {
+                let n = write_within(io, chunk, ctl.config.write_timeout).await?;
+                engine.written(session, ctl.clock.now(), n)?;
+                continue;
             }
-            out.advance(n);
-            session.handle_sent(ctl.clock.now(), n);
-        }
-        if session.is_finished() {
-            return linger_close(io).await;
-        }
-        app.on_drained(session);
-        if pump(session, app, &mut inbuf, now, &mut out) {
-            continue;
-        }
-        let idle = session.is_idle() && inbuf.is_empty();
-        if ctl.shutdown.is_triggered() && idle {
-            return Ok(());
-        }
-        if idle && inbuf.capacity() > 0 {
-            inbuf = BytesMut::new(); // hold no memory while waiting
-        }
-        let deadline = session.poll_timeout();
+            Step::Read { until, idle, work } => (until, idle, work, true),
+            Step::Work { until } => (until, false, true, false),
+            Step::Sleep { until } => (Some(until), false, false, false),
+            Step::Linger => return linger_close(io).await,
+            Step::Done => return Ok(()),
+            Step::Fail(e) => return Err(e.into()),
+        };
         // One timer per connection, moved only when the deadline got
         // earlier or more than a second later (a timer firing early is
         // harmless: the loop finds nothing due and waits again). Registering
@@ -230,18 +217,11 @@ pub async fn drive<S: Session, A: App<S>>(
         };
         // Work the application runs beside us (file I/O on a blocking
         // pool): waited for with the socket and the timer.
-        let working = app.is_working();
-        if !session.wants_read() {
-            if deadline.is_none() && !working {
-                return Err(io::Error::other("session stalled: no input wanted, no deadline"));
-            }
+        if !reading {
             if let Wake::Timer = future::or(work(working, app, session), timer).await {
                 armed = None; // fired: set again on the next round
             }
             continue;
-        }
-        if inbuf.len() >= cap {
-            return Err(io::Error::other("input buffer full and the session consumed nothing"));
         }
         let read = async {
             // After a read that did not fill the buffer the socket is most
@@ -277,7 +257,7 @@ pub async fn drive<S: Session, A: App<S>>(
                     tries += 1;
                     if !big.is_empty() {
                         let n = (&*s).read(&mut big[..])?;
-                        inbuf.extend_from_slice(&big[..n]);
+                        engine.read(&big[..n]);
                         read_was_full = n == big.len();
                         if read_was_full && big.len() < cap {
                             big.resize((big.len() * 2).min(cap), 0);
@@ -287,7 +267,7 @@ pub async fn drive<S: Session, A: App<S>>(
                     SCRATCH.with(|scratch| {
                         let mut scratch = scratch.borrow_mut();
                         let n = (&*s).read(&mut scratch[..])?;
-                        inbuf.extend_from_slice(&scratch[..n]);
+                        engine.read(&scratch[..n]);
                         read_was_full = n == scratch.len();
                         if read_was_full && cap > scratch.len() {
                             big = vec![0; (scratch.len() * 2).min(cap)];
@@ -308,7 +288,7 @@ pub async fn drive<S: Session, A: App<S>>(
         };
         let work = work(working, app, session);
         match future::or(work, future::or(read, future::or(timer, stop))).await {
-            Wake::Read(Ok(0)) => session.handle_eof(ctl.clock.now()),
+            Wake::Read(Ok(0)) => engine.eof(session, ctl.clock.now()),
             Wake::Read(Ok(_)) | Wake::Work => {}
             Wake::Timer => armed = None,
             Wake::Read(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -332,22 +312,28 @@ pub async fn run_client<S: Session, A: App<S>>(
     drive(&io, session, app, &ctl).await
 }
 
-/// Closes without losing the last response (see `sansnet_std`): shut the
-/// write side, then drain what the peer still sends for a moment.
+/// Writes a prefix of `chunk`, failing with [`EngineError::WriteStalled`]
+/// if the socket takes nothing for `limit`.
+async fn write_within(io: &Async<Stream>, chunk: &[u8], limit: Duration) -> io::Result<usize> {
+    future::or(io.write_with(|s| (&*s).write(chunk)), async {
+        Timer::after(limit).await;
+        Err(EngineError::WriteStalled.into())
+    })
+    .await
+}
+
+/// Closes without losing the last response: shuts the write side and
+/// drains what the peer still sends (see [`Linger`]) for at most
+/// [`Linger::TIME`] in all.
 async fn linger_close(io: &Async<Stream>) -> io::Result<()> {
     let _ = io.get_ref().shutdown(std::net::Shutdown::Write);
     let drain = async {
-        let mut left = 256 * 1024usize;
+        let mut linger = Linger::new();
         let mut buf = [0u8; 4096];
-        while left > 0 {
-            match io.read_with(|s| (&*s).read(&mut buf)).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
+        while linger.drained(io.read_with(|s| (&*s).read(&mut buf)).await) {}
     };
     future::or(drain, async {
-        Timer::after(Duration::from_millis(100)).await;
+        Timer::after(Linger::TIME).await;
     })
     .await;
     Ok(())
@@ -372,75 +358,61 @@ where
     E: FnMut(&mut H, H::Event),
 {
     let clock = Clock::new();
-    let counter = ConnCounter::default();
+    let admission = Admission::new(config.max_connections);
     let mut listener = Some(Async::new(listener)?);
     let (to_hub, inbox) = async_channel::unbounded::<ToHub>();
     let mut host = HubHost::new(hub);
     let mut next = 0u64;
-    let mut stopping: Option<std::time::Instant> = None;
-    enum Step {
-        Accepted(io::Result<Stream>),
+    enum Wait {
+        Accepted(Stream, ConnSlot),
         Msg(ToHub),
         Timer,
         Stop,
     }
     loop {
-        let now = clock.now();
-        host.handle_timeout(now);
-        host.flush(now, &mut on_event);
-        if let Some(since) = stopping
-            && (host.is_empty() || since.elapsed() >= config.grace)
-        {
-            return Ok(());
-        }
-        let deadline = host.poll_timeout();
+        let until = match host.step(clock.now(), &mut on_event) {
+            HubStep::Stop => return Ok(()),
+            HubStep::Wait { until } => until,
+        };
         let accept = async {
             match &listener {
-                Some(l) => Step::Accepted(l.read_with(|l| l.accept(&config.socket)).await),
+                Some(l) => {
+                    let (stream, slot) = accept(l, config, &admission).await;
+                    Wait::Accepted(stream, slot)
+                }
                 None => future::pending().await,
             }
         };
         let msg = async {
             match inbox.recv().await {
-                Ok(m) => Step::Msg(m),
+                Ok(m) => Wait::Msg(m),
                 Err(_) => future::pending().await,
             }
         };
         let timer = async {
-            let at = match (deadline, stopping) {
-                (Some(at), _) => clock.to_std(at),
-                (None, Some(_)) => std::time::Instant::now() + Duration::from_millis(50),
-                (None, None) => future::pending().await,
-            };
-            Timer::at(at).await;
-            Step::Timer
+            match until {
+                Some(at) => _ = Timer::at(clock.to_std(at)).await,
+                None => future::pending().await,
+            }
+            Wait::Timer
         };
+        let stopping = host.is_stopping();
         let stop = async {
-            if stopping.is_some() {
+            if stopping {
                 future::pending().await
             } else {
                 shutdown.wait().await;
-                Step::Stop
+                Wait::Stop
             }
         };
-        let step = future::or(msg, future::or(accept, future::or(timer, stop))).await;
-        match step {
-            Step::Msg(m) => host.handle(clock.now(), m),
-            Step::Timer => {}
-            Step::Stop => {
-                stopping = Some(std::time::Instant::now());
+        match future::or(msg, future::or(accept, future::or(timer, stop))).await {
+            Wait::Msg(m) => host.handle(clock.now(), m),
+            Wait::Timer => {}
+            Wait::Stop => {
                 listener = None; // stop accepting: new clients are refused
-                host.end_all(clock.now());
+                host.stop(clock.now(), config.grace);
             }
-            Step::Accepted(Err(e)) => {
-                tracing::warn!("accept: {e}");
-                Timer::after(Duration::from_millis(10)).await;
-            }
-            Step::Accepted(Ok(stream)) => {
-                let Some(slot) = counter.try_acquire(config.max_connections) else {
-                    tracing::debug!("connection cap reached, closing a new connection");
-                    continue;
-                };
+            Wait::Accepted(stream, slot) => {
                 let peer = sansnet_net::peer_label(&stream);
                 let Ok(io) = Async::new(stream) else { continue };
                 next += 1;
@@ -454,7 +426,7 @@ where
                 let write_timeout = config.write_timeout;
                 spawn(Box::pin(async move {
                     let _slot = slot;
-                    write_half(&io2, conn, queue, &tx2, write_timeout).await;
+                    write_half(&io2, HubWriter::new(conn, queue), &tx2, write_timeout).await;
                 }));
             }
         }
@@ -470,7 +442,7 @@ async fn read_half(
 ) {
     loop {
         gate.wait_open().await;
-        let r = io
+        let read = io
             .read_with(|s| {
                 SCRATCH.with(|scratch| {
                     let mut scratch = scratch.borrow_mut();
@@ -479,16 +451,13 @@ async fn read_half(
                 })
             })
             .await;
-        match r {
-            Ok(data) if !data.is_empty() => {
-                if to_hub.send(ToHub::Read { conn, data }).await.is_err() {
-                    return;
-                }
-            }
-            Ok(_) | Err(_) => {
-                let _ = to_hub.send(ToHub::Eof { conn }).await;
-                return;
-            }
+        let (news, last) = match reader_news(conn, read) {
+            ReaderNews::Again => continue,
+            ReaderNews::Send(m) => (m, false),
+            ReaderNews::Last(m) => (m, true),
+        };
+        if to_hub.send(news).await.is_err() || last {
+            return;
         }
     }
 }
@@ -502,42 +471,41 @@ impl TryWrite for Direct {
     }
 }
 
-/// A hub connection's writer: writes what the hub routes to it, reports
-/// `Sent`, closes on `Close` or on a stalled or failed write.
+/// A hub connection's writer task: performs the [`HubWriter`]'s steps, each
+/// write within `write_timeout`.
 async fn write_half(
     io: &Async<Stream>,
-    conn: ConnId,
-    mut queue: WriterQueue,
+    mut w: HubWriter,
     to_hub: &async_channel::Sender<ToHub>,
     write_timeout: Duration,
 ) {
-    let mut out = Outbox::new();
-    'outer: while let Some(first) = queue.recv().await {
-        let close = queue.gather(first, &mut out, 64 * 1024);
-        while let Some(chunk) = out.front() {
-            let r = future::or(io.write_with(|s| (&*s).write(chunk)), async {
-                Timer::after(write_timeout).await;
-                Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled"))
-            })
-            .await;
-            match r {
-                Ok(n) if n > 0 => {
-                    out.advance(n);
-                    if to_hub.send(ToHub::Sent { conn, n }).await.is_err() {
-                        break 'outer;
-                    }
-                }
-                _ => break 'outer,
+    loop {
+        let sent = match w.step() {
+            WriterStep::Recv(queue) => {
+                let msg = queue.recv().await;
+                w.received(msg);
+                continue;
             }
-        }
-        queue.written();
-        if close {
-            let _ = linger_close(io).await;
-            break;
+            WriterStep::Write(chunk) => {
+                let r = write_within(io, chunk, write_timeout).await;
+                w.written(r)
+            }
+            WriterStep::Linger => {
+                let _ = linger_close(io).await;
+                continue;
+            }
+            WriterStep::Close(gone) => {
+                let _ = io.get_ref().shutdown(std::net::Shutdown::Both);
+                let _ = to_hub.send(gone).await;
+                return;
+            }
+        };
+        if let Some(m) = sent
+            && to_hub.send(m).await.is_err()
+        {
+            w.failed();
         }
     }
-    let _ = io.get_ref().shutdown(std::net::Shutdown::Both);
-    let _ = to_hub.send(ToHub::Gone { conn }).await;
 }
 
 /// Serves a datagram machine (UDP echo) on `socket` until `shutdown` is
@@ -554,17 +522,11 @@ pub async fn serve_datagrams<D: Datagrams>(
         let got = future::or(async { Some(socket.recv_from(&mut buf).await) }, async {
             shutdown.wait().await;
             None
-        })
-        .await;
-        match got {
-            None => return Ok(()),
-            Some(Ok((n, from))) => machine.handle_datagram(clock.now(), from, &buf[..n]),
-            Some(Err(e)) => tracing::debug!("udp recv: {e}"),
-        }
+        });
+        let Some(received) = got.await else { return Ok(()) };
+        datagram_in(&mut machine, clock.now(), received, &buf);
         while let Some((to, data)) = machine.poll_transmit() {
-            if let Err(e) = socket.send_to(&data, to).await {
-                tracing::debug!("udp send to {to}: {e}");
-            }
+            datagram_out(to, socket.send_to(&data, to).await);
         }
     }
 }

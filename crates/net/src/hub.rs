@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use event_listener::{Event, Listener as _};
@@ -186,6 +187,138 @@ impl WriterQueue {
     }
 }
 
+/// What a hub connection's reader does after one read; see [`reader_news`].
+#[derive(Debug)]
+pub enum ReaderNews {
+    /// Send this ([`ToHub::Read`]) to the host, then read again.
+    Send(ToHub),
+    /// Interrupted: read again.
+    Again,
+    /// Send this ([`ToHub::Eof`]) to the host and stop reading: the peer
+    /// ended its side, or the read failed.
+    Last(ToHub),
+}
+
+/// The hub reader's step after one read of `conn`'s socket (wait for the
+/// [`Gate`] to open before each read).
+pub fn reader_news(conn: ConnId, read: io::Result<Bytes>) -> ReaderNews {
+    match read {
+        Ok(data) if !data.is_empty() => ReaderNews::Send(ToHub::Read { conn, data }),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => ReaderNews::Again,
+        Ok(_) | Err(_) => ReaderNews::Last(ToHub::Eof { conn }),
+    }
+}
+
+/// A hub connection's writer, without I/O: takes what the host routes to
+/// the connection from its [`WriterQueue`], batches it, asks for it to be
+/// written, reports [`ToHub::Sent`], lingers and closes after
+/// [`ToWriter::Close`], and ends with [`ToHub::Gone`]. A failed write (or a
+/// host that stopped listening, see [`failed`](Self::failed)) closes at once.
+#[derive(Debug)]
+pub struct HubWriter {
+    conn: ConnId,
+    queue: WriterQueue,
+    out: Outbox,
+    state: WriterState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriterState {
+    /// Waiting for the host.
+    Idle,
+    /// Writing a batch; then close if `close`.
+    Writing { close: bool },
+    /// The batch before a close is written: linger.
+    Linger,
+    /// Shut the socket and say goodbye.
+    Closing,
+}
+
+/// What a hub connection's writer does next; see [`HubWriter::step`].
+#[derive(Debug)]
+pub enum WriterStep<'a> {
+    /// Wait for the next message on this queue and hand it (or `None`
+    /// when the host dropped the connection's [`Writer`]) to
+    /// [`HubWriter::received`].
+    Recv(&'a mut WriterQueue),
+    /// Write (a prefix of) these bytes, within the write timeout, and
+    /// report the result with [`HubWriter::written`].
+    Write(&'a [u8]),
+    /// Close with a [`crate::Linger`], then step again.
+    Linger,
+    /// Shut the socket both ways, send this ([`ToHub::Gone`]) to the host
+    /// and stop.
+    Close(ToHub),
+}
+
+impl HubWriter {
+    /// The most one batch gathers before it is written.
+    pub const BATCH: usize = 64 * 1024;
+
+    /// The writer of `conn`, fed by `queue`.
+    pub fn new(conn: ConnId, queue: WriterQueue) -> HubWriter {
+        HubWriter { conn, queue, out: Outbox::new(), state: WriterState::Idle }
+    }
+
+    /// The next step.
+    pub fn step(&mut self) -> WriterStep<'_> {
+        if let WriterState::Writing { close } = self.state
+            && self.out.is_empty()
+        {
+            self.queue.written();
+            self.state = if close { WriterState::Linger } else { WriterState::Idle };
+        }
+        match self.state {
+            WriterState::Idle => WriterStep::Recv(&mut self.queue),
+            WriterState::Writing { .. } => match self.out.front() {
+                Some(chunk) => WriterStep::Write(chunk),
+                None => WriterStep::Linger, // not reached: the outbox is not empty
+            },
+            WriterState::Linger => {
+                self.state = WriterState::Closing;
+                WriterStep::Linger
+            }
+            WriterState::Closing => WriterStep::Close(ToHub::Gone { conn: self.conn }),
+        }
+    }
+
+    /// The message a [`WriterStep::Recv`] waited for: it and whatever else
+    /// is queued already go out in one batch.
+    pub fn received(&mut self, msg: Option<ToWriter>) {
+        self.state = match msg {
+            None => WriterState::Closing,
+            Some(first) => {
+                let close = self.queue.gather(first, &mut self.out, HubWriter::BATCH);
+                WriterState::Writing { close }
+            }
+        };
+    }
+
+    /// The result of a [`WriterStep::Write`]: the [`ToHub::Sent`] to send
+    /// to the host, if any bytes went out. A failed, stalled or empty write
+    /// closes the connection; an interrupted one is tried again.
+    pub fn written(&mut self, result: io::Result<usize>) -> Option<ToHub> {
+        match result {
+            Ok(n) if n > 0 => {
+                let n = n.min(self.out.front().map_or(0, <[u8]>::len));
+                self.out.advance(n);
+                Some(ToHub::Sent { conn: self.conn, n })
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
+            Ok(_) | Err(_) => {
+                self.failed();
+                None
+            }
+        }
+    }
+
+    /// The host is gone (a send to it failed): close without lingering.
+    pub fn failed(&mut self) {
+        self.out = Outbox::new();
+        self.state = WriterState::Closing;
+    }
+}
+
 /// Open or shut; readers wait while it is shut. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct Gate {
@@ -251,12 +384,65 @@ pub struct HubHost<H: Hub> {
     touched: BTreeSet<ConnId>,
     /// Connections with bytes in their `stage`.
     staged: Vec<ConnId>,
+    /// After shutdown: when the grace period ends.
+    stopping: Option<Instant>,
+}
+
+/// What a hub's host does next; see [`HubHost::step`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HubStep {
+    /// Every connection is gone after shutdown, or the grace period ended:
+    /// return.
+    Stop,
+    /// Wait for the next message, at most until `until`.
+    Wait {
+        /// The hub's next deadline (while stopping, a short poll).
+        until: Option<Instant>,
+    },
 }
 
 impl<H: Hub> HubHost<H> {
     /// Hosts `hub`.
     pub fn new(hub: H) -> HubHost<H> {
-        HubHost { hub, members: BTreeMap::new(), touched: BTreeSet::new(), staged: Vec::new() }
+        HubHost {
+            hub,
+            members: BTreeMap::new(),
+            touched: BTreeSet::new(),
+            staged: Vec::new(),
+            stopping: None,
+        }
+    }
+
+    /// How often a stopping host with no deadline looks whether its grace
+    /// period is over.
+    pub const STOP_POLL: Duration = Duration::from_millis(20);
+
+    /// One round of the host's loop: fires due timers, routes every output
+    /// ([`flush`](Self::flush)), and says whether to stop or how long to
+    /// wait for the next message (fed with [`handle`](Self::handle)).
+    pub fn step(&mut self, now: Instant, on_event: &mut impl FnMut(&mut H, H::Event)) -> HubStep {
+        self.handle_timeout(now);
+        self.flush(now, on_event);
+        match (self.stopping, self.hub.poll_timeout()) {
+            (Some(end), _) if self.is_empty() || now >= end => HubStep::Stop,
+            (_, Some(at)) => HubStep::Wait { until: Some(at) },
+            (Some(_), None) => HubStep::Wait { until: Some(now + HubHost::<H>::STOP_POLL) },
+            (None, None) => HubStep::Wait { until: None },
+        }
+    }
+
+    /// Shutdown came: every connection is ended through the hub (so it can
+    /// say goodbye) and has `grace` to flush. Later calls change nothing.
+    pub fn stop(&mut self, now: Instant, grace: Duration) {
+        if self.stopping.is_none() {
+            self.stopping = Some(now + grace);
+            self.end_all(now);
+        }
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.is_some()
     }
 
     /// The hub.

@@ -6,9 +6,26 @@
 //! [`Instant`] ([`Clock`]), a shutdown signal that both threads and tasks can
 //! wait on ([`Shutdown`]), and the server settings ([`ServerConfig`]).
 //!
-//! Nothing here knows a protocol: that is the core's job
-//! (`sansnet-proto`). Nothing here runs a connection: that is the
-//! transports' job (`sansnet-std`, `sansnet-smol`, `sansnet-async-std`).
+//! And the **connection engine**: every decision a driver makes about a
+//! connection, written once and without I/O, so that the transports
+//! (`sansnet-std` with threads, `sansnet-futures` under `sansnet-smol` and
+//! `sansnet-async-std`) only wait and make system calls:
+//!
+//! - [`Engine`]: one connection's steps ([`Step`]: write, read until a
+//!   deadline, wait for the application's work, sleep, linger, stop, fail)
+//!   over the core's drain contract, with its input buffer and [`Outbox`];
+//! - [`Admission`]: accepting under the connection cap, backing off after
+//!   an accept error; [`Linger`]: the drain of a lingering close;
+//! - [`HubHost`], [`HubWriter`] and [`reader_news`]: hosting a [`Hub`]
+//!   (the chat room), its per-connection writers and readers;
+//! - [`datagram_in`] / [`datagram_out`]: the datagram loop;
+//! - [`EngineError`]: every error text the drivers produce;
+//! - [`Transport`] and [`transport!`]: the runtime-generic entry points and
+//!   the one implementation of them every transport crate expands.
+//!
+//! Nothing here knows a protocol: that is the core's job (`sansnet-proto`).
+//!
+//! [`Hub`]: sansnet_proto::Hub
 
 use std::fmt;
 use std::io;
@@ -21,11 +38,18 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sansnet_proto::Instant;
+mod engine;
 mod hub;
 mod pump;
 mod transport;
-pub use hub::{Gate, HubHost, ToHub, ToWriter, TryWrite, Writer, WriterQueue, writer_channel};
+pub use engine::{Admission, Admit, Engine, EngineError, Linger, Step, datagram_in, datagram_out};
+pub use hub::{
+    Gate, HubHost, HubStep, HubWriter, ReaderNews, ToHub, ToWriter, TryWrite, Writer, WriterQueue,
+    WriterStep, reader_news, writer_channel,
+};
 pub use pump::{Outbox, fire_timers, pump};
+#[doc(hidden)]
+pub use sansnet_proto as __proto;
 pub use transport::{Blocking, Factory, Job, Probes, Transport};
 
 use event_listener::Listener as _;

@@ -180,3 +180,77 @@ pub trait Transport: 'static {
         probes: &dyn Probes,
     ) -> io::Result<()>;
 }
+
+/// Defines a transport crate's `Runtime` (a unit struct) and its
+/// [`Transport`] implementation, forwarding every method to the free
+/// function of the same name in the calling module (`serve`, `serve_hub`,
+/// `serve_datagrams`, `run_client`, `connect_each`). Each transport crate
+/// expands it once, so the forwarding is written once:
+///
+/// ```ignore
+/// sansnet_net::transport!("smol", sansnet_net::Blocking::Pool);
+/// ```
+#[macro_export]
+macro_rules! transport {
+    ($name:literal, $blocking:expr) => {
+        /// This transport, for code generic over the runtime (see
+        /// `sansnet_net::Transport`).
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct Runtime;
+
+        impl $crate::Transport for Runtime {
+            const NAME: &'static str = $name;
+            const BLOCKING: $crate::Blocking = $blocking;
+
+            fn serve<F: $crate::Factory>(
+                listener: $crate::Listener,
+                config: &$crate::ServerConfig,
+                shutdown: &$crate::Shutdown,
+                factory: F,
+            ) -> ::std::io::Result<()> {
+                serve(listener, config, shutdown, factory)
+            }
+
+            fn serve_hub<H, E>(
+                listener: $crate::Listener,
+                config: &$crate::ServerConfig,
+                shutdown: &$crate::Shutdown,
+                hub: H,
+                on_event: E,
+            ) -> ::std::io::Result<()>
+            where
+                H: $crate::__proto::Hub,
+                E: FnMut(&mut H, H::Event),
+            {
+                serve_hub(listener, config, shutdown, hub, on_event)
+            }
+
+            fn serve_datagrams<D: $crate::__proto::Datagrams>(
+                socket: ::std::net::UdpSocket,
+                shutdown: &$crate::Shutdown,
+                machine: D,
+            ) -> ::std::io::Result<()> {
+                serve_datagrams(socket, shutdown, machine)
+            }
+
+            fn run_client<S: $crate::__proto::Session, A: $crate::__proto::App<S>>(
+                stream: $crate::Stream,
+                config: &$crate::ServerConfig,
+                clock: $crate::Clock,
+                session: &mut S,
+                app: &mut A,
+            ) -> ::std::io::Result<()> {
+                run_client(stream, config, clock, session, app)
+            }
+
+            fn connect_each(
+                host: ::std::net::IpAddr,
+                concurrency: usize,
+                timeout: ::std::time::Duration,
+                probes: &dyn $crate::Probes,
+            ) -> ::std::io::Result<()> {
+                connect_each(host, concurrency, timeout, probes)
+            }
+        }
+    };
+}

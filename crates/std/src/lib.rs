@@ -39,12 +39,14 @@ use std::task::{Context, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::Bytes;
+use sansnet_net::{
+    Admission, Admit, ConnSlot, Engine, EngineError, Factory, Gate, HubHost, HubStep, HubWriter,
+    Linger, Probes, ReaderNews, Step, ToHub, WriterStep, datagram_in, datagram_out, reader_news,
+    writer_channel,
+};
 pub use sansnet_net::{
     Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
-};
-use sansnet_net::{
-    ConnCounter, Factory, Gate, HubHost, Outbox, Probes, ToHub, fire_timers, pump, writer_channel,
 };
 pub use sansnet_proto as proto;
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Session};
@@ -85,7 +87,7 @@ pub fn serve<F: Factory>(
 ) -> io::Result<()> {
     let clock = Clock::new();
     let factory = Arc::new(factory);
-    let counter = ConnCounter::default();
+    let admission = Admission::new(config.max_connections);
     let registry = Arc::new(Registry::default());
     let listener = Arc::new(listener);
     // Wakes the blocking accept below when shutdown comes.
@@ -97,7 +99,7 @@ pub fn serve<F: Factory>(
         })?
     };
     let mut next_id = 0u64;
-    while let Some((stream, slot)) = accept_slot(&listener, config, shutdown, &counter) {
+    while let Some((stream, slot)) = accept_slot(&listener, config, shutdown, &admission) {
         let peer = sansnet_net::peer_label(&stream);
         let idle = Arc::new(AtomicBool::new(false));
         next_id += 1;
@@ -134,7 +136,7 @@ pub fn serve<F: Factory>(
         let _ = s.shutdown(How::Read);
     }
     let deadline = std::time::Instant::now() + config.grace;
-    while counter.current() > 0 && std::time::Instant::now() < deadline {
+    while admission.open() > 0 && std::time::Instant::now() < deadline {
         for s in registry.snapshot(true) {
             let _ = s.shutdown(How::Read);
         }
@@ -144,7 +146,7 @@ pub fn serve<F: Factory>(
         let _ = s.shutdown(How::Both);
     }
     let cut = std::time::Instant::now() + Duration::from_secs(1);
-    while counter.current() > 0 && std::time::Instant::now() < cut {
+    while admission.open() > 0 && std::time::Instant::now() < cut {
         thread::sleep(Duration::from_millis(5));
     }
     Ok(())
@@ -156,23 +158,17 @@ fn accept_slot(
     listener: &Listener,
     config: &ServerConfig,
     shutdown: &Shutdown,
-    counter: &ConnCounter,
-) -> Option<(Stream, sansnet_net::ConnSlot)> {
+    admission: &Admission,
+) -> Option<(Stream, ConnSlot)> {
     loop {
         let accepted = listener.accept(&config.socket);
         if shutdown.is_triggered() {
             return None;
         }
-        match accepted {
-            Ok(stream) => match counter.try_acquire(config.max_connections) {
-                Some(slot) => return Some((stream, slot)),
-                None => tracing::debug!("connection cap reached, closing a new connection"),
-            },
-            Err(e) => {
-                tracing::warn!("accept: {e}");
-                // Out of descriptors or similar: back off instead of spinning.
-                thread::sleep(Duration::from_millis(10));
-            }
+        match admission.admit(accepted) {
+            Admit::Serve(stream, slot) => return Some((stream, slot)),
+            Admit::Refused => {}
+            Admit::BackOff(pause) => thread::sleep(pause),
         }
     }
 }
@@ -205,109 +201,93 @@ impl Control {
 }
 
 /// The generic driver: runs one session over one blocking stream until it
-/// finishes, following the core's drain contract. Every protocol runs
-/// through this one loop.
+/// finishes, performing the steps of the connection engine
+/// ([`sansnet_net::Engine`]): every protocol runs through this one loop.
 pub fn drive<S: Session, A: App<S>>(
     stream: &Stream,
     session: &mut S,
     app: &mut A,
     ctl: &Control,
 ) -> io::Result<()> {
-    let cap = ctl.config.read_buffer.max(1024);
+    let cap = Engine::read_cap(ctl.config.read_buffer);
+    let mut engine = Engine::new(cap).poll_work_each_round();
     // Small at first (an idle connection's thread blocks reading into it),
     // doubled by full reads up to the configured size.
     let mut scratch = vec![0u8; cap.min(4 * 1024)];
-    let mut inbuf = BytesMut::new();
-    let mut out = Outbox::new();
     stream.set_write_timeout(Some(ctl.config.write_timeout))?;
     let mut read_timeout = None;
     stream.set_read_timeout(None)?;
     // Wakes this thread when the application's work finishes.
     let mut unpark: Option<Waker> = None;
     loop {
-        let now = ctl.clock.now();
-        fire_timers(session, now);
-        if app.is_working() {
-            // Work that finished meanwhile (never waited for here).
-            let _ = app.poll_work(session, &mut Context::from_waker(Waker::noop()));
-        }
-        pump(session, app, &mut inbuf, now, &mut out);
-        while let Some(chunk) = out.front() {
-            let began = std::time::Instant::now();
-            let n = match { stream }.write(chunk) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                // The send timeout ran out with only part written: the peer
-                // took next to nothing for that long. (It may still trickle
-                // a few KiB a second into a full window, so a partial
-                // success is not enough to keep the connection.)
-                Ok(n) if n < chunk.len() && began.elapsed() >= ctl.config.write_timeout => {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled"));
+        let to_std = |at| ctl.clock.to_std(at);
+        match engine.step(session, app, ctl.clock.now(), ctl.shutdown.is_triggered()) {
+            Step::Write(chunk) => {
+                let began = std::time::Instant::now();
+                let n = match { stream }.write(chunk) {
+                    // The send timeout ran out with only part written: the
+                    // peer took next to nothing for that long. (It may still
+                    // trickle a few KiB a second into a full window, so a
+                    // partial success is not enough to keep the connection.)
+                    Ok(n) if n < chunk.len() && began.elapsed() >= ctl.config.write_timeout => {
+                        return Err(EngineError::WriteStalled.into());
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                engine.written(session, ctl.clock.now(), n)?;
+            }
+            Step::Read { until, idle, work: _ } => {
+                let wait = until.map(|at| {
+                    let d = to_std(at).saturating_duration_since(std::time::Instant::now());
+                    d.max(Duration::from_millis(1))
+                });
+                if let Some(t) = read_timeout_change(read_timeout, wait) {
+                    stream.set_read_timeout(t)?;
+                    read_timeout = t;
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            out.advance(n);
-            session.handle_sent(ctl.clock.now(), n);
-        }
-        if session.is_finished() {
-            return linger_close(stream, &mut scratch);
-        }
-        app.on_drained(session);
-        if pump(session, app, &mut inbuf, now, &mut out) {
-            continue;
-        }
-        if ctl.shutdown.is_triggered() && session.is_idle() && inbuf.is_empty() {
-            return Ok(());
-        }
-        let deadline = session.poll_timeout();
-        if !session.wants_read() {
-            if app.is_working() {
-                // The application's work, or the deadline, moves it now.
+                // Raised, then the signal looked at again: a shutdown either
+                // sees the flag or is seen here.
+                ctl.idle.store(idle, Ordering::SeqCst);
+                if idle && ctl.shutdown.is_triggered() {
+                    return Ok(());
+                }
+                let r = { stream }.read(&mut scratch);
+                ctl.idle.store(false, Ordering::SeqCst);
+                match r {
+                    Ok(0) => engine.eof(session, ctl.clock.now()),
+                    Ok(n) => {
+                        engine.read(&scratch[..n]);
+                        if n == scratch.len() && scratch.len() < cap {
+                            // Full reads: grow toward the configured size.
+                            scratch.resize((scratch.len() * 2).min(cap), 0);
+                        }
+                    }
+                    Err(e) if timed_out(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Step::Work { until } => {
                 let waker = unpark.get_or_insert_with(|| Waker::from(Arc::new(Unpark::current())));
-                wait_for_work(session, app, waker, deadline.map(|at| ctl.clock.to_std(at)));
-                continue;
+                wait_for_work(session, app, waker, until.map(to_std));
             }
-            // Only a deadline can move it now.
-            let Some(at) = deadline else {
-                return Err(io::Error::other("session stalled: no input wanted, no deadline"));
-            };
-            thread::sleep(
-                ctl.clock.to_std(at).saturating_duration_since(std::time::Instant::now()),
-            );
-            continue;
-        }
-        if inbuf.len() >= cap {
-            return Err(io::Error::other("input buffer full and the session consumed nothing"));
-        }
-        let wait = deadline.map(|at| {
-            let d = ctl.clock.to_std(at).saturating_duration_since(std::time::Instant::now());
-            d.max(Duration::from_millis(1))
-        });
-        if let Some(t) = read_timeout_change(read_timeout, wait) {
-            stream.set_read_timeout(t)?;
-            read_timeout = t;
-        }
-        ctl.idle.store(session.is_idle() && inbuf.is_empty(), Ordering::SeqCst);
-        if ctl.shutdown.is_triggered() && session.is_idle() && inbuf.is_empty() {
-            return Ok(());
-        }
-        let r = { stream }.read(&mut scratch);
-        ctl.idle.store(false, Ordering::SeqCst);
-        match r {
-            Ok(0) => session.handle_eof(ctl.clock.now()),
-            Ok(n) => {
-                inbuf.extend_from_slice(&scratch[..n]);
-                if n == scratch.len() && scratch.len() < cap {
-                    // Full reads: grow toward the configured size.
-                    scratch.resize((scratch.len() * 2).min(cap), 0);
-                }
+            Step::Sleep { until } => {
+                thread::sleep(to_std(until).saturating_duration_since(std::time::Instant::now()));
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Step::Linger => return linger_close(stream, &mut scratch),
+            Step::Done => return Ok(()),
+            Step::Fail(e) => return Err(e.into()),
         }
     }
+}
+
+/// A read that ended without data or error: a timeout or an interrupt.
+fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 /// A waker that unparks the thread that made it.
@@ -373,20 +353,14 @@ fn read_timeout_change(
     }
 }
 
-/// Closes after a finished exchange without losing the last response: shut
-/// the write side, then read (and drop) what the peer still sends for a
-/// moment, so the kernel does not answer it with a reset that could
-/// destroy the response in flight.
+/// Closes after a finished exchange without losing the last response:
+/// shuts the write side and drains what the peer still sends (see
+/// [`Linger`]), each read waiting at most [`Linger::TIME`].
 fn linger_close(mut stream: &Stream, scratch: &mut [u8]) -> io::Result<()> {
     let _ = stream.shutdown(How::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-    let mut left = 256 * 1024usize;
-    while left > 0 {
-        match stream.read(scratch) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => left = left.saturating_sub(n),
-        }
-    }
+    let _ = stream.set_read_timeout(Some(Linger::TIME));
+    let mut linger = Linger::new();
+    while linger.drained(stream.read(scratch)) {}
     Ok(())
 }
 
@@ -410,12 +384,11 @@ where
     let clock = Clock::new();
     let (to_hub, inbox) = mpsc::channel::<Option<ToHub>>();
     let listener = Arc::new(listener);
-    let counter = ConnCounter::default();
-    let (l, sd, cfg, tx, counter) =
-        (listener.clone(), shutdown.clone(), config.clone(), to_hub.clone(), counter.clone());
+    let admission = Admission::new(config.max_connections);
+    let (l, sd, cfg, tx) = (listener.clone(), shutdown.clone(), config.clone(), to_hub.clone());
     let acceptor = thread::Builder::new()
         .name("sansnet-accept".into())
-        .spawn(move || accept_hub(&l, &cfg, &sd, &tx, &counter))?;
+        .spawn(move || accept_hub(&l, &cfg, &sd, &tx, &admission))?;
     // On shutdown: wake the accept thread, and tell the hub thread (None).
     let (l, sd, tx) = (listener, shutdown.clone(), to_hub.clone());
     let waker = thread::Builder::new().name("sansnet-waker".into()).spawn(move || {
@@ -426,28 +399,18 @@ where
     let mut threads = Some((acceptor, waker));
     drop(to_hub);
     let mut host = HubHost::new(hub);
-    let mut stopping: Option<std::time::Instant> = None;
     loop {
-        let now = clock.now();
-        host.handle_timeout(now);
-        host.flush(now, &mut on_event);
-        if let Some(since) = stopping
-            && (host.is_empty() || since.elapsed() >= config.grace)
-        {
-            return Ok(());
-        }
-        let wait = match (host.poll_timeout(), stopping) {
-            (Some(at), _) => clock.to_std(at).saturating_duration_since(std::time::Instant::now()),
-            (None, Some(_)) => Duration::from_millis(20),
-            (None, None) => Duration::from_secs(3600),
+        let wait = match host.step(clock.now(), &mut on_event) {
+            HubStep::Stop => return Ok(()),
+            HubStep::Wait { until: Some(at) } => {
+                clock.to_std(at).saturating_duration_since(std::time::Instant::now())
+            }
+            HubStep::Wait { until: None } => Duration::from_secs(3600),
         };
         match inbox.recv_timeout(wait) {
             Ok(Some(m)) => host.handle(clock.now(), m),
             Ok(None) => {
-                if stopping.is_none() {
-                    stopping = Some(std::time::Instant::now());
-                    host.end_all(clock.now());
-                }
+                host.stop(clock.now(), config.grace);
                 // Stop accepting: once both threads are done with it, the
                 // listening socket closes (and a Unix socket's file goes).
                 if let Some((acceptor, waker)) = threads.take() {
@@ -466,10 +429,10 @@ fn accept_hub(
     config: &ServerConfig,
     shutdown: &Shutdown,
     to_hub: &mpsc::Sender<Option<ToHub>>,
-    counter: &ConnCounter,
+    admission: &Admission,
 ) {
     let mut next = 0u64;
-    while let Some((stream, slot)) = accept_slot(listener, config, shutdown, counter) {
+    while let Some((stream, slot)) = accept_slot(listener, config, shutdown, admission) {
         let (Ok(reader), Ok(writer_stream)) = (stream.try_clone(), stream.try_clone()) else {
             continue;
         };
@@ -477,62 +440,70 @@ fn accept_hub(
         let conn = ConnId(next);
         let peer = sansnet_net::peer_label(&stream);
         // The hub thread writes to an idle member itself, without blocking.
-        let (writer, mut queue) = writer_channel(Some(Arc::new(stream)));
+        let (writer, queue) = writer_channel(Some(Arc::new(stream)));
         let gate = Gate::new();
         if to_hub.send(Some(ToHub::Opened { conn, peer, writer, gate: gate.clone() })).is_err() {
             return;
         }
         let tx = to_hub.clone();
-        let _ = thread::Builder::new().name("sansnet-read".into()).spawn(move || {
-            let mut reader = reader;
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                gate.wait_open_blocking();
-                match reader.read(&mut buf) {
-                    Ok(n) if n > 0 => {
-                        let data = bytes::Bytes::copy_from_slice(&buf[..n]);
-                        if tx.send(Some(ToHub::Read { conn, data })).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    _ => {
-                        let _ = tx.send(Some(ToHub::Eof { conn }));
-                        return;
-                    }
-                }
-            }
-        });
+        let _ = thread::Builder::new()
+            .name("sansnet-read".into())
+            .spawn(move || read_half(reader, conn, &gate, &tx));
         let (tx, write_timeout) = (to_hub.clone(), config.write_timeout);
         let _ = thread::Builder::new().name("sansnet-write".into()).spawn(move || {
             let _slot = slot;
-            let mut w = writer_stream;
-            let _ = w.set_write_timeout(Some(write_timeout));
-            let mut scratch = [0u8; 4096];
-            let mut out = Outbox::new();
-            'outer: while let Some(first) = queue.recv_blocking() {
-                let close = queue.gather(first, &mut out, 64 * 1024);
-                while let Some(chunk) = out.front() {
-                    match w.write(chunk) {
-                        Ok(n) if n > 0 => {
-                            out.advance(n);
-                            if tx.send(Some(ToHub::Sent { conn, n })).is_err() {
-                                break 'outer;
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        _ => break 'outer,
-                    }
-                }
-                queue.written();
-                if close {
-                    let _ = linger_close(&w, &mut scratch);
-                    break;
+            let _ = writer_stream.set_write_timeout(Some(write_timeout));
+            write_half(&writer_stream, HubWriter::new(conn, queue), &tx);
+        });
+    }
+}
+
+/// A hub connection's reader thread: bytes to the hub while its gate is open.
+fn read_half(mut reader: Stream, conn: ConnId, gate: &Gate, tx: &mpsc::Sender<Option<ToHub>>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        gate.wait_open_blocking();
+        let read = reader.read(&mut buf).map(|n| Bytes::copy_from_slice(&buf[..n]));
+        match reader_news(conn, read) {
+            ReaderNews::Send(m) => {
+                if tx.send(Some(m)).is_err() {
+                    return;
                 }
             }
-            let _ = w.shutdown(How::Both);
-            let _ = tx.send(Some(ToHub::Gone { conn }));
-        });
+            ReaderNews::Again => {}
+            ReaderNews::Last(m) => {
+                let _ = tx.send(Some(m));
+                return;
+            }
+        }
+    }
+}
+
+/// A hub connection's writer thread: performs the [`HubWriter`]'s steps.
+fn write_half(stream: &Stream, mut w: HubWriter, tx: &mpsc::Sender<Option<ToHub>>) {
+    let mut scratch = [0u8; 4096];
+    loop {
+        match w.step() {
+            WriterStep::Recv(queue) => {
+                let msg = queue.recv_blocking();
+                w.received(msg);
+            }
+            WriterStep::Write(chunk) => {
+                let result = { stream }.write(chunk);
+                let sent = w.written(result);
+                if sent.is_some_and(|m| tx.send(Some(m)).is_err()) {
+                    w.failed();
+                }
+            }
+            WriterStep::Linger => {
+                let _ = linger_close(stream, &mut scratch);
+            }
+            WriterStep::Close(gone) => {
+                let _ = stream.shutdown(How::Both);
+                let _ = tx.send(Some(gone));
+                return;
+            }
+        }
     }
 }
 
@@ -548,16 +519,10 @@ pub fn serve_datagrams<D: Datagrams>(
     socket.set_read_timeout(Some(Duration::from_millis(100)))?;
     let mut buf = vec![0u8; 64 * 1024];
     while !shutdown.is_triggered() {
-        match socket.recv_from(&mut buf) {
-            Ok((n, from)) => machine.handle_datagram(clock.now(), from, &buf[..n]),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => tracing::debug!("udp recv: {e}"),
-        }
+        let received = socket.recv_from(&mut buf);
+        datagram_in(&mut machine, clock.now(), received, &buf);
         while let Some((to, data)) = machine.poll_transmit() {
-            if let Err(e) = socket.send_to(&data, to) {
-                tracing::debug!("udp send to {to}: {e}");
-            }
+            datagram_out(to, socket.send_to(&data, to));
         }
     }
     Ok(())
@@ -614,64 +579,7 @@ pub fn run_client<S: Session, A: App<S>>(
     drive(&stream, session, app, &ctl)
 }
 
-/// The std transport, for code generic over the runtime.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Runtime;
-
-impl sansnet_net::Transport for Runtime {
-    const NAME: &'static str = "std";
-    const BLOCKING: sansnet_net::Blocking = sansnet_net::Blocking::Inline;
-
-    fn serve<F: Factory>(
-        listener: Listener,
-        config: &ServerConfig,
-        shutdown: &Shutdown,
-        factory: F,
-    ) -> io::Result<()> {
-        serve(listener, config, shutdown, factory)
-    }
-
-    fn serve_hub<H, E>(
-        listener: Listener,
-        config: &ServerConfig,
-        shutdown: &Shutdown,
-        hub: H,
-        on_event: E,
-    ) -> io::Result<()>
-    where
-        H: Hub,
-        E: FnMut(&mut H, H::Event),
-    {
-        serve_hub(listener, config, shutdown, hub, on_event)
-    }
-
-    fn serve_datagrams<D: Datagrams>(
-        socket: std::net::UdpSocket,
-        shutdown: &Shutdown,
-        machine: D,
-    ) -> io::Result<()> {
-        serve_datagrams(socket, shutdown, machine)
-    }
-
-    fn run_client<S: Session, A: App<S>>(
-        stream: Stream,
-        config: &ServerConfig,
-        clock: Clock,
-        session: &mut S,
-        app: &mut A,
-    ) -> io::Result<()> {
-        run_client(stream, config, clock, session, app)
-    }
-
-    fn connect_each(
-        host: std::net::IpAddr,
-        concurrency: usize,
-        timeout: Duration,
-        probes: &dyn Probes,
-    ) -> io::Result<()> {
-        connect_each(host, concurrency, timeout, probes)
-    }
-}
+sansnet_net::transport!("std", sansnet_net::Blocking::Inline);
 
 #[cfg(test)]
 mod tests {
