@@ -24,92 +24,39 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use std::io;
-
 pub use sansnet_futures::{Control, Task, drive};
+use sansnet_futures::{Executor, LocalFuture, Spawner};
 pub use sansnet_net::{
     Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
 };
-use sansnet_net::{Factory, Probes};
 pub use sansnet_proto as proto;
-use sansnet_proto::{App, Datagrams, Hub, Session};
+use std::future::Future;
+use std::io;
 
-/// Serves `listener` on async-std's executor until `shutdown` is
-/// triggered; see `sansnet_futures::serve`.
-pub fn serve<F: Factory>(
-    listener: Listener,
-    config: &ServerConfig,
-    shutdown: &Shutdown,
-    factory: F,
-) -> io::Result<()> {
-    let spawn = |task: Task| {
+sansnet_net::transport!("async-std", sansnet_futures, AsyncStd);
+
+/// async-std's executor. It is global: spawning onto it and running a
+/// server on it need no handle, so this one value is both the
+/// [`Executor`] and its [`Spawner`].
+#[derive(Debug)]
+struct AsyncStd;
+
+impl Spawner for AsyncStd {
+    fn spawn(&self, task: Task) {
         async_std::task::spawn(task);
-    };
-    async_std::task::block_on(sansnet_futures::serve(listener, config, shutdown, factory, spawn))
+    }
+
+    fn run(&self, server: LocalFuture<'_, io::Result<()>>) -> io::Result<()> {
+        async_std::task::block_on(server)
+    }
 }
 
-/// Serves `listener` with one [`Hub`] machine (the chat room) on
-/// async-std's executor until `shutdown` is triggered; see
-/// `sansnet_futures::serve_hub`.
-pub fn serve_hub<H, E>(
-    listener: Listener,
-    config: &ServerConfig,
-    shutdown: &Shutdown,
-    hub: H,
-    on_event: E,
-) -> io::Result<()>
-where
-    H: Hub,
-    E: FnMut(&mut H, H::Event),
-{
-    let spawn = |task: Task| {
-        async_std::task::spawn(task);
-    };
-    async_std::task::block_on(sansnet_futures::serve_hub(
-        listener, config, shutdown, hub, on_event, spawn,
-    ))
-}
+impl Executor for AsyncStd {
+    fn serve(main: impl FnOnce(&dyn Spawner) -> io::Result<()>) -> io::Result<()> {
+        main(&AsyncStd)
+    }
 
-/// Serves a datagram machine (UDP echo) until `shutdown` is triggered; see
-/// `sansnet_futures::serve_datagrams`.
-pub fn serve_datagrams<D: Datagrams>(
-    socket: std::net::UdpSocket,
-    shutdown: &Shutdown,
-    machine: D,
-) -> io::Result<()> {
-    async_std::task::block_on(sansnet_futures::serve_datagrams(socket, shutdown, machine))
+    fn block_on<T>(future: impl Future<Output = T>) -> T {
+        async_std::task::block_on(future)
+    }
 }
-
-/// Runs `future` to completion on the calling thread (async-std's
-/// `block_on`).
-pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    async_std::task::block_on(future)
-}
-
-/// Connects to `host` on every port `probes` hands out, at most
-/// `concurrency` at once, each given `timeout`, on one thread per core; see
-/// `sansnet_futures::connect_each`.
-pub fn connect_each(
-    host: std::net::IpAddr,
-    concurrency: usize,
-    timeout: std::time::Duration,
-    probes: &dyn Probes,
-) -> io::Result<()> {
-    sansnet_futures::connect_each(host, concurrency, timeout, probes, |task| {
-        async_std::task::block_on(task)
-    })
-}
-
-/// Runs one client session over a connected `stream` until it finishes,
-/// blocking the calling thread; see `sansnet_futures::run_client`.
-pub fn run_client<S: Session, A: App<S>>(
-    stream: Stream,
-    config: &ServerConfig,
-    clock: Clock,
-    session: &mut S,
-    app: &mut A,
-) -> io::Result<()> {
-    block_on(sansnet_futures::run_client(stream, config, clock, session, app))
-}
-
-sansnet_net::transport!("async-std", sansnet_net::Blocking::Pool);

@@ -35,6 +35,31 @@ use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 /// A boxed task, as handed to the runtime's `spawn`.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
+/// A boxed future that may borrow (a server, run by [`Spawner::run`]).
+pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// What a runtime shim (`sansnet-smol`, `sansnet-async-std`) adds to this
+/// driver: an executor to spawn connections on, and `block_on`. The shim's
+/// blocking functions and `Runtime` come from
+/// `sansnet_net::transport!(name, sansnet_futures, TheExecutor)`.
+pub trait Executor {
+    /// Calls `main` with a [`Spawner`] that lives while it runs.
+    fn serve(main: impl FnOnce(&dyn Spawner) -> io::Result<()>) -> io::Result<()>;
+
+    /// Runs `future` to completion on the calling thread.
+    fn block_on<T>(future: impl Future<Output = T>) -> T;
+}
+
+/// A running executor, as [`Executor::serve`] lends it.
+pub trait Spawner {
+    /// Runs `task` beside the server.
+    fn spawn(&self, task: Task);
+
+    /// Runs the `server` future to completion, blocking the calling thread,
+    /// while the executor runs the spawned tasks.
+    fn run(&self, server: LocalFuture<'_, io::Result<()>>) -> io::Result<()>;
+}
+
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; 64 * 1024]);
 }
@@ -122,7 +147,8 @@ impl Control {
         Control::with(Clock::new(), Shutdown::new(), config)
     }
 
-    fn with(clock: Clock, shutdown: Shutdown, config: ServerConfig) -> Control {
+    /// On `clock`, stopped by `shutdown`, with `config`.
+    pub fn with(clock: Clock, shutdown: Shutdown, config: ServerConfig) -> Control {
         Control { clock, shutdown, config }
     }
 }
@@ -298,18 +324,15 @@ pub async fn drive<S: Session, A: App<S>>(
     }
 }
 
-/// Runs one client session over a connected `stream` until it finishes;
-/// see `sansnet_net::Transport::run_client`.
+/// Runs one client session over a connected `stream` until it finishes,
+/// under `ctl`; see `sansnet_net::Transport::run_client`.
 pub async fn run_client<S: Session, A: App<S>>(
     stream: Stream,
-    config: &ServerConfig,
-    clock: Clock,
+    ctl: &Control,
     session: &mut S,
     app: &mut A,
 ) -> io::Result<()> {
-    let io = Async::new(stream)?;
-    let ctl = Control::with(clock, Shutdown::new(), config.clone());
-    drive(&io, session, app, &ctl).await
+    drive(&Async::new(stream)?, session, app, ctl).await
 }
 
 /// Writes a prefix of `chunk`, failing with [`EngineError::WriteStalled`]

@@ -188,10 +188,102 @@ pub trait Transport: 'static {
 /// expands it once, so the forwarding is written once:
 ///
 /// ```ignore
-/// sansnet_net::transport!("smol", sansnet_net::Blocking::Pool);
+/// sansnet_net::transport!("std", sansnet_net::Blocking::Inline);
+/// ```
+///
+/// The second form is a whole async runtime shim over `sansnet-futures`:
+/// the blocking free functions (`serve`, `serve_hub`, `serve_datagrams`,
+/// `block_on`, `connect_each`, `run_client`) and `Runtime`, each running
+/// the `sansnet-futures` function of the same name on `$exec`, a type
+/// implementing `sansnet_futures::Executor`:
+///
+/// ```ignore
+/// sansnet_net::transport!("smol", sansnet_futures, Smol);
 /// ```
 #[macro_export]
 macro_rules! transport {
+    ($name:literal, $futures:ident, $exec:ty) => {
+        /// Serves `listener` until `shutdown` is triggered: each accepted
+        /// connection runs the session and application `factory` makes;
+        /// see `sansnet_futures::serve`.
+        pub fn serve<F: $crate::Factory>(
+            listener: $crate::Listener,
+            config: &$crate::ServerConfig,
+            shutdown: &$crate::Shutdown,
+            factory: F,
+        ) -> ::std::io::Result<()> {
+            <$exec as $futures::Executor>::serve(|ex| {
+                let spawn = |task| ex.spawn(task);
+                ex.run(::std::boxed::Box::pin($futures::serve(
+                    listener, config, shutdown, factory, spawn,
+                )))
+            })
+        }
+
+        /// Serves `listener` with one `Hub` machine (the chat room) until
+        /// `shutdown` is triggered; see `sansnet_futures::serve_hub`.
+        pub fn serve_hub<H, E>(
+            listener: $crate::Listener,
+            config: &$crate::ServerConfig,
+            shutdown: &$crate::Shutdown,
+            hub: H,
+            on_event: E,
+        ) -> ::std::io::Result<()>
+        where
+            H: $crate::__proto::Hub,
+            E: FnMut(&mut H, H::Event),
+        {
+            <$exec as $futures::Executor>::serve(|ex| {
+                let spawn = |task| ex.spawn(task);
+                ex.run(::std::boxed::Box::pin($futures::serve_hub(
+                    listener, config, shutdown, hub, on_event, spawn,
+                )))
+            })
+        }
+
+        /// Serves a datagram machine (UDP echo) until `shutdown` is
+        /// triggered; see `sansnet_futures::serve_datagrams`.
+        pub fn serve_datagrams<D: $crate::__proto::Datagrams>(
+            socket: ::std::net::UdpSocket,
+            shutdown: &$crate::Shutdown,
+            machine: D,
+        ) -> ::std::io::Result<()> {
+            block_on($futures::serve_datagrams(socket, shutdown, machine))
+        }
+
+        /// Runs `future` to completion on the calling thread.
+        pub fn block_on<T>(future: impl ::std::future::Future<Output = T>) -> T {
+            <$exec as $futures::Executor>::block_on(future)
+        }
+
+        /// Connects to `host` on every port `probes` hands out, at most
+        /// `concurrency` at once, each given `timeout`, on one thread per
+        /// core; see `sansnet_futures::connect_each`.
+        pub fn connect_each(
+            host: ::std::net::IpAddr,
+            concurrency: usize,
+            timeout: ::std::time::Duration,
+            probes: &dyn $crate::Probes,
+        ) -> ::std::io::Result<()> {
+            $futures::connect_each(host, concurrency, timeout, probes, |task| block_on(task))
+        }
+
+        /// Runs one client session over a connected `stream` until it
+        /// finishes, blocking the calling thread; see
+        /// `sansnet_futures::run_client`.
+        pub fn run_client<S: $crate::__proto::Session, A: $crate::__proto::App<S>>(
+            stream: $crate::Stream,
+            config: &$crate::ServerConfig,
+            clock: $crate::Clock,
+            session: &mut S,
+            app: &mut A,
+        ) -> ::std::io::Result<()> {
+            let ctl = $futures::Control::with(clock, $crate::Shutdown::new(), config.clone());
+            block_on($futures::run_client(stream, &ctl, session, app))
+        }
+
+        $crate::transport!($name, $crate::Blocking::Pool);
+    };
     ($name:literal, $blocking:expr) => {
         /// This transport, for code generic over the runtime (see
         /// `sansnet_net::Transport`).

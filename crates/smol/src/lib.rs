@@ -22,50 +22,43 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use std::io;
-
 pub use sansnet_futures::{Control, Task, drive};
+use sansnet_futures::{Executor, LocalFuture, Spawner};
 pub use sansnet_net::{
     Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
 };
-use sansnet_net::{Factory, Probes};
 pub use sansnet_proto as proto;
-use sansnet_proto::{App, Datagrams, Hub, Session};
+use std::future::Future;
+use std::io;
 
-/// Serves `listener` on a smol executor with one thread per core until
-/// `shutdown` is triggered; see `sansnet_futures::serve`.
-pub fn serve<F: Factory>(
-    listener: Listener,
-    config: &ServerConfig,
-    shutdown: &Shutdown,
-    factory: F,
-) -> io::Result<()> {
-    on_executor(|ex| {
-        let spawn = |task: Task| ex.spawn(task).detach();
-        smol::block_on(ex.run(sansnet_futures::serve(listener, config, shutdown, factory, spawn)))
-    })
+sansnet_net::transport!("smol", sansnet_futures, Smol);
+
+/// smol's executor, as `sansnet-futures` runs on it.
+#[derive(Debug)]
+enum Smol {}
+
+impl Executor for Smol {
+    /// On an executor with one thread per core (see [`default_threads`]).
+    fn serve(main: impl FnOnce(&dyn Spawner) -> io::Result<()>) -> io::Result<()> {
+        on_executor(|ex| main(&Running(ex)))
+    }
+
+    fn block_on<T>(future: impl Future<Output = T>) -> T {
+        smol::block_on(future)
+    }
 }
 
-/// Serves `listener` with one [`Hub`] machine (the chat room) on a smol
-/// executor until `shutdown` is triggered; see
-/// `sansnet_futures::serve_hub`.
-pub fn serve_hub<H, E>(
-    listener: Listener,
-    config: &ServerConfig,
-    shutdown: &Shutdown,
-    hub: H,
-    on_event: E,
-) -> io::Result<()>
-where
-    H: Hub,
-    E: FnMut(&mut H, H::Event),
-{
-    on_executor(|ex| {
-        let spawn = |task: Task| ex.spawn(task).detach();
-        smol::block_on(
-            ex.run(sansnet_futures::serve_hub(listener, config, shutdown, hub, on_event, spawn)),
-        )
-    })
+/// A running smol executor.
+struct Running<'a, 'e>(&'a smol::Executor<'e>);
+
+impl Spawner for Running<'_, '_> {
+    fn spawn(&self, task: Task) {
+        self.0.spawn(task).detach();
+    }
+
+    fn run(&self, server: LocalFuture<'_, io::Result<()>>) -> io::Result<()> {
+        smol::block_on(self.0.run(server))
+    }
 }
 
 /// Executor threads: one fewer than the cores, at least one; the
@@ -98,44 +91,3 @@ fn on_executor<T>(main: impl FnOnce(&smol::Executor<'_>) -> T) -> T {
         r
     })
 }
-
-/// Serves a datagram machine (UDP echo) until `shutdown` is triggered; see
-/// `sansnet_futures::serve_datagrams`.
-pub fn serve_datagrams<D: Datagrams>(
-    socket: std::net::UdpSocket,
-    shutdown: &Shutdown,
-    machine: D,
-) -> io::Result<()> {
-    smol::block_on(sansnet_futures::serve_datagrams(socket, shutdown, machine))
-}
-
-/// Runs `future` to completion on the calling thread (smol's `block_on`).
-pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    smol::block_on(future)
-}
-
-/// Connects to `host` on every port `probes` hands out, at most
-/// `concurrency` at once, each given `timeout`, on one thread per core; see
-/// `sansnet_futures::connect_each`.
-pub fn connect_each(
-    host: std::net::IpAddr,
-    concurrency: usize,
-    timeout: std::time::Duration,
-    probes: &dyn Probes,
-) -> io::Result<()> {
-    sansnet_futures::connect_each(host, concurrency, timeout, probes, |task| smol::block_on(task))
-}
-
-/// Runs one client session over a connected `stream` until it finishes,
-/// blocking the calling thread; see `sansnet_futures::run_client`.
-pub fn run_client<S: Session, A: App<S>>(
-    stream: Stream,
-    config: &ServerConfig,
-    clock: Clock,
-    session: &mut S,
-    app: &mut A,
-) -> io::Result<()> {
-    block_on(sansnet_futures::run_client(stream, config, clock, session, app))
-}
-
-sansnet_net::transport!("smol", sansnet_net::Blocking::Pool);
