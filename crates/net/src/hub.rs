@@ -711,4 +711,116 @@ mod tests {
             assert_eq!(second_members_bytes(Some(room)), reference, "room {room}");
         }
     }
+
+    fn data(b: &'static [u8]) -> ToWriter {
+        ToWriter::Data(Bytes::from_static(b))
+    }
+
+    /// Writes what the writer asks for, `max` bytes a call; returns the
+    /// bytes, the `Sent` counts and the step it ended on.
+    fn perform(w: &mut HubWriter, max: usize) -> (Vec<u8>, Vec<usize>, &'static str) {
+        let (mut wire, mut sent) = (Vec::new(), Vec::new());
+        loop {
+            let n = match w.step() {
+                WriterStep::Write(chunk) => {
+                    let n = chunk.len().min(max);
+                    wire.extend_from_slice(&chunk[..n]);
+                    n
+                }
+                WriterStep::Recv(_) => return (wire, sent, "recv"),
+                WriterStep::Linger => return (wire, sent, "linger"),
+                WriterStep::Close(_) => return (wire, sent, "close"),
+            };
+            match w.written(Ok(n)) {
+                Some(ToHub::Sent { n, .. }) => sent.push(n),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_writer_batches_reports_sent_and_frees_the_direct_path() {
+        let (writer, queue) = writer_channel(Some(Arc::new(Tight {
+            room: Default::default(),
+            got: Default::default(),
+        })));
+        let mut w = HubWriter::new(ConnId(3), queue);
+        assert!(matches!(w.step(), WriterStep::Recv(_)));
+        writer.send(data(b"ab"));
+        writer.send(data(b"cd"));
+        assert!(!writer.is_direct(), "queued: the host must not write itself");
+        let first = w.queue.rx.try_recv().ok();
+        w.queue.taken += 1;
+        w.received(first);
+        assert_eq!(perform(&mut w, 3), (b"abcd".to_vec(), vec![3, 1], "recv"));
+        assert!(writer.is_direct(), "all written: the host may write directly again");
+        // An interrupted write is tried again.
+        w.received(Some(data(b"ef")));
+        assert!(w.written(Err(io::ErrorKind::Interrupted.into())).is_none());
+        assert!(matches!(w.step(), WriterStep::Write(b"ef")));
+    }
+
+    #[test]
+    fn the_writer_lingers_after_close_and_says_gone() {
+        let (writer, mut queue) = writer_channel(None);
+        writer.send(data(b"bye"));
+        writer.send(ToWriter::Close);
+        let first = queue.recv_blocking();
+        let mut w = HubWriter::new(ConnId(4), queue);
+        w.received(first);
+        assert_eq!(perform(&mut w, 100), (b"bye".to_vec(), vec![3], "linger"));
+        assert!(matches!(w.step(), WriterStep::Close(ToHub::Gone { conn: ConnId(4) })));
+    }
+
+    #[test]
+    fn a_failed_write_or_a_dropped_writer_closes_at_once() {
+        let (_writer, queue) = writer_channel(None);
+        let mut w = HubWriter::new(ConnId(5), queue);
+        w.received(Some(data(b"lost")));
+        assert!(w.written(Err(io::ErrorKind::BrokenPipe.into())).is_none());
+        assert!(matches!(w.step(), WriterStep::Close(ToHub::Gone { .. })));
+        let (_writer, queue) = writer_channel(None);
+        let mut w = HubWriter::new(ConnId(6), queue);
+        w.received(Some(data(b"x")));
+        assert!(w.written(Ok(0)).is_none(), "a zero write is a failure");
+        assert!(matches!(w.step(), WriterStep::Close(_)));
+        let (_writer, queue) = writer_channel(None);
+        let mut w = HubWriter::new(ConnId(7), queue);
+        w.received(None);
+        assert!(matches!(w.step(), WriterStep::Close(_)));
+    }
+
+    #[test]
+    fn reader_news_sends_reads_and_ends_on_eof_or_error() {
+        let conn = ConnId(8);
+        let read = reader_news(conn, Ok(Bytes::from_static(b"hi")));
+        assert!(matches!(read, ReaderNews::Send(ToHub::Read { .. })));
+        assert!(matches!(reader_news(conn, Ok(Bytes::new())), ReaderNews::Last(ToHub::Eof { .. })));
+        let reset = Err(io::ErrorKind::ConnectionReset.into());
+        assert!(matches!(reader_news(conn, reset), ReaderNews::Last(ToHub::Eof { .. })));
+        let again = Err(io::ErrorKind::Interrupted.into());
+        assert!(matches!(reader_news(conn, again), ReaderNews::Again));
+    }
+
+    #[test]
+    fn a_stopping_host_waits_for_its_members_or_the_grace_period() {
+        let ms = |n| Instant::ZERO + Duration::from_millis(n);
+        let mut host = HubHost::new(Room::default());
+        assert_eq!(host.step(ms(0), &mut |_, _| {}), HubStep::Wait { until: None });
+        let (writer, _queue) = writer_channel(None);
+        let conn = ConnId(1);
+        host.handle(ms(0), ToHub::Opened { conn, peer: "p".into(), writer, gate: Gate::new() });
+        host.stop(ms(0), Duration::from_millis(100));
+        host.stop(ms(50), Duration::from_secs(100)); // a second stop changes nothing
+        assert!(host.is_stopping());
+        assert_eq!(host.step(ms(10), &mut |_, _| {}), HubStep::Wait { until: Some(ms(30)) });
+        assert_eq!(host.step(ms(100), &mut |_, _| {}), HubStep::Stop);
+        // Every member gone: stop before the grace period ends.
+        let mut host = HubHost::new(Room::default());
+        let (writer, _queue) = writer_channel(None);
+        host.handle(ms(0), ToHub::Opened { conn, peer: "p".into(), writer, gate: Gate::new() });
+        host.stop(ms(0), Duration::from_secs(5));
+        host.handle(ms(1), ToHub::Gone { conn });
+        assert_eq!(host.step(ms(1), &mut |_, _| {}), HubStep::Stop);
+    }
 }
