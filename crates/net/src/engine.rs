@@ -156,35 +156,39 @@ pub struct Engine {
     inbuf: BytesMut,
     out: Outbox,
     cap: usize,
-    poll_work_each_round: bool,
+    /// Made by [`Engine::blocking`].
+    blocking: bool,
     phase: Phase,
 }
 
 impl Engine {
-    /// An engine buffering at most `read_buffer` bytes of input (at least
-    /// 1 KiB) that the session has not consumed.
+    /// An engine for an async driver, buffering at most `read_buffer`
+    /// bytes of input (at least 1 KiB) that the session has not consumed.
+    /// The driver waits for the application's work beside the socket, and
+    /// an idle connection holds no input buffer (thousands of idle tasks
+    /// cost next to no memory).
     pub fn new(read_buffer: usize) -> Engine {
         Engine {
             inbuf: BytesMut::new(),
             out: Outbox::new(),
             cap: Engine::read_cap(read_buffer),
-            poll_work_each_round: false,
+            blocking: false,
             phase: Phase::Round,
         }
+    }
+
+    /// An engine for a thread-per-connection driver, which cannot wait for
+    /// the application's work while it waits in a read: the engine polls
+    /// finished work (with a waker that does nothing) at the start of every
+    /// round. An idle connection keeps its input buffer for the next
+    /// request (its thread's stack and read buffer cost more anyway).
+    pub fn blocking(read_buffer: usize) -> Engine {
+        Engine { blocking: true, ..Engine::new(read_buffer) }
     }
 
     /// The input cap for a configured read buffer: the buffer, at least 1 KiB.
     pub fn read_cap(read_buffer: usize) -> usize {
         read_buffer.max(1024)
-    }
-
-    /// Polls the application's finished work (with a waker that does
-    /// nothing) at the start of every round: for a driver that cannot wait
-    /// for work while it waits for the socket (the std driver's thread
-    /// blocks in a read).
-    pub fn poll_work_each_round(mut self) -> Engine {
-        self.poll_work_each_round = true;
-        self
     }
 
     /// The next step. `now` is the driver's clock; `shutdown` whether the
@@ -208,7 +212,7 @@ impl Engine {
         loop {
             if self.phase == Phase::Round {
                 fire_timers(session, now);
-                if self.poll_work_each_round && app.is_working() {
+                if self.blocking && app.is_working() {
                     // Work that finished meanwhile (never waited for here).
                     let _ = app.poll_work(session, &mut Context::from_waker(Waker::noop()));
                 }
@@ -230,7 +234,7 @@ impl Engine {
             if shutdown && idle {
                 return Step::Done;
             }
-            if idle && self.inbuf.capacity() > 0 {
+            if idle && !self.blocking && self.inbuf.capacity() > 0 {
                 self.inbuf = BytesMut::new(); // hold no memory while waiting
             }
             self.phase = Phase::Round;
@@ -619,7 +623,7 @@ mod tests {
             Step::Read { until: Some(ms(9)), idle: false, work: true }
         );
         // A driver that cannot wait for both has the engine poll each round.
-        let mut e = Engine::new(4096).poll_work_each_round();
+        let mut e = Engine::blocking(4096);
         assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Write(b"done")));
         assert_eq!(a.polls, 1);
     }
@@ -636,6 +640,17 @@ mod tests {
         s.stubborn = true;
         e.read(b"GET");
         assert!(matches!(e.step(&mut s, &mut a, T0, true), Step::Read { idle: false, .. }));
+    }
+
+    #[test]
+    fn an_idle_async_connection_holds_no_input_buffer() {
+        for (mut e, kept) in [(Engine::new(4096), false), (Engine::blocking(4096), true)] {
+            let (mut s, mut a) = (toy(), Worker::default());
+            s.idle = true;
+            e.inbuf.reserve(100);
+            assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Read { idle: true, .. }));
+            assert_eq!(e.inbuf.capacity() > 0, kept);
+        }
     }
 
     #[test]

@@ -210,7 +210,7 @@ pub fn drive<S: Session, A: App<S>>(
     ctl: &Control,
 ) -> io::Result<()> {
     let cap = Engine::read_cap(ctl.config.read_buffer);
-    let mut engine = Engine::new(cap).poll_work_each_round();
+    let mut engine = Engine::blocking(cap);
     // Small at first (an idle connection's thread blocks reading into it),
     // doubled by full reads up to the configured size.
     let mut scratch = vec![0u8; cap.min(4 * 1024)];
