@@ -5,9 +5,13 @@
 //! `sansnet-smol` and `sansnet-async-std`, which both run on async-io
 //! underneath. Those crates only add spawning and a blocking entry point.
 //!
-//! [`drive`] runs one [`Session`] over one socket, following the core's
-//! drain contract; [`serve`] accepts connections and hands each to `drive`
-//! through the runtime's `spawn`.
+//! [`drive`] runs one [`Session`] over one socket, performing the steps of
+//! the connection engine in `sansnet-net` ([`sansnet_net::Engine`], shared
+//! with the std driver, which decides everything the core's drain contract
+//! asks); [`serve`] accepts connections under [`sansnet_net::Admission`]
+//! and hands each to `drive` through the runtime's `spawn`. This crate only
+//! waits (readiness, timers, the application's work) and makes the system
+//! calls.
 //!
 //! Memory per idle connection stays small: a connection owns no read buffer
 //! while it waits. It waits for readability first, then reads into a
@@ -26,8 +30,8 @@ use bytes::Bytes;
 use futures_lite::future;
 use sansnet_net::{
     Admission, Admit, ConnSlot, Engine, EngineError, Factory, Gate, HubHost, HubStep, HubWriter,
-    Linger, Probes, ReaderNews, Step, ToHub, TryWrite, WriterStep, datagram_in, datagram_out,
-    reader_news, writer_channel,
+    Linger, Probes, ReaderNews, Step, ToHub, TryWrite, WriterStep, connection_ended, datagram_in,
+    datagram_out, reader_news, writer_channel,
 };
 pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
@@ -99,9 +103,7 @@ pub async fn serve<F: Factory>(
         spawn(Box::pin(async move {
             let _slot = slot;
             let (mut session, mut app) = factory.make(ctl.clock.now(), &peer);
-            if let Err(e) = drive(&io, &mut session, &mut app, &ctl).await {
-                tracing::debug!("connection {peer}: {e}");
-            }
+            connection_ended(&peer, drive(&io, &mut session, &mut app, &ctl).await);
         }));
     }
     // Stop accepting: close the listening socket (and remove a Unix socket's
@@ -676,7 +678,7 @@ async fn probe(
     })
     .await;
     let result = match done {
-        None => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+        None => Err(EngineError::ConnectTimedOut.into()),
         Some(Err(e)) => Err(e),
         Some(Ok(())) => (|| Ok((io.get_ref().local_addr()?, io.get_ref().peer_addr()?)))(),
     };

@@ -19,29 +19,6 @@
 //! every error text a driver produces. The hub's reader and writer steps are
 //! in [`crate::HubWriter`] and [`crate::reader_news`].
 //!
-//! A driver's loop, in outline (the std driver's, blocking):
-//!
-//! ```ignore
-//! let mut engine = Engine::new(config.read_buffer);
-//! loop {
-//!     match engine.step(session, app, clock.now(), shutdown.is_triggered()) {
-//!         Step::Write(chunk) => {
-//!             let n = stream.write(chunk)?;
-//!             engine.written(session, clock.now(), n)?;
-//!         }
-//!         Step::Read { until, .. } => match read(stream, until) {
-//!             Ok(0) => engine.eof(session, clock.now()),
-//!             Ok(n) => engine.read(&buf[..n]),
-//!             Err(_) => {} // a timeout: the next step fires the timers
-//!         },
-//!         Step::Work { until } => wait_for_work(app, until),
-//!         Step::Sleep { until } => sleep_until(until),
-//!         Step::Linger => return linger_close(stream),
-//!         Step::Done => return Ok(()),
-//!         Step::Fail(e) => return Err(e.into()),
-//!     }
-//! }
-//! ```
 
 use std::fmt;
 use std::io;
@@ -66,6 +43,8 @@ pub enum EngineError {
     WriteStalled,
     /// The socket took zero bytes of a write.
     WriteZero,
+    /// A connect (a scan's probe) did not finish within its timeout.
+    ConnectTimedOut,
 }
 
 impl EngineError {
@@ -76,6 +55,7 @@ impl EngineError {
             EngineError::InputFull => "input buffer full and the session consumed nothing",
             EngineError::WriteStalled => "write stalled",
             EngineError::WriteZero => "write zero",
+            EngineError::ConnectTimedOut => "connect timed out",
         }
     }
 }
@@ -89,11 +69,13 @@ impl fmt::Display for EngineError {
 impl std::error::Error for EngineError {}
 
 impl From<EngineError> for io::Error {
-    /// `TimedOut` for a stalled write, `WriteZero` for a zero write, else
-    /// `Other`.
+    /// `TimedOut` for a stalled write or connect, `WriteZero` for a zero
+    /// write, else `Other`.
     fn from(e: EngineError) -> io::Error {
         match e {
-            EngineError::WriteStalled => io::Error::new(io::ErrorKind::TimedOut, e.text()),
+            EngineError::WriteStalled | EngineError::ConnectTimedOut => {
+                io::Error::new(io::ErrorKind::TimedOut, e.text())
+            }
             EngineError::WriteZero => io::ErrorKind::WriteZero.into(),
             EngineError::Stalled | EngineError::InputFull => io::Error::other(e.text()),
         }
@@ -150,7 +132,39 @@ enum Phase {
     Flushing,
 }
 
-/// One connection's steps; see the [module docs](self).
+/// One connection's steps, without I/O: it owns the input buffer and the
+/// [`Outbox`], decides (in [`Engine::step`]) and hears what the driver's
+/// I/O did. See the [crate docs](crate) for where it fits.
+///
+/// A driver's loop: here over an in-memory peer that sends `hello` and
+/// ends its side. A real driver writes to and reads from its socket where
+/// this one copies bytes, and waits where the step says so.
+///
+/// ```
+/// use sansnet_net::{Engine, Step};
+/// use sansnet_proto::{echo::Echo, Instant};
+///
+/// let now = Instant::ZERO;
+/// let mut session = Echo::new(now);
+/// let mut app = |_: &mut Echo, _| {};
+/// let mut engine = Engine::new(64 * 1024);
+/// let (mut peer_sends, mut wire): (&[u8], Vec<u8>) = (b"hello", Vec::new());
+/// loop {
+///     match engine.step(&mut session, &mut app, now, false) {
+///         Step::Write(chunk) => {
+///             wire.extend_from_slice(chunk); // the socket took it all
+///             let n = chunk.len();
+///             engine.written(&mut session, now, n)?;
+///         }
+///         Step::Read { .. } if peer_sends.is_empty() => engine.eof(&mut session, now),
+///         Step::Read { .. } => engine.read(std::mem::take(&mut peer_sends)),
+///         Step::Linger => break, // shut the write side, drain, close
+///         other => panic!("not in this exchange: {other:?}"),
+///     }
+/// }
+/// assert_eq!(wire, b"hello");
+/// # Ok::<(), sansnet_net::EngineError>(())
+/// ```
 #[derive(Debug)]
 pub struct Engine {
     inbuf: BytesMut,
@@ -387,6 +401,14 @@ impl Admission {
     /// Connections open now.
     pub fn open(&self) -> usize {
         self.counter.current()
+    }
+}
+
+/// Logs how a served connection ended (at debug level: a peer that resets
+/// or stalls is routine for a server).
+pub fn connection_ended(peer: &str, result: io::Result<()>) {
+    if let Err(e) = result {
+        tracing::debug!("connection {peer}: {e}");
     }
 }
 

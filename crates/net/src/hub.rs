@@ -1,7 +1,8 @@
 //! The protocol-free half of hosting a [`Hub`] (the chat room): one owner
 //! feeds it messages from per-connection readers and writers and routes
 //! its outputs back to them. The std and async transports run the same
-//! [`HubHost`]; they differ only in how their reader and writer loops wait.
+//! host loop, writers ([`HubWriter`]) and readers ([`reader_news`]); they
+//! differ only in how they wait.
 //!
 //! Per connection there is a reader (socket -> [`ToHub::Read`]), a writer
 //! ([`ToWriter`] -> socket, reporting [`ToHub::Sent`]), and a [`Gate`] the
@@ -108,7 +109,7 @@ pub struct WriterQueue {
 }
 
 /// A connection's writer channel; `direct` lets the host write to an idle
-/// socket itself (see the [module docs](self)).
+/// socket itself (see [`HubHost`]).
 pub fn writer_channel(direct: Option<Arc<dyn TryWrite>>) -> (Writer, WriterQueue) {
     let (queue, rx) = async_channel::unbounded();
     let queued = Arc::new(AtomicUsize::new(0));
@@ -374,7 +375,25 @@ struct Member {
     inbuf: BytesMut,
 }
 
-/// Owns a [`Hub`] and its connections' channels; see the [module docs](self).
+/// Owns a [`Hub`] (the chat room) and its connections' channels: one owner
+/// feeds it messages from per-connection readers and writers and routes
+/// its outputs back to them. The std and async transports run the same
+/// host loop ([`step`](Self::step)), writers ([`HubWriter`]) and readers
+/// ([`reader_news`]); they differ only in how they wait.
+///
+/// Per connection there is a reader (socket -> [`ToHub::Read`]), a writer
+/// ([`ToWriter`] -> socket, reporting [`ToHub::Sent`]), and a [`Gate`] the
+/// host closes while the hub does not want that connection's input, so a
+/// reader never runs ahead of the hub. Writers take their queue from an
+/// unbounded channel: the hub itself bounds what it queues per connection
+/// (the chat room's outbound budget counts `Sent`), so one slow reader is
+/// evicted by the protocol, never by blocking the host.
+///
+/// A writer with nothing queued or in flight is skipped: where the
+/// transport gives a non-blocking [`TryWrite`], the host writes to the
+/// socket itself and only what the socket does not take goes to the
+/// writer. A broadcast to n idle members is then n writes from one task,
+/// not n wake-ups of n writer tasks.
 pub struct HubHost<H: Hub> {
     hub: H,
     members: BTreeMap<ConnId, Member>,

@@ -42,7 +42,10 @@ mod engine;
 mod hub;
 mod pump;
 mod transport;
-pub use engine::{Admission, Admit, Engine, EngineError, Linger, Step, datagram_in, datagram_out};
+pub use engine::{
+    Admission, Admit, Engine, EngineError, Linger, Step, connection_ended, datagram_in,
+    datagram_out,
+};
 pub use hub::{
     Gate, HubHost, HubStep, HubWriter, ReaderNews, ToHub, ToWriter, TryWrite, Writer, WriterQueue,
     WriterStep, reader_news, writer_channel,

@@ -2,7 +2,11 @@
 //!
 //! A thread per connection (the reference programs' design), each running
 //! the one generic [`drive`] loop over any [`Session`]: HTTP, echo, file
-//! transfer. What keeps a thread from being pinned by a slow or silent
+//! transfer. What that loop, the accept loop, the hub's reader and writer
+//! threads and the datagram loop decide is decided by the connection
+//! engine in `sansnet-net` ([`sansnet_net::Engine`] and its neighbours),
+//! shared with the async driver; this crate only performs its steps with
+//! blocking system calls. What keeps a thread from being pinned by a slow or silent
 //! peer: reads wait at most until the machine's next deadline (the HTTP
 //! header and idle timers), writes give up after
 //! [`ServerConfig::write_timeout`], and connections past
@@ -42,8 +46,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use sansnet_net::{
     Admission, Admit, ConnSlot, Engine, EngineError, Factory, Gate, HubHost, HubStep, HubWriter,
-    Linger, Probes, ReaderNews, Step, ToHub, WriterStep, datagram_in, datagram_out, reader_news,
-    writer_channel,
+    Linger, Probes, ReaderNews, Step, ToHub, WriterStep, connection_ended, datagram_in,
+    datagram_out, reader_news, writer_channel,
 };
 pub use sansnet_net::{
     Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
@@ -117,9 +121,7 @@ pub fn serve<F: Factory>(
             let _slot = slot;
             let (mut session, mut app) = factory.make(clock.now(), &peer);
             let ctl = Control { clock, shutdown: sd, config: cfg, idle };
-            if let Err(e) = drive(&stream, &mut session, &mut app, &ctl) {
-                tracing::debug!("connection {peer}: {e}");
-            }
+            connection_ended(&peer, drive(&stream, &mut session, &mut app, &ctl));
             reg.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         });
         if let Err(e) = spawned {
@@ -209,14 +211,14 @@ pub fn drive<S: Session, A: App<S>>(
     app: &mut A,
     ctl: &Control,
 ) -> io::Result<()> {
+    stream.set_write_timeout(Some(ctl.config.write_timeout))?;
+    let mut read_timeout = None;
+    stream.set_read_timeout(None)?;
     let cap = Engine::read_cap(ctl.config.read_buffer);
     let mut engine = Engine::blocking(cap);
     // Small at first (an idle connection's thread blocks reading into it),
     // doubled by full reads up to the configured size.
     let mut scratch = vec![0u8; cap.min(4 * 1024)];
-    stream.set_write_timeout(Some(ctl.config.write_timeout))?;
-    let mut read_timeout = None;
-    stream.set_read_timeout(None)?;
     // Wakes this thread when the application's work finishes.
     let mut unpark: Option<Waker> = None;
     loop {
