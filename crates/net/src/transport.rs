@@ -202,27 +202,45 @@ pub trait Transport: 'static {
 /// ```
 #[macro_export]
 macro_rules! transport {
+    ($name:literal, $blocking:expr) => {
+        /// This transport, for code generic over the runtime (see
+        /// `sansnet_net::Transport`).
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct Runtime;
+
+        impl $crate::Transport for Runtime {
+            const NAME: &'static str = $name;
+            const BLOCKING: $crate::Blocking = $blocking;
+            $crate::transport!(@each [] forward ());
+        }
+    };
     ($name:literal, $futures:ident, $exec:ty) => {
+        $crate::transport!(@each [pub] shim ($futures, $exec));
+
+        /// Runs `future` to completion on the calling thread.
+        pub fn block_on<T>(future: impl ::std::future::Future<Output = T>) -> T {
+            <$exec as $futures::Executor>::block_on(future)
+        }
+
+        $crate::transport!($name, $crate::Blocking::Pool);
+    };
+
+    // Every entry point's signature, written once; `$how` picks the bodies.
+    (@each [$($vis:tt)*] $how:ident $ctx:tt) => {
         /// Serves `listener` until `shutdown` is triggered: each accepted
-        /// connection runs the session and application `factory` makes;
-        /// see `sansnet_futures::serve`.
-        pub fn serve<F: $crate::Factory>(
+        /// connection runs the session and application `factory` makes.
+        $($vis)* fn serve<F: $crate::Factory>(
             listener: $crate::Listener,
             config: &$crate::ServerConfig,
             shutdown: &$crate::Shutdown,
             factory: F,
         ) -> ::std::io::Result<()> {
-            <$exec as $futures::Executor>::serve(|ex| {
-                let spawn = |task| ex.spawn(task);
-                ex.run(::std::boxed::Box::pin($futures::serve(
-                    listener, config, shutdown, factory, spawn,
-                )))
-            })
+            $crate::transport!(@$how $ctx serve(listener, config, shutdown, factory))
         }
 
         /// Serves `listener` with one `Hub` machine (the chat room) until
-        /// `shutdown` is triggered; see `sansnet_futures::serve_hub`.
-        pub fn serve_hub<H, E>(
+        /// `shutdown` is triggered; hub events go to `on_event`.
+        $($vis)* fn serve_hub<H, E>(
             listener: $crate::Listener,
             config: &$crate::ServerConfig,
             shutdown: &$crate::Shutdown,
@@ -233,116 +251,70 @@ macro_rules! transport {
             H: $crate::__proto::Hub,
             E: FnMut(&mut H, H::Event),
         {
-            <$exec as $futures::Executor>::serve(|ex| {
-                let spawn = |task| ex.spawn(task);
-                ex.run(::std::boxed::Box::pin($futures::serve_hub(
-                    listener, config, shutdown, hub, on_event, spawn,
-                )))
-            })
+            $crate::transport!(@$how $ctx serve_hub(listener, config, shutdown, hub, on_event))
         }
 
-        /// Serves a datagram machine (UDP echo) until `shutdown` is
-        /// triggered; see `sansnet_futures::serve_datagrams`.
-        pub fn serve_datagrams<D: $crate::__proto::Datagrams>(
+        /// Serves a datagram machine (UDP echo) on `socket` until
+        /// `shutdown` is triggered.
+        $($vis)* fn serve_datagrams<D: $crate::__proto::Datagrams>(
             socket: ::std::net::UdpSocket,
             shutdown: &$crate::Shutdown,
             machine: D,
         ) -> ::std::io::Result<()> {
-            block_on($futures::serve_datagrams(socket, shutdown, machine))
-        }
-
-        /// Runs `future` to completion on the calling thread.
-        pub fn block_on<T>(future: impl ::std::future::Future<Output = T>) -> T {
-            <$exec as $futures::Executor>::block_on(future)
-        }
-
-        /// Connects to `host` on every port `probes` hands out, at most
-        /// `concurrency` at once, each given `timeout`, on one thread per
-        /// core; see `sansnet_futures::connect_each`.
-        pub fn connect_each(
-            host: ::std::net::IpAddr,
-            concurrency: usize,
-            timeout: ::std::time::Duration,
-            probes: &dyn $crate::Probes,
-        ) -> ::std::io::Result<()> {
-            $futures::connect_each(host, concurrency, timeout, probes, |task| block_on(task))
+            $crate::transport!(@$how $ctx serve_datagrams(socket, shutdown, machine))
         }
 
         /// Runs one client session over a connected `stream` until it
-        /// finishes, blocking the calling thread; see
-        /// `sansnet_futures::run_client`.
-        pub fn run_client<S: $crate::__proto::Session, A: $crate::__proto::App<S>>(
+        /// finishes, blocking the calling thread.
+        $($vis)* fn run_client<S: $crate::__proto::Session, A: $crate::__proto::App<S>>(
             stream: $crate::Stream,
             config: &$crate::ServerConfig,
             clock: $crate::Clock,
             session: &mut S,
             app: &mut A,
         ) -> ::std::io::Result<()> {
-            let ctl = $futures::Control::with(clock, $crate::Shutdown::new(), config.clone());
-            block_on($futures::run_client(stream, &ctl, session, app))
+            $crate::transport!(@$how $ctx run_client(stream, config, clock, session, app))
         }
 
-        $crate::transport!($name, $crate::Blocking::Pool);
+        /// Connects to `host` on every port `probes` hands out, at most
+        /// `concurrency` at once, each given `timeout`, and records each
+        /// raw result in `probes`.
+        $($vis)* fn connect_each(
+            host: ::std::net::IpAddr,
+            concurrency: usize,
+            timeout: ::std::time::Duration,
+            probes: &dyn $crate::Probes,
+        ) -> ::std::io::Result<()> {
+            $crate::transport!(@$how $ctx connect_each(host, concurrency, timeout, probes))
+        }
     };
-    ($name:literal, $blocking:expr) => {
-        /// This transport, for code generic over the runtime (see
-        /// `sansnet_net::Transport`).
-        #[derive(Clone, Copy, Debug, Default)]
-        pub struct Runtime;
 
-        impl $crate::Transport for Runtime {
-            const NAME: &'static str = $name;
-            const BLOCKING: $crate::Blocking = $blocking;
+    // `Runtime`'s methods: the free function of the same name.
+    (@forward () $f:ident($($arg:ident),*)) => {
+        $f($($arg),*)
+    };
 
-            fn serve<F: $crate::Factory>(
-                listener: $crate::Listener,
-                config: &$crate::ServerConfig,
-                shutdown: &$crate::Shutdown,
-                factory: F,
-            ) -> ::std::io::Result<()> {
-                serve(listener, config, shutdown, factory)
-            }
-
-            fn serve_hub<H, E>(
-                listener: $crate::Listener,
-                config: &$crate::ServerConfig,
-                shutdown: &$crate::Shutdown,
-                hub: H,
-                on_event: E,
-            ) -> ::std::io::Result<()>
-            where
-                H: $crate::__proto::Hub,
-                E: FnMut(&mut H, H::Event),
-            {
-                serve_hub(listener, config, shutdown, hub, on_event)
-            }
-
-            fn serve_datagrams<D: $crate::__proto::Datagrams>(
-                socket: ::std::net::UdpSocket,
-                shutdown: &$crate::Shutdown,
-                machine: D,
-            ) -> ::std::io::Result<()> {
-                serve_datagrams(socket, shutdown, machine)
-            }
-
-            fn run_client<S: $crate::__proto::Session, A: $crate::__proto::App<S>>(
-                stream: $crate::Stream,
-                config: &$crate::ServerConfig,
-                clock: $crate::Clock,
-                session: &mut S,
-                app: &mut A,
-            ) -> ::std::io::Result<()> {
-                run_client(stream, config, clock, session, app)
-            }
-
-            fn connect_each(
-                host: ::std::net::IpAddr,
-                concurrency: usize,
-                timeout: ::std::time::Duration,
-                probes: &dyn $crate::Probes,
-            ) -> ::std::io::Result<()> {
-                connect_each(host, concurrency, timeout, probes)
-            }
-        }
+    // An async shim's free functions: `sansnet-futures` on `$exec`.
+    (@shim ($futures:ident, $exec:ty) serve($($arg:ident),*)) => {
+        <$exec as $futures::Executor>::serve(|ex| {
+            let spawn = |task| ex.spawn(task);
+            ex.run(::std::boxed::Box::pin($futures::serve($($arg,)* spawn)))
+        })
+    };
+    (@shim ($futures:ident, $exec:ty) serve_hub($($arg:ident),*)) => {
+        <$exec as $futures::Executor>::serve(|ex| {
+            let spawn = |task| ex.spawn(task);
+            ex.run(::std::boxed::Box::pin($futures::serve_hub($($arg,)* spawn)))
+        })
+    };
+    (@shim ($futures:ident, $exec:ty) serve_datagrams($($arg:ident),*)) => {
+        block_on($futures::serve_datagrams($($arg),*))
+    };
+    (@shim ($futures:ident, $exec:ty) run_client($stream:ident, $config:ident, $clock:ident, $($arg:ident),*)) => {{
+        let ctl = $futures::Control::with($clock, $crate::Shutdown::new(), $config.clone());
+        block_on($futures::run_client($stream, &ctl, $($arg),*))
+    }};
+    (@shim ($futures:ident, $exec:ty) connect_each($($arg:ident),*)) => {
+        $futures::connect_each($($arg,)* |task| block_on(task))
     };
 }
