@@ -3,12 +3,13 @@
 //! The async half of sansnet, written once over async-io (its `Async`
 //! sockets implement the futures-io traits, and its timers) and shared by
 //! `sansnet-smol` and `sansnet-async-std`, which both run on async-io
-//! underneath. Those crates only add spawning and a blocking entry point.
+//! underneath. Those crates only add their executor ([`Executor`]); their
+//! blocking functions and `Runtime` are `sansnet_net::transport!`'s.
 //!
 //! [`drive`] runs one [`Session`] over one socket, performing the steps of
 //! the connection engine in `sansnet-net` ([`sansnet_net::Engine`], shared
-//! with the std driver, which decides everything the core's drain contract
-//! asks); [`serve`] accepts connections under [`sansnet_net::Admission`]
+//! with the std driver: the engine decides everything the core's drain
+//! contract asks); [`serve`] accepts connections under [`sansnet_net::Admission`]
 //! and hands each to `drive` through the runtime's `spawn`. This crate only
 //! waits (readiness, timers, the application's work) and makes the system
 //! calls.
