@@ -1,18 +1,17 @@
 //! `sansnet chat serve` and `sansnet chat join` (PROTOCOLS.md §2).
 //!
-//! The server is the core's [`Room`], one [`Hub`](sansnet_proto::Hub) for
-//! every connection, hosted by the chosen runtime's `serve_hub`. The client
-//! is a plain blocking program: a thread prints what arrives, the main thread
-//! turns stdin lines into messages.
+//! The server is `sansnet_apps::chat`'s room on the chosen runtime. The
+//! client is a plain blocking program: a thread turns stdin lines into
+//! messages, the main thread prints what arrives.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use sansnet_net::Stream;
-use sansnet_proto::chat::{ClientMessage, ErrorCode, Event, Limits, Room, ServerEvent};
+use sansnet_apps::chat::{self, Member};
+use sansnet_proto::chat::{ClientMessage, ErrorCode, Limits, ServerEvent};
 
 use crate::cli::{Cli, SocketArgs, parse_size};
 use crate::server::{self, Plan};
@@ -110,41 +109,27 @@ fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         .with_max_frame(args.max_frame)
         .with_max_name(args.max_name)
         .with_outbound_budget(args.outbound_budget);
-    server::run_hub::<R, _, _>(plan, Room::new(limits), |_room: &mut Room, event| match event {
-        Event::Joined { name, .. } => tracing::info!("{name} joined"),
-        Event::Left { name, reason, .. } => tracing::info!("{name} left ({reason:?})"),
-        Event::Error { conn, code, message } => {
-            tracing::info!("connection {}: {}: {message}", conn.0, code.as_str())
-        }
-        Event::Evicted { conn, unsent } => {
-            tracing::warn!("connection {} too slow ({unsent} bytes unsent): disconnected", conn.0)
-        }
-    })
+    let shutdown = sansnet_net::Shutdown::new();
+    server::run_with::<R>(plan, shutdown, |l, config, s| chat::serve::<R>(l, config, s, limits))
 }
 
 fn join(socket: &SocketArgs, args: &JoinArgs) -> anyhow::Result<()> {
     let endpoint = socket.endpoint(Some(&args.addr), "127.0.0.1:8888")?;
-    let mut stream = socket
-        .options()
-        .connect(&endpoint, Some(args.timeout))
+    let (mut member, events) = Member::join(&endpoint, &socket.options(), args.timeout, &args.name)
         .with_context(|| format!("cannot connect to {endpoint}"))?;
-    let reader = stream.try_clone().context("socket")?;
-    stream.write_all(&ClientMessage::Join { username: args.name.clone() }.encode())?;
     // Typing happens on a thread of its own, so that the program ends as soon
     // as the server closes, even while nobody types.
     thread::spawn(move || {
         for line in io::stdin().lock().lines() {
             let Ok(line) = line else { break };
             let Some(msg) = message_for(&line) else { break };
-            if stream.write_all(&msg.encode()).is_err() {
+            if member.send(&msg).is_err() {
                 return;
             }
         }
-        // Leave: end our side; the server says goodbye to the others and
-        // closes, which ends the printing below.
-        let _ = stream.shutdown(std::net::Shutdown::Write);
+        member.leave();
     });
-    print_events(reader, &args.name)
+    print_events(events, &args.name)
 }
 
 /// What a typed line means: `None` to leave.
@@ -166,12 +151,14 @@ fn message_for(line: &str) -> Option<ClientMessage> {
 
 /// Prints every event until the server closes. An `error` before we
 /// joined (a taken or invalid name) ends the program with that error.
-fn print_events(stream: Stream, me: &str) -> anyhow::Result<()> {
-    let mut lines = BufReader::new(Reader(stream)).split(b'\n');
+fn print_events(
+    events: impl Iterator<Item = io::Result<Option<ServerEvent>>>,
+    me: &str,
+) -> anyhow::Result<()> {
     let mut joined = false;
     let mut out = io::stdout();
-    while let Some(line) = lines.next().transpose().context("reading from the server")? {
-        let Ok(event) = ServerEvent::decode(&line) else {
+    for event in events {
+        let Some(event) = event.context("reading from the server")? else {
             eprintln!("warning: unreadable event from the server");
             continue;
         };
@@ -194,15 +181,6 @@ fn print_events(stream: Stream, me: &str) -> anyhow::Result<()> {
         writeln!(out, "{text}").and_then(|()| out.flush()).context("stdout")?;
     }
     Ok(())
-}
-
-/// `Read` for a connected [`Stream`] (TCP or Unix).
-struct Reader(Stream);
-
-impl Read for Reader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
-    }
 }
 
 #[cfg(test)]

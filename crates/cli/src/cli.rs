@@ -124,7 +124,7 @@ Examples:
   sansnet file send ./big.iso 127.0.0.1:9000
   sansnet --runtime std file send ./big.iso '[::1]:9000' --quiet"
     )]
-    File(crate::file::FileArgs),
+    File(crate::transfer::FileArgs),
 
     /// Echo server (RFC 862): every byte back, over TCP or (--udp) UDP.
     #[command(
@@ -168,7 +168,7 @@ Examples:
   sansnet send 127.0.0.1:8889 hello --udp
   sansnet send --unix /tmp/echo.sock hello"
     )]
-    Send(crate::send::SendArgs),
+    Send(crate::oneshot::SendArgs),
 
     /// TCP connect scan of HOST's ports.
     #[command(

@@ -1,6 +1,6 @@
 //! `sansnet resolve [HOST]`: this machine's host name, HOST's IPv4 and IPv6
-//! addresses (getaddrinfo) and the reverse name of each (getnameinfo),
-//! through the dns-lookup crate (PROTOCOLS.md §4).
+//! addresses (getaddrinfo) and the reverse name of each (getnameinfo), as
+//! `sansnet_apps::lookup` finds them (PROTOCOLS.md §4).
 //!
 //! Without HOST it looks up this machine's own name. The text output:
 //!
@@ -18,10 +18,10 @@
 //! The lookups are blocking calls: `--runtime` changes nothing here.
 
 use std::io::{self, Write};
-use std::net::IpAddr;
 
 use anyhow::Context;
 use clap::Args;
+use sansnet_apps::lookup::{Found, lookup};
 use serde_json::{Map, Value, json};
 
 use crate::cli::Cli;
@@ -38,46 +38,12 @@ pub(crate) struct ResolveArgs {
     pub(crate) json: bool,
 }
 
-/// What a lookup found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Found {
-    hostname: String,
-    host: String,
-    /// Each address (in getaddrinfo's order, without repeats) and its
-    /// reverse name.
-    addrs: Vec<(IpAddr, Option<String>)>,
-}
-
 /// Runs `sansnet resolve`.
 pub(crate) fn run(_cli: &Cli, args: &ResolveArgs) -> anyhow::Result<()> {
     let found = lookup(args.host.as_deref())?;
     let text = if args.json { json_of(&found).to_string() + "\n" } else { text_of(&found) };
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("stdout")
-}
-
-fn lookup(host: Option<&str>) -> anyhow::Result<Found> {
-    let hostname = dns_lookup::get_hostname().context("cannot read this machine's host name")?;
-    let host = host.map_or_else(|| hostname.clone(), str::to_owned);
-    let mut ips: Vec<IpAddr> = Vec::new();
-    let found =
-        dns_lookup::lookup_host(&host).with_context(|| format!("cannot resolve {host:?}"))?;
-    for ip in found {
-        if !ips.contains(&ip) {
-            ips.push(ip);
-        }
-    }
-    if ips.is_empty() {
-        anyhow::bail!("cannot resolve {host:?}: no address");
-    }
-    let addrs = ips
-        .into_iter()
-        .map(|ip| {
-            let name = dns_lookup::lookup_addr(&ip).ok().filter(|n| !n.is_empty());
-            (ip, name)
-        })
-        .collect();
-    Ok(Found { hostname, host, addrs })
 }
 
 fn text_of(found: &Found) -> String {
@@ -143,12 +109,5 @@ mod tests {
             json_of(&sample()).to_string(),
             r#"{"host":"localhost","hostname":"vm","ipv4":["127.0.0.1"],"ipv6":["::1"],"reverse":{"127.0.0.1":"localhost","::1":null}}"#
         );
-    }
-
-    #[test]
-    fn localhost_resolves_to_loopback() {
-        let found = lookup(Some("localhost")).unwrap();
-        assert!(found.addrs.iter().all(|(ip, _)| ip.is_loopback()), "{found:?}");
-        assert!(!found.addrs.is_empty());
     }
 }
