@@ -66,11 +66,52 @@ impl Member {
     }
 }
 
+/// What a line typed at a terminal client means: `/quit` (`None`) leaves,
+/// `/list` asks who is here, `/msg bob,carol text` speaks to some, any
+/// other line to everyone.
+pub fn typed(line: &str) -> Option<ClientMessage> {
+    let line = line.trim_end_matches('\r');
+    if line == "/quit" {
+        return None;
+    }
+    if line == "/list" {
+        return Some(ClientMessage::List);
+    }
+    if let Some(rest) = line.strip_prefix("/msg ") {
+        let (to, content) = rest.split_once(' ').unwrap_or((rest, ""));
+        let to = to.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect();
+        return Some(ClientMessage::Say { content: content.to_owned(), to: Some(to) });
+    }
+    Some(ClientMessage::Say { content: line.to_owned(), to: None })
+}
+
 /// `Read` for a connected [`Stream`] (TCP or Unix).
 struct Reader(Stream);
 
 impl Read for Reader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_lines_become_messages() {
+        assert_eq!(typed("/quit"), None);
+        assert_eq!(typed("/list"), Some(ClientMessage::List));
+        assert_eq!(
+            typed("hello {there}"),
+            Some(ClientMessage::Say { content: "hello {there}".into(), to: None })
+        );
+        assert_eq!(
+            typed("/msg bob,carol hi you"),
+            Some(ClientMessage::Say {
+                content: "hi you".into(),
+                to: Some(vec!["bob".into(), "carol".into()])
+            })
+        );
     }
 }

@@ -2,8 +2,11 @@
 //! IPv4 and IPv6 addresses (getaddrinfo) and their reverse names
 //! (getnameinfo), through the dns-lookup crate. Blocking calls.
 
+use std::fmt;
 use std::io;
 use std::net::IpAddr;
+
+use serde_json::{Map, Value, json};
 
 /// What a lookup found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +53,61 @@ fn context<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> io::Error + '_
     move |e| io::Error::other(format!("{what}: {e}"))
 }
 
+/// The text form:
+///
+/// ```text
+/// host name: vm
+/// localhost:
+///   IPv4 127.0.0.1  localhost
+///   IPv6 ::1        -
+/// ```
+///
+/// (`-`: no reverse name).
+impl fmt::Display for Found {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let found = self;
+        writeln!(f, "host name: {}\n{}:", found.hostname, found.host)?;
+        let width = found.addrs.iter().map(|(ip, _)| ip.to_string().len()).max().unwrap_or(0);
+        for (ip, name) in &found.addrs {
+            let family = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+            let name = name.as_deref().unwrap_or("-");
+            writeln!(f, "  {family} {:<width$}  {name}", ip.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+impl Found {
+    /// The JSON form, one object with sorted keys:
+    /// `{"host":"localhost","hostname":"vm","ipv4":["127.0.0.1"],"ipv6":["::1"],
+    /// "reverse":{"127.0.0.1":"localhost","::1":null}}` (`null`: no
+    /// reverse name).
+    pub fn to_json(&self) -> String {
+        let found = self;
+        let list = |v4: bool| -> Vec<String> {
+            found
+                .addrs
+                .iter()
+                .filter(|(ip, _)| ip.is_ipv4() == v4)
+                .map(|(ip, _)| ip.to_string())
+                .collect()
+        };
+        let reverse: Map<String, Value> = found
+            .addrs
+            .iter()
+            .map(|(ip, name)| (ip.to_string(), name.clone().map_or(Value::Null, Value::String)))
+            .collect();
+        json!({
+            "hostname": found.hostname,
+            "host": found.host,
+            "ipv4": list(true),
+            "ipv6": list(false),
+            "reverse": reverse,
+        })
+        .to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +117,32 @@ mod tests {
         let found = lookup(Some("localhost")).unwrap();
         assert!(found.addrs.iter().all(|(ip, _)| ip.is_loopback()), "{found:?}");
         assert!(!found.addrs.is_empty());
+    }
+
+    fn sample() -> Found {
+        Found {
+            hostname: "vm".into(),
+            host: "localhost".into(),
+            addrs: vec![
+                ("127.0.0.1".parse().unwrap(), Some("localhost".into())),
+                ("::1".parse().unwrap(), None),
+            ],
+        }
+    }
+
+    #[test]
+    fn text() {
+        assert_eq!(
+            sample().to_string(),
+            "host name: vm\nlocalhost:\n  IPv4 127.0.0.1  localhost\n  IPv6 ::1        -\n"
+        );
+    }
+
+    #[test]
+    fn json() {
+        assert_eq!(
+            sample().to_json(),
+            r#"{"host":"localhost","hostname":"vm","ipv4":["127.0.0.1"],"ipv6":["::1"],"reverse":{"127.0.0.1":"localhost","::1":null}}"#
+        );
     }
 }

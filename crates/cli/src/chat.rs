@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use sansnet_apps::chat::{self, Member};
-use sansnet_proto::chat::{ClientMessage, ErrorCode, Limits, ServerEvent};
+use sansnet_proto::chat::{ErrorCode, Limits, ServerEvent};
 
 use crate::cli::{Cli, SocketArgs, parse_size};
 use crate::server::{self, Plan};
@@ -28,28 +28,10 @@ pub(crate) struct ChatArgs {
 #[derive(Subcommand, Debug, Clone)]
 pub(crate) enum ChatCommand {
     /// Run the chat server.
-    #[command(after_long_help = "\
-Clients send JSON objects, back to back or newline-delimited:
-  {\"username\": \"alice\"}                 join (1-32 characters)
-  {\"content\": \"hi\"}                     to everyone else
-  {\"content\": \"hi\", \"to\": [\"bob\"]}      to bob only
-  {\"list\": true}                        who is here
-The server answers with one JSON event per line (joined, message, left,
-users, error). A client that falls too far behind is disconnected.
-
-Examples:
-  sansnet chat serve
-  sansnet chat serve --bind 127.0.0.1:0 --max-frame 16K
-  printf '{\"username\":\"a\"}{\"list\":true}' | nc 127.0.0.1 8888")]
+    #[command(after_long_help = include_str!("../help/chat-serve.examples.txt"))]
     Serve(ServeArgs),
     /// Join a chat server: stdin lines become messages.
-    #[command(after_long_help = "\
-Each line typed is sent to everyone; `/msg bob,carol text` sends to some,
-`/list` asks who is here, `/quit` (or end of input) leaves. Arriving
-messages print as `[from] text`, `* NAME joined`, `* NAME left`.
-
-Example:
-  sansnet chat join 127.0.0.1:8888 --name alice")]
+    #[command(after_long_help = include_str!("../help/chat-join.examples.txt"))]
     Join(JoinArgs),
 }
 
@@ -100,11 +82,7 @@ pub(crate) fn run<R: Transport>(cli: &Cli, args: &ChatArgs) -> anyhow::Result<()
 }
 
 fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
-    let plan = Plan {
-        endpoint: cli.socket.endpoint(args.bind.as_deref(), "127.0.0.1:8888")?,
-        config: cli.socket.server_config(),
-        verbose: cli.verbose > 0,
-    };
+    let plan = Plan::new(cli, args.bind.as_deref(), "127.0.0.1:8888")?;
     let limits = Limits::default()
         .with_max_frame(args.max_frame)
         .with_max_name(args.max_name)
@@ -122,7 +100,7 @@ fn join(socket: &SocketArgs, args: &JoinArgs) -> anyhow::Result<()> {
     thread::spawn(move || {
         for line in io::stdin().lock().lines() {
             let Ok(line) = line else { break };
-            let Some(msg) = message_for(&line) else { break };
+            let Some(msg) = chat::typed(&line) else { break };
             if member.send(&msg).is_err() {
                 return;
             }
@@ -130,23 +108,6 @@ fn join(socket: &SocketArgs, args: &JoinArgs) -> anyhow::Result<()> {
         member.leave();
     });
     print_events(events, &args.name)
-}
-
-/// What a typed line means: `None` to leave.
-fn message_for(line: &str) -> Option<ClientMessage> {
-    let line = line.trim_end_matches('\r');
-    if line == "/quit" {
-        return None;
-    }
-    if line == "/list" {
-        return Some(ClientMessage::List);
-    }
-    if let Some(rest) = line.strip_prefix("/msg ") {
-        let (to, content) = rest.split_once(' ').unwrap_or((rest, ""));
-        let to = to.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect();
-        return Some(ClientMessage::Say { content: content.to_owned(), to: Some(to) });
-    }
-    Some(ClientMessage::Say { content: line.to_owned(), to: None })
 }
 
 /// Prints every event until the server closes. An `error` before we
@@ -181,26 +142,4 @@ fn print_events(
         writeln!(out, "{text}").and_then(|()| out.flush()).context("stdout")?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn typed_lines_become_messages() {
-        assert_eq!(message_for("/quit"), None);
-        assert_eq!(message_for("/list"), Some(ClientMessage::List));
-        assert_eq!(
-            message_for("hello {there}"),
-            Some(ClientMessage::Say { content: "hello {there}".into(), to: None })
-        );
-        assert_eq!(
-            message_for("/msg bob,carol hi you"),
-            Some(ClientMessage::Say {
-                content: "hi you".into(),
-                to: Some(vec!["bob".into(), "carol".into()])
-            })
-        );
-    }
 }

@@ -48,11 +48,7 @@ pub(crate) struct EchoArgs {
 /// Runs `sansnet echo` until SIGINT or SIGTERM.
 pub(crate) fn run<R: Transport>(cli: &Cli, args: &EchoArgs) -> anyhow::Result<()> {
     let default = if args.udp { UDP_DEFAULT } else { TCP_DEFAULT };
-    let plan = Plan {
-        endpoint: cli.socket.endpoint(args.bind.as_deref(), default)?,
-        config: cli.socket.server_config(),
-        verbose: cli.verbose > 0,
-    };
+    let plan = Plan::new(cli, args.bind.as_deref(), default)?;
     let prefix = Bytes::from(args.prefix.clone().into_bytes());
     let idle = cli.socket.idle_timeout.unwrap_or(echo::DEFAULT_IDLE);
     if args.udp {

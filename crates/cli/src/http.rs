@@ -10,11 +10,7 @@ use crate::server::{self, Plan};
 
 /// Runs `sansnet http` until SIGINT or SIGTERM.
 pub(crate) fn run<R: Transport>(cli: &Cli, args: &HttpArgs) -> anyhow::Result<()> {
-    let plan = Plan {
-        endpoint: cli.socket.endpoint(args.bind.as_deref(), "127.0.0.1:8080")?,
-        config: cli.socket.server_config(),
-        verbose: cli.verbose > 0,
-    };
+    let plan = Plan::new(cli, args.bind.as_deref(), "127.0.0.1:8080")?;
     let limits = args.limits(&cli.socket);
     match &args.root {
         None => server::run::<R>(plan, sansnet_apps::hello::factory(limits)),

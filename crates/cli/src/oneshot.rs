@@ -5,16 +5,15 @@
 //! `timed out after SECS s` on stderr and exits 2. This is one blocking
 //! connection: `--runtime` changes nothing here.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use sansnet_apps::oneshot;
 use sansnet_net::Endpoint;
 
-use crate::cli::{Cli, parse_secs};
+use crate::cli::{Cli, parse_endpoint, parse_secs};
 
 /// `sansnet send` flags.
 #[derive(Args, Debug, Clone)]
@@ -80,16 +79,9 @@ fn target<'a>(unix: Option<&PathBuf>, args: &'a SendArgs) -> anyhow::Result<(End
         (None, None) => bail!("missing MESSAGE: sansnet send ADDR MESSAGE"),
         (None, Some(message)) => {
             let a = args.addr.as_str();
-            let endpoint = if let Some(path) = a.strip_prefix("unix:") {
-                Endpoint::Unix(path.into())
-            } else if a.contains('/') {
-                Endpoint::Unix(a.into())
-            } else if let Ok(addr) = a.parse::<SocketAddr>() {
-                Endpoint::Tcp(addr)
-            } else {
-                a.parse::<Endpoint>()
-                    .with_context(|| format!("invalid address {a:?} (want HOST:PORT)"))?
-            };
+            let path = a.contains('/') && !a.starts_with("unix:");
+            let endpoint =
+                if path { Endpoint::Unix(a.into()) } else { parse_endpoint(a, "address")? };
             Ok((endpoint, message))
         }
     }

@@ -14,6 +14,8 @@ use sansnet_proto::Datagrams;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::cli::Cli;
+
 /// How to run a server: where, with which settings, on which runtime.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
@@ -23,6 +25,15 @@ pub(crate) struct Plan {
     pub(crate) config: ServerConfig,
     /// Print the effective socket options on stderr (`-v`).
     pub(crate) verbose: bool,
+}
+
+impl Plan {
+    /// Where and how the flags say to serve: `--unix`, else `bind`, else
+    /// `default`.
+    pub(crate) fn new(cli: &Cli, bind: Option<&str>, default: &str) -> anyhow::Result<Plan> {
+        let (config, verbose) = (cli.socket.server_config(), cli.verbose > 0);
+        Ok(Plan { endpoint: cli.socket.endpoint(bind, default)?, config, verbose })
+    }
 }
 
 /// Serves `factory`'s sessions as [`run_with`] does, until SIGINT or SIGTERM.

@@ -4,19 +4,19 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sansnet_apps::transfer::{
-    self, Inbox, Progress, READ_BUFFER, ReceiveError, ReceiveEvents, Received,
+    self, Inbox, Once, Progress, READ_BUFFER, ReceiveError, ReceiveEvents, Received,
 };
-use sansnet_net::{Endpoint, Shutdown, Transport};
+use sansnet_net::{Shutdown, Transport};
 use sansnet_proto::file::Limits;
 
-use crate::cli::{Cli, parse_secs, parse_size, parse_size_u64};
+use crate::cli::{Cli, parse_endpoint, parse_secs, parse_size, parse_size_u64};
 use crate::process;
 use crate::server::{self, Plan};
 
@@ -161,9 +161,6 @@ struct Report {
     dir: PathBuf,
     quiet: bool,
     bars: Option<MultiProgress>,
-    /// `--once`: the shutdown to trigger after the first connection, and
-    /// its outcome.
-    once: Option<(Shutdown, Mutex<Option<anyhow::Result<()>>>)>,
 }
 
 impl ReceiveEvents for Report {
@@ -182,19 +179,6 @@ impl ReceiveEvents for Report {
             let dir = self.dir.display();
             eprintln!("received {} ({} bytes) from {peer} into {dir}", r.name, r.size);
         }
-        if let Some((_, slot)) = &self.once {
-            let outcome = match outcome {
-                Ok(_) => Ok(()),
-                Err(e) => Err(anyhow::anyhow!("receiving from {peer}: {e}")),
-            };
-            slot.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(outcome);
-        }
-    }
-
-    fn closed(&self, _peer: &str) {
-        if let Some((shutdown, _)) = &self.once {
-            shutdown.trigger();
-        }
     }
 }
 
@@ -203,46 +187,36 @@ fn recv<R: Transport>(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
     process::ignore_sigxfsz()?;
     let inbox = Inbox::open(&args.dir, args.overwrite)
         .with_context(|| format!("cannot open the directory {}", args.dir.display()))?;
-    let mut config = cli.socket.server_config();
-    config.read_buffer = READ_BUFFER;
+    let mut plan = Plan::new(cli, args.bind.as_deref(), DEFAULT_BIND)?;
+    plan.config.read_buffer = READ_BUFFER;
     if args.once {
-        config.max_connections = 1;
+        plan.config.max_connections = 1;
     }
-    let plan = Plan {
-        endpoint: cli.socket.endpoint(args.bind.as_deref(), DEFAULT_BIND)?,
-        config,
-        verbose: cli.verbose > 0,
-    };
-    let shutdown = Shutdown::new();
-    let report = Arc::new(Report {
+    let report = Report {
         dir: args.dir.clone(),
         quiet: args.quiet,
         bars: bars_enabled(args.quiet)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
-        once: args.once.then(|| (shutdown.clone(), Mutex::new(None))),
-    });
-    let factory =
-        transfer::receiver(Arc::new(inbox), recv_limits(cli, args), report.clone(), R::BLOCKING);
-    server::run_with::<R>(plan, shutdown, |l, config, s| R::serve(l, config, s, factory))?;
-    if let Some((_, outcome)) = &report.once {
-        let outcome = outcome.lock().unwrap_or_else(|e| e.into_inner()).take();
-        return outcome.unwrap_or_else(|| bail!("stopped before a transfer"));
+    };
+    let (inbox, limits, io) = (Arc::new(inbox), recv_limits(cli, args), R::BLOCKING);
+    let shutdown = Shutdown::new();
+    if !args.once {
+        let factory = transfer::receiver(inbox, limits, Arc::new(report), io);
+        return server::run_with::<R>(plan, shutdown, |l, c, s| R::serve(l, c, s, factory));
     }
-    Ok(())
-}
-
-/// Where to send: `HOST:PORT` or `unix:PATH`.
-fn endpoint(addr: &str) -> anyhow::Result<Endpoint> {
-    if let Ok(a) = addr.parse::<std::net::SocketAddr>() {
-        return Ok(Endpoint::Tcp(a));
+    let once = Arc::new(Once::new(report, shutdown.clone()));
+    let factory = transfer::receiver(inbox, limits, once.clone(), io);
+    server::run_with::<R>(plan, shutdown, |l, c, s| R::serve(l, c, s, factory))?;
+    match once.take() {
+        Some((_, Ok(_))) => Ok(()),
+        Some((peer, Err(e))) => bail!("receiving from {peer}: {e}"),
+        None => bail!("stopped before a transfer"),
     }
-    addr.parse::<Endpoint>()
-        .with_context(|| format!("invalid address {addr:?} (want HOST:PORT or unix:PATH)"))
 }
 
 fn send<R: Transport>(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
     use transfer::SendError::{BadName, Connect, NotAFile, Open};
-    let endpoint = endpoint(&args.addr)?;
+    let endpoint = parse_endpoint(&args.addr, "address")?;
     let bar = |name: &str, size| {
         Bar(bars_enabled(args.quiet).then(|| {
             let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr())

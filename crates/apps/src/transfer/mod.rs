@@ -47,9 +47,9 @@
 //! for the name in vain. A transfer holds its name until its last write is
 //! on disk, even when it failed before that.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use sansnet_net::{Blocking, Factory};
+use sansnet_net::{Blocking, Factory, Shutdown};
 use sansnet_proto::Instant;
 use sansnet_proto::file::{Limits, Receiver, Refusal};
 
@@ -128,6 +128,51 @@ where
     fn offered(&self, _peer: &str, _name: &str, _size: u64) {}
     fn outcome(&self, peer: &str, outcome: &Result<Received, ReceiveError>) {
         self(peer, outcome)
+    }
+}
+
+/// A connection's peer and outcome.
+pub type PeerOutcome = (String, Result<Received, ReceiveError>);
+
+/// [`ReceiveEvents`] for a receiver that takes one connection: the first
+/// outcome is kept and `shutdown` triggered once that connection is gone
+/// (`sansnet file recv --once`). Everything goes on to `E` as well.
+#[derive(Debug)]
+pub struct Once<E> {
+    events: E,
+    shutdown: Shutdown,
+    first: Mutex<Option<PeerOutcome>>,
+}
+
+impl<E> Once<E> {
+    /// Passes events on to `events`; triggers `shutdown` after the first
+    /// connection.
+    pub fn new(events: E, shutdown: Shutdown) -> Once<E> {
+        Once { events, shutdown, first: Mutex::new(None) }
+    }
+
+    /// The first connection's peer and outcome; `None` if none ended.
+    pub fn take(&self) -> Option<PeerOutcome> {
+        self.first.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl<E: ReceiveEvents> ReceiveEvents for Once<E> {
+    type Progress = E::Progress;
+
+    fn offered(&self, peer: &str, name: &str, size: u64) -> E::Progress {
+        self.events.offered(peer, name, size)
+    }
+
+    fn outcome(&self, peer: &str, outcome: &Result<Received, ReceiveError>) {
+        let mine = (peer.to_owned(), outcome.clone());
+        self.first.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(mine);
+        self.events.outcome(peer, outcome);
+    }
+
+    fn closed(&self, peer: &str) {
+        self.events.closed(peer);
+        self.shutdown.trigger();
     }
 }
 
