@@ -1,12 +1,12 @@
 //! File transfer's disk side (PROTOCOLS.md §3): the core's
-//! [`Receiver`] and [`Sender`] machines answered with files, over any
+//! [`Receiver`] and [`Sender`](sansnet_proto::file::Sender) machines answered with files, over any
 //! runtime.
 //!
 //! - Receiving: an [`Inbox`] (the directory) and [`receiver`], the
 //!   [`Factory`] that gives each connection a [`Receiver`] and a
 //!   [`ReceiveApp`]; a [`ReceiveEvents`] hook hears each transfer's
 //!   progress and outcome.
-//! - Sending: [`send_file`], which connects, drives one [`Sender`] and
+//! - Sending: [`send_file`], which connects, drives one [`Sender`](sansnet_proto::file::Sender) and
 //!   reports through a [`Progress`].
 //!
 //! # Disk I/O
@@ -17,7 +17,7 @@
 //! - the writes of a transfer, on every runtime, on one thread of the
 //!   `blocking` crate's pool (a disk writer), so that receiving and
 //!   hashing go on while the disk works: the results reach the machine
-//!   through [`App::poll_work`], which the async driver polls beside the
+//!   through [`App::poll_work`](sansnet_proto::App::poll_work), which the async driver polls beside the
 //!   socket and the std driver between reads (and waits on while the
 //!   machine wants no input, its buffer of unwritten bytes full);
 //! - everything else, where the transport's [`Blocking`] says: with std (a
@@ -25,7 +25,7 @@
 //! - and with smol and async-std on the same pool (`unblock`, which both
 //!   runtimes use for their own file I/O), so the event loop never waits
 //!   for the disk: the application keeps the pool tasks in order and hands
-//!   their results to the machine from [`App::poll_work`].
+//!   their results to the machine from [`App::poll_work`](sansnet_proto::App::poll_work).
 //!
 //! # The receiver's files
 //!
