@@ -1,8 +1,9 @@
 //! `sansnet scan HOST`: a TCP connect scan (PROTOCOLS.md §4).
 //!
-//! `sansnet_apps::scan` runs it on the chosen runtime. Open ports go to stdout, ascending, one per
-//! line (or one JSON array with `--json`); the summary, which tells refused
-//! (closed) from filtered (no answer in time), goes to stderr.
+//! `sansnet_apps::scan` runs it on the chosen runtime. Open ports go to
+//! stdout, ascending, one per line (or one JSON array with `--json`); the
+//! summary, which tells refused (closed) from filtered (no answer in
+//! time), goes to stderr.
 //!
 //! Socket-option flags do not apply: a probe connects and closes at once,
 //! so buffers, Nagle and keepalive never come into play.

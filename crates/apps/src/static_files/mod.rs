@@ -107,12 +107,6 @@ enum Work {
     Streaming { file: Arc<File>, offset: u64, left: u64, read: Option<Job<io::Result<Vec<u8>>>> },
 }
 
-impl std::fmt::Debug for Reply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reply").field("status", &self.status).finish_non_exhaustive()
-    }
-}
-
 impl StaticFiles {
     /// A handler for one connection, serving `root`, its disk work run as
     /// `io` says (the transport's [`BLOCKING`](sansnet_net::Transport::BLOCKING)).
@@ -128,11 +122,10 @@ impl StaticFiles {
                 Work::Idle => break,
                 Work::Deciding(job, _) => {
                     let Poll::Ready(reply) = job.poll(cx) else { break };
-                    let Work::Deciding(_, head) = std::mem::take(&mut self.work) else {
-                        unreachable!("matched above")
-                    };
                     any = true;
-                    self.answer(conn, &head, reply);
+                    if let Work::Deciding(_, head) = std::mem::take(&mut self.work) {
+                        self.answer(conn, &head, reply);
+                    }
                 }
                 Work::Streaming { file, offset, left, read } => {
                     let job = match read {

@@ -21,12 +21,15 @@ use crate::unix_secs;
 const HTML: &[u8] = b"text/html; charset=utf-8";
 
 /// A decided response.
+#[derive(Debug)]
 pub(super) struct Reply {
     pub(super) status: u16,
     pub(super) fields: Vec<(&'static str, Cow<'static, [u8]>)>,
     pub(super) body: Body,
 }
 
+/// What follows the head.
+#[derive(Debug)]
 pub(super) enum Body {
     /// A small generated body (an error page, a listing).
     Page(Bytes),
