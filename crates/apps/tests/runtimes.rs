@@ -75,21 +75,6 @@ fn static_files_over<R: Transport>() {
     server.join().expect("server thread").expect("served");
 }
 
-#[test]
-fn static_files_over_std() {
-    static_files_over::<sansnet_std::Runtime>();
-}
-
-#[test]
-fn static_files_over_smol() {
-    static_files_over::<sansnet_smol::Runtime>();
-}
-
-#[test]
-fn static_files_over_async_std() {
-    static_files_over::<sansnet_async_std::Runtime>();
-}
-
 fn receive_over<R: Transport>() {
     let (inbox_dir, src) =
         (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
@@ -122,17 +107,25 @@ fn receive_over<R: Transport>() {
     assert_eq!(left.len(), 1, "{}: no partial file or note is left", R::NAME);
 }
 
-#[test]
-fn receive_over_std() {
-    receive_over::<sansnet_std::Runtime>();
+/// A test of `$check` on each runtime, in a module named after it.
+macro_rules! on_each_runtime {
+    ($check:ident) => {
+        mod $check {
+            #[test]
+            fn std() {
+                super::$check::<sansnet_std::Runtime>();
+            }
+            #[test]
+            fn smol() {
+                super::$check::<sansnet_smol::Runtime>();
+            }
+            #[test]
+            fn async_std() {
+                super::$check::<sansnet_async_std::Runtime>();
+            }
+        }
+    };
 }
 
-#[test]
-fn receive_over_smol() {
-    receive_over::<sansnet_smol::Runtime>();
-}
-
-#[test]
-fn receive_over_async_std() {
-    receive_over::<sansnet_async_std::Runtime>();
-}
+on_each_runtime!(static_files_over);
+on_each_runtime!(receive_over);
