@@ -1,18 +1,17 @@
 //! `sansnet chat serve` and `sansnet chat join` (PROTOCOLS.md §2).
 //!
-//! The server is the core's [`Room`], one [`Hub`](sansnet_proto::Hub) for
-//! every connection, hosted by the chosen runtime's `serve_hub`. The client
-//! is a plain blocking program: a thread prints what arrives, the main thread
-//! turns stdin lines into messages.
+//! The server is `sansnet_apps::chat`'s room on the chosen runtime. The
+//! client is a plain blocking program: a thread turns stdin lines into
+//! messages, the main thread prints what arrives.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use sansnet_net::Stream;
-use sansnet_proto::chat::{ClientMessage, ErrorCode, Event, Limits, Room, ServerEvent};
+use sansnet_apps::chat::{self, Member};
+use sansnet_proto::chat::{ErrorCode, Limits, ServerEvent};
 
 use crate::cli::{Cli, SocketArgs, parse_size};
 use crate::server::{self, Plan};
@@ -29,28 +28,10 @@ pub(crate) struct ChatArgs {
 #[derive(Subcommand, Debug, Clone)]
 pub(crate) enum ChatCommand {
     /// Run the chat server.
-    #[command(after_long_help = "\
-Clients send JSON objects, back to back or newline-delimited:
-  {\"username\": \"alice\"}                 join (1-32 characters)
-  {\"content\": \"hi\"}                     to everyone else
-  {\"content\": \"hi\", \"to\": [\"bob\"]}      to bob only
-  {\"list\": true}                        who is here
-The server answers with one JSON event per line (joined, message, left,
-users, error). A client that falls too far behind is disconnected.
-
-Examples:
-  sansnet chat serve
-  sansnet chat serve --bind 127.0.0.1:0 --max-frame 16K
-  printf '{\"username\":\"a\"}{\"list\":true}' | nc 127.0.0.1 8888")]
+    #[command(after_long_help = include_str!("../help/chat-serve.examples.txt"))]
     Serve(ServeArgs),
     /// Join a chat server: stdin lines become messages.
-    #[command(after_long_help = "\
-Each line typed is sent to everyone; `/msg bob,carol text` sends to some,
-`/list` asks who is here, `/quit` (or end of input) leaves. Arriving
-messages print as `[from] text`, `* NAME joined`, `* NAME left`.
-
-Example:
-  sansnet chat join 127.0.0.1:8888 --name alice")]
+    #[command(after_long_help = include_str!("../help/chat-join.examples.txt"))]
     Join(JoinArgs),
 }
 
@@ -101,77 +82,44 @@ pub(crate) fn run<R: Transport>(cli: &Cli, args: &ChatArgs) -> anyhow::Result<()
 }
 
 fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
-    let plan = Plan {
-        endpoint: cli.socket.endpoint(args.bind.as_deref(), "127.0.0.1:8888")?,
-        config: cli.socket.server_config(),
-        verbose: cli.verbose > 0,
-    };
+    let plan = Plan::new(cli, args.bind.as_deref(), "127.0.0.1:8888")?;
     let limits = Limits::default()
         .with_max_frame(args.max_frame)
         .with_max_name(args.max_name)
         .with_outbound_budget(args.outbound_budget);
-    server::run_hub::<R, _, _>(plan, Room::new(limits), |_room: &mut Room, event| match event {
-        Event::Joined { name, .. } => tracing::info!("{name} joined"),
-        Event::Left { name, reason, .. } => tracing::info!("{name} left ({reason:?})"),
-        Event::Error { conn, code, message } => {
-            tracing::info!("connection {}: {}: {message}", conn.0, code.as_str())
-        }
-        Event::Evicted { conn, unsent } => {
-            tracing::warn!("connection {} too slow ({unsent} bytes unsent): disconnected", conn.0)
-        }
-    })
+    let shutdown = sansnet_net::Shutdown::new();
+    server::run_with::<R>(plan, shutdown, |l, config, s| chat::serve::<R>(l, config, s, limits))
 }
 
 fn join(socket: &SocketArgs, args: &JoinArgs) -> anyhow::Result<()> {
     let endpoint = socket.endpoint(Some(&args.addr), "127.0.0.1:8888")?;
-    let mut stream = socket
-        .options()
-        .connect(&endpoint, Some(args.timeout))
+    let (mut member, events) = Member::join(&endpoint, &socket.options(), args.timeout, &args.name)
         .with_context(|| format!("cannot connect to {endpoint}"))?;
-    let reader = stream.try_clone().context("socket")?;
-    stream.write_all(&ClientMessage::Join { username: args.name.clone() }.encode())?;
     // Typing happens on a thread of its own, so that the program ends as soon
     // as the server closes, even while nobody types.
     thread::spawn(move || {
         for line in io::stdin().lock().lines() {
             let Ok(line) = line else { break };
-            let Some(msg) = message_for(&line) else { break };
-            if stream.write_all(&msg.encode()).is_err() {
+            let Some(msg) = chat::typed(&line) else { break };
+            if member.send(&msg).is_err() {
                 return;
             }
         }
-        // Leave: end our side; the server says goodbye to the others and
-        // closes, which ends the printing below.
-        let _ = stream.shutdown(std::net::Shutdown::Write);
+        member.leave();
     });
-    print_events(reader, &args.name)
-}
-
-/// What a typed line means: `None` to leave.
-fn message_for(line: &str) -> Option<ClientMessage> {
-    let line = line.trim_end_matches('\r');
-    if line == "/quit" {
-        return None;
-    }
-    if line == "/list" {
-        return Some(ClientMessage::List);
-    }
-    if let Some(rest) = line.strip_prefix("/msg ") {
-        let (to, content) = rest.split_once(' ').unwrap_or((rest, ""));
-        let to = to.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect();
-        return Some(ClientMessage::Say { content: content.to_owned(), to: Some(to) });
-    }
-    Some(ClientMessage::Say { content: line.to_owned(), to: None })
+    print_events(events, &args.name)
 }
 
 /// Prints every event until the server closes. An `error` before we
 /// joined (a taken or invalid name) ends the program with that error.
-fn print_events(stream: Stream, me: &str) -> anyhow::Result<()> {
-    let mut lines = BufReader::new(Reader(stream)).split(b'\n');
+fn print_events(
+    events: impl Iterator<Item = io::Result<Option<ServerEvent>>>,
+    me: &str,
+) -> anyhow::Result<()> {
     let mut joined = false;
     let mut out = io::stdout();
-    while let Some(line) = lines.next().transpose().context("reading from the server")? {
-        let Ok(event) = ServerEvent::decode(&line) else {
+    for event in events {
+        let Some(event) = event.context("reading from the server")? else {
             eprintln!("warning: unreadable event from the server");
             continue;
         };
@@ -194,35 +142,4 @@ fn print_events(stream: Stream, me: &str) -> anyhow::Result<()> {
         writeln!(out, "{text}").and_then(|()| out.flush()).context("stdout")?;
     }
     Ok(())
-}
-
-/// `Read` for a connected [`Stream`] (TCP or Unix).
-struct Reader(Stream);
-
-impl Read for Reader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn typed_lines_become_messages() {
-        assert_eq!(message_for("/quit"), None);
-        assert_eq!(message_for("/list"), Some(ClientMessage::List));
-        assert_eq!(
-            message_for("hello {there}"),
-            Some(ClientMessage::Say { content: "hello {there}".into(), to: None })
-        );
-        assert_eq!(
-            message_for("/msg bob,carol hi you"),
-            Some(ClientMessage::Say {
-                content: "hi you".into(),
-                to: Some(vec!["bob".into(), "carol".into()])
-            })
-        );
-    }
 }

@@ -22,16 +22,7 @@ use sansnet_proto::http::Limits;
              built sans-IO, over std threads, async-std or smol",
     long_about = None,
     propagate_version = true,
-    after_long_help = "\
-Every server prints `listening on ADDR` as its first line on stdout (with
-`--bind 127.0.0.1:0` the system picks the port and that line tells it), then
-logs to stderr. Ctrl-C or SIGTERM stops it gracefully (exit status 0).
-
-Examples:
-  sansnet http                                   # hello page on 127.0.0.1:8080
-  sansnet http --root . --bind 127.0.0.1:0       # serve this directory, any free port
-  sansnet --runtime std http --unix /tmp/h.sock  # std threads, on a Unix socket
-  curl --unix-socket /tmp/h.sock http://x/"
+    after_long_help = include_str!("../help/sansnet.examples.txt")
 )]
 pub(crate) struct Cli {
     /// Which I/O runtime drives the protocol machines (the protocol behaves
@@ -63,39 +54,13 @@ pub(crate) enum Runtime {
     Smol,
 }
 
-/// The programs. `echo`, `chat`, `file`, `send`, `scan` and `resolve`
-/// (PROTOCOLS.md §2-4) join this enum as they are written.
+/// The programs (PROTOCOLS.md §1-4).
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// HTTP/1.1 server: a hello page, or static files with --root.
     #[command(
-        long_about = "\
-HTTP/1.1 server (RFC 9112: keep-alive, pipelining, chunked bodies,
-Expect: 100-continue; malformed requests get 400/408/413/414/431/501/505).
-
-Without --root, every well-formed request (any method, any target) gets 200
-with a small HTML page naming the request target.
-
-With --root DIR, a static file server like `python -m http.server`: files
-with a MIME type by extension, directories as index.html or a listing,
-If-Modified-Since (304), single byte ranges (206/416), 405 for methods other
-than GET and HEAD. Paths can never leave DIR: `..`, `%2e%2e`, backslashes,
-NUL and symlinks pointing outside DIR are all answered 404 (400 for a
-malformed escape or NUL).",
-        after_long_help = "\
-Examples:
-  sansnet http
-      hello page on 127.0.0.1:8080; try `curl -i http://127.0.0.1:8080/hi`
-  sansnet http --bind 127.0.0.1:0
-      any free port: read it from the `listening on` line
-  sansnet http --bind '[::1]:8080' --runtime std
-      IPv6 loopback, std threads instead of smol
-  sansnet http --root ./public -v
-      serve ./public; log requests and the socket options on stderr
-  sansnet http --unix /tmp/web.sock
-      Unix socket: `curl --unix-socket /tmp/web.sock http://x/`
-  sansnet http --max-body 1M --header-timeout 5 --idle-timeout 30
-      tighter limits (sizes take K, M, G suffixes; times are seconds)"
+        long_about = include_str!("../help/http.about.txt"),
+        after_long_help = include_str!("../help/http.examples.txt")
     )]
     Http(HttpArgs),
     /// JSON chat: `chat serve` runs the server, `chat join` a client.
@@ -104,45 +69,15 @@ Examples:
     /// File transfer: `file recv --dir DIR` receives, `file send PATH ADDR`
     /// sends.
     #[command(
-        long_about = "\
-File transfer (PROTOCOLS.md §3): the sender sends `NAME|SIZE`, the receiver
-answers `OK OFFSET` (or `ERR CODE message`), the sender sends the bytes from
-OFFSET on and the file's BLAKE3, the receiver answers `DONE <hash>` once the
-hash matches and the file is in place.
-
-`file recv` writes each file to `.NAME.part` in DIR and renames it to NAME
-only after the hash checks; an interrupted transfer of the same name and size
-resumes where it stopped. Names are plain names (no path); nothing is written
-outside DIR. `file send` shows a progress bar on a terminal and exits
-non-zero with the receiver's ERR code when it refuses. A receiver that
-answers a bare `OK` (the tutorial's Python one) gets the bytes alone: sent,
-but unverified.",
-        after_long_help = "\
-Examples:
-  sansnet file recv --dir ./inbox                 # on 127.0.0.1:9000
-  sansnet file recv --dir ./inbox --bind 127.0.0.1:0 --once --overwrite
-  sansnet file send ./big.iso 127.0.0.1:9000
-  sansnet --runtime std file send ./big.iso '[::1]:9000' --quiet"
+        long_about = include_str!("../help/file.about.txt"),
+        after_long_help = include_str!("../help/file.examples.txt")
     )]
-    File(crate::file::FileArgs),
+    File(crate::transfer::FileArgs),
 
     /// Echo server (RFC 862): every byte back, over TCP or (--udp) UDP.
     #[command(
-        long_about = "\
-Echo server (RFC 862). TCP: every byte a client sends comes back, many
-clients at once, over IPv4, IPv6 or a Unix socket (--unix PATH). With --udp,
-each datagram is answered with one datagram to its sender.
-
---prefix TEXT is written before each reply, as the reference servers do
-with `Echo: ` (for TCP, before each chunk read). A TCP connection silent
-both ways for --idle-timeout seconds (default 300) is closed.",
-        after_long_help = "\
-Examples:
-  sansnet echo                                   # TCP on 127.0.0.1:8888
-  sansnet echo --udp                             # UDP on 127.0.0.1:8889
-  sansnet echo --bind '[::1]:0' --prefix 'Echo: '
-  sansnet echo --unix /tmp/echo.sock --runtime std
-  sansnet send 127.0.0.1:8888 hello              # try it"
+        long_about = include_str!("../help/echo.about.txt"),
+        after_long_help = include_str!("../help/echo.examples.txt")
     )]
     Echo(crate::echo::EchoArgs),
 
@@ -150,56 +85,22 @@ Examples:
     #[command(
         override_usage = "sansnet send [OPTIONS] ADDR MESSAGE\n       \
                           sansnet send [OPTIONS] --unix PATH MESSAGE",
-        long_about = "\
-The reference TCP and UDP clients: connect (or send one datagram), send
-MESSAGE as is, print the reply to stdout byte for byte.
-
-TCP: the reply is complete when the server closes, or after --quiet-ms
-(200 ms) without a byte once something arrived, or at --timeout. UDP: the
-first datagram back from ADDR is the reply.
-
-Exit status: 0 with a reply; 2 with `timed out after SECS s` on stderr when
-the connection or the reply does not come within --timeout (default 5 s);
-1 on other errors.",
-        after_long_help = "\
-Examples:
-  sansnet send 127.0.0.1:8888 hello
-  sansnet send '[::1]:8888' hello --timeout 2
-  sansnet send 127.0.0.1:8889 hello --udp
-  sansnet send --unix /tmp/echo.sock hello"
+        long_about = include_str!("../help/send.about.txt"),
+        after_long_help = include_str!("../help/send.examples.txt")
     )]
-    Send(crate::send::SendArgs),
+    Send(crate::oneshot::SendArgs),
 
     /// TCP connect scan of HOST's ports.
     #[command(
-        long_about = "\
-TCP connect scan: tries every port of --ports on HOST with at most
---concurrency connection attempts in flight, and prints the open ports in
-ascending order, one per line (or a JSON array with --json). A summary on
-stderr counts open, refused (closed: the host answered with a reset),
-filtered (no answer within --timeout-ms, or unreachable) and errors. The
-file-descriptor limit is raised as far as allowed first.
-
-Scan only hosts you are allowed to scan.",
-        after_long_help = "\
-Examples:
-  sansnet scan 127.0.0.1                         # ports 1-1024
-  sansnet scan 127.0.0.1 --ports - --concurrency 2000
-  sansnet scan ::1 --ports 22,80,8000-8100 --json"
+        long_about = include_str!("../help/scan.about.txt"),
+        after_long_help = include_str!("../help/scan.examples.txt")
     )]
     Scan(crate::scan::ScanArgs),
 
     /// This machine's host name, and HOST's addresses and their names.
     #[command(
-        long_about = "\
-Name lookup: prints this machine's host name, HOST's IPv4 and IPv6 addresses
-(getaddrinfo, so /etc/hosts and DNS as the system is set up) and the reverse
-name of each address (getnameinfo). Without HOST, looks up this machine's
-own name. An unknown name is an error (exit status 1).",
-        after_long_help = "\
-Examples:
-  sansnet resolve
-  sansnet resolve localhost --json"
+        long_about = include_str!("../help/resolve.about.txt"),
+        after_long_help = include_str!("../help/resolve.examples.txt")
     )]
     Resolve(crate::resolve::ResolveArgs),
 }
@@ -294,18 +195,20 @@ impl SocketArgs {
         match (&self.unix, bind) {
             (Some(_), Some(_)) => bail!("--unix and --bind cannot be used together"),
             (Some(path), None) => Ok(Endpoint::Unix(path.clone())),
-            (None, bind) => {
-                let text = bind.unwrap_or(default);
-                // A literal address needs no lookup; anything else
-                // (`localhost:80`, `unix:PATH`) goes through Endpoint's parser.
-                if let Ok(addr) = text.parse::<SocketAddr>() {
-                    return Ok(Endpoint::Tcp(addr));
-                }
-                text.parse::<Endpoint>()
-                    .with_context(|| format!("invalid --bind address {text:?} (want HOST:PORT)"))
-            }
+            (None, bind) => parse_endpoint(bind.unwrap_or(default), "--bind address"),
         }
     }
+}
+
+/// `HOST:PORT` (`[::1]:80`, names resolved) or `unix:PATH`; `what` names
+/// the argument in the error.
+pub(crate) fn parse_endpoint(text: &str, what: &str) -> anyhow::Result<Endpoint> {
+    // A literal address needs no lookup; anything else (`localhost:80`,
+    // `unix:PATH`) goes through Endpoint's parser.
+    let literal = text.parse::<SocketAddr>().map(Endpoint::Tcp);
+    literal
+        .or_else(|_| text.parse::<Endpoint>())
+        .with_context(|| format!("invalid {what} {text:?} (want HOST:PORT or unix:PATH)"))
 }
 
 /// `sansnet http` flags.
@@ -405,27 +308,18 @@ mod tests {
     }
 
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("65536"), Ok(65536));
-        assert_eq!(parse_size("64K"), Ok(64 * 1024));
-        assert_eq!(parse_size("64kib"), Ok(64 * 1024));
-        assert_eq!(parse_size_u64("16M"), Ok(16 << 20));
-        assert_eq!(parse_size_u64("1G"), Ok(1 << 30));
-        assert!(parse_size("").is_err());
-        assert!(parse_size("K").is_err());
-        assert!(parse_size("12X").is_err());
-        assert!(parse_size("-1").is_err());
-        assert!(parse_size_u64("99999999999999999999").is_err());
-        assert!(parse_size_u64("99999999999G").is_err());
-    }
-
-    #[test]
-    fn seconds() {
-        assert_eq!(parse_secs("10"), Ok(Duration::from_secs(10)));
+    fn sizes_and_seconds() {
+        for (text, n) in [("65536", 65536), ("64K", 64 << 10), ("64kib", 64 << 10), ("1G", 1 << 30)]
+        {
+            assert_eq!(parse_size(text), Ok(n));
+        }
+        for bad in ["", "K", "12X", "-1", "99999999999999999999", "99999999999G"] {
+            assert!(parse_size_u64(bad).is_err(), "{bad}");
+        }
         assert_eq!(parse_secs("0.25"), Ok(Duration::from_millis(250)));
-        assert!(parse_secs("-1").is_err());
-        assert!(parse_secs("soon").is_err());
-        assert!(parse_secs("inf").is_err());
+        for bad in ["-1", "soon", "inf"] {
+            assert!(parse_secs(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

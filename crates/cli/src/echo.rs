@@ -1,16 +1,15 @@
 //! `sansnet echo`: TCP echo (RFC 862) over IPv4, IPv6 or a Unix socket,
 //! or UDP echo with `--udp` (PROTOCOLS.md §4).
 //!
-//! Both are the core's machines ([`Echo`], [`UdpEcho`]) on the chosen
-//! runtime's `serve` / `serve_datagrams`; this file only maps flags.
-
-use std::convert::Infallible;
-use std::time::Duration;
+//! Both are `sansnet_apps::echo` hosts on the chosen runtime's `serve` /
+//! `serve_datagrams`; this file only maps flags.
 
 use anyhow::bail;
+use bytes::Bytes;
 use clap::Args;
+use sansnet_apps::echo;
 use sansnet_net::Endpoint;
-use sansnet_proto::echo::{Echo, UdpEcho};
+use sansnet_proto::echo::Echo;
 
 use crate::cli::{Cli, parse_size};
 use crate::server::{self, Plan};
@@ -20,9 +19,6 @@ use sansnet_net::Transport;
 const TCP_DEFAULT: &str = "127.0.0.1:8888";
 /// Where UDP echo listens by default.
 const UDP_DEFAULT: &str = "127.0.0.1:8889";
-/// How long a TCP echo connection may stay silent (both ways) without
-/// `--idle-timeout`.
-pub(crate) const DEFAULT_IDLE: Duration = Duration::from_secs(300);
 
 /// `sansnet echo` flags.
 #[derive(Args, Debug, Clone)]
@@ -52,35 +48,21 @@ pub(crate) struct EchoArgs {
 /// Runs `sansnet echo` until SIGINT or SIGTERM.
 pub(crate) fn run<R: Transport>(cli: &Cli, args: &EchoArgs) -> anyhow::Result<()> {
     let default = if args.udp { UDP_DEFAULT } else { TCP_DEFAULT };
-    let plan = Plan {
-        endpoint: cli.socket.endpoint(args.bind.as_deref(), default)?,
-        config: cli.socket.server_config(),
-        verbose: cli.verbose > 0,
-    };
-    let prefix = bytes::Bytes::from(args.prefix.clone().into_bytes());
-    let idle = cli.socket.idle_timeout.unwrap_or(DEFAULT_IDLE);
-    if plan.verbose {
-        if args.udp {
-            eprintln!("udp echo: prefix={:?}", args.prefix);
-        } else {
-            eprintln!(
-                "echo: prefix={:?} max_unsent={} idle_timeout={idle:?}",
-                args.prefix, args.max_unsent
-            );
-        }
-    }
+    let plan = Plan::new(cli, args.bind.as_deref(), default)?;
+    let prefix = Bytes::from(args.prefix.clone().into_bytes());
+    let idle = cli.socket.idle_timeout.unwrap_or(echo::DEFAULT_IDLE);
     if args.udp {
+        if plan.verbose {
+            eprintln!("udp echo: prefix={:?}", args.prefix);
+        }
         if let Endpoint::Unix(_) = plan.endpoint {
             bail!("--udp echo listens on an IP address: --unix is for TCP only");
         }
-        return server::run_datagrams::<R, _>(plan, UdpEcho::new().with_prefix(prefix));
+        return server::run_datagrams::<R, _>(plan, echo::udp(prefix));
     }
-    let max_unsent = args.max_unsent;
-    server::run::<R>(plan, move |now, _peer: &str| {
-        let echo = Echo::new(now)
-            .with_prefix(prefix.clone())
-            .with_max_unsent(max_unsent)
-            .with_idle_timeout(now, idle);
-        (echo, |_: &mut Echo, event: Infallible| match event {})
-    })
+    if plan.verbose {
+        let (p, max) = (&args.prefix, args.max_unsent);
+        eprintln!("echo: prefix={p:?} max_unsent={max} idle_timeout={idle:?}");
+    }
+    server::run::<R>(plan, echo::tcp(prefix, args.max_unsent, idle))
 }

@@ -1,10 +1,14 @@
-//! `sansnet`: the classic socket programs — an HTTP server today; echo,
-//! chat, file transfer, a port scanner and name lookup as they land — each
-//! a pure protocol machine from `sansnet-proto`, driven over std threads,
-//! async-std or smol (`--runtime`).
+//! `sansnet`: the classic socket programs — an HTTP server (hello page or
+//! static files), echo over TCP and UDP, chat, file transfer, a one-shot
+//! client, a port scanner and name lookup — over std threads, async-std or
+//! smol (`--runtime`).
 //!
-//! The command-line contract (output lines, exit codes, flags) is in
-//! PROTOCOLS.md; `sansnet help` and `sansnet help http` explain the rest.
+//! The programs themselves are the `sansnet-apps` library over the
+//! `sansnet-proto` machines; this binary parses arguments, prints, draws
+//! progress bars, handles signals and picks the runtime (here, in `main`:
+//! the one place that names one). The command-line contract (output
+//! lines, exit codes, flags) is in PROTOCOLS.md; `sansnet help` and
+//! `sansnet help http` explain the rest.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -15,12 +19,13 @@ use tracing_subscriber::EnvFilter;
 mod chat;
 mod cli;
 mod echo;
-mod file;
 mod http;
+mod oneshot;
+mod process;
 mod resolve;
 mod scan;
-mod send;
 mod server;
+mod transfer;
 
 use cli::{Cli, Command, Runtime};
 use sansnet_net::Transport;
@@ -43,7 +48,7 @@ fn main() -> ExitCode {
         }
     };
     if cli.runtime == cli::Runtime::AsyncStd {
-        size_async_std_pool();
+        process::size_async_std_pool();
     }
     init_logging(cli.verbose);
     // The one place that names a runtime: everything below is generic.
@@ -55,7 +60,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(timed_out) = e.downcast_ref::<send::TimedOut>() {
+            use sansnet_apps::oneshot::Error::TimedOut;
+            if let Some(timed_out @ TimedOut(_)) = e.downcast_ref::<sansnet_apps::oneshot::Error>()
+            {
                 // `send`'s timeout: its own text and exit status (PROTOCOLS.md §4).
                 eprintln!("{timed_out}");
                 return ExitCode::from(2);
@@ -70,13 +77,13 @@ fn main() -> ExitCode {
 fn run<R: Transport>(cli: Cli) -> anyhow::Result<()> {
     // Every program may hold many sockets (servers up to --max-connections,
     // the scanner its --concurrency): take all the descriptors allowed.
-    scan::raise_fd_limit();
+    process::raise_fd_limit();
     match &cli.command {
         Command::Http(args) => http::run::<R>(&cli, args),
         Command::Chat(args) => chat::run::<R>(&cli, args),
         Command::Echo(args) => echo::run::<R>(&cli, args),
-        Command::File(args) => file::run::<R>(&cli, args),
-        Command::Send(args) => send::run(&cli, args),
+        Command::File(args) => transfer::run::<R>(&cli, args),
+        Command::Send(args) => oneshot::run(&cli, args),
         Command::Scan(args) => scan::run::<R>(&cli, args),
         Command::Resolve(args) => resolve::run(&cli, args),
     }
@@ -96,23 +103,4 @@ fn init_logging(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-}
-
-/// async-std sizes its executor from `ASYNC_STD_THREAD_COUNT` when it
-/// starts. Unless the user set it, use one thread fewer than the cores (at
-/// least one), as the smol transport does: with async-io's single reactor,
-/// extra executor threads mostly wake each other (on 2 cores: 201k req/s
-/// with one thread, 168k with two).
-#[allow(unsafe_code)]
-fn size_async_std_pool() {
-    const VAR: &str = "ASYNC_STD_THREAD_COUNT";
-    if std::env::var_os(VAR).is_some() {
-        return;
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cores.saturating_sub(1).max(1);
-    // SAFETY: called at the top of `main`, before any thread is spawned
-    // (logging, signals and runtimes start later), so nothing can read the
-    // environment concurrently.
-    unsafe { std::env::set_var(VAR, threads.to_string()) };
 }

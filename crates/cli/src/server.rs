@@ -10,9 +10,11 @@ use std::thread;
 
 use anyhow::Context;
 use sansnet_net::{Endpoint, Factory, Listener, ServerConfig, Shutdown, Transport};
-use sansnet_proto::{Datagrams, Hub};
+use sansnet_proto::Datagrams;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+
+use crate::cli::Cli;
 
 /// How to run a server: where, with which settings, on which runtime.
 #[derive(Debug, Clone)]
@@ -25,40 +27,24 @@ pub(crate) struct Plan {
     pub(crate) verbose: bool,
 }
 
-/// Binds, prints `listening on ADDR` as the first stdout line, then serves
-/// with `factory` until SIGINT or SIGTERM, and returns once the server has
-/// stopped gracefully.
+impl Plan {
+    /// Where and how the flags say to serve: `--unix`, else `bind`, else
+    /// `default`.
+    pub(crate) fn new(cli: &Cli, bind: Option<&str>, default: &str) -> anyhow::Result<Plan> {
+        let (config, verbose) = (cli.socket.server_config(), cli.verbose > 0);
+        Ok(Plan { endpoint: cli.socket.endpoint(bind, default)?, config, verbose })
+    }
+}
+
+/// Serves `factory`'s sessions as [`run_with`] does, until SIGINT or SIGTERM.
 pub(crate) fn run<R: Transport>(plan: Plan, factory: impl Factory) -> anyhow::Result<()> {
-    run_until::<R>(plan, Shutdown::new(), factory)
-}
-
-/// [`run`] with a `shutdown` the caller keeps, so that it can stop the
-/// server itself (`file recv --once` does after its one transfer).
-pub(crate) fn run_until<R: Transport>(
-    plan: Plan,
-    shutdown: Shutdown,
-    factory: impl Factory,
-) -> anyhow::Result<()> {
-    run_with::<R>(plan, shutdown, |listener, config, shutdown| {
-        R::serve(listener, config, shutdown, factory)
-    })
-}
-
-/// [`run`] for a multi-connection machine (the chat room): the chosen
-/// runtime's `serve_hub` hosts `hub`, whose events go to `on_event`.
-pub(crate) fn run_hub<R: Transport, H, E>(plan: Plan, hub: H, on_event: E) -> anyhow::Result<()>
-where
-    H: Hub,
-    E: FnMut(&mut H, H::Event),
-{
-    run_with::<R>(plan, Shutdown::new(), |listener, config, shutdown| {
-        R::serve_hub(listener, config, shutdown, hub, on_event)
-    })
+    run_with::<R>(plan, Shutdown::new(), |l, config, s| R::serve(l, config, s, factory))
 }
 
 /// Binds, prints `listening on ADDR` as the first stdout line, installs the
-/// signal handlers, then runs `serve` until it returns.
-fn run_with<R: Transport>(
+/// signal handlers (they trigger `shutdown`), then runs `serve` until it
+/// returns, once the server has stopped gracefully.
+pub(crate) fn run_with<R: Transport>(
     plan: Plan,
     shutdown: Shutdown,
     serve: impl FnOnce(Listener, &ServerConfig, &Shutdown) -> io::Result<()>,
@@ -80,14 +66,7 @@ fn run_with<R: Transport>(
             plan.config.max_connections
         );
     }
-    // Before the announcement: a signal sent as soon as the line is read
-    // must already find its handler.
-    stop_on_signals(&shutdown)?;
-    {
-        let mut out = io::stdout().lock();
-        writeln!(out, "listening on {addr}").and_then(|()| out.flush()).context("stdout")?;
-    }
-    tracing::info!(runtime = R::NAME, "listening on {addr}");
+    announce::<R>(&addr, &shutdown)?;
     serve(listener, &plan.config, &shutdown).with_context(|| format!("serving on {addr}"))?;
     tracing::info!("stopped");
     Ok(())
@@ -116,15 +95,22 @@ pub(crate) fn run_datagrams<R: Transport, D: Datagrams>(
         );
     }
     let shutdown = Shutdown::new();
-    stop_on_signals(&shutdown)?;
-    {
-        let mut out = io::stdout().lock();
-        writeln!(out, "listening on {addr}").and_then(|()| out.flush()).context("stdout")?;
-    }
-    tracing::info!(runtime = R::NAME, "listening on udp {addr}");
+    announce::<R>(&addr, &shutdown)?;
     R::serve_datagrams(socket, &shutdown, machine)
         .with_context(|| format!("serving on udp {addr}"))?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Installs the signal handlers, then prints `listening on ADDR` as the
+/// first stdout line.
+fn announce<R: Transport>(addr: &dyn std::fmt::Display, shutdown: &Shutdown) -> anyhow::Result<()> {
+    // Before the announcement: a signal sent as soon as the line is read
+    // must already find its handler.
+    stop_on_signals(shutdown)?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "listening on {addr}").and_then(|()| out.flush()).context("stdout")?;
+    tracing::info!(runtime = R::NAME, "listening on {addr}");
     Ok(())
 }
 

@@ -11,13 +11,22 @@
 //!
 //! What is strict, and why, is listed on [`Error`]: each variant names its
 //! RFC 9112 rule. [`Limits`] holds every bound, with defaults.
+//!
+//! Helpers for applications, pure like the rest: [`date`] (HTTP dates from
+//! and to Unix seconds), [`range`] (the `Range` field), [`path`] (request
+//! target to the segments of a path under a root, percent-decoded and
+//! normalised), [`html`] (escaping and percent-encoding for pages).
 
 mod body;
 mod chars;
 mod conn;
+pub mod date;
 mod error;
 mod head;
+pub mod html;
 mod limits;
+pub mod path;
+pub mod range;
 mod response;
 #[cfg(test)]
 mod tests;

@@ -1,8 +1,15 @@
 //! The `Range` request field (RFC 9110 §14.2), single byte ranges only.
+//!
+//! ```
+//! use sansnet_proto::http::range::{self, Ranged};
+//!
+//! assert_eq!(range::parse(b"bytes=-3", 10), Ranged::Part { start: 7, end: 9 });
+//! assert_eq!(range::parse(b"bytes=10-", 10), Ranged::Unsatisfiable);
+//! ```
 
 /// What a `Range` field asks of a representation of some size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Ranged {
+pub enum Ranged {
     /// Send the whole representation (200): no usable `Range` (absent,
     /// another unit, a syntax error, which RFC 9110 says to ignore) or
     /// several ranges (sansnet does not write `multipart/byteranges`; a
@@ -21,8 +28,8 @@ pub(crate) enum Ranged {
 
 /// Reads a `Range` value (`bytes=a-b`, `bytes=a-`, `bytes=-n`) against a
 /// representation of `size` bytes.
-pub(crate) fn parse(value: &[u8], size: u64) -> Ranged {
-    let Ok(value) = std::str::from_utf8(value) else { return Ranged::Full };
+pub fn parse(value: &[u8], size: u64) -> Ranged {
+    let Ok(value) = core::str::from_utf8(value) else { return Ranged::Full };
     let Some((unit, set)) = value.trim().split_once('=') else { return Ranged::Full };
     if !unit.trim().eq_ignore_ascii_case("bytes") {
         return Ranged::Full;

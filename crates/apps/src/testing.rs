@@ -1,5 +1,5 @@
-//! An in-memory driver for the apps' unit tests: the core's drain
-//! contract, no sockets.
+//! An in-memory driver for the HTTP apps' unit tests: the core's drain
+//! contract, no sockets; work on the blocking pool is waited for.
 
 use bytes::BytesMut;
 use sansnet_proto::http::{Limits, ServerConn};
@@ -38,6 +38,10 @@ pub(crate) fn exchange_bytes<A: App<ServerConn>>(
         if conn.is_finished() {
             break;
         }
+        if !moved && app.is_working() {
+            wait_for_work(&mut app, &mut conn);
+            continue;
+        }
         if !moved {
             app.on_drained(&mut conn);
             assert!(conn.transmit_queued() <= max_queued, "queued {}", conn.transmit_queued());
@@ -53,6 +57,16 @@ pub(crate) fn exchange_bytes<A: App<ServerConn>>(
         }
     }
     wire
+}
+
+/// Polls the app's work until some of it is done (bounded).
+fn wait_for_work<A: App<ServerConn>>(app: &mut A, conn: &mut ServerConn) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    while app.poll_work(conn, &mut cx).is_pending() {
+        assert!(std::time::Instant::now() < deadline, "the work never finished");
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
 }
 
 /// [`exchange_bytes`] as text (lossy), with no bound on what is queued.

@@ -1,4 +1,14 @@
 //! HTML escaping and URL percent-encoding for what goes into a page.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use sansnet_proto::http::html;
+//!
+//! let mut page = BytesMut::new();
+//! html::escape_into(&mut page, b"<a href='x'>");
+//! html::percent_encode_into(&mut page, b"a b/c");
+//! assert_eq!(&page[..], b"&lt;a href=&#x27;x&#x27;&gt;a%20b%2Fc");
+//! ```
 
 use bytes::BytesMut;
 
@@ -19,7 +29,7 @@ fn escape_of(b: u8) -> Option<&'static [u8]> {
 /// Appends `text` to `out` with `<>&"'` escaped, so it is safe both as
 /// element content and inside a quoted attribute. Copies runs of plain bytes
 /// whole.
-pub(crate) fn escape_into(out: &mut BytesMut, text: &[u8]) {
+pub fn escape_into(out: &mut BytesMut, text: &[u8]) {
     let mut plain = 0;
     for (i, &b) in text.iter().enumerate() {
         if let Some(esc) = escape_of(b) {
@@ -32,14 +42,14 @@ pub(crate) fn escape_into(out: &mut BytesMut, text: &[u8]) {
 }
 
 /// The length of `text` once escaped.
-pub(crate) fn escaped_len(text: &[u8]) -> usize {
+pub fn escaped_len(text: &[u8]) -> usize {
     text.iter().map(|&b| escape_of(b).map_or(1, <[u8]>::len)).sum()
 }
 
 /// Appends `name` percent-encoded for use as one path segment of a URL:
 /// everything but the unreserved characters (`A-Z a-z 0-9 - . _ ~`) becomes
 /// `%XX`, so no name can smuggle a `/`, `?`, `#`, `:` or quote into a link.
-pub(crate) fn percent_encode_into(out: &mut BytesMut, name: &[u8]) {
+pub fn percent_encode_into(out: &mut BytesMut, name: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in name {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -53,6 +63,7 @@ pub(crate) fn percent_encode_into(out: &mut BytesMut, name: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::String;
 
     fn escape(s: &str) -> String {
         let mut out = BytesMut::new();

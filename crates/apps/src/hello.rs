@@ -1,10 +1,9 @@
 //! The hello page (PROTOCOLS.md §1, no `--root`).
 
 use bytes::BytesMut;
+use sansnet_net::Factory;
 use sansnet_proto::App;
-use sansnet_proto::http::{Event, RequestHead, ServerConn};
-
-use super::html;
+use sansnet_proto::http::{Event, Limits, RequestHead, ServerConn, html};
 
 const PREFIX: &[u8] = b"<html><body><h1>Hello!</h1><p>Path: ";
 const SUFFIX: &[u8] = b"</p></body></html>";
@@ -19,16 +18,22 @@ const FIELDS: &[(&str, &[u8])] = &[("Content-Type", b"text/html; charset=utf-8")
 /// shared `Bytes`, no copy of the target) and the page is written into one
 /// buffer per connection, which is reused once the previous page was sent.
 #[derive(Debug, Default)]
-pub(crate) struct Hello {
+pub struct Hello {
     head: Option<RequestHead>,
     page: BytesMut,
 }
 
 impl Hello {
     /// A handler for one connection.
-    pub(crate) fn new() -> Hello {
+    pub fn new() -> Hello {
         Hello::default()
     }
+}
+
+/// The [`Factory`] of the hello page: a [`ServerConn`] with `limits` and a
+/// [`Hello`] per connection.
+pub fn factory(limits: Limits) -> impl Factory<Session = ServerConn, App = Hello> {
+    move |now, _peer: &str| (ServerConn::new(limits, now), Hello::new())
 }
 
 impl App<ServerConn> for Hello {
@@ -62,7 +67,7 @@ impl App<ServerConn> for Hello {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::testing::exchange;
+    use crate::testing::exchange;
 
     const PAGE_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n";
 

@@ -1,11 +1,17 @@
-//! HTTP dates (RFC 9110 §5.6.7): the IMF-fixdate writer for `Date` and
-//! `Last-Modified`, and a parser for `If-Modified-Since` that accepts all
-//! three formats a recipient must accept.
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! HTTP dates (RFC 9110 §5.6.7) as seconds since the Unix epoch: the
+//! IMF-fixdate writer for `Date` and `Last-Modified`, and a parser for
+//! `If-Modified-Since` that accepts all three formats a recipient must
+//! accept. No clock here: the caller converts its own time to seconds.
+//!
+//! ```
+//! use sansnet_proto::http::date;
+//!
+//! assert_eq!(&date::format(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
+//! assert_eq!(date::parse(b"Sunday, 06-Nov-94 08:49:37 GMT"), Some(784_111_777));
+//! ```
 
 /// An IMF-fixdate is always this long: `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub(crate) const LEN: usize = 29;
+pub const LEN: usize = 29;
 
 const DAYS: [&[u8; 3]; 7] = [b"Sun", b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat"];
 const DAYS_LONG: [&str; 7] =
@@ -14,13 +20,8 @@ const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
-/// Seconds since the Unix epoch, whole (times before it count as 0).
-pub(crate) fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// `secs` since the Unix epoch as an IMF-fixdate (clamped to the year 9999).
-pub(crate) fn format(secs: u64) -> [u8; LEN] {
+pub fn format(secs: u64) -> [u8; LEN] {
     // 9999-12-31T23:59:59Z
     let secs = secs.min(253_402_300_799);
     let days = (secs / 86_400) as i64;
@@ -39,11 +40,6 @@ pub(crate) fn format(secs: u64) -> [u8; LEN] {
     out
 }
 
-/// A [`SystemTime`] as an IMF-fixdate.
-pub(crate) fn format_time(t: SystemTime) -> [u8; LEN] {
-    format(unix_secs(t))
-}
-
 fn two(out: &mut [u8], n: u32) {
     out[0] = b'0' + (n / 10 % 10) as u8;
     out[1] = b'0' + (n % 10) as u8;
@@ -53,8 +49,8 @@ fn two(out: &mut [u8], n: u32) {
 /// (`Sun, 06 Nov 1994 08:49:37 GMT`), the obsolete RFC 850 form
 /// (`Sunday, 06-Nov-94 08:49:37 GMT`) or asctime (`Sun Nov  6 08:49:37 1994`).
 /// `None` for anything else, including dates before 1970.
-pub(crate) fn parse(value: &[u8]) -> Option<u64> {
-    let s = std::str::from_utf8(value).ok()?.trim();
+pub fn parse(value: &[u8]) -> Option<u64> {
+    let s = core::str::from_utf8(value).ok()?.trim();
     let b = s.as_bytes();
     if b.len() < 4 {
         return None;
@@ -154,7 +150,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use alloc::string::String;
 
     fn fmt(secs: u64) -> String {
         String::from_utf8(format(secs).to_vec()).expect("ascii")
@@ -169,12 +165,6 @@ mod tests {
         assert_eq!(fmt(4_107_542_399), "Sun, 28 Feb 2100 23:59:59 GMT");
         assert_eq!(fmt(4_107_542_400), "Mon, 01 Mar 2100 00:00:00 GMT");
         assert_eq!(fmt(u64::MAX), "Fri, 31 Dec 9999 23:59:59 GMT");
-        let t = UNIX_EPOCH + Duration::from_millis(784_111_777_900);
-        assert_eq!(&format_time(t), b"Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(
-            &format_time(UNIX_EPOCH - Duration::from_secs(5)),
-            b"Thu, 01 Jan 1970 00:00:00 GMT"
-        );
     }
 
     #[test]
@@ -206,7 +196,7 @@ mod tests {
             b"Sun Nov 6 08:49:37 1994",
             b"\xff\xfe",
         ] {
-            assert_eq!(parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(parse(bad), None, "{bad:?}");
         }
     }
 

@@ -1,16 +1,25 @@
-//! From a request target to a path under the served root: strip the query,
+//! From a request target to a path under a served root: strip the query,
 //! percent-decode, normalise the segments, refuse every way out.
 //!
-//! This is the lexical half; [`files`](super::files) then resolves symlinks
-//! (`canonicalize`) and checks the result is still under the root.
+//! This is the lexical half, with no file system: a file server then
+//! resolves symlinks and checks the result is still under its root
+//! (`sansnet-apps` does).
+//!
+//! ```
+//! use sansnet_proto::http::path::{self, Refusal};
+//!
+//! let (raw, query) = path::split_target("/a/%2e%2e/b%20c?x=1");
+//! assert_eq!(query, Some("x=1"));
+//! let decoded = path::percent_decode(raw.as_bytes()).unwrap();
+//! assert_eq!(path::normalise(&decoded), Ok(vec![&b"b c"[..]]));
+//! assert_eq!(path::normalise(b"/../etc"), Err(Refusal::Escape));
+//! ```
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use alloc::vec::Vec;
 
 /// Why a target names no file under the root.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Refusal {
+pub enum Refusal {
     /// A malformed percent-escape or a NUL: 400.
     Malformed,
     /// A way out of the root (`..` above it, a backslash): answered 404, as
@@ -22,7 +31,7 @@ pub(crate) enum Refusal {
 /// The path and query of a request target: `/a/b?q` gives (`/a/b`, `q`).
 /// An absolute-form target (`http://host/a?q`) gives its path; a fragment
 /// (never sent by clients) is dropped.
-pub(crate) fn split_target(target: &str) -> (&str, Option<&str>) {
+pub fn split_target(target: &str) -> (&str, Option<&str>) {
     let target = target.split_once('#').map_or(target, |(t, _)| t);
     let target = match target.find("://") {
         Some(i) if !target.starts_with('/') => {
@@ -41,7 +50,7 @@ pub(crate) fn split_target(target: &str) -> (&str, Option<&str>) {
 /// Decodes `%XX` escapes. A `%` not followed by two hex digits, or a NUL
 /// (raw or decoded), is [`Refusal::Malformed`]. `+` stays `+` (it means a
 /// space only in form data, not in paths).
-pub(crate) fn percent_decode(s: &[u8]) -> Result<Vec<u8>, Refusal> {
+pub fn percent_decode(s: &[u8]) -> Result<Vec<u8>, Refusal> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
@@ -75,15 +84,17 @@ fn hex(c: u8) -> Option<u8> {
     }
 }
 
-/// The path relative to the root that a decoded request path names, with
-/// empty and `.` segments dropped and `..` applied (RFC 3986 dot-segment
-/// removal). A `..` that would climb above the root, or a backslash
-/// anywhere, is [`Refusal::Escape`]. The empty path is the root itself.
+/// The segments of the path relative to the root that a decoded request
+/// path names, with empty and `.` segments dropped and `..` applied (RFC
+/// 3986 dot-segment removal): each is a plain name, never empty, `.`, `..`
+/// or containing `/`. A `..` that would climb above the root, or a
+/// backslash anywhere, is [`Refusal::Escape`]. No segments: the root
+/// itself.
 ///
 /// Splitting happens after decoding, so `%2F` separates segments and
 /// `%2e%2e` is a `..` like any other: there is no second decoding pass that
 /// could reveal one later.
-pub(crate) fn normalise(decoded: &[u8]) -> Result<PathBuf, Refusal> {
+pub fn normalise(decoded: &[u8]) -> Result<Vec<&[u8]>, Refusal> {
     if decoded.contains(&b'\\') {
         return Err(Refusal::Escape);
     }
@@ -99,20 +110,24 @@ pub(crate) fn normalise(decoded: &[u8]) -> Result<PathBuf, Refusal> {
             seg => parts.push(seg),
         }
     }
-    let mut path = PathBuf::new();
-    for seg in parts {
-        path.push(OsStr::from_bytes(seg));
-    }
-    Ok(path)
+    Ok(parts)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
+    use alloc::string::String;
+    use alloc::vec;
 
-    fn norm(s: &str) -> Result<PathBuf, Refusal> {
-        normalise(&percent_decode(s.as_bytes())?)
+    /// The segments joined with `/`, as text.
+    fn norm(s: &str) -> Result<String, Refusal> {
+        let decoded = percent_decode(s.as_bytes())?;
+        let parts = normalise(&decoded)?;
+        Ok(String::from_utf8_lossy(&parts.join(&b'/')).into_owned())
+    }
+
+    fn ok(s: &str) -> Result<String, Refusal> {
+        Ok(s.into())
     }
 
     #[test]
@@ -141,16 +156,16 @@ mod tests {
 
     #[test]
     fn normalises_segments() {
-        assert_eq!(norm("/"), Ok(PathBuf::new()));
-        assert_eq!(norm(""), Ok(PathBuf::new()));
-        assert_eq!(norm("/a/b.txt"), Ok(Path::new("a/b.txt").to_path_buf()));
-        assert_eq!(norm("//a///./b/"), Ok(Path::new("a/b").to_path_buf()));
-        assert_eq!(norm("/a/../b"), Ok(Path::new("b").to_path_buf()));
-        assert_eq!(norm("/a/b/../../c"), Ok(Path::new("c").to_path_buf()));
-        assert_eq!(norm("/a/%2e%2e/b"), Ok(Path::new("b").to_path_buf()));
-        assert_eq!(norm("/a/.../b"), Ok(Path::new("a/.../b").to_path_buf()));
-        assert_eq!(norm("/..a/b.."), Ok(Path::new("..a/b..").to_path_buf()));
-        assert_eq!(norm("/a%2Fb"), Ok(Path::new("a/b").to_path_buf()));
+        assert_eq!(norm("/"), ok(""));
+        assert_eq!(norm(""), ok(""));
+        assert_eq!(norm("/a/b.txt"), ok("a/b.txt"));
+        assert_eq!(norm("//a///./b/"), ok("a/b"));
+        assert_eq!(norm("/a/../b"), ok("b"));
+        assert_eq!(norm("/a/b/../../c"), ok("c"));
+        assert_eq!(norm("/a/%2e%2e/b"), ok("b"));
+        assert_eq!(norm("/a/.../b"), ok("a/.../b"));
+        assert_eq!(norm("/..a/b.."), ok("..a/b.."));
+        assert_eq!(norm("/a%2Fb"), ok("a/b"));
     }
 
     #[test]
@@ -170,22 +185,22 @@ mod tests {
             assert_eq!(norm(bad), Err(Refusal::Escape), "{bad}");
         }
         // An absolute path inside the request stays inside the root.
-        assert_eq!(norm("//etc/passwd"), Ok(Path::new("etc/passwd").to_path_buf()));
-        assert_eq!(norm("/%2Fetc%2Fpasswd"), Ok(Path::new("etc/passwd").to_path_buf()));
+        assert_eq!(norm("//etc/passwd"), ok("etc/passwd"));
+        assert_eq!(norm("/%2Fetc%2Fpasswd"), ok("etc/passwd"));
         assert_eq!(norm("/a%00b"), Err(Refusal::Malformed));
         assert_eq!(norm("/a%zz"), Err(Refusal::Malformed));
     }
 
     #[test]
-    fn joined_paths_stay_under_the_root() {
-        // Whatever the input, the result has only normal components, so
-        // joining it onto the root cannot leave it lexically.
-        for s in ["/a/../b", "//x", "/./.", "/%2e/%2e%2e/a", "/a/b/.."] {
-            if let Ok(p) = norm(s) {
-                assert!(
-                    p.components().all(|c| matches!(c, std::path::Component::Normal(_))),
-                    "{s} -> {p:?}"
-                );
+    fn segments_are_plain_names() {
+        // Whatever the input, every segment is a plain name, so joining
+        // them onto the root cannot leave it lexically.
+        for s in ["/a/../b", "//x", "/./.", "/%2e/%2e%2e/a", "/a/b/..", "/a%2F.%2F..%2Fb"] {
+            let Ok(decoded) = percent_decode(s.as_bytes()) else { continue };
+            if let Ok(parts) = normalise(&decoded) {
+                for p in parts {
+                    assert!(!matches!(p, b"" | b"." | b"..") && !p.contains(&b'/'), "{s}");
+                }
             }
         }
     }

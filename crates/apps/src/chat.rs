@@ -1,0 +1,117 @@
+//! The chat host (PROTOCOLS.md §2): the core's [`Room`], one
+//! [`Hub`](sansnet_proto::Hub) for every connection, on any runtime; and
+//! a blocking member connection for clients.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::time::Duration;
+
+use sansnet_net::{Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, Transport};
+use sansnet_proto::chat::{ClientMessage, Event, Limits, Room, ServerEvent};
+
+/// Serves a chat room with `limits` on `listener` over the runtime `R`
+/// until `shutdown` is triggered; the room's events are logged (tracing).
+pub fn serve<R: Transport>(
+    listener: Listener,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+    limits: Limits,
+) -> io::Result<()> {
+    R::serve_hub(listener, config, shutdown, Room::new(limits), log_event)
+}
+
+/// Logs one of the room's events.
+pub fn log_event(_room: &mut Room, event: Event) {
+    match event {
+        Event::Joined { name, .. } => tracing::info!("{name} joined"),
+        Event::Left { name, reason, .. } => tracing::info!("{name} left ({reason:?})"),
+        Event::Error { conn, code, message } => {
+            tracing::info!("connection {}: {}: {message}", conn.0, code.as_str())
+        }
+        Event::Evicted { conn, unsent } => {
+            tracing::warn!("connection {} too slow ({unsent} bytes unsent): disconnected", conn.0)
+        }
+    }
+}
+
+/// A chat member's side of a blocking connection: what it sends.
+#[derive(Debug)]
+pub struct Member(Stream);
+
+impl Member {
+    /// Connects to `endpoint` (within `timeout`) and asks to join as
+    /// `name`. Returns the member and the events that arrive, in order,
+    /// until the server closes (an unreadable event is `Ok(None)`).
+    pub fn join(
+        endpoint: &Endpoint,
+        opts: &SocketOptions,
+        timeout: Duration,
+        name: &str,
+    ) -> io::Result<(Member, impl Iterator<Item = io::Result<Option<ServerEvent>>> + use<>)> {
+        let mut stream = opts.connect(endpoint, Some(timeout))?;
+        let reader = BufReader::new(Reader(stream.try_clone()?));
+        stream.write_all(&ClientMessage::Join { username: name.to_owned() }.encode())?;
+        let events = reader.split(b'\n').map(|line| Ok(ServerEvent::decode(&line?).ok()));
+        Ok((Member(stream), events))
+    }
+
+    /// Sends `message`.
+    pub fn send(&mut self, message: &ClientMessage) -> io::Result<()> {
+        self.0.write_all(&message.encode())
+    }
+
+    /// Leaves: ends our side; the server says goodbye to the others and
+    /// closes, which ends the events.
+    pub fn leave(self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// What a line typed at a terminal client means: `/quit` (`None`) leaves,
+/// `/list` asks who is here, `/msg bob,carol text` speaks to some, any
+/// other line to everyone.
+pub fn typed(line: &str) -> Option<ClientMessage> {
+    let line = line.trim_end_matches('\r');
+    if line == "/quit" {
+        return None;
+    }
+    if line == "/list" {
+        return Some(ClientMessage::List);
+    }
+    if let Some(rest) = line.strip_prefix("/msg ") {
+        let (to, content) = rest.split_once(' ').unwrap_or((rest, ""));
+        let to = to.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect();
+        return Some(ClientMessage::Say { content: content.to_owned(), to: Some(to) });
+    }
+    Some(ClientMessage::Say { content: line.to_owned(), to: None })
+}
+
+/// `Read` for a connected [`Stream`] (TCP or Unix).
+struct Reader(Stream);
+
+impl Read for Reader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_lines_become_messages() {
+        assert_eq!(typed("/quit"), None);
+        assert_eq!(typed("/list"), Some(ClientMessage::List));
+        assert_eq!(
+            typed("hello {there}"),
+            Some(ClientMessage::Say { content: "hello {there}".into(), to: None })
+        );
+        assert_eq!(
+            typed("/msg bob,carol hi you"),
+            Some(ClientMessage::Say {
+                content: "hi you".into(),
+                to: Some(vec!["bob".into(), "carol".into()])
+            })
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! Deciding the response to a request on the disk: the path, the file or
+//! directory it names, conditional requests and ranges. Runs as blocking
+//! work (see [`StaticFiles`](super::StaticFiles)), never on an executor.
+
+use std::borrow::Cow;
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use sansnet_proto::http::path::{self, Refusal};
+use sansnet_proto::http::range::{self, Ranged};
+use sansnet_proto::http::{RequestHead, date, html, reason};
+
+use super::mime;
+use crate::unix_secs;
+
+const HTML: &[u8] = b"text/html; charset=utf-8";
+
+/// A decided response.
+#[derive(Debug)]
+pub(super) struct Reply {
+    pub(super) status: u16,
+    pub(super) fields: Vec<(&'static str, Cow<'static, [u8]>)>,
+    pub(super) body: Body,
+}
+
+/// What follows the head.
+#[derive(Debug)]
+pub(super) enum Body {
+    /// A small generated body (an error page, a listing).
+    Page(Bytes),
+    /// `len` bytes of `file` from `start`.
+    File { file: File, start: u64, len: u64 },
+}
+
+impl Reply {
+    fn page(status: u16, content_type: &'static [u8], body: Bytes) -> Reply {
+        Reply {
+            status,
+            fields: vec![("Content-Type", Cow::Borrowed(content_type))],
+            body: Body::Page(body),
+        }
+    }
+
+    /// A small HTML page saying what went wrong.
+    fn error(status: u16) -> Reply {
+        let text = format!("{status} {}", reason(status));
+        let page = format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{text}</title></head>\
+             <body><h1>{text}</h1></body></html>\n"
+        );
+        Reply::page(status, HTML, Bytes::from(page))
+    }
+
+    fn io_error(what: &Path, e: &io::Error) -> Reply {
+        tracing::debug!("{}: {e}", what.display());
+        match e.kind() {
+            io::ErrorKind::PermissionDenied => Reply::error(403),
+            _ => Reply::error(404),
+        }
+    }
+
+    fn with(mut self, name: &'static str, value: impl Into<Cow<'static, [u8]>>) -> Reply {
+        self.fields.push((name, value.into()));
+        self
+    }
+}
+
+/// Decides the response to `head`, with its `Date`.
+pub(super) fn decide(root: &Path, head: &RequestHead) -> Reply {
+    let mut reply = plan(root, head);
+    let date = date::format(unix_secs(SystemTime::now()));
+    reply.fields.push(("Date", Cow::Owned(date.to_vec())));
+    reply
+}
+
+/// Decides the response to `head` (everything but `Date`).
+fn plan(root: &Path, head: &RequestHead) -> Reply {
+    if !matches!(head.method(), "GET" | "HEAD") {
+        return Reply::error(405).with("Allow", &b"GET, HEAD"[..]);
+    }
+    let (raw_path, query) = path::split_target(head.target());
+    let decoded = match path::percent_decode(raw_path.as_bytes()) {
+        Ok(d) => d,
+        Err(_) => return Reply::error(400),
+    };
+    let rel = match path::normalise(&decoded) {
+        Ok(parts) => parts.iter().map(|p| OsStr::from_bytes(p)).collect::<PathBuf>(),
+        Err(Refusal::Malformed) => return Reply::error(400),
+        Err(Refusal::Escape) => {
+            tracing::debug!("{raw_path}: refused, it leaves the root");
+            return Reply::error(404);
+        }
+    };
+    let real = match resolve(root, &rel) {
+        Ok(real) => real,
+        Err(reply) => return reply,
+    };
+    let meta = match fs::metadata(&real) {
+        Ok(m) => m,
+        Err(e) => return Reply::io_error(&real, &e),
+    };
+    if meta.is_dir() {
+        if !raw_path.ends_with('/') {
+            return Reply::page(301, HTML, Bytes::new())
+                .with("Location", slash_location(raw_path, query).into_bytes());
+        }
+        let index = rel.join("index.html");
+        if let Ok(index_real) = resolve(root, &index) {
+            if index_real.is_file() {
+                return file(head, &index_real, &index);
+            }
+        }
+        return listing(&real, &decoded);
+    }
+    if !meta.is_file() || decoded.ends_with(b"/") {
+        return Reply::error(404);
+    }
+    file(head, &real, &rel)
+}
+
+/// `root/rel` with every symlink resolved, provided it is still under
+/// `root`; a resolution that leaves the root is answered like a missing
+/// file (404).
+fn resolve(root: &Path, rel: &Path) -> Result<PathBuf, Reply> {
+    let joined = root.join(rel);
+    let real = fs::canonicalize(&joined).map_err(|e| Reply::io_error(&joined, &e))?;
+    if real.starts_with(root) {
+        Ok(real)
+    } else {
+        tracing::debug!("{}: refused, it resolves outside the root", joined.display());
+        Err(Reply::error(404))
+    }
+}
+
+/// Where a directory asked for without its trailing slash redirects: the
+/// same path with `/` added, the query kept. Leading slashes collapse to
+/// one so that `//host` can never become a link to another site.
+pub(super) fn slash_location(raw_path: &str, query: Option<&str>) -> String {
+    let path = raw_path.trim_start_matches('/');
+    match query {
+        Some(q) => format!("/{path}/?{q}"),
+        None => format!("/{path}/"),
+    }
+}
+
+/// A regular file: 200, 206, 304 or 416. `name` (the path asked for)
+/// decides the MIME type.
+fn file(head: &RequestHead, real: &Path, name: &Path) -> Reply {
+    let file = match File::open(real) {
+        Ok(f) => f,
+        Err(e) => return Reply::io_error(real, &e),
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return Reply::io_error(real, &e),
+    };
+    let size = meta.len();
+    let modified = meta.modified().ok().map(unix_secs);
+    let last_modified = modified.map(date::format);
+
+    // If-Modified-Since counts only without If-None-Match (RFC 9110 §13.1.3).
+    if let (Some(mtime), None, Some(since)) = (
+        modified,
+        head.field("If-None-Match"),
+        head.field("If-Modified-Since").and_then(date::parse),
+    ) {
+        if mtime <= since {
+            let mut reply = Reply::page(304, HTML, Bytes::new());
+            reply.fields.clear();
+            return reply.with_date("Last-Modified", last_modified);
+        }
+    }
+
+    let ranged = match head.field("Range") {
+        Some(value) if if_range_holds(head.field("If-Range"), last_modified.as_ref()) => {
+            range::parse(value, size)
+        }
+        _ => Ranged::Full,
+    };
+    let content_type = mime::content_type(name).as_bytes();
+    let (status, start, len, content_range) = match ranged {
+        Ranged::Full => (200, 0, size, None),
+        Ranged::Part { start, end } => {
+            (206, start, end - start + 1, Some(format!("bytes {start}-{end}/{size}")))
+        }
+        Ranged::Unsatisfiable => {
+            return Reply::error(416)
+                .with("Content-Range", format!("bytes */{size}").into_bytes())
+                .with_date("Last-Modified", last_modified)
+                .with("Accept-Ranges", &b"bytes"[..]);
+        }
+    };
+    let mut reply = Reply {
+        status,
+        fields: vec![("Content-Type", Cow::Borrowed(content_type))],
+        body: Body::File { file, start, len },
+    }
+    .with_date("Last-Modified", last_modified)
+    .with("Accept-Ranges", &b"bytes"[..]);
+    if let Some(cr) = content_range {
+        reply = reply.with("Content-Range", cr.into_bytes());
+    }
+    reply
+}
+
+impl Reply {
+    fn with_date(self, name: &'static str, date: Option<[u8; date::LEN]>) -> Reply {
+        match date {
+            Some(d) => self.with(name, d.to_vec()),
+            None => self,
+        }
+    }
+}
+
+/// Whether a `Range` applies given `If-Range` (RFC 9110 §13.1.5): always
+/// without it; with a date, only if it is exactly our `Last-Modified`; with
+/// an entity tag, never (sansnet sends none).
+fn if_range_holds(if_range: Option<&[u8]>, last_modified: Option<&[u8; date::LEN]>) -> bool {
+    match (if_range, last_modified) {
+        (None, _) => true,
+        (Some(v), Some(lm)) => v.trim_ascii() == &lm[..],
+        (Some(_), None) => false,
+    }
+}
+
+/// An HTML listing of the directory `real`, titled with the request path.
+fn listing(real: &Path, decoded: &[u8]) -> Reply {
+    let entries = match fs::read_dir(real) {
+        Ok(rd) => rd,
+        Err(e) => return Reply::io_error(real, &e),
+    };
+    let mut names: Vec<(String, Vec<u8>, bool)> = entries
+        .filter_map(Result::ok)
+        .map(|entry| {
+            let name = entry.file_name();
+            let is_dir = entry.path().is_dir(); // follows symlinks, as links do
+            (name.to_string_lossy().to_lowercase(), name.as_bytes().to_vec(), is_dir)
+        })
+        .collect();
+    names.sort();
+    let title = String::from_utf8_lossy(decoded);
+    let mut page = BytesMut::with_capacity(256 + names.len() * 80);
+    page.extend_from_slice(
+        b"<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Directory listing for ",
+    );
+    html::escape_into(&mut page, title.as_bytes());
+    page.extend_from_slice(b"</title>\n</head>\n<body>\n<h1>Directory listing for ");
+    html::escape_into(&mut page, title.as_bytes());
+    page.extend_from_slice(b"</h1>\n<hr>\n<ul>\n");
+    for (_, name, is_dir) in &names {
+        let slash: &[u8] = if *is_dir { b"/" } else { b"" };
+        page.extend_from_slice(b"<li><a href=\"");
+        html::percent_encode_into(&mut page, name);
+        page.extend_from_slice(slash);
+        page.extend_from_slice(b"\">");
+        html::escape_into(&mut page, String::from_utf8_lossy(name).as_bytes());
+        page.extend_from_slice(slash);
+        page.extend_from_slice(b"</a></li>\n");
+    }
+    page.extend_from_slice(b"</ul>\n<hr>\n</body>\n</html>\n");
+    Reply::page(200, HTML, page.freeze())
+}

@@ -1,0 +1,312 @@
+//! The static file server's answers, exchanged in memory.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sansnet_net::Blocking;
+use sansnet_proto::http::date;
+
+use super::reply::slash_location;
+use super::{MAX_QUEUED, PIECE, Root, StaticFiles};
+use crate::testing::{exchange, exchange_bytes};
+use crate::unix_secs;
+
+/// A scratch directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "sansnet-apps-files-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(fs::canonicalize(&dir).expect("canonical"))
+    }
+    fn write(&self, rel: &str, data: &[u8]) -> PathBuf {
+        let p = self.0.join(rel);
+        fs::create_dir_all(p.parent().expect("parent")).expect("dirs");
+        fs::write(&p, data).expect("write");
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A tree: `www/` is served; `secret.txt` sits beside it, outside.
+fn site() -> (Scratch, PathBuf) {
+    let s = Scratch::new();
+    s.write("secret.txt", b"TOP SECRET");
+    s.write("www/hello.txt", b"hello, world\n");
+    s.write("www/page.HTML", b"<p>hi</p>");
+    s.write("www/sub/index.html", b"<h1>index</h1>");
+    s.write("www/list/b.css", b"b{}");
+    s.write("www/list/A <&>\".txt", b"x");
+    s.write("www/list/dir/x", b"");
+    s.write("www/empty", b"");
+    s.write("www/back\\slash", b"nope");
+    symlink(s.0.join("secret.txt"), s.0.join("www/out-link")).expect("symlink");
+    symlink(&s.0, s.0.join("www/out-dir")).expect("symlink");
+    symlink("hello.txt", s.0.join("www/in-link")).expect("symlink");
+    let root = s.0.join("www");
+    (s, root)
+}
+
+fn app(root: &Path, io: Blocking) -> StaticFiles {
+    StaticFiles::new(Root::new(root).expect("root"), io)
+}
+
+fn get(root: &Path, req: &str) -> String {
+    let wire = exchange(app(root, Blocking::Inline), req.as_bytes());
+    // The same on the blocking pool (but for the time in `Date`).
+    let pooled = exchange(app(root, Blocking::Pool), req.as_bytes());
+    assert_eq!(undated(&wire), undated(&pooled), "inline and pooled differ");
+    assert!(!wire.contains("TOP SECRET"), "leaked: {wire}");
+    wire
+}
+
+/// `wire` without its `Date` fields.
+fn undated(wire: &str) -> String {
+    wire.split("\r\n").filter(|l| !l.starts_with("Date: ")).collect::<Vec<_>>().join("\r\n")
+}
+
+fn status(root: &Path, target: &str) -> String {
+    let wire = get(root, &format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n"));
+    wire.lines().next().unwrap_or("").to_owned()
+}
+
+fn body(wire: &str) -> &str {
+    wire.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+#[test]
+fn serves_files_with_types_and_dates() {
+    let (_s, root) = site();
+    let wire = get(&root, "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wire.starts_with("HTTP/1.1 200 OK\r\n"), "{wire}");
+    assert!(wire.contains("Content-Type: text/plain; charset=utf-8\r\n"));
+    assert!(wire.contains("Accept-Ranges: bytes\r\n"));
+    assert!(wire.contains("Content-Length: 13\r\n"));
+    assert!(wire.contains("\r\nLast-Modified: "));
+    assert!(wire.contains(" GMT\r\nDate: ") || wire.contains("\r\nDate: "));
+    assert_eq!(body(&wire), "hello, world\n");
+    let wire = get(&root, "GET /page.HTML?x=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wire.contains("Content-Type: text/html; charset=utf-8\r\n"));
+    assert_eq!(body(&wire), "<p>hi</p>");
+    let wire = get(&root, "GET /in-link HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(body(&wire), "hello, world\n");
+    assert!(wire.contains("application/octet-stream"));
+    let wire = get(&root, "GET /empty HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wire.starts_with("HTTP/1.1 200 OK\r\n") && wire.contains("Content-Length: 0\r\n"));
+}
+
+#[test]
+fn head_gets_no_body() {
+    let (_s, root) = site();
+    let wire = get(&root, "HEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wire.starts_with("HTTP/1.1 200 OK\r\n") && wire.contains("Content-Length: 13\r\n"));
+    assert_eq!(body(&wire), "");
+    // The connection stays usable after a HEAD.
+    let wire = get(
+        &root,
+        "HEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert!(wire.ends_with("\r\n\r\nhello, world\n"), "{wire}");
+}
+
+#[test]
+fn methods_other_than_get_and_head() {
+    let (_s, root) = site();
+    let wire = get(&root, "POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+    assert!(wire.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"), "{wire}");
+    assert!(wire.contains("\r\nAllow: GET, HEAD\r\n"));
+    let wire = get(&root, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wire.starts_with("HTTP/1.1 405 "));
+}
+
+#[test]
+fn missing_and_malformed() {
+    let (_s, root) = site();
+    assert_eq!(status(&root, "/nope"), "HTTP/1.1 404 Not Found");
+    assert_eq!(status(&root, "/hello.txt/"), "HTTP/1.1 404 Not Found");
+    assert_eq!(status(&root, "/hello.txt/x"), "HTTP/1.1 404 Not Found");
+    assert_eq!(status(&root, "/a%zz"), "HTTP/1.1 400 Bad Request");
+    assert_eq!(status(&root, "/hello.txt%00"), "HTTP/1.1 400 Bad Request");
+    assert_eq!(status(&root, "/%"), "HTTP/1.1 400 Bad Request");
+}
+
+#[test]
+fn no_way_out_of_the_root() {
+    let (_s, root) = site();
+    for target in [
+        "/../secret.txt",
+        "/sub/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/..%2fsecret.txt",
+        "/sub/%2e%2e/%2e%2e/secret.txt",
+        "/..\\secret.txt",
+        "/%5c..%5csecret.txt",
+        "/back\\slash",
+        "/out-link",
+        "/out-dir/secret.txt",
+        "/out-dir/",
+        "/out-dir",
+        "http://x/../secret.txt",
+    ] {
+        assert_eq!(status(&root, target), "HTTP/1.1 404 Not Found", "{target}");
+    }
+    // Dot segments that stay inside are fine.
+    assert_eq!(status(&root, "/sub/../hello.txt"), "HTTP/1.1 200 OK");
+    assert_eq!(status(&root, "//hello.txt"), "HTTP/1.1 200 OK");
+}
+
+#[test]
+fn directories() {
+    let (_s, root) = site();
+    let wire = get(&root, "GET /sub HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wire.starts_with("HTTP/1.1 301 Moved Permanently\r\n"), "{wire}");
+    assert!(wire.contains("\r\nLocation: /sub/\r\n"));
+    let wire = get(&root, "GET /sub?a=b HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wire.contains("\r\nLocation: /sub/?a=b\r\n"));
+    let wire = get(&root, "GET //sub HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wire.contains("\r\nLocation: /sub/\r\n"), "{wire}");
+    let wire = get(&root, "GET /sub/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wire.contains("Content-Type: text/html; charset=utf-8\r\n"));
+    assert_eq!(body(&wire), "<h1>index</h1>");
+
+    let wire = get(&root, "GET /list/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wire.starts_with("HTTP/1.1 200 OK\r\n"));
+    let page = body(&wire);
+    assert!(page.contains("<title>Directory listing for /list/</title>"));
+    assert!(
+        page.contains(
+            "<li><a href=\"A%20%3C%26%3E%22.txt\">A &lt;&amp;&gt;&quot;.txt</a></li>\n\
+         <li><a href=\"b.css\">b.css</a></li>\n\
+         <li><a href=\"dir/\">dir/</a></li>\n"
+        ),
+        "{page}"
+    );
+    let wire = get(&root, "GET /list/%3Cb%3E/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wire.starts_with("HTTP/1.1 404"));
+    let wire = get(&root, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(body(&wire).contains("<a href=\"hello.txt\">hello.txt</a>"));
+    assert!(body(&wire).contains("<a href=\"sub/\">sub/</a>"));
+}
+
+#[test]
+fn conditional_requests() {
+    let (s, root) = site();
+    let mtime = fs::metadata(s.0.join("www/hello.txt")).and_then(|m| m.modified()).expect("mtime");
+    let lm = String::from_utf8(date::format(unix_secs(mtime)).to_vec()).expect("ascii");
+    let later = String::from_utf8(date::format(unix_secs(mtime) + 60).to_vec()).expect("ascii");
+    let earlier = String::from_utf8(date::format(unix_secs(mtime) - 60).to_vec()).expect("ascii");
+    for since in [&lm, &later] {
+        let wire = get(
+            &root,
+            &format!("GET /hello.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: {since}\r\n\r\n"),
+        );
+        assert!(wire.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{wire}");
+        assert!(wire.contains(&format!("Last-Modified: {lm}\r\n")));
+        assert!(!wire.contains("Content-Length"));
+        assert_eq!(body(&wire), "");
+    }
+    for extra in [
+        format!("If-Modified-Since: {earlier}\r\n"),
+        "If-Modified-Since: garbage\r\n".to_owned(),
+        format!("If-Modified-Since: {lm}\r\nIf-None-Match: \"x\"\r\n"),
+    ] {
+        let wire = get(&root, &format!("GET /hello.txt HTTP/1.1\r\nHost: x\r\n{extra}\r\n"));
+        assert!(wire.starts_with("HTTP/1.1 200 OK\r\n"), "{extra}: {wire}");
+    }
+}
+
+#[test]
+fn ranges() {
+    let (s, root) = site();
+    let range =
+        |r: &str| get(&root, &format!("GET /hello.txt HTTP/1.1\r\nHost: x\r\nRange: {r}\r\n\r\n"));
+    let wire = range("bytes=0-4");
+    assert!(wire.starts_with("HTTP/1.1 206 Partial Content\r\n"), "{wire}");
+    assert!(wire.contains("Content-Range: bytes 0-4/13\r\n"));
+    assert!(wire.contains("Content-Length: 5\r\n"));
+    assert_eq!(body(&wire), "hello");
+    assert_eq!(body(&range("bytes=7-")), "world\n");
+    assert_eq!(body(&range("bytes=-6")), "world\n");
+    assert!(range("bytes=-6").contains("Content-Range: bytes 7-12/13\r\n"));
+    let wire = range("bytes=13-");
+    assert!(wire.starts_with("HTTP/1.1 416 Range Not Satisfiable\r\n"), "{wire}");
+    assert!(wire.contains("Content-Range: bytes */13\r\n"));
+    let wire = range("bytes=0-1,4-5");
+    assert!(wire.starts_with("HTTP/1.1 200 OK\r\n"));
+    assert_eq!(body(&wire), "hello, world\n");
+    assert!(range("bytes=5-1").starts_with("HTTP/1.1 200 OK\r\n"));
+
+    let mtime = fs::metadata(s.0.join("www/hello.txt")).and_then(|m| m.modified()).expect("mtime");
+    let lm = String::from_utf8(date::format(unix_secs(mtime)).to_vec()).expect("ascii");
+    let wire = range(&format!("bytes=0-4\r\nIf-Range: {lm}"));
+    assert!(wire.starts_with("HTTP/1.1 206 "));
+    let wire = range("bytes=0-4\r\nIf-Range: \"etag\"");
+    assert!(wire.starts_with("HTTP/1.1 200 "));
+    let wire = get(&root, "HEAD /hello.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=1-2\r\n\r\n");
+    assert!(wire.starts_with("HTTP/1.1 206 ") && wire.contains("Content-Length: 2\r\n"));
+    assert_eq!(body(&wire), "");
+}
+
+#[test]
+fn large_files_stream_in_bounded_pieces() {
+    let s = Scratch::new();
+    let data: Vec<u8> = (0..(3 * MAX_QUEUED + 12_345)).map(|i| (i % 251) as u8).collect();
+    s.write("big.bin", &data);
+    let app = app(&s.0, Blocking::Pool);
+    let req = b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=100000-\r\n\r\n";
+    // Each call stops once MAX_QUEUED bytes wait, so at most one piece more.
+    let wire = exchange_bytes(app, req, MAX_QUEUED + PIECE);
+    let first = format!("Content-Length: {}\r\n", data.len());
+    let pos = |needle: &[u8], from: usize| {
+        wire[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    };
+    let h1 = pos(b"\r\n\r\n", 0).expect("first head");
+    assert!(String::from_utf8_lossy(&wire[..h1 + 2]).contains(&first));
+    let b1 = &wire[h1 + 4..h1 + 4 + data.len()];
+    assert!(b1 == &data[..], "first body differs");
+    let rest = h1 + 4 + data.len();
+    let h2 = pos(b"\r\n\r\n", rest).expect("second head");
+    let head2 = String::from_utf8_lossy(&wire[rest..h2]);
+    assert!(head2.starts_with("HTTP/1.1 206 "), "{head2}");
+    assert!(head2.contains(&format!(
+        "Content-Range: bytes 100000-{}/{}",
+        data.len() - 1,
+        data.len()
+    )));
+    assert!(wire[h2 + 4..] == data[100_000..], "second body differs");
+}
+
+#[test]
+fn unreadable_is_forbidden() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new();
+    let p = s.write("locked.txt", b"x");
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o000)).expect("chmod");
+    if fs::File::open(&p).is_ok() {
+        return; // running as root: permissions do not apply
+    }
+    assert_eq!(status(&s.0, "/locked.txt"), "HTTP/1.1 403 Forbidden");
+}
+
+#[test]
+fn slash_locations() {
+    assert_eq!(slash_location("/a", None), "/a/");
+    assert_eq!(slash_location("/a/b", Some("q=1")), "/a/b/?q=1");
+    assert_eq!(slash_location("//evil.example", None), "/evil.example/");
+    assert_eq!(slash_location("///x", Some("")), "/x/?");
+}

@@ -1,0 +1,253 @@
+//! The sending side: the disk reads of a [`Sender`], and
+//! [`send_file`], which connects and drives one transfer.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sansnet_net::{Blocking, Clock, Endpoint, Job, ServerConfig, SocketOptions, Transport};
+use sansnet_proto::App;
+use sansnet_proto::file::{Hash, Limits, Refusal, Sender, sender};
+
+use super::{AppClock, Progress};
+use crate::disk::read_at;
+
+/// A file sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    /// The name the receiver stores it under.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its BLAKE3.
+    pub hash: Hash,
+    /// Whether the receiver confirmed the hash (`DONE`); false after a
+    /// bare `OK` (the reference Python receiver), which confirms nothing.
+    pub verified: bool,
+}
+
+/// Why a file was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The file cannot be opened or read.
+    #[error("cannot open {}: {err}", .0.display(), err = .1)]
+    Open(PathBuf, io::Error),
+    /// Not a regular file.
+    #[error("{} is not a regular file", .0.display())]
+    NotAFile(PathBuf),
+    /// Its last path component cannot be sent as a file name.
+    #[error("{0}")]
+    BadName(String),
+    /// The connection could not be made.
+    #[error("cannot connect to {0}: {1}")]
+    Connect(Endpoint, io::Error),
+    /// The receiver answered `ERR`.
+    #[error("the receiver refused: ERR {0}")]
+    Refused(Refusal),
+    /// The exchange broke the protocol or timed out.
+    #[error(transparent)]
+    Protocol(#[from] sender::Error),
+    /// Reading the file failed midway.
+    #[error("reading the file: {0}")]
+    Read(io::Error),
+    /// The file shrank while it was sent.
+    #[error("the file shrank while it was sent")]
+    Shrank,
+    /// The connection failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The connection ended before the transfer did.
+    #[error("the connection ended early")]
+    EndedEarly,
+}
+
+/// Sends the file at `path` to the receiver at `endpoint` over the runtime
+/// `R`: `timeout` bounds the connect and each wait for an answer.
+/// `progress` is called with the file's name and size once it is open, and
+/// what it returns hears how far the transfer got.
+pub fn send_file<R: Transport, P: Progress>(
+    path: &Path,
+    endpoint: &Endpoint,
+    opts: &SocketOptions,
+    timeout: Duration,
+    progress: impl FnOnce(&str, u64) -> P,
+) -> Result<Sent, SendError> {
+    let file = File::open(path).map_err(|e| SendError::Open(path.into(), e))?;
+    let meta = file.metadata().map_err(|e| SendError::Open(path.into(), e))?;
+    if !meta.is_file() {
+        return Err(SendError::NotAFile(path.into()));
+    }
+    let size = meta.len();
+    let name = file_name(path)?;
+    let stream = opts
+        .connect(endpoint, Some(timeout))
+        .map_err(|e| SendError::Connect(endpoint.clone(), e))?;
+    let config =
+        ServerConfig { write_timeout: timeout, socket: opts.clone(), ..ServerConfig::default() };
+    let limits = Limits::default()
+        .with_ack_timeout(timeout)
+        .with_done_timeout(timeout.max(Duration::from_secs(60)));
+    let clock = Clock::new();
+    let now = clock.now();
+    let mut tx =
+        Sender::new(&name, size, limits, now).map_err(|e| SendError::BadName(e.to_string()))?;
+    let mut app = SendApp {
+        file: Arc::new(file),
+        pool: BufPool::default(),
+        io: R::BLOCKING,
+        clock: AppClock::new(now),
+        jobs: VecDeque::new(),
+        progress: progress(&name, size),
+        outcome: None,
+    };
+    let driven = R::run_client(stream, &config, clock, &mut tx, &mut app);
+    let outcome = app.outcome.take();
+    app.progress.ended(matches!(outcome, Some(Ok(_))) && driven.is_ok());
+    let (hash, verified) = match (outcome, driven) {
+        (Some(Err(e)), _) => return Err(e),
+        (_, Err(e)) => return Err(e.into()),
+        (Some(Ok(sent)), Ok(())) => sent,
+        (None, Ok(())) => return Err(SendError::EndedEarly),
+    };
+    Ok(Sent { name, size, hash, verified })
+}
+
+/// The name the receiver stores PATH under: its last component, which
+/// must be a plain UTF-8 name.
+fn file_name(path: &Path) -> Result<String, SendError> {
+    let bad = |why: String| Err(SendError::BadName(why));
+    let Some(name) = path.file_name() else {
+        return bad(format!("{} has no file name", path.display()));
+    };
+    let Some(name) = name.to_str() else {
+        return bad(format!("{} is not a UTF-8 file name", path.display()));
+    };
+    if let Err(e) = sansnet_proto::file::check_name(name.as_bytes()) {
+        return bad(format!("{name:?} cannot be sent as a file name: {e}"));
+    }
+    Ok(name.to_owned())
+}
+
+/// A read of `len` bytes at an offset, on its way.
+type ReadJob = Job<io::Result<Vec<u8>>>;
+
+/// Read buffers, reused once the socket has taken their bytes: a fresh
+/// buffer per read costs a page fault every 4 KiB.
+#[derive(Clone, Debug, Default)]
+struct BufPool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl BufPool {
+    /// A buffer of `len` bytes (their values are whatever was there).
+    fn take(&self, len: usize) -> Vec<u8> {
+        let mut buf = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+        buf.resize(len, 0);
+        buf
+    }
+
+    /// `buf` as `Bytes` that return it here when the last clone is gone.
+    fn bytes(&self, buf: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Pooled { buf, pool: self.clone() })
+    }
+}
+
+/// A pooled buffer lent to a `Bytes`.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: BufPool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        let mut pool = self.pool.0.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < 64 {
+            pool.push(buf);
+        }
+    }
+}
+
+/// The sending connection's application: the disk side of a [`Sender`].
+struct SendApp<P> {
+    file: Arc<File>,
+    pool: BufPool,
+    io: Blocking,
+    clock: AppClock,
+    jobs: VecDeque<(u64, usize, ReadJob)>,
+    progress: P,
+    /// The hash and whether it was verified, or the failure.
+    outcome: Option<Result<(Hash, bool), SendError>>,
+}
+
+impl<P: Progress> SendApp<P> {
+    fn finish_jobs(&mut self, tx: &mut Sender, cx: &mut Context<'_>) -> Poll<()> {
+        let mut any = false;
+        while let Some((offset, len, job)) = self.jobs.front_mut() {
+            let Poll::Ready(result) = job.poll(cx) else { break };
+            let (offset, len) = (*offset, *len);
+            self.jobs.pop_front();
+            any = true;
+            match result {
+                Ok(data) if data.len() == len => {
+                    self.progress.at(offset + len as u64);
+                    let _ = tx.supply(self.clock.now(), self.pool.bytes(data));
+                }
+                Ok(_) => self.fail(tx, SendError::Shrank),
+                Err(e) => self.fail(tx, SendError::Read(e)),
+            }
+        }
+        if any { Poll::Ready(()) } else { Poll::Pending }
+    }
+
+    fn fail(&mut self, tx: &mut Sender, e: SendError) {
+        self.outcome = Some(Err(e));
+        tx.abort();
+        self.jobs.clear();
+    }
+}
+
+impl<P: Progress> App<Sender> for SendApp<P> {
+    fn on_event(&mut self, tx: &mut Sender, event: sender::Event) {
+        match event {
+            sender::Event::Accepted { offset, verified } => {
+                if offset > 0 {
+                    tracing::info!("the receiver has {offset} bytes already: resuming");
+                }
+                if !verified {
+                    tracing::info!("bare OK: the receiver will not confirm the transfer");
+                }
+            }
+            sender::Event::Read { offset, len } => {
+                let file = self.file.clone();
+                let buf = self.pool.take(len);
+                let job = self.io.run(move || read_at(&file, offset, buf));
+                self.jobs.push_back((offset, len, job));
+                if self.io == Blocking::Inline {
+                    let _ = self.finish_jobs(tx, &mut Context::from_waker(Waker::noop()));
+                }
+            }
+            sender::Event::Done { hash } => self.outcome = Some(Ok((hash, true))),
+            sender::Event::Unverified { hash } => self.outcome = Some(Ok((hash, false))),
+            sender::Event::Refused(r) => self.outcome = Some(Err(SendError::Refused(r))),
+            sender::Event::Failed(e) => self.outcome = Some(Err(e.into())),
+        }
+    }
+
+    fn is_working(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+
+    fn poll_work(&mut self, tx: &mut Sender, cx: &mut Context<'_>) -> Poll<()> {
+        self.finish_jobs(tx, cx)
+    }
+}

@@ -1,0 +1,290 @@
+//! `sansnet file recv` and `sansnet file send` (PROTOCOLS.md §3): the
+//! file transfer of `sansnet_apps::transfer` on the chosen runtime, with
+//! progress bars (on a terminal, unless `--quiet`) and the summary lines.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sansnet_apps::transfer::{
+    self, Inbox, Once, Progress, READ_BUFFER, ReceiveError, ReceiveEvents, Received,
+};
+use sansnet_net::{Shutdown, Transport};
+use sansnet_proto::file::Limits;
+
+use crate::cli::{Cli, parse_endpoint, parse_secs, parse_size, parse_size_u64};
+use crate::process;
+use crate::server::{self, Plan};
+
+/// Where `file recv` listens by default.
+const DEFAULT_BIND: &str = "127.0.0.1:9000";
+
+/// `sansnet file` flags.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct FileArgs {
+    #[command(subcommand)]
+    pub(crate) command: FileCommand,
+}
+
+/// `file recv` or `file send`.
+#[derive(Subcommand, Debug, Clone)]
+pub(crate) enum FileCommand {
+    /// Receive files into DIR.
+    Recv(RecvArgs),
+    /// Send the file at PATH to a receiver at ADDR.
+    Send(SendArgs),
+}
+
+/// `sansnet file recv` flags.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct RecvArgs {
+    /// The directory files are written to.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+
+    /// Address to listen on (`HOST:PORT`, `[::1]:9000` for IPv6, port 0
+    /// for any free port) [default: 127.0.0.1:9000].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) bind: Option<String>,
+
+    /// Handle one connection, then exit: status 0 if a file was received,
+    /// 1 otherwise.
+    #[arg(long)]
+    pub(crate) once: bool,
+
+    /// Replace an existing file of the same name (instead of `ERR exists`).
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+
+    /// No progress bars and no `received ...` lines.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+
+    /// The largest file accepted (K, M, G suffixes); over it `ERR
+    /// too_large`.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size_u64, default_value_t = Limits::default().max_size)]
+    pub(crate) max_size: u64,
+
+    /// Bytes of a transfer received and not yet written to the disk (K, M
+    /// suffixes): past it, the receiver stops reading until the disk
+    /// catches up. With the 1 MiB read buffer, the memory one transfer may
+    /// hold.
+    #[arg(long, value_name = "BYTES", value_parser = parse_buffered, default_value = "4M")]
+    pub(crate) max_buffered: usize,
+}
+
+/// `--max-buffered`: a size of at least one byte.
+fn parse_buffered(s: &str) -> Result<usize, String> {
+    match parse_size(s)? {
+        0 => Err("the receiver needs room for at least one byte".into()),
+        n => Ok(n),
+    }
+}
+
+/// The receiver's limits from the command line.
+fn recv_limits(cli: &Cli, args: &RecvArgs) -> Limits {
+    let limits =
+        Limits::default().with_max_size(args.max_size).with_max_buffered(args.max_buffered);
+    match cli.socket.idle_timeout {
+        Some(idle) => limits.with_idle_timeout(idle),
+        None => limits,
+    }
+}
+
+/// `sansnet file send` flags.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct SendArgs {
+    /// The file to send; the receiver stores it under its last path
+    /// component.
+    #[arg(value_name = "PATH")]
+    pub(crate) path: PathBuf,
+
+    /// The receiver: `HOST:PORT` (`[::1]:9000` for IPv6) or `unix:PATH`.
+    #[arg(value_name = "ADDR")]
+    pub(crate) addr: String,
+
+    /// No progress bar and no summary line.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+
+    /// Seconds to wait for the connection and for each answer.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "30")]
+    pub(crate) timeout: Duration,
+}
+
+/// Runs `sansnet file ...`.
+pub(crate) fn run<R: Transport>(cli: &Cli, args: &FileArgs) -> anyhow::Result<()> {
+    match &args.command {
+        FileCommand::Recv(a) => recv::<R>(cli, a),
+        FileCommand::Send(a) => send::<R>(cli, a),
+    }
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{msg} {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// Progress bars go to stderr, and only when stdout is a terminal and
+/// `--quiet` is off.
+fn bars_enabled(quiet: bool) -> bool {
+    !quiet && io::stdout().is_terminal()
+}
+
+/// A transfer's progress bar, if bars are on.
+struct Bar(Option<ProgressBar>);
+
+impl Progress for Bar {
+    fn at(&mut self, pos: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(pos);
+        }
+    }
+
+    fn ended(&mut self, ok: bool) {
+        match &self.0 {
+            Some(bar) if ok => bar.finish_and_clear(),
+            Some(bar) => bar.abandon(),
+            None => {}
+        }
+    }
+}
+
+/// What `file recv` does with the receiver's news.
+struct Report {
+    dir: PathBuf,
+    quiet: bool,
+    bars: Option<MultiProgress>,
+}
+
+impl ReceiveEvents for Report {
+    type Progress = Bar;
+
+    fn offered(&self, _peer: &str, name: &str, size: u64) -> Bar {
+        Bar(self.bars.as_ref().map(|m| {
+            let bar = m.add(ProgressBar::new(size).with_style(bar_style()));
+            bar.set_message(name.to_owned());
+            bar
+        }))
+    }
+
+    fn outcome(&self, peer: &str, outcome: &Result<Received, ReceiveError>) {
+        if let (Ok(r), false) = (outcome, self.quiet) {
+            let dir = self.dir.display();
+            eprintln!("received {} ({} bytes) from {peer} into {dir}", r.name, r.size);
+        }
+    }
+}
+
+fn recv<R: Transport>(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
+    process::keep_freed_memory();
+    process::ignore_sigxfsz()?;
+    let inbox = Inbox::open(&args.dir, args.overwrite)
+        .with_context(|| format!("cannot open the directory {}", args.dir.display()))?;
+    let mut plan = Plan::new(cli, args.bind.as_deref(), DEFAULT_BIND)?;
+    plan.config.read_buffer = READ_BUFFER;
+    if args.once {
+        plan.config.max_connections = 1;
+    }
+    let report = Report {
+        dir: args.dir.clone(),
+        quiet: args.quiet,
+        bars: bars_enabled(args.quiet)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+    };
+    let (inbox, limits, io) = (Arc::new(inbox), recv_limits(cli, args), R::BLOCKING);
+    let shutdown = Shutdown::new();
+    if !args.once {
+        let factory = transfer::receiver(inbox, limits, Arc::new(report), io);
+        return server::run_with::<R>(plan, shutdown, |l, c, s| R::serve(l, c, s, factory));
+    }
+    let once = Arc::new(Once::new(report, shutdown.clone()));
+    let factory = transfer::receiver(inbox, limits, once.clone(), io);
+    server::run_with::<R>(plan, shutdown, |l, c, s| R::serve(l, c, s, factory))?;
+    match once.take() {
+        Some((_, Ok(_))) => Ok(()),
+        Some((peer, Err(e))) => bail!("receiving from {peer}: {e}"),
+        None => bail!("stopped before a transfer"),
+    }
+}
+
+fn send<R: Transport>(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
+    use transfer::SendError::{BadName, Connect, NotAFile, Open};
+    let endpoint = parse_endpoint(&args.addr, "address")?;
+    let bar = |name: &str, size| {
+        Bar(bars_enabled(args.quiet).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr())
+                .with_style(bar_style());
+            bar.set_message(name.to_owned());
+            bar
+        }))
+    };
+    let started = std::time::Instant::now();
+    let opts = cli.socket.options();
+    let sent = match transfer::send_file::<R, _>(&args.path, &endpoint, &opts, args.timeout, bar) {
+        Ok(sent) => sent,
+        // Before a connection: the error says it all.
+        Err(e @ (Open(..) | NotAFile(_) | BadName(_) | Connect(..))) => return Err(e.into()),
+        Err(e) => {
+            let name = args.path.file_name().unwrap_or_default().to_string_lossy();
+            return Err(e).with_context(|| format!("sending {name} to {endpoint}"));
+        }
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    let (name, size, hash) = (&sent.name, sent.size, sent.hash.to_hex());
+    let rate = size as f64 / elapsed.max(1e-9) / 1e6;
+    let verified = if sent.verified {
+        "verified"
+    } else {
+        eprintln!("warning: the receiver answered a bare OK: the file was sent but not verified");
+        "unverified"
+    };
+    if !args.quiet {
+        let mut out = io::stdout().lock();
+        writeln!(
+            out,
+            "sent {name} ({size} bytes, BLAKE3 {hash}) to {endpoint} in {elapsed:.2} s ({rate:.0} MB/s): {verified}"
+        )
+        .and_then(|()| out.flush())
+        .context("stdout")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn recv_args(extra: &[&str]) -> (Cli, RecvArgs) {
+        let argv = ["sansnet", "file", "recv", "--dir", "in"].iter().chain(extra);
+        let cli = Cli::try_parse_from(argv).expect("parses");
+        let crate::cli::Command::File(FileArgs { command: FileCommand::Recv(args) }) = &cli.command
+        else {
+            panic!("not file recv")
+        };
+        let args = args.clone();
+        (cli, args)
+    }
+
+    #[test]
+    fn receiver_limits_come_from_the_flags() {
+        let (cli, args) = recv_args(&[]);
+        let l = recv_limits(&cli, &args);
+        assert_eq!((l.max_size, l.max_buffered), (1 << 40, 4 << 20));
+        assert_eq!(l.idle_timeout, Duration::from_secs(60));
+        let (cli, args) =
+            recv_args(&["--max-size", "1G", "--max-buffered", "64K", "--idle-timeout", "5"]);
+        let l = recv_limits(&cli, &args);
+        assert_eq!((l.max_size, l.max_buffered), (1 << 30, 64 << 10));
+        assert_eq!(l.idle_timeout, Duration::from_secs(5));
+        let argv = ["sansnet", "file", "recv", "--dir", "in", "--max-buffered", "0"];
+        assert!(Cli::try_parse_from(argv).is_err(), "no room at all is refused");
+    }
+}
