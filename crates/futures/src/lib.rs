@@ -678,10 +678,18 @@ async fn probe(
         None
     })
     .await;
+    let addresses = || Ok((io.get_ref().local_addr()?, io.get_ref().peer_addr()?));
     let result = match done {
-        None => Err(EngineError::ConnectTimedOut.into()),
+        // The timer won, but the connect may have finished while this
+        // thread was busy (a loaded machine: the reactor had not reported
+        // it yet). Ask the socket before calling the port filtered.
+        None => match io.get_ref().take_error() {
+            Ok(None) if io.get_ref().peer_addr().is_ok() => addresses(),
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => Err(EngineError::ConnectTimedOut.into()),
+        },
         Some(Err(e)) => Err(e),
-        Some(Ok(())) => (|| Ok((io.get_ref().local_addr()?, io.get_ref().peer_addr()?)))(),
+        Some(Ok(())) => addresses(),
     };
     (result, true)
 }
