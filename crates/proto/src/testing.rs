@@ -252,6 +252,18 @@ impl<S: Session> Conn<S> {
         Some(at)
     }
 
+    /// Offers the buffer once even though the session may not want it (a
+    /// driver that breaks step 1, to show the machine copes); how many
+    /// bytes it took. Does not drain.
+    pub fn force_read(&mut self) -> usize {
+        let before = self.inbox.len();
+        self.session.handle_read(self.now, &mut self.inbox);
+        assert!(self.inbox.len() <= before, "{}: handle_read grew the buffer", self.name);
+        let used = before - self.inbox.len();
+        self.consumed += used as u64;
+        used
+    }
+
     /// Steps 1 to 3 of the drain contract until a round changes nothing:
     /// offers buffered bytes while the session wants them, hands every
     /// event to `app`, takes every transmitted `Bytes` (see [`Writes`]),
