@@ -562,9 +562,6 @@ pub struct HubConn {
     pub inbox: BytesMut,
     /// Transmitted `Bytes` not yet written, in order.
     pub outq: VecDeque<Bytes>,
-    /// Every `Bytes` transmitted to it since the last
-    /// [`HubConns::take_sent`].
-    pub sent: Vec<Bytes>,
     /// The hub asked to close it ([`Output::Close`]).
     pub closing: bool,
     /// The end of its stream was delivered.
@@ -606,14 +603,27 @@ pub struct HubConns<H: Hub> {
     pub now: Instant,
     /// Every connection ever opened.
     pub conns: BTreeMap<ConnId, HubConn>,
+    /// Every `Bytes` transmitted, in order, with its connection (taken by
+    /// the test, or by [`take_sent`](HubConns::take_sent)).
+    pub sent: Vec<(ConnId, Bytes)>,
     /// Write and report every transmitted byte at once (default `true`).
     pub auto_write: bool,
+    /// Assert that reporting `Sent` produces no output (default `false`):
+    /// for a hub whose only reaction to a write is bookkeeping.
+    pub quiet_sent: bool,
 }
 
 impl<H: Hub> HubConns<H> {
     /// Wraps `hub` with no connection.
     pub fn new(hub: H, now: Instant) -> HubConns<H> {
-        HubConns { hub, now, conns: BTreeMap::new(), auto_write: true }
+        HubConns {
+            hub,
+            now,
+            conns: BTreeMap::new(),
+            sent: Vec::new(),
+            auto_write: true,
+            quiet_sent: false,
+        }
     }
 
     /// The driver's state of `conn`.
@@ -724,8 +734,8 @@ impl<H: Hub> HubConns<H> {
                     let c = c.unwrap_or_else(|| panic!("Transmit to unknown {conn:?}"));
                     assert!(!c.closing && !c.gone, "Transmit to {conn:?} after its Close");
                     assert!(!data.is_empty(), "an empty Transmit to {conn:?}");
-                    c.sent.push(data.clone());
-                    c.outq.push_back(data);
+                    c.outq.push_back(data.clone());
+                    self.sent.push((conn, data));
                 }
                 Output::Close { conn } => {
                     let c = self.conns.get_mut(&conn);
@@ -757,13 +767,23 @@ impl<H: Hub> HubConns<H> {
         }
         if total > 0 {
             self.hub.handle(self.now, Input::Sent { conn, n: total });
+            if self.quiet_sent {
+                assert!(self.hub.poll_output().is_none(), "Sent to {conn:?} produced output");
+            }
         }
         total
     }
 
     /// Takes the `Bytes` transmitted to `conn` so far.
     pub fn take_sent(&mut self, conn: ConnId) -> Vec<Bytes> {
-        core::mem::take(&mut self.conn(conn).sent)
+        let (mine, others) = core::mem::take(&mut self.sent).into_iter().partition(|s| s.0 == conn);
+        self.sent = others;
+        mine.into_iter().map(|(_, data)| data).collect::<Vec<Bytes>>()
+    }
+
+    /// Whether the hub asked to close `conn`.
+    pub fn is_closing(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.closing)
     }
 
     /// Fires the hub's timers at `at` (never backwards) and drains.
