@@ -4,10 +4,9 @@
 //! Splitter vectors run four ways: whole, one byte per read, and both again
 //! with the start of a next frame appended (which must stay in the buffer,
 //! unreported). Room tests run on the testing harness ([`Sim`] wraps its
-//! [`HubConns`]), which follows
-//! the drain contract, advances a virtual clock, and checks on every output
-//! that nothing is sent to a connection after its `Close` and that every
-//! line is a well-formed event.
+//! [`HubConns`]), which follows the drain contract and checks on every
+//! output that nothing is sent to a connection after its `Close`; `Sim`
+//! adds that every line is a well-formed event.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::{String, ToString};
