@@ -119,6 +119,20 @@ pub fn pieces<'a>(input: &'a [u8], split: Split<'_>) -> Vec<&'a [u8]> {
     }
 }
 
+/// Where a drain is, for the watcher of [`Conn::drain_with`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Right after a `handle_read`, before the events it caused:
+    /// `consumed` bytes of the stream were consumed so far.
+    Read {
+        /// Bytes consumed from the stream in all.
+        consumed: u64,
+    },
+    /// The end of a round: every event and every transmitted byte so far
+    /// was taken.
+    Round,
+}
+
 /// Where a [`Conn`] puts the bytes its session transmits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Writes {
@@ -150,6 +164,7 @@ pub struct Conn<S: Session> {
     finished: bool,
     consumed: u64,
     bound: usize,
+    rounds: usize,
     name: &'static str,
 }
 
@@ -168,6 +183,7 @@ impl<S: Session> Conn<S> {
             finished: false,
             consumed: 0,
             bound: usize::MAX,
+            rounds: 0,
             name: "session",
         }
     }
@@ -270,16 +286,16 @@ impl<S: Session> Conn<S> {
     /// calls [`App::on_drained`] after writing; then asserts the contract.
     /// Whether anything happened.
     pub fn drain(&mut self, app: &mut impl App<S>) -> bool {
-        self.drain_with(app, |_| {})
+        self.drain_with(app, |_, _| {})
     }
 
-    /// [`drain`](Conn::drain), calling `on_read(consumed)` right after each
-    /// `handle_read`, before the events it caused, with the number of bytes
-    /// consumed from the stream so far.
-    pub fn drain_with(&mut self, app: &mut impl App<S>, mut on_read: impl FnMut(u64)) -> bool {
+    /// [`drain`](Conn::drain), calling `watch` at each [`Step`] with the
+    /// session, for checks of a machine's own invariants inside a drain.
+    pub fn drain_with(&mut self, app: &mut impl App<S>, mut watch: impl FnMut(&S, Step)) -> bool {
         let mut any = false;
         for round in 0.. {
             assert!(round < MAX_ROUNDS, "{}: the drain never settles", self.name);
+            self.rounds = round + 1;
             let mut progressed = false;
             if !self.eof && self.session.wants_read() && !self.inbox.is_empty() {
                 let before = self.inbox.len();
@@ -288,7 +304,7 @@ impl<S: Session> Conn<S> {
                 let used = before - self.inbox.len();
                 self.consumed += used as u64;
                 progressed |= used > 0;
-                on_read(self.consumed);
+                watch(&self.session, Step::Read { consumed: self.consumed });
             }
             while let Some(ev) = self.session.poll_event() {
                 progressed = true;
@@ -314,6 +330,7 @@ impl<S: Session> Conn<S> {
             if wrote {
                 app.on_drained(&mut self.session);
             }
+            watch(&self.session, Step::Round);
             if !progressed {
                 break;
             }
@@ -411,6 +428,12 @@ impl<S: Session> Conn<S> {
     /// The buffer itself, for a test that fills it in its own way.
     pub fn inbox_mut(&mut self) -> &mut BytesMut {
         &mut self.inbox
+    }
+
+    /// How many rounds the last drain took (the last one found nothing to
+    /// do): a test can bound it by the input, to rule out busy loops.
+    pub fn rounds(&self) -> usize {
+        self.rounds
     }
 
     /// Bytes the session consumed from the stream in all.
@@ -555,6 +578,10 @@ impl<A: Session, B: Session> Pair<A, B> {
     }
 }
 
+/// Every connection of a [`HubConns`], by id: what an application sees
+/// with each event.
+pub type Conns = BTreeMap<ConnId, HubConn>;
+
 /// One connection of a [`HubConns`], from the driver's side.
 #[derive(Debug, Default)]
 pub struct HubConn {
@@ -578,7 +605,8 @@ pub struct HubConn {
 ///
 /// Every output is checked: nothing for a connection never opened or
 /// already closed, no second `Close`; after a drain, nothing is left to
-/// poll. With [`auto_write`](HubConns::auto_write) (the default) every
+/// poll. Events go to the application with the connections' state. With
+/// [`auto_write`](HubConns::auto_write) (the default) every
 /// transmitted byte is written at once and reported with `Sent`, except to
 /// stalled connections.
 ///
@@ -589,7 +617,7 @@ pub struct HubConn {
 ///
 /// let mut hub = HubConns::new(Room::new(Limits::default()), Instant::ZERO);
 /// let mut events = Vec::new();
-/// let mut app = |ev: Event| events.push(ev);
+/// let mut app = |_: &_, ev: Event| events.push(ev);
 /// let alice = ConnId(1);
 /// hub.open(alice, "10.0.0.1:4000", &mut app);
 /// hub.read(alice, br#"{"username":"alice"}"#, &mut app);
@@ -602,7 +630,7 @@ pub struct HubConns<H: Hub> {
     /// The simulated clock.
     pub now: Instant,
     /// Every connection ever opened.
-    pub conns: BTreeMap<ConnId, HubConn>,
+    pub conns: Conns,
     /// Every `Bytes` transmitted, in order, with its connection (taken by
     /// the test, or by [`take_sent`](HubConns::take_sent)).
     pub sent: Vec<(ConnId, Bytes)>,
@@ -636,13 +664,13 @@ impl<H: Hub> HubConns<H> {
     }
 
     /// Feeds one input, then drains.
-    pub fn input(&mut self, input: Input<'_>, app: &mut impl FnMut(H::Event)) {
+    pub fn input(&mut self, input: Input<'_>, app: &mut impl FnMut(&Conns, H::Event)) {
         self.hub.handle(self.now, input);
         self.drain(app);
     }
 
     /// Accepts `conn` from `peer`.
-    pub fn open(&mut self, conn: ConnId, peer: &str, app: &mut impl FnMut(H::Event)) {
+    pub fn open(&mut self, conn: ConnId, peer: &str, app: &mut impl FnMut(&Conns, H::Event)) {
         assert!(!self.conns.contains_key(&conn), "{conn:?} opened twice");
         self.conns.insert(conn, HubConn::default());
         self.input(Input::Opened { conn, peer: String::from(peer) }, app);
@@ -650,14 +678,14 @@ impl<H: Hub> HubConns<H> {
 
     /// Bytes arrived on `conn`: appended to its buffer, which is offered
     /// while the hub wants it.
-    pub fn read(&mut self, conn: ConnId, bytes: &[u8], app: &mut impl FnMut(H::Event)) {
+    pub fn read(&mut self, conn: ConnId, bytes: &[u8], app: &mut impl FnMut(&Conns, H::Event)) {
         self.conn(conn).inbox.extend_from_slice(bytes);
         self.offer(conn, app);
     }
 
     /// Offers `conn`'s buffer while the hub wants it and takes something
     /// (after backpressure lifts, say), draining after each read.
-    pub fn offer(&mut self, conn: ConnId, app: &mut impl FnMut(H::Event)) -> bool {
+    pub fn offer(&mut self, conn: ConnId, app: &mut impl FnMut(&Conns, H::Event)) -> bool {
         let mut any = false;
         loop {
             let c = self.conns.get_mut(&conn).expect("an open connection");
@@ -677,7 +705,7 @@ impl<H: Hub> HubConns<H> {
     }
 
     /// `conn`'s peer ended its stream.
-    pub fn eof(&mut self, conn: ConnId, app: &mut impl FnMut(H::Event)) {
+    pub fn eof(&mut self, conn: ConnId, app: &mut impl FnMut(&Conns, H::Event)) {
         let c = self.conn(conn);
         assert!(!c.eof, "{conn:?}: Eof twice");
         c.eof = true;
@@ -685,7 +713,7 @@ impl<H: Hub> HubConns<H> {
     }
 
     /// `conn` is gone.
-    pub fn gone(&mut self, conn: ConnId, app: &mut impl FnMut(H::Event)) {
+    pub fn gone(&mut self, conn: ConnId, app: &mut impl FnMut(&Conns, H::Event)) {
         let c = self.conn(conn);
         assert!(!c.gone, "{conn:?}: Gone twice");
         c.gone = true;
@@ -697,7 +725,7 @@ impl<H: Hub> HubConns<H> {
     /// [`auto_write`](HubConns::auto_write) writes what is queued to every
     /// connection that is not stalled and reports it, until nothing is
     /// left to poll. Whether anything happened.
-    pub fn drain(&mut self, app: &mut impl FnMut(H::Event)) -> bool {
+    pub fn drain(&mut self, app: &mut impl FnMut(&Conns, H::Event)) -> bool {
         let mut any = false;
         for round in 0.. {
             assert!(round < MAX_ROUNDS, "the hub's drain never settles");
@@ -724,7 +752,7 @@ impl<H: Hub> HubConns<H> {
 
     /// Takes every output without writing: bytes into each connection's
     /// queue, closes marked, events to `app`. Whether there was any.
-    pub fn poll_all(&mut self, app: &mut impl FnMut(H::Event)) -> bool {
+    pub fn poll_all(&mut self, app: &mut impl FnMut(&Conns, H::Event)) -> bool {
         let mut any = false;
         while let Some(out) = self.hub.poll_output() {
             any = true;
@@ -743,7 +771,7 @@ impl<H: Hub> HubConns<H> {
                     assert!(!c.closing && !c.gone, "{conn:?} closed twice");
                     c.closing = true;
                 }
-                Output::Event(ev) => app(ev),
+                Output::Event(ev) => app(&self.conns, ev),
             }
         }
         any
@@ -787,7 +815,7 @@ impl<H: Hub> HubConns<H> {
     }
 
     /// Fires the hub's timers at `at` (never backwards) and drains.
-    pub fn timeout(&mut self, at: Instant, app: &mut impl FnMut(H::Event)) {
+    pub fn timeout(&mut self, at: Instant, app: &mut impl FnMut(&Conns, H::Event)) {
         assert!(at >= self.now, "the clock went back to {at:?} from {:?}", self.now);
         self.now = at;
         self.hub.handle_timeout(at);
