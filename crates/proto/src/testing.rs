@@ -165,6 +165,7 @@ pub struct Conn<S: Session> {
     consumed: u64,
     bound: usize,
     rounds: usize,
+    watch: fn(&S, Step),
     name: &'static str,
 }
 
@@ -184,6 +185,7 @@ impl<S: Session> Conn<S> {
             consumed: 0,
             bound: usize::MAX,
             rounds: 0,
+            watch: |_, _| {},
             name: "session",
         }
     }
@@ -198,6 +200,14 @@ impl<S: Session> Conn<S> {
     /// wants input (its longest head or line); checked after every drain.
     pub fn with_bound(mut self, bound: usize) -> Conn<S> {
         self.bound = bound;
+        self
+    }
+
+    /// Calls `watch` at each [`Step`] of every drain, for checks of a
+    /// machine's own invariants inside a drain (see also
+    /// [`drain_with`](Conn::drain_with)).
+    pub fn with_watch(mut self, watch: fn(&S, Step)) -> Conn<S> {
+        self.watch = watch;
         self
     }
 
@@ -304,7 +314,9 @@ impl<S: Session> Conn<S> {
                 let used = before - self.inbox.len();
                 self.consumed += used as u64;
                 progressed |= used > 0;
-                watch(&self.session, Step::Read { consumed: self.consumed });
+                let step = Step::Read { consumed: self.consumed };
+                (self.watch)(&self.session, step);
+                watch(&self.session, step);
             }
             while let Some(ev) = self.session.poll_event() {
                 progressed = true;
@@ -330,6 +342,7 @@ impl<S: Session> Conn<S> {
             if wrote {
                 app.on_drained(&mut self.session);
             }
+            (self.watch)(&self.session, Step::Round);
             watch(&self.session, Step::Round);
             if !progressed {
                 break;
