@@ -595,6 +595,26 @@ impl<A: Session, B: Session> Pair<A, B> {
 /// with each event.
 pub type Conns = BTreeMap<ConnId, HubConn>;
 
+/// The application side of a [`HubConns`]. A closure
+/// `FnMut(&Conns, H::Event)` is one.
+pub trait HubApp<H: Hub> {
+    /// An event from the hub, with the connections' state.
+    fn on_event(&mut self, conns: &Conns, event: H::Event);
+
+    /// Every output so far was taken (`sent`: the `Bytes` transmitted since
+    /// the last call), before anything is written: a place for checks of
+    /// the hub's own invariants. The default does nothing.
+    fn on_polled(&mut self, conns: &Conns, sent: &[(ConnId, Bytes)]) {
+        let _ = (conns, sent);
+    }
+}
+
+impl<H: Hub, F: FnMut(&Conns, H::Event)> HubApp<H> for F {
+    fn on_event(&mut self, conns: &Conns, event: H::Event) {
+        self(conns, event)
+    }
+}
+
 /// One connection of a [`HubConns`], from the driver's side.
 #[derive(Debug, Default)]
 pub struct HubConn {
@@ -625,12 +645,12 @@ pub struct HubConn {
 ///
 /// ```
 /// use sansnet_proto::chat::{Event, Limits, Room};
-/// use sansnet_proto::testing::HubConns;
+/// use sansnet_proto::testing::{Conns, HubConns};
 /// use sansnet_proto::{ConnId, Instant};
 ///
 /// let mut hub = HubConns::new(Room::new(Limits::default()), Instant::ZERO);
 /// let mut events = Vec::new();
-/// let mut app = |_: &_, ev: Event| events.push(ev);
+/// let mut app = |_: &Conns, ev: Event| events.push(ev);
 /// let alice = ConnId(1);
 /// hub.open(alice, "10.0.0.1:4000", &mut app);
 /// hub.read(alice, br#"{"username":"alice"}"#, &mut app);
@@ -677,13 +697,13 @@ impl<H: Hub> HubConns<H> {
     }
 
     /// Feeds one input, then drains.
-    pub fn input(&mut self, input: Input<'_>, app: &mut impl FnMut(&Conns, H::Event)) {
+    pub fn input(&mut self, input: Input<'_>, app: &mut impl HubApp<H>) {
         self.hub.handle(self.now, input);
         self.drain(app);
     }
 
     /// Accepts `conn` from `peer`.
-    pub fn open(&mut self, conn: ConnId, peer: &str, app: &mut impl FnMut(&Conns, H::Event)) {
+    pub fn open(&mut self, conn: ConnId, peer: &str, app: &mut impl HubApp<H>) {
         assert!(!self.conns.contains_key(&conn), "{conn:?} opened twice");
         self.conns.insert(conn, HubConn::default());
         self.input(Input::Opened { conn, peer: String::from(peer) }, app);
@@ -691,14 +711,14 @@ impl<H: Hub> HubConns<H> {
 
     /// Bytes arrived on `conn`: appended to its buffer, which is offered
     /// while the hub wants it.
-    pub fn read(&mut self, conn: ConnId, bytes: &[u8], app: &mut impl FnMut(&Conns, H::Event)) {
+    pub fn read(&mut self, conn: ConnId, bytes: &[u8], app: &mut impl HubApp<H>) {
         self.conn(conn).inbox.extend_from_slice(bytes);
         self.offer(conn, app);
     }
 
     /// Offers `conn`'s buffer while the hub wants it and takes something
     /// (after backpressure lifts, say), draining after each read.
-    pub fn offer(&mut self, conn: ConnId, app: &mut impl FnMut(&Conns, H::Event)) -> bool {
+    pub fn offer(&mut self, conn: ConnId, app: &mut impl HubApp<H>) -> bool {
         let mut any = false;
         loop {
             let c = self.conns.get_mut(&conn).expect("an open connection");
@@ -718,7 +738,7 @@ impl<H: Hub> HubConns<H> {
     }
 
     /// `conn`'s peer ended its stream.
-    pub fn eof(&mut self, conn: ConnId, app: &mut impl FnMut(&Conns, H::Event)) {
+    pub fn eof(&mut self, conn: ConnId, app: &mut impl HubApp<H>) {
         let c = self.conn(conn);
         assert!(!c.eof, "{conn:?}: Eof twice");
         c.eof = true;
@@ -726,7 +746,7 @@ impl<H: Hub> HubConns<H> {
     }
 
     /// `conn` is gone.
-    pub fn gone(&mut self, conn: ConnId, app: &mut impl FnMut(&Conns, H::Event)) {
+    pub fn gone(&mut self, conn: ConnId, app: &mut impl HubApp<H>) {
         let c = self.conn(conn);
         assert!(!c.gone, "{conn:?}: Gone twice");
         c.gone = true;
@@ -738,11 +758,13 @@ impl<H: Hub> HubConns<H> {
     /// [`auto_write`](HubConns::auto_write) writes what is queued to every
     /// connection that is not stalled and reports it, until nothing is
     /// left to poll. Whether anything happened.
-    pub fn drain(&mut self, app: &mut impl FnMut(&Conns, H::Event)) -> bool {
+    pub fn drain(&mut self, app: &mut impl HubApp<H>) -> bool {
         let mut any = false;
         for round in 0.. {
             assert!(round < MAX_ROUNDS, "the hub's drain never settles");
+            let from = self.sent.len();
             let mut progressed = self.poll_all(app);
+            app.on_polled(&self.conns, &self.sent[from..]);
             if self.auto_write {
                 let ready: BTreeSet<ConnId> = self
                     .conns
@@ -765,7 +787,7 @@ impl<H: Hub> HubConns<H> {
 
     /// Takes every output without writing: bytes into each connection's
     /// queue, closes marked, events to `app`. Whether there was any.
-    pub fn poll_all(&mut self, app: &mut impl FnMut(&Conns, H::Event)) -> bool {
+    pub fn poll_all(&mut self, app: &mut impl HubApp<H>) -> bool {
         let mut any = false;
         while let Some(out) = self.hub.poll_output() {
             any = true;
@@ -784,7 +806,7 @@ impl<H: Hub> HubConns<H> {
                     assert!(!c.closing && !c.gone, "{conn:?} closed twice");
                     c.closing = true;
                 }
-                Output::Event(ev) => app(&self.conns, ev),
+                Output::Event(ev) => app.on_event(&self.conns, ev),
             }
         }
         any
@@ -828,7 +850,7 @@ impl<H: Hub> HubConns<H> {
     }
 
     /// Fires the hub's timers at `at` (never backwards) and drains.
-    pub fn timeout(&mut self, at: Instant, app: &mut impl FnMut(&Conns, H::Event)) {
+    pub fn timeout(&mut self, at: Instant, app: &mut impl HubApp<H>) {
         assert!(at >= self.now, "the clock went back to {at:?} from {:?}", self.now);
         self.now = at;
         self.hub.handle_timeout(at);

@@ -20,7 +20,7 @@ use super::{
     ClientMessage, ErrorCode, Event, FrameError, LeaveReason, Limits, MessageError, Room,
     ServerEvent, Splitter, is_valid_name,
 };
-use crate::testing::HubConns;
+use crate::testing::{Conns, HubConns};
 use crate::{ConnId, Hub, Input, Instant, Output};
 
 // ---------------------------------------------------------------------------
@@ -554,7 +554,7 @@ impl Sim {
     /// Feeds one input through the harness, then checks what it wrote.
     fn input(&mut self, input: Input<'_>) {
         let events = &mut self.events;
-        let mut app = |_: &_, ev| events.push(ev);
+        let mut app = |_: &Conns, ev: Event| events.push(ev);
         match input {
             Input::Opened { conn, peer } => self.h.open(conn, &peer, &mut app),
             Input::Eof { conn } => self.h.eof(conn, &mut app),
@@ -584,7 +584,7 @@ impl Sim {
     /// Appends `bytes` to `conn`'s buffer and feeds it while the room wants.
     fn send(&mut self, conn: ConnId, bytes: &[u8]) {
         let events = &mut self.events;
-        self.h.read(conn, bytes, &mut |_, ev| events.push(ev));
+        self.h.read(conn, bytes, &mut |_: &Conns, ev: Event| events.push(ev));
         self.record();
     }
 
