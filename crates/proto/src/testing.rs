@@ -242,10 +242,47 @@ impl<S: Session> Conn<S> {
     ///
     /// If the end was already delivered.
     pub fn eof(&mut self, app: &mut impl App<S>) {
+        self.feed_eof();
+        self.drain(app);
+    }
+
+    /// The end of the stream arrived: [`Session::handle_eof`], without
+    /// draining (call [`drain`](Conn::drain) next). Buffered bytes are not
+    /// offered any more.
+    ///
+    /// # Panics
+    ///
+    /// If the end was already delivered.
+    pub fn feed_eof(&mut self) {
         assert!(!self.eof, "{}: handle_eof twice", self.name);
         self.eof = true;
         self.session.handle_eof(self.now);
-        self.drain(app);
+    }
+
+    /// Moves the clock to `at` (never backwards) and fires the timers if a
+    /// deadline is due, without draining (call [`drain`](Conn::drain)
+    /// next); whether one was. Checks that no deadline at or before `at` is
+    /// left armed.
+    pub fn fire(&mut self, at: Instant) -> bool {
+        assert!(at >= self.now, "{}: the clock went back to {at:?} from {:?}", self.name, self.now);
+        self.now = at;
+        if self.session.poll_timeout().is_none_or(|d| d > at) {
+            return false;
+        }
+        self.handle_timeout();
+        true
+    }
+
+    fn handle_timeout(&mut self) {
+        let at = self.now;
+        self.session.handle_timeout(at);
+        if let Some(left) = self.session.poll_timeout() {
+            assert!(
+                left > at,
+                "{}: a deadline at {left:?} is still armed after handle_timeout({at:?})",
+                self.name
+            );
+        }
     }
 
     /// Moves the clock to `at` (never backwards), calls
@@ -259,14 +296,7 @@ impl<S: Session> Conn<S> {
     pub fn timeout(&mut self, at: Instant, app: &mut impl App<S>) {
         assert!(at >= self.now, "{}: the clock went back to {at:?} from {:?}", self.name, self.now);
         self.now = at;
-        self.session.handle_timeout(at);
-        if let Some(left) = self.session.poll_timeout() {
-            assert!(
-                left > at,
-                "{}: a deadline at {left:?} is still armed after handle_timeout({at:?})",
-                self.name
-            );
-        }
+        self.handle_timeout();
         self.drain(app);
     }
 

@@ -853,7 +853,7 @@ fn pair_against_a_reference_receiver_on_the_clock() {
     let mut tx = Conn::new(tx, Instant::ZERO).with_writes(Writes::Report);
     let mut app = TxApp::new(&file, false);
     tx.drain(&mut app);
-    let header = Some(tx.take_wire());
+    let header = tx.take_wire();
     tx.read(b"OK", &mut app);
     for _ in 0..100 {
         if tx.session.is_finished() {
@@ -864,7 +864,7 @@ fn pair_against_a_reference_receiver_on_the_clock() {
         tx.timeout(at, &mut app);
     }
     let (now, got, events) = (tx.now, tx.take_wire(), app.events);
-    assert_eq!(&header.unwrap()[..], b"r.bin|5000\n");
+    assert_eq!(&header[..], b"r.bin|5000\n");
     assert_eq!(got, file);
     assert_eq!(now, Instant::ZERO + Limits::default().bare_ok_wait);
     assert_eq!(events[0], sender::Event::Accepted { offset: 0, verified: false });
