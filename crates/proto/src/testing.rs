@@ -119,6 +119,23 @@ pub fn pieces<'a>(input: &'a [u8], split: Split<'_>) -> Vec<&'a [u8]> {
     }
 }
 
+/// Moves up to `max` bytes from the front of `queue` onto `out`; how many.
+fn take(queue: &mut VecDeque<Bytes>, out: &mut BytesMut, max: usize) -> usize {
+    let mut total = 0;
+    while total < max {
+        let Some(front) = queue.front_mut() else { break };
+        let n = front.len().min(max - total);
+        out.extend_from_slice(&front[..n]);
+        if n == front.len() {
+            queue.pop_front();
+        } else {
+            let _ = front.split_to(n);
+        }
+        total += n;
+    }
+    total
+}
+
 /// Where a drain is, for the watcher of [`Conn::drain_with`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -408,18 +425,7 @@ impl<S: Session> Conn<S> {
     /// [`App::on_drained`] when that empties the queue; how many. Does not
     /// drain: call [`drain`](Conn::drain) next.
     pub fn write_into(&mut self, out: &mut BytesMut, max: usize, app: &mut impl App<S>) -> usize {
-        let mut total = 0;
-        while total < max {
-            let Some(front) = self.outq.front_mut() else { break };
-            let n = front.len().min(max - total);
-            out.extend_from_slice(&front[..n]);
-            if n == front.len() {
-                self.outq.pop_front();
-            } else {
-                let _ = front.split_to(n);
-            }
-            total += n;
-        }
+        let total = take(&mut self.outq, out, max);
         if total > 0 {
             self.session.handle_sent(self.now, total);
             if self.outq.is_empty() {
@@ -435,12 +441,6 @@ impl<S: Session> Conn<S> {
         let n = self.write_into(&mut out, max, app);
         self.wire.extend_from_slice(&out);
         n
-    }
-
-    /// The next held `Bytes` as polled, not reported: a test that writes
-    /// them in its own way calls [`Session::handle_sent`] itself.
-    pub fn pop_held(&mut self) -> Option<Bytes> {
-        self.outq.pop_front()
     }
 
     /// Held bytes not yet written.
@@ -845,19 +845,7 @@ impl<H: Hub> HubConns<H> {
     /// Writes up to `max` queued bytes of `conn` onto `out` and reports
     /// them with `Sent`; does not drain. How many.
     pub fn write(&mut self, conn: ConnId, max: usize, out: &mut BytesMut) -> usize {
-        let c = self.conn(conn);
-        let mut total = 0;
-        while total < max {
-            let Some(front) = c.outq.front_mut() else { break };
-            let n = front.len().min(max - total);
-            out.extend_from_slice(&front[..n]);
-            if n == front.len() {
-                c.outq.pop_front();
-            } else {
-                let _ = front.split_to(n);
-            }
-            total += n;
-        }
+        let total = take(&mut self.conn(conn).outq, out, max);
         if total > 0 {
             self.hub.handle(self.now, Input::Sent { conn, n: total });
             if self.quiet_sent {
