@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::{Bytes, BytesMut};
 use sansnet_proto::chat::{ClientMessage, Event, FrameError, Limits, Room, ServerEvent, Splitter};
-use sansnet_proto::{ConnId, Hub, Input, Instant, Output};
+use sansnet_proto::testing::{Conns, HubApp, HubConns};
+use sansnet_proto::{ConnId, Instant};
 
 /// The splitter's frame limit in `chat_frames`: small, so short inputs
 /// reach it.
@@ -181,77 +182,20 @@ const KEEPS_UP: ConnId = ConnId(1);
 const STALLED: ConnId = ConnId(2);
 const SENDER: ConnId = ConnId(3);
 
-struct Driver {
-    room: Room,
-    now: Instant,
-    opened: BTreeSet<ConnId>,
-    closed: BTreeSet<ConnId>,
-    /// Bytes transmitted but not reported written (the stalled member's
-    /// pile up).
-    unsent: BTreeMap<ConnId, usize>,
+/// What the room's events say, checked as they come.
+#[derive(Default)]
+struct Oracle {
     members: BTreeMap<ConnId, String>,
     left: BTreeSet<ConnId>,
     /// Connections sent an error that closes.
     fatal: BTreeSet<ConnId>,
 }
 
-impl Driver {
-    fn input(&mut self, input: Input<'_>) {
-        self.room.handle(self.now, input);
-        self.drain();
-    }
-
-    /// Drains every output, then reports written what every connection but
-    /// the stalled one was sent.
-    fn drain(&mut self) {
-        while let Some(out) = self.room.poll_output() {
-            match out {
-                Output::Transmit { conn, data } => self.transmit(conn, &data),
-                Output::Close { conn } => {
-                    assert!(self.opened.contains(&conn), "Close for unknown {conn:?}");
-                    assert!(self.closed.insert(conn), "second Close for {conn:?}");
-                }
-                Output::Event(ev) => self.event(ev),
-            }
-        }
-        for (&conn, unsent) in self.unsent.iter_mut() {
-            if conn != STALLED && *unsent > 0 {
-                self.room.handle(self.now, Input::Sent { conn, n: *unsent });
-                *unsent = 0;
-            }
-        }
-        for conn in &self.fatal {
-            assert!(self.closed.contains(conn), "fatal error without Close for {conn:?}");
-        }
-        assert!(self.room.poll_output().is_none(), "Sent produced output");
-    }
-
-    fn transmit(&mut self, conn: ConnId, data: &[u8]) {
-        assert!(self.opened.contains(&conn), "Transmit to unknown {conn:?}");
-        assert!(!self.closed.contains(&conn), "Transmit to {conn:?} after its Close");
-        assert_eq!(data.last(), Some(&b'\n'), "line without a newline: {data:?}");
-        assert_eq!(
-            data.iter().filter(|&&b| b == b'\n').count(),
-            1,
-            "not one NDJSON line: {data:?}"
-        );
-        let ev = ServerEvent::decode(data)
-            .unwrap_or_else(|e| panic!("invalid event line {data:?}: {e}"));
-        assert_eq!(&ev.encode()[..], data, "event line is not canonical");
-        let pending = self.unsent.entry(conn).or_default();
-        let before = *pending;
-        *pending += data.len();
-        assert!(
-            *pending <= BUDGET || before == 0,
-            "{conn:?} holds {} unsent bytes (budget {BUDGET})",
-            *pending
-        );
-    }
-
-    fn event(&mut self, ev: Event) {
+impl HubApp<Room> for Oracle {
+    fn on_event(&mut self, conns: &Conns, ev: Event) {
         match ev {
             Event::Joined { conn, name } => {
-                assert!(!self.closed.contains(&conn), "{conn:?} joined after its Close");
+                assert!(!conns[&conn].closing, "{conn:?} joined after its Close");
                 assert!(!self.members.values().any(|n| *n == name), "name {name} twice");
                 assert!(self.members.insert(conn, name).is_none(), "{conn:?} joined twice");
             }
@@ -269,59 +213,64 @@ impl Driver {
             }
         }
     }
+
+    /// Every line is one canonical NDJSON event; no connection holds more
+    /// unsent bytes than the budget, but for one event when nothing else
+    /// was pending; a fatal error comes with its Close.
+    fn on_polled(&mut self, conns: &Conns, sent: &[(ConnId, Bytes)]) {
+        for (_, data) in sent {
+            assert_eq!(data.last(), Some(&b'\n'), "line without a newline: {data:?}");
+            let lines = data.iter().filter(|&&b| b == b'\n').count();
+            assert_eq!(lines, 1, "not one NDJSON line: {data:?}");
+            let ev = ServerEvent::decode(data)
+                .unwrap_or_else(|e| panic!("invalid event line {data:?}: {e}"));
+            assert_eq!(&ev.encode()[..], &data[..], "event line is not canonical");
+        }
+        for (conn, c) in conns {
+            let pending: usize = c.outq.iter().map(Bytes::len).sum();
+            assert!(
+                pending <= BUDGET || c.outq.len() == 1,
+                "{conn:?} holds {pending} unsent bytes (budget {BUDGET})"
+            );
+        }
+        for conn in &self.fatal {
+            assert!(conns[conn].closing, "fatal error without Close for {conn:?}");
+        }
+    }
 }
 
+/// The room on the harness: every connection but the stalled one has its
+/// bytes written (and `Sent` reported, which must produce no output) after
+/// every drain.
 fn drive_room(data: &[u8]) {
     let limits = Limits::default().with_max_frame(1024).with_outbound_budget(BUDGET);
-    let mut d = Driver {
-        room: Room::new(limits),
-        now: Instant::ZERO,
-        opened: BTreeSet::new(),
-        closed: BTreeSet::new(),
-        unsent: BTreeMap::new(),
-        members: BTreeMap::new(),
-        left: BTreeSet::new(),
-        fatal: BTreeSet::new(),
-    };
-    let mut bufs: BTreeMap<ConnId, BytesMut> = BTreeMap::new();
+    let mut h = HubConns::new(Room::new(limits), Instant::ZERO);
+    h.quiet_sent = true;
+    let mut o = Oracle::default();
     for (conn, peer) in [(KEEPS_UP, "10.0.0.1:4001"), (STALLED, "10.0.0.2:4002"), (SENDER, "")] {
-        d.opened.insert(conn);
-        d.input(Input::Opened { conn, peer: peer.into() });
+        h.open(conn, peer, &mut o);
     }
+    h.conn(STALLED).stalled = true;
     let script: [(ConnId, &[u8]); 3] = [
         (KEEPS_UP, br#"{"username":"alice"}"#),
         (STALLED, b"{\"username\":\"bob\"}\n"),
         (SENDER, data),
     ];
     for (conn, bytes) in script {
-        bufs.entry(conn).or_default().extend_from_slice(bytes);
-        feed(&mut d, &mut bufs, conn);
+        h.read(conn, bytes, &mut o);
     }
     // Everyone ends its stream, then the driver forgets the closed ones.
     for conn in [SENDER, KEEPS_UP, STALLED] {
-        feed(&mut d, &mut bufs, conn);
-        if !d.closed.contains(&conn) {
-            d.input(Input::Eof { conn });
+        h.offer(conn, &mut o);
+        if !h.is_closing(conn) {
+            h.eof(conn, &mut o);
         }
-        assert!(d.closed.contains(&conn), "{conn:?} not closed after Eof");
+        assert!(h.is_closing(conn), "{conn:?} not closed after Eof");
     }
     for conn in [KEEPS_UP, STALLED, SENDER] {
-        d.input(Input::Gone { conn });
+        h.gone(conn, &mut o);
     }
-    assert!(d.members.is_empty(), "members never left: {:?}", d.members);
-    assert_eq!(d.room.len(), 0);
-    assert_eq!(d.room.connections(), 0);
-}
-
-/// Feeds `conn`'s buffer while the room wants it and takes something.
-fn feed(d: &mut Driver, bufs: &mut BTreeMap<ConnId, BytesMut>, conn: ConnId) {
-    let buf = bufs.entry(conn).or_default();
-    while d.room.wants_read(conn) && !buf.is_empty() {
-        let before = buf.len();
-        d.room.handle(d.now, Input::Read { conn, buf });
-        d.drain();
-        if buf.len() == before {
-            break;
-        }
-    }
+    assert!(o.members.is_empty(), "members never left: {:?}", o.members);
+    assert_eq!(h.hub.len(), 0);
+    assert_eq!(h.hub.connections(), 0);
 }

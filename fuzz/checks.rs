@@ -22,7 +22,8 @@ use sansnet_proto::http::{
     BodyChunk, BodyDecoder, BodyKind, Error, Event, HeadParser, Limits, RequestHead, ServerConn,
     Version, reason,
 };
-use sansnet_proto::{Instant, Session};
+use sansnet_proto::testing::{Conn, Step};
+use sansnet_proto::{App, Instant, Session};
 
 /// Small limits, so that short inputs reach every one of them.
 pub(crate) fn small_limits() -> Limits {
@@ -73,10 +74,10 @@ enum Seen {
     Rejected(Error),
 }
 
-/// The application and the driver of one connection.
+/// The application of one connection, checking what it sees.
 struct Driver {
     limits: Limits,
-    out: Outcome,
+    events: Vec<Seen>,
     /// The body framing of the request being read, if one is open.
     open: Option<BodyKind>,
     body_bytes: u64,
@@ -89,78 +90,84 @@ const BODY: &[u8] = b"ok";
 fn drive(pieces: &[&[u8]], end: StreamEnd) -> Outcome {
     let limits = small_limits();
     let now = Instant::ZERO;
-    let mut conn = ServerConn::new(limits, now);
-    let mut inbox = BytesMut::new();
+    let conn = Conn::new(ServerConn::new(limits, now), now);
+    let mut conn = conn.with_bound(limits.max_head).with_watch(transmit_drained);
     let mut d = Driver {
         limits,
-        out: Outcome::default(),
+        events: Vec::new(),
         open: None,
         body_bytes: 0,
         requests: 0,
         rejected: None,
     };
     for piece in pieces {
-        if conn.is_finished() {
+        if conn.session.is_finished() {
             break;
         }
-        inbox.extend_from_slice(piece);
-        d.pump(&mut conn, &mut inbox, now, true);
+        conn.feed(piece);
+        d.pump(&mut conn, |conn, d| {
+            conn.drain(d);
+        });
     }
-    if !conn.is_finished() {
+    if !conn.session.is_finished() {
         let later = now + Duration::from_secs(3600);
-        match end {
-            StreamEnd::Eof => conn.handle_eof(later),
-            StreamEnd::Timeout => conn.handle_timeout(later),
-        }
-        d.pump(&mut conn, &mut inbox, later, false);
+        d.pump(&mut conn, |conn, d| match end {
+            StreamEnd::Eof => {
+                conn.now = later;
+                conn.eof(d);
+            }
+            StreamEnd::Timeout => conn.timeout(later, d),
+        });
     }
+    let wire = conn.take_wire();
+    let conn = &conn.session;
     assert!(conn.is_finished(), "{end:?} did not finish the connection");
     assert!(!conn.wants_read(), "a finished connection wants to read");
     assert_eq!(conn.poll_timeout(), None, "a finished connection keeps a timer");
     assert_eq!(conn.requests(), d.requests, "requests() disagrees with the Request events");
     assert!(d.open.is_none() || d.rejected.is_some(), "request left open without a rejection");
-    d.out
+    Outcome { events: d.events, wire }
+}
+
+/// At the end of every round of a drain, the transmit queue is empty.
+fn transmit_drained(conn: &ServerConn, step: Step) {
+    if step == Step::Round {
+        assert_eq!(conn.transmit_queued(), 0, "transmit drained but bytes still queued");
+    }
+}
+
+impl App<ServerConn> for Driver {
+    fn on_event(&mut self, conn: &mut ServerConn, event: Event) {
+        Driver::on_event(self, conn, event);
+    }
 }
 
 impl Driver {
-    /// Steps 1 to 3 of the drain contract, repeated until nothing happens.
-    fn pump(&mut self, conn: &mut ServerConn, inbox: &mut BytesMut, now: Instant, read: bool) {
+    /// One input and the drain after it (the harness asserts the drain
+    /// contract), then the checks of a settled connection.
+    fn pump(
+        &mut self,
+        conn: &mut Conn<ServerConn>,
+        step: impl FnOnce(&mut Conn<ServerConn>, &mut Self),
+    ) {
+        let buffered = conn.inbox().len();
+        step(conn, self);
         // Every round that makes progress consumes input (a Request event
         // consumes its head), so this bounds a livelock.
-        let mut rounds = inbox.len() + 2;
-        loop {
-            rounds = rounds.checked_sub(1).expect("the connection makes no progress");
-            if read && conn.wants_read() && !inbox.is_empty() {
-                conn.handle_read(now, inbox);
-            }
-            let mut progressed = false;
-            while let Some(event) = conn.poll_event() {
-                progressed = true;
-                self.on_event(conn, event);
-            }
-            while let Some(bytes) = conn.poll_transmit() {
-                self.out.wire.extend_from_slice(&bytes);
-            }
-            assert_eq!(conn.transmit_queued(), 0, "transmit drained but bytes still queued");
-            if let Some(e) = self.rejected {
-                self.check_rejection(conn, e);
-            }
-            if !progressed {
-                break;
-            }
+        assert!(conn.rounds() <= buffered + 2, "the connection makes no progress");
+        if let Some(e) = self.rejected {
+            check_rejection(conn, e);
         }
+        let left = conn.inbox().len();
+        let conn = &conn.session;
         if !conn.is_finished() {
             // The application answered every request, so the machine reads.
             assert!(conn.wants_read(), "settled without reading or finishing");
             assert!(!conn.awaiting_response(), "a response is still owed after respond()");
             // What it leaves in the driver's buffer is a partial head or
             // trailer line: bounded by the head limit, never by the input.
-            assert!(
-                inbox.len() <= self.limits.max_head,
-                "driver buffer holds {} bytes (max_head {})",
-                inbox.len(),
-                self.limits.max_head
-            );
+            let max = self.limits.max_head;
+            assert!(left <= max, "driver buffer holds {left} bytes (max_head {max})");
         }
     }
 
@@ -188,7 +195,7 @@ impl Driver {
                 }
                 self.open = Some(head.body_kind());
                 self.body_bytes = 0;
-                self.out.events.push(Seen::Request(head));
+                self.events.push(Seen::Request(head));
             }
             Event::Data(data) => {
                 let kind = self.open.expect("Data outside a request");
@@ -202,9 +209,9 @@ impl Driver {
                 if let BodyKind::Length(n) = kind {
                     assert!(self.body_bytes <= n, "more body than Content-Length {n}");
                 }
-                match self.out.events.last_mut() {
+                match self.events.last_mut() {
                     Some(Seen::Data(prev)) => prev.extend_from_slice(&data),
-                    _ => self.out.events.push(Seen::Data(data.to_vec())),
+                    _ => self.events.push(Seen::Data(data.to_vec())),
                 }
             }
             Event::End => {
@@ -215,40 +222,40 @@ impl Driver {
                 assert!(conn.awaiting_response(), "End without a response owed");
                 conn.respond(200, &[("Content-Type", b"text/plain")], Bytes::from_static(BODY))
                     .expect("respond() right after End");
-                self.out.events.push(Seen::End);
+                self.events.push(Seen::End);
             }
             Event::Rejected(e) => {
                 assert!(conn.is_finished(), "Rejected({e:?}) but the connection is not finished");
                 assert!(!conn.wants_read(), "Rejected({e:?}) but the connection still reads");
                 self.rejected = Some(e);
-                self.out.events.push(Seen::Rejected(e));
+                self.events.push(Seen::Rejected(e));
             }
         }
     }
+}
 
-    /// The last response on the wire is the rejection's: its status line
-    /// and `Connection: close`.
-    fn check_rejection(&self, conn: &ServerConn, e: Error) {
-        assert!(conn.is_finished());
-        let wire = &self.out.wire;
-        let status = e.status();
-        let line = format!("HTTP/1.1 {status} {}\r\n", reason(status));
-        // Our own response bodies never contain "HTTP/1.1 ", so the last one
-        // starts the last response.
-        let last = find_last(wire, b"HTTP/1.1 ")
-            .unwrap_or_else(|| panic!("Rejected({e:?}) but no response on the wire"));
-        let response = &wire[last..];
-        assert!(
-            response.starts_with(line.as_bytes()),
-            "Rejected({e:?}): last response is {:?}, want {line:?}",
-            String::from_utf8_lossy(response)
-        );
-        let head_end = find(response, b"\r\n\r\n").expect("rejection response head is incomplete");
-        assert!(
-            find(&response[..head_end + 2], b"\r\nConnection: close\r\n").is_some(),
-            "Rejected({e:?}) without Connection: close"
-        );
-    }
+/// The last response on the wire is the rejection's: its status line
+/// and `Connection: close`.
+fn check_rejection(conn: &Conn<ServerConn>, e: Error) {
+    assert!(conn.session.is_finished());
+    let wire = conn.wire();
+    let status = e.status();
+    let line = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    // Our own response bodies never contain "HTTP/1.1 ", so the last one
+    // starts the last response.
+    let last = find_last(wire, b"HTTP/1.1 ")
+        .unwrap_or_else(|| panic!("Rejected({e:?}) but no response on the wire"));
+    let response = &wire[last..];
+    assert!(
+        response.starts_with(line.as_bytes()),
+        "Rejected({e:?}): last response is {:?}, want {line:?}",
+        String::from_utf8_lossy(response)
+    );
+    let head_end = find(response, b"\r\n\r\n").expect("rejection response head is incomplete");
+    assert!(
+        find(&response[..head_end + 2], b"\r\nConnection: close\r\n").is_some(),
+        "Rejected({e:?}) without Connection: close"
+    );
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

@@ -15,12 +15,13 @@
 //! - `file_trailer`: what follows `t|5\nhello` to a receiver (the trailer).
 #![allow(dead_code)] // each fuzz target uses one check
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use sansnet_proto::file::{
     Ack, ErrorCode, Header, Limits, Receiver, Refusal, Sender, decode_done, decode_trailer,
     receiver, sender,
 };
-use sansnet_proto::{Instant, Session};
+use sansnet_proto::testing::{Conn, Writes};
+use sansnet_proto::{App, Instant, Session};
 
 /// The receiver's header cap in the targets: small, so short inputs reach it.
 pub(crate) const HEADER_CAP: usize = 256;
@@ -50,9 +51,38 @@ struct RxRun {
     finished: bool,
 }
 
-/// Feeds `stream` to a receiver (offers accepted at 0, writes done at
-/// once) in pieces, whole when `pieces` is empty, then the end of the
-/// stream; checks the bounds after every step.
+/// The receiver's application: offers accepted at 0, writes done at once.
+impl App<Receiver> for RxRun {
+    fn on_event(&mut self, rx: &mut Receiver, ev: receiver::Event) {
+        let now = Instant::ZERO;
+        match ev {
+            receiver::Event::Offer { name, size } => {
+                assert!(sansnet_proto::file::check_name(name.as_bytes()).is_ok(), "{name:?}");
+                assert!(size <= 1 << 20);
+                self.offers.push((name, size));
+                rx.accept(now, 0).expect("accept an offer");
+            }
+            receiver::Event::Read { .. } => panic!("no prefix to read at offset 0"),
+            receiver::Event::Write { offset, data } => {
+                assert_eq!(offset as usize, self.written.len(), "writes in order, no gap");
+                for piece in data {
+                    self.written.extend_from_slice(&piece);
+                    rx.written(now, piece.len());
+                }
+            }
+            receiver::Event::Commit { .. } => {
+                self.committed = true;
+                rx.committed().expect("committed answers Commit");
+            }
+            receiver::Event::Failed { refusal, discard } => {
+                self.failures.push((refusal.code, discard));
+            }
+        }
+    }
+}
+
+/// Feeds `stream` to a receiver in pieces, whole when `pieces` is `None`,
+/// then the end of the stream; checks the bounds after every step.
 fn receive(stream: &[u8], pieces: Option<u8>) -> RxRun {
     let now = Instant::ZERO;
     let limits = Limits::default()
@@ -60,7 +90,7 @@ fn receive(stream: &[u8], pieces: Option<u8>) -> RxRun {
         .with_max_buffered(MAX_BUFFERED)
         .with_write_batch(16)
         .with_max_size(1 << 20);
-    let mut rx = Receiver::new(limits, now);
+    let mut rx = Conn::new(Receiver::new(limits, now), now);
     let mut run = RxRun {
         wire: Vec::new(),
         offers: Vec::new(),
@@ -70,70 +100,27 @@ fn receive(stream: &[u8], pieces: Option<u8>) -> RxRun {
         failures: Vec::new(),
         finished: false,
     };
-    let mut buf = BytesMut::new();
     let mut rest = stream;
     let mut sizes = pieces.map(sizes);
-    let step = |rx: &mut Receiver, buf: &mut BytesMut, run: &mut RxRun| loop {
-        let mut moved = false;
-        if rx.wants_read() && !buf.is_empty() {
-            let before = buf.len();
-            rx.handle_read(now, buf);
-            moved |= buf.len() != before;
-        }
-        while let Some(ev) = rx.poll_event() {
-            moved = true;
-            match ev {
-                receiver::Event::Offer { name, size } => {
-                    assert!(sansnet_proto::file::check_name(name.as_bytes()).is_ok(), "{name:?}");
-                    assert!(size <= 1 << 20);
-                    run.offers.push((name, size));
-                    rx.accept(now, 0).expect("accept an offer");
-                }
-                receiver::Event::Read { .. } => panic!("no prefix to read at offset 0"),
-                receiver::Event::Write { offset, data } => {
-                    assert_eq!(offset as usize, run.written.len(), "writes in order, no gap");
-                    for piece in data {
-                        run.written.extend_from_slice(&piece);
-                        rx.written(now, piece.len());
-                    }
-                }
-                receiver::Event::Commit { .. } => {
-                    run.committed = true;
-                    rx.committed().expect("committed answers Commit");
-                }
-                receiver::Event::Failed { refusal, discard } => {
-                    run.failures.push((refusal.code, discard));
-                }
-            }
-        }
-        while let Some(b) = rx.poll_transmit() {
-            moved = true;
-            run.wire.extend_from_slice(&b);
-        }
-        if !moved {
-            break;
-        }
-    };
-    while !rest.is_empty() && !rx.is_finished() {
+    while !rest.is_empty() && !rx.session.is_finished() {
         let n = sizes.as_mut().and_then(Iterator::next).unwrap_or(rest.len()).min(rest.len());
-        buf.extend_from_slice(&rest[..n]);
+        rx.read(&rest[..n], &mut run);
         rest = &rest[n..];
-        step(&mut rx, &mut buf, &mut run);
         // A machine that wants no more input is not fed (a driver stops
         // reading), so only one that wants it must keep its buffer small.
         assert!(
-            !rx.wants_read() || buf.len() <= HEADER_CAP + MAX_BUFFERED + 40,
+            !rx.session.wants_read() || rx.inbox().len() <= HEADER_CAP + MAX_BUFFERED + 40,
             "{} bytes left buffered while the machine wants input: {}",
-            buf.len(),
-            rx.wants_read()
+            rx.inbox().len(),
+            rx.session.wants_read()
         );
     }
-    if rx.wants_read() {
-        rx.handle_eof(now);
-        step(&mut rx, &mut buf, &mut run);
+    if rx.session.wants_read() {
+        rx.eof(&mut run);
     }
-    run.position = rx.position();
-    run.finished = rx.is_finished();
+    run.wire = rx.take_wire();
+    run.position = rx.session.position();
+    run.finished = rx.session.is_finished();
     run
 }
 
@@ -185,82 +172,66 @@ pub(crate) fn file_header(data: &[u8]) {
 
 fn blake3_hex(data: &[u8]) -> String {
     // Through the sender: the core's own hashing, no extra dependency here.
-    let mut tx = Sender::new("h", data.len() as u64, Limits::default(), Instant::ZERO)
+    let tx = Sender::new("h", data.len() as u64, Limits::default(), Instant::ZERO)
         .expect("a valid name");
-    let mut buf = BytesMut::from(&b"OK 0\n"[..]);
-    tx.handle_read(Instant::ZERO, &mut buf);
-    while let Some(ev) = tx.poll_event() {
-        if let sender::Event::Read { offset, len } = ev {
-            let at = offset as usize;
-            tx.supply(Instant::ZERO, Bytes::copy_from_slice(&data[at..at + len])).expect("supply");
+    let mut tx = Conn::new(tx, Instant::ZERO);
+    let mut app =
+        TxApp { file: Bytes::copy_from_slice(data), events: Vec::new(), now: Instant::ZERO };
+    tx.read(b"OK 0\n", &mut app);
+    let wire = tx.take_wire();
+    // The trailer is the last line: `BLAKE3 ` and 64 hex digits.
+    let hash = decode_trailer(&wire[wire.len() - 72..wire.len() - 1]).expect("a trailer last");
+    hash.to_hex().to_string()
+}
+
+/// A sender's application: answers reads from `file`, records the rest.
+struct TxApp {
+    file: Bytes,
+    events: Vec<String>,
+    now: Instant,
+}
+
+impl App<Sender> for TxApp {
+    fn on_event(&mut self, tx: &mut Sender, ev: sender::Event) {
+        match ev {
+            sender::Event::Read { offset, len } => {
+                let at = offset as usize;
+                assert!(at + len <= self.file.len(), "a read past the end");
+                tx.supply(self.now, self.file.slice(at..at + len)).expect("supply answers Read");
+            }
+            sender::Event::Failed(sender::Error::BadAnswer(_)) => {
+                self.events.push("BadAnswer".to_owned());
+            }
+            other => self.events.push(format!("{other:?}")),
         }
     }
-    let mut last = Bytes::new();
-    while let Some(b) = tx.poll_transmit() {
-        last = b;
-    }
-    let hash = decode_trailer(&last[..last.len() - 1]).expect("a trailer last");
-    hash.to_hex().to_string()
 }
 
 /// Events of a sender of `0123456789` given `answers`; the clock moves to
 /// each deadline once the answers are in.
 fn send(answers: &[u8], pieces: Option<u8>) -> (Vec<String>, bool, Vec<u8>) {
-    let file = Bytes::from_static(b"0123456789");
     let limits = Limits::default().with_chunk(3).with_max_buffered(8);
-    let mut now = Instant::ZERO;
-    let mut tx = Sender::new("f", 10, limits, now).expect("a valid name");
-    let mut events = Vec::new();
-    let mut wire = Vec::new();
-    let mut buf = BytesMut::new();
+    let now = Instant::ZERO;
+    let tx = Sender::new("f", 10, limits, now).expect("a valid name");
+    let mut tx = Conn::new(tx, now).with_writes(Writes::Report);
+    let file = Bytes::from_static(b"0123456789");
+    let mut app = TxApp { file, events: Vec::new(), now };
     let mut rest = answers;
     let mut sizes = pieces.map(sizes);
-    let mut step = |tx: &mut Sender, now: Instant, buf: &mut BytesMut, events: &mut Vec<String>| loop {
-        let mut moved = false;
-        if tx.wants_read() && !buf.is_empty() {
-            let before = buf.len();
-            tx.handle_read(now, buf);
-            moved |= buf.len() != before;
-        }
-        while let Some(ev) = tx.poll_event() {
-            moved = true;
-            match ev {
-                sender::Event::Read { offset, len } => {
-                    let at = offset as usize;
-                    assert!(at + len <= 10, "a read past the end");
-                    tx.supply(now, file.slice(at..at + len)).expect("supply answers Read");
-                }
-                sender::Event::Failed(sender::Error::BadAnswer(_)) => {
-                    events.push("BadAnswer".to_owned());
-                }
-                other => events.push(format!("{other:?}")),
-            }
-        }
-        while let Some(b) = tx.poll_transmit() {
-            moved = true;
-            wire.extend_from_slice(&b);
-            tx.handle_sent(now, b.len());
-        }
-        if !moved {
-            break;
-        }
-    };
-    step(&mut tx, now, &mut buf, &mut events);
-    while !rest.is_empty() && !tx.is_finished() {
+    tx.drain(&mut app);
+    while !rest.is_empty() && !tx.session.is_finished() {
         let n = sizes.as_mut().and_then(Iterator::next).unwrap_or(rest.len()).min(rest.len());
-        buf.extend_from_slice(&rest[..n]);
+        tx.read(&rest[..n], &mut app);
         rest = &rest[n..];
-        step(&mut tx, now, &mut buf, &mut events);
-        assert!(buf.len() <= 4096 + 40, "{} bytes of answers buffered", buf.len());
+        assert!(tx.inbox().len() <= 4096 + 40, "{} bytes of answers buffered", tx.inbox().len());
     }
     for _ in 0..4 {
-        let Some(at) = tx.poll_timeout() else { break };
-        assert!(at >= now, "a deadline in the past");
-        now = at;
-        tx.handle_timeout(now);
-        step(&mut tx, now, &mut buf, &mut events);
+        let Some(at) = tx.session.poll_timeout() else { break };
+        assert!(at >= tx.now, "a deadline in the past");
+        app.now = at;
+        tx.timeout(at, &mut app);
     }
-    (events, tx.is_finished(), wire)
+    (app.events, tx.session.is_finished(), tx.take_wire())
 }
 
 /// `file_ack`: any answers, whole and in pieces: the same events, never a

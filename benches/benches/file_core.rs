@@ -3,7 +3,8 @@
 //! 64 MiB file: header, `OK 0`, the data, the trailer, `DONE`. Both sides
 //! hash every byte with BLAKE3, as over the wire.
 //!
-//! - `pair`: the whole exchange. The sender's reads are answered with
+//! - `pair`: the whole exchange, wired by the core's test harness
+//!   (`sansnet_proto::testing::Pair`). The sender's reads are answered with
 //!   slices of one `Bytes` (no copy, like a buffer the disk filled); the
 //!   bytes it transmits are copied into the receiver's `BytesMut`, as a
 //!   driver's read does; the receiver's writes are reported done at once.
@@ -17,13 +18,15 @@
 //! works on 256 KiB pieces that stay in cache between the copy and the
 //! receiver's hash, while `blake3_x2` streams 64 MiB from memory twice.)
 
+use std::cell::Cell;
 use std::hint::black_box;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sansnet_proto::Instant;
 use sansnet_proto::file::{Hash, Limits, Receiver, Sender, receiver, sender};
-use sansnet_proto::{Instant, Session};
+use sansnet_proto::testing::Pair;
 
 /// The file's length.
 const FILE_BYTES: usize = 64 << 20;
@@ -45,58 +48,33 @@ fn file() -> Bytes {
 fn transfer(file: &Bytes) -> Hash {
     let now = Instant::ZERO;
     let limits = Limits::default();
-    let mut tx = Sender::new("bench.bin", file.len() as u64, limits, now).expect("a plain name");
-    let mut rx = Receiver::new(limits, now);
-    let (mut to_rx, mut to_tx) = (BytesMut::new(), BytesMut::new());
-    let mut stored = 0usize;
-    let mut done = None;
-    // Bounded: each round moves something, or the exchange is stuck.
+    let tx = Sender::new("bench.bin", file.len() as u64, limits, now).expect("a plain name");
+    let mut pair = Pair::new(tx, Receiver::new(limits, now), now);
+    let (stored, done) = (Cell::new(0usize), Cell::new(None));
+    let mut tx_app = |tx: &mut Sender, ev| match ev {
+        sender::Event::Read { offset, len } => {
+            let at = offset as usize;
+            tx.supply(now, file.slice(at..at + len)).expect("supply");
+        }
+        sender::Event::Done { hash } => done.set(Some(hash)),
+        sender::Event::Accepted { .. } => {}
+        other => panic!("sender: {other:?}"),
+    };
+    let mut rx_app = |rx: &mut Receiver, ev| match ev {
+        receiver::Event::Offer { .. } => rx.accept(now, 0).expect("accept"),
+        receiver::Event::Write { data, .. } => {
+            let n = data.iter().map(Bytes::len).sum();
+            stored.set(stored.get() + black_box(n));
+            rx.written(now, n);
+        }
+        receiver::Event::Commit { .. } => rx.committed().expect("commit"),
+        other => panic!("receiver: {other:?}"),
+    };
+    // Bounded: each step moves something, or the exchange is stuck.
     for _ in 0..1_000_000 {
-        let mut moved = false;
-        while let Some(b) = tx.poll_transmit() {
-            to_rx.extend_from_slice(&b);
-            tx.handle_sent(now, b.len());
-            moved = true;
-        }
-        while let Some(ev) = tx.poll_event() {
-            moved = true;
-            match ev {
-                sender::Event::Read { offset, len } => {
-                    let at = offset as usize;
-                    tx.supply(now, file.slice(at..at + len)).expect("supply");
-                }
-                sender::Event::Done { hash } => done = Some(hash),
-                sender::Event::Accepted { .. } => {}
-                other => panic!("sender: {other:?}"),
-            }
-        }
-        if rx.wants_read() && !to_rx.is_empty() {
-            let before = to_rx.len();
-            rx.handle_read(now, &mut to_rx);
-            moved |= to_rx.len() != before;
-        }
-        while let Some(ev) = rx.poll_event() {
-            moved = true;
-            match ev {
-                receiver::Event::Offer { .. } => rx.accept(now, 0).expect("accept"),
-                receiver::Event::Write { data, .. } => {
-                    let n = data.iter().map(Bytes::len).sum();
-                    stored += black_box(n);
-                    rx.written(now, n);
-                }
-                receiver::Event::Commit { .. } => rx.committed().expect("commit"),
-                other => panic!("receiver: {other:?}"),
-            }
-        }
-        while let Some(b) = rx.poll_transmit() {
-            to_tx.extend_from_slice(&b);
-            moved = true;
-        }
-        if tx.wants_read() && !to_tx.is_empty() {
-            tx.handle_read(now, &mut to_tx);
-        }
-        if let Some(hash) = done {
-            assert_eq!(stored, file.len());
+        let moved = pair.step(&mut tx_app, &mut rx_app);
+        if let Some(hash) = done.get() {
+            assert_eq!(stored.get(), file.len());
             return hash;
         }
         assert!(moved, "the exchange is stuck");

@@ -256,66 +256,60 @@ impl crate::Datagrams for UdpEcho {
 mod tests {
     use super::*;
 
-    fn drain(e: &mut Echo) -> alloc::vec::Vec<u8> {
-        let mut v = alloc::vec::Vec::new();
-        while let Some(b) = e.poll_transmit() {
-            v.extend_from_slice(&b);
-        }
-        v
+    use crate::testing::{Conn, Split, Writes};
+
+    const T0: Instant = Instant::ZERO;
+
+    /// Echo has no events: its application does nothing.
+    fn no_app() -> impl FnMut(&mut Echo, Infallible) {
+        |_, ev| match ev {}
     }
 
     #[test]
     fn echoes_every_byte_in_order_for_any_split() {
         let input: alloc::vec::Vec<u8> = (0..=255u8).cycle().take(3000).collect();
         for step in [1usize, 7, 64, 3000] {
-            let mut e = Echo::new(Instant::ZERO);
-            let mut out = alloc::vec::Vec::new();
-            for piece in input.chunks(step) {
-                let mut buf = BytesMut::from(piece);
-                e.handle_read(Instant::ZERO, &mut buf);
-                assert!(buf.is_empty());
-                let got = drain(&mut e);
-                e.handle_sent(Instant::ZERO, got.len());
-                out.extend_from_slice(&got);
+            let mut e = Conn::new(Echo::new(T0), T0).with_writes(Writes::Report);
+            for piece in crate::testing::pieces(&input, Split::Sizes(&[step])) {
+                e.read(piece, &mut no_app());
+                assert!(e.inbox().is_empty());
             }
-            assert_eq!(out, input);
+            assert_eq!(e.wire(), input);
         }
     }
 
     #[test]
     fn a_peer_that_never_reads_is_bounded() {
-        let mut e = Echo::new(Instant::ZERO).with_max_unsent(1000).with_prefix("> ");
-        let mut buf = BytesMut::from(&[b'x'; 5000][..]);
-        while e.wants_read() && !buf.is_empty() {
-            e.handle_read(Instant::ZERO, &mut buf);
-        }
-        assert!(!e.wants_read());
-        assert!(e.unsent() <= 1000, "{}", e.unsent());
-        assert!(!buf.is_empty(), "the rest waits in the driver's buffer");
-        let queued = drain(&mut e).len();
-        e.handle_sent(Instant::ZERO, queued);
-        assert!(e.wants_read());
+        let echo = Echo::new(T0).with_max_unsent(1000).with_prefix("> ");
+        let mut e = Conn::new(echo, T0).with_writes(Writes::Hold);
+        e.read(&[b'x'; 5000], &mut no_app());
+        assert!(!e.session.wants_read());
+        assert!(e.session.unsent() <= 1000, "{}", e.session.unsent());
+        assert!(!e.inbox().is_empty(), "the rest waits in the driver's buffer");
+        e.write(usize::MAX, &mut no_app());
+        assert!(e.session.wants_read());
     }
 
     #[test]
     fn eof_finishes_after_the_echo() {
-        let mut e = Echo::new(Instant::ZERO);
-        e.handle_read(Instant::ZERO, &mut BytesMut::from(&b"bye"[..]));
-        e.handle_eof(Instant::ZERO);
-        assert!(e.is_finished());
-        assert_eq!(drain(&mut e), b"bye");
+        let mut e = Conn::new(Echo::new(T0), T0);
+        e.read(b"bye", &mut no_app());
+        e.eof(&mut no_app());
+        assert!(e.session.is_finished());
+        assert_eq!(e.take_wire(), b"bye");
     }
 
     #[test]
     fn idle_timeout_closes_on_a_simulated_clock() {
-        let t0 = Instant::ZERO;
-        let mut e = Echo::new(t0).with_idle_timeout(t0, Duration::from_secs(5));
-        e.handle_read(t0 + Duration::from_secs(3), &mut BytesMut::from(&b"a"[..]));
-        assert_eq!(e.poll_timeout(), Some(t0 + Duration::from_secs(8)));
-        e.handle_timeout(t0 + Duration::from_secs(7));
-        assert!(!e.is_finished());
-        e.handle_timeout(t0 + Duration::from_secs(8));
-        assert!(e.is_finished());
+        let echo = Echo::new(T0).with_idle_timeout(T0, Duration::from_secs(5));
+        let mut e = Conn::new(echo, T0);
+        e.now = T0 + Duration::from_secs(3);
+        e.read(b"a", &mut no_app());
+        assert_eq!(e.session.poll_timeout(), Some(T0 + Duration::from_secs(8)));
+        e.timeout(T0 + Duration::from_secs(7), &mut no_app());
+        assert!(!e.session.is_finished());
+        assert_eq!(e.advance(&mut no_app()), Some(T0 + Duration::from_secs(8)));
+        assert!(e.session.is_finished());
     }
 
     #[test]

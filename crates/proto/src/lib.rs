@@ -71,6 +71,8 @@ pub mod file;
 pub mod http;
 pub mod machine;
 pub mod scan;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 
 pub use machine::{App, ConnId, Datagrams, Hub, Input, Output, Session, Solo};

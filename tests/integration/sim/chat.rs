@@ -24,13 +24,14 @@
 //! stayed and was never evicted got every broadcast and directed message
 //! sent after it saw its own `joined`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::{Bytes, BytesMut};
 use sansnet_proto::chat::{
     ClientMessage, ErrorCode, Event, LeaveReason, Limits, Room, ServerEvent,
 };
-use sansnet_proto::{ConnId, Hub, Input, Instant, Output};
+use sansnet_proto::testing::{Conns, HubApp, HubConns};
+use sansnet_proto::{ConnId, Hub, Instant};
 
 use super::{Pipe, Rng, for_seeds};
 
@@ -42,17 +43,6 @@ enum Fault {
     Reset,
     /// Sent bad JSON or an oversize frame.
     Fatal(ErrorCode),
-}
-
-/// The driver's side of one connection.
-#[derive(Default)]
-struct Side {
-    inbox: BytesMut,
-    outq: VecDeque<Bytes>,
-    eof_seen: bool,
-    /// `Output::Close` came: write what is queued, then close.
-    closing: bool,
-    gone: bool,
 }
 
 struct Client {
@@ -69,7 +59,6 @@ struct Client {
     name_taken: usize,
     c2s: Pipe,
     s2c: Pipe,
-    srv: Side,
     out: Vec<u8>,
     written: usize,
     /// Where frames end in `out`.
@@ -120,7 +109,6 @@ impl Client {
             name_taken: 0,
             c2s: Pipe::new(rng.range(16, 8192)),
             s2c: Pipe::new(rng.range(64, 4096)),
-            srv: Side::default(),
             out: Vec::new(),
             written: 0,
             frame_ends: BTreeSet::new(),
@@ -196,11 +184,29 @@ fn pad(rng: &mut Rng, max_frame: usize) -> String {
     (0..n).map(|_| *rng.pick(&pieces)).collect()
 }
 
+/// The room's events, each with what the driver held for its connection
+/// when it came (for an eviction), checked once the outputs are taken.
+#[derive(Default)]
+struct Seen(Vec<(Event, usize)>);
+
+impl HubApp<Room> for Seen {
+    fn on_event(&mut self, conns: &Conns, ev: Event) {
+        let queued = match &ev {
+            Event::Evicted { conn, .. } => conns[conn].outq.iter().map(Bytes::len).sum(),
+            _ => 0,
+        };
+        self.0.push((ev, queued));
+    }
+}
+
 struct Sim {
     rng: Rng,
     limits: Limits,
-    room: Room,
-    now: Instant,
+    /// The room on the core's harness, which takes its outputs and checks
+    /// them (nothing for a closed connection, no second close) and keeps
+    /// each connection's buffer and queue; writes are this module's (each
+    /// socket buffer takes what fits).
+    h: HubConns<Room>,
     tick: u64,
     clients: Vec<Client>,
     /// Names the room announced joined (by the room's events), per conn.
@@ -229,8 +235,9 @@ impl Sim {
         }
         let (conn, peer) = (c.conn, c.peer.clone());
         self.clients.push(c);
-        self.room.handle(self.now, Input::Opened { conn, peer });
-        self.poll_all();
+        let mut seen = Seen::default();
+        self.h.open(conn, &peer, &mut seen);
+        self.check_events(seen);
         self.drain();
     }
 
@@ -316,76 +323,61 @@ impl Sim {
     /// The room reads from `conn` (a socket read of a random size, or the
     /// end of the stream).
     fn room_read(&mut self, i: usize) {
-        let now = self.now;
         let c = &mut self.clients[i];
         let conn = c.conn;
-        if c.srv.gone || c.srv.closing || c.srv.eof_seen || !self.room.wants_read(conn) {
+        let srv = &self.h.conns[&conn];
+        if srv.gone || srv.closing || srv.eof || !self.h.hub.wants_read(conn) {
             return;
         }
+        let mut seen = Seen::default();
         if c.c2s.at_eof() {
-            c.srv.eof_seen = true;
-            self.room.handle(now, Input::Eof { conn });
-            self.poll_all();
+            self.h.eof(conn, &mut seen);
         } else {
             let max = self.rng.split(c.c2s.pending());
-            if c.c2s.read_into(max, &mut c.srv.inbox) == 0 {
+            if c.c2s.read_into(max, &mut self.h.conn(conn).inbox) == 0 {
                 return;
             }
-            let before = c.srv.inbox.len();
-            self.room.handle(now, Input::Read { conn, buf: &mut c.srv.inbox });
-            assert!(c.srv.inbox.len() <= before);
-            self.poll_all();
-            self.check_bound(i);
+            self.h.offer(conn, &mut seen);
         }
+        self.check_events(seen);
+        self.check_bound(i);
         self.drain();
     }
 
-    /// The drain contract for the hub: outputs, writes (`Sent`), closes
+    /// The drain contract for the hub: outputs (taken by the harness),
+    /// writes as far as each socket buffer takes them (`Sent`), closes
     /// (`Gone`), and buffered input fed again where the room wants it.
     fn drain(&mut self) {
         for round in 0.. {
             assert!(round < 100_000, "the room's drain never settles");
             let mut progressed = self.poll_all();
             for i in 0..self.clients.len() {
-                let now = self.now;
                 let conn = self.clients[i].conn;
-                if self.clients[i].srv.gone {
+                if self.h.conns[&conn].gone {
                     continue;
                 }
                 loop {
-                    let c = &mut self.clients[i];
-                    let Some(front) = c.srv.outq.front_mut() else { break };
-                    let n = c.s2c.write(front);
+                    let s2c = &mut self.clients[i].s2c;
+                    let mut taken = BytesMut::new();
+                    let n = self.h.write(conn, s2c.space(), &mut taken);
                     if n == 0 {
                         break;
                     }
+                    assert_eq!(s2c.write(&taken), n);
                     progressed = true;
-                    if n == front.len() {
-                        c.srv.outq.pop_front();
-                    } else {
-                        let _ = front.split_to(n);
-                    }
-                    self.room.handle(now, Input::Sent { conn, n });
                     self.poll_all();
                 }
-                let c = &mut self.clients[i];
-                if c.srv.closing && c.srv.outq.is_empty() {
-                    c.s2c.close();
-                    c.srv.gone = true;
-                    self.room.handle(now, Input::Gone { conn });
-                    self.poll_all();
+                let mut seen = Seen::default();
+                let srv = &self.h.conns[&conn];
+                if srv.closing && srv.outq.is_empty() {
+                    self.clients[i].s2c.close();
+                    self.h.gone(conn, &mut seen);
                     progressed = true;
-                } else if !c.srv.closing
-                    && !c.srv.eof_seen
-                    && !c.srv.inbox.is_empty()
-                    && self.room.wants_read(conn)
-                {
-                    let before = c.srv.inbox.len();
-                    self.room.handle(now, Input::Read { conn, buf: &mut c.srv.inbox });
-                    progressed |= c.srv.inbox.len() != before;
-                    self.poll_all();
+                } else if !srv.closing && !srv.eof {
+                    progressed |= self.h.offer(conn, &mut seen);
                     self.check_bound(i);
                 }
+                self.check_events(seen);
             }
             if !progressed {
                 break;
@@ -396,38 +388,32 @@ impl Sim {
     /// A connection the room reads from holds at most a frame unconsumed.
     fn check_bound(&self, i: usize) {
         let c = &self.clients[i];
-        if !c.srv.closing && !c.srv.gone && self.room.wants_read(c.conn) {
-            let left = c.srv.inbox.len();
+        let srv = &self.h.conns[&c.conn];
+        if !srv.closing && !srv.gone && self.h.hub.wants_read(c.conn) {
+            let left = srv.inbox.len();
             let max = self.limits.max_frame;
             assert!(left <= max, "client {i}: the room wants more but leaves {left} > {max}");
         }
     }
 
-    /// Takes every output of the room: bytes into each connection's
-    /// queue, closes, events to the oracle. Called after every input.
+    /// Takes every output of the room (the harness queues the bytes per
+    /// connection and marks closes); events to the oracle.
     fn poll_all(&mut self) -> bool {
-        let mut any = false;
-        while let Some(out) = self.room.poll_output() {
-            any = true;
-            match out {
-                Output::Transmit { conn, data } => {
-                    let c = self.client(conn);
-                    assert!(!c.srv.closing && !c.srv.gone, "bytes for {conn:?} after its close");
-                    assert!(!data.is_empty(), "an empty transmit");
-                    c.srv.outq.push_back(data);
-                }
-                Output::Close { conn } => {
-                    let c = self.client(conn);
-                    assert!(!c.srv.closing && !c.srv.gone, "{conn:?} closed twice");
-                    c.srv.closing = true;
-                }
-                Output::Event(e) => self.on_event(e),
-            }
-        }
+        let mut seen = Seen::default();
+        let any = self.h.poll_all(&mut seen);
+        self.check_events(seen);
         any
     }
 
-    fn on_event(&mut self, e: Event) {
+    fn check_events(&mut self, seen: Seen) {
+        for (e, queued) in seen.0 {
+            self.on_event(e, queued);
+        }
+    }
+
+    /// One event of the room; `queued`: for an eviction, what the driver
+    /// held for that connection when it came.
+    fn on_event(&mut self, e: Event, queued: usize) {
         match e {
             Event::Joined { conn, name } => {
                 let c = self.client(conn);
@@ -478,7 +464,6 @@ impl Sim {
             }
             Event::Evicted { conn, unsent } => {
                 let c = self.client(conn);
-                let queued: usize = c.srv.outq.iter().map(Bytes::len).sum();
                 assert!(unsent > 0, "{conn:?} evicted with nothing unsent");
                 assert_eq!(unsent, queued, "{conn:?} evicted: the room's count is off");
                 assert!(c.fault != Some(Fault::Reset), "a reset connection evicted");
@@ -604,8 +589,7 @@ fn run(seed: u64) {
     let mut sim = Sim {
         rng,
         limits,
-        room: Room::new(limits),
-        now: Instant::ZERO,
+        h: HubConns::new(Room::new(limits), Instant::ZERO),
         tick: 0,
         clients: Vec::new(),
         joined: BTreeMap::new(),
@@ -613,6 +597,7 @@ fn run(seed: u64) {
         members: BTreeMap::new(),
         evicted: BTreeSet::new(),
     };
+    sim.h.auto_write = false; // each socket buffer takes what fits
     for _ in 0..sim.rng.range(2, 5) {
         sim.open();
     }
@@ -640,18 +625,18 @@ fn run(seed: u64) {
             }
             91 if sim.rng.one_in(8) => {
                 let c = &mut sim.clients[i];
-                if c.fault.is_none() && !c.srv.gone {
+                let conn = c.conn;
+                if c.fault.is_none() && !sim.h.conns[&conn].gone {
                     c.fault = Some(Fault::Reset);
                     c.c2s.reset();
                     c.s2c.reset();
-                    c.srv.gone = true;
-                    let conn = c.conn;
-                    sim.room.handle(sim.now, Input::Gone { conn });
-                    sim.poll_all();
+                    let mut seen = Seen::default();
+                    sim.h.gone(conn, &mut seen);
+                    sim.check_events(seen);
                 }
             }
             92 if n < 8 && sim.rng.one_in(4) => sim.open(),
-            _ => sim.now += sim.rng.delay(std::time::Duration::from_secs(1)),
+            _ => sim.h.now += sim.rng.delay(std::time::Duration::from_secs(1)),
         }
         sim.drain();
     }
@@ -681,10 +666,13 @@ fn quiesce(sim: &mut Sim) {
         for i in 0..sim.clients.len() {
             let rng = &mut sim.rng;
             progressed |= sim.clients[i].write(rng);
-            let state = |c: &Client| (c.srv.inbox.len(), c.c2s.pending(), c.srv.eof_seen);
-            let before = state(&sim.clients[i]);
+            let state = |sim: &Sim| {
+                let (c, srv) = (&sim.clients[i], &sim.h.conns[&sim.clients[i].conn]);
+                (srv.inbox.len(), c.c2s.pending(), srv.eof)
+            };
+            let before = state(sim);
             sim.room_read(i);
-            progressed |= before != state(&sim.clients[i]);
+            progressed |= before != state(sim);
             progressed |= sim.client_read(i, usize::MAX);
         }
         sim.drain();
@@ -710,11 +698,11 @@ fn quiesce(sim: &mut Sim) {
 }
 
 fn final_checks(sim: &Sim) {
-    assert_eq!(sim.room.connections(), 0, "the room still knows connections");
-    assert!(sim.room.is_empty(), "members left in the room");
+    assert_eq!(sim.h.hub.connections(), 0, "the room still knows connections");
+    assert!(sim.h.hub.is_empty(), "members left in the room");
     for c in &sim.clients {
         if c.fault != Some(Fault::Reset) {
-            assert!(c.fin && c.srv.gone, "client {} not closed", c.idx);
+            assert!(c.fin && sim.h.conns[&c.conn].gone, "client {} not closed", c.idx);
         }
         if let (Some(Fault::Fatal(code)), false) = (c.fault, c.evicted) {
             assert_eq!(c.errors.last(), Some(&code), "client {}: the fatal error", c.idx);

@@ -276,11 +276,12 @@ fn attempt(
         disk.tainted = true;
     }
     let was_tainted = disk.tainted;
-    let mut tx = Driven::new(Sender::new(NAME, src.len() as u64, limits, *now).unwrap(), "sender");
-    let mut rx = Driven::new(Receiver::new(limits, *now), "receiver");
+    let tx = Sender::new(NAME, src.len() as u64, limits, *now).unwrap();
+    let tx = Driven::new(tx, "sender", *now);
+    let rx = Driven::new(Receiver::new(limits, *now), "receiver", *now);
     // The longest line either side reads.
-    tx.bound = sansnet_proto::file::ANSWER_CAP;
-    rx.bound = limits.header_cap.max(sansnet_proto::file::TRAILER_CAP);
+    let mut tx = tx.with_bound(sansnet_proto::file::ANSWER_CAP);
+    let mut rx = rx.with_bound(limits.header_cap.max(sansnet_proto::file::TRAILER_CAP));
     let mut s2r = Pipe::new(rng.range(16, 64 * 1024));
     let mut r2s = Pipe::new(rng.range(16, 64 * 1024));
     let mut tapp = TxApp {
@@ -324,24 +325,24 @@ fn attempt(
              receiver active {} finished {} wants_read {} deadline {:?} writes {} inbox {}; pipes {} / {} now {:?}",
             tapp.outcome,
             tx.active(),
-            tx.m.is_finished(),
-            tx.m.wants_read(),
+            tx.c.session.is_finished(),
+            tx.c.session.wants_read(),
             tx.deadline(),
             tapp.reads.len(),
             rx.active(),
-            rx.m.is_finished(),
-            rx.m.wants_read(),
+            rx.c.session.is_finished(),
+            rx.c.session.wants_read(),
             rx.deadline(),
             rapp.writes.len(),
-            rx.inbox.len(),
+            rx.c.inbox().len(),
             s2r.pending(),
             r2s.pending(),
             now
         );
         let faults_on = step < 2_000;
         match a.fault {
-            Fault::Abort(at) if at == step && tx.active() && !tx.m.is_finished() => {
-                tx.m.abort();
+            Fault::Abort(at) if at == step && tx.active() && !tx.c.session.is_finished() => {
+                tx.c.session.abort();
                 tapp.outcome.get_or_insert(TxOutcome::Aborted);
             }
             Fault::Reset(at) if at == step => {
@@ -350,16 +351,19 @@ fn attempt(
                 tx.reset(*now, &mut |_, ev| tapp.on_event(ev));
                 rx.reset(*now, &mut |m, ev| rapp.on_event(m, ev));
                 while !rapp.writes.is_empty() {
-                    rapp.complete_write(&mut rx.m);
+                    rapp.complete_write(&mut rx.c.session);
                 }
                 s2r.reset();
                 r2s.reset();
                 break;
             }
             Fault::Stall(at) if at == step => stalled = true,
-            Fault::GiveUp(at) if at == step && rx.active() && !rx.m.is_finished() => {
+            Fault::GiveUp(at) if at == step && rx.active() && !rx.c.session.is_finished() => {
                 let io = Refusal::new(ErrorCode::Io, "the disk failed");
-                if rx.m.refuse(&io).is_ok() && rapp.failed.is_none() && rapp.committed.is_none() {
+                if rx.c.session.refuse(&io).is_ok()
+                    && rapp.failed.is_none()
+                    && rapp.committed.is_none()
+                {
                     rapp.failed = Some((ErrorCode::Io, false));
                     rapp.writes.clear(); // they fail too
                 }
@@ -382,14 +386,14 @@ fn attempt(
             }
             4 | 5 => {
                 if !stalled && !tapp.reads.is_empty() {
-                    tapp.complete_read(rng, *now, &mut tx.m);
+                    tapp.complete_read(rng, *now, &mut tx.c.session);
                     progressed = true;
                 }
             }
             6 | 7 => {
                 if !rapp.writes.is_empty() {
                     rapp.now = *now;
-                    rapp.complete_write(&mut rx.m);
+                    rapp.complete_write(&mut rx.c.session);
                     progressed = true;
                 }
             }
@@ -419,12 +423,12 @@ fn attempt(
                 }
                 progressed |= tx.read(*now, &mut r2s, usize::MAX);
                 while !stalled && !tapp.reads.is_empty() {
-                    tapp.complete_read(rng, *now, &mut tx.m);
+                    tapp.complete_read(rng, *now, &mut tx.c.session);
                     progressed = true;
                 }
                 while !rapp.writes.is_empty() {
                     rapp.now = *now;
-                    rapp.complete_write(&mut rx.m);
+                    rapp.complete_write(&mut rx.c.session);
                     progressed = true;
                 }
             }
@@ -453,7 +457,7 @@ fn attempt(
                 rapp.now = *now;
                 rx.reset(*now, &mut |m, ev| rapp.on_event(m, ev));
                 while !rapp.writes.is_empty() {
-                    rapp.complete_write(&mut rx.m);
+                    rapp.complete_write(&mut rx.c.session);
                 }
                 continue;
             }
@@ -464,16 +468,16 @@ fn attempt(
                      receiver finished {} (writes {}), in flight {} / {}",
                     a.fault,
                     tapp.outcome,
-                    tx.eof_seen,
-                    tx.m.wants_read(),
-                    &tx.inbox[..],
-                    tx.m.position(),
+                    tx.c.eof_seen(),
+                    tx.c.session.wants_read(),
+                    &tx.c.inbox()[..],
+                    tx.c.session.position(),
                     tx.unwritten(),
                     rapp.failed,
                     rapp.committed,
-                    tx.m.is_finished(),
+                    tx.c.session.is_finished(),
                     tapp.reads.len(),
-                    rx.m.is_finished(),
+                    rx.c.session.is_finished(),
                     rapp.writes.len(),
                     s2r.pending(),
                     r2s.pending()
@@ -488,15 +492,15 @@ fn attempt(
     }
     // The end state of each side.
     if !reset {
-        assert!(tx.m.is_finished(), "the sender is not finished");
-        assert!(rx.m.is_finished(), "the receiver is not finished");
+        assert!(tx.c.session.is_finished(), "the sender is not finished");
+        assert!(rx.c.session.is_finished(), "the receiver is not finished");
         assert!(tapp.outcome.is_some(), "the sender finished without an outcome");
     }
     let header_len = format!("{NAME}|{}\n", src.len()).len() as u64;
     if rapp.committed.is_some() {
         let offset = rapp.accepted.expect("accepted");
         let full = header_len + (src.len() as u64 - offset) + 72;
-        assert_eq!(rx.consumed, full, "Commit without every byte and the trailer");
+        assert_eq!(rx.c.consumed(), full, "Commit without every byte and the trailer");
     }
     Outcome {
         tx: tapp.outcome,
@@ -512,7 +516,7 @@ fn attempt(
 /// The receiver's timer may be due: note whether it is waiting for the
 /// sender, then fire.
 fn rx_fire(rx: &mut Driven<Receiver>, rapp: &mut RxApp<'_>, now: Instant) {
-    if rx.active() && !rx.m.wants_read() {
+    if rx.active() && !rx.c.session.wants_read() {
         rapp.busy_at = now;
     }
     if rx.timeout(now) {
@@ -536,14 +540,14 @@ fn settle(
         assert!(round < 100_000, "the transfer never settles");
         rapp.now = now;
         tapp.now = now;
-        let before = (tx.consumed, rx.consumed, s2r.written, r2s.written, tapp.reads.len());
+        let before = (tx.c.consumed(), rx.c.consumed(), s2r.written, r2s.written, tapp.reads.len());
         let before_w = (rapp.writes.len(), tapp.outcome.clone(), rapp.failed, rapp.committed);
         tx.pump(now, &mut |_, ev| tapp.on_event(ev));
         // A sender that took a split `OK N` for a bare `OK` sends from
         // byte 0 what the receiver puts at N.
         rapp.misplaced |= tapp.bare && rapp.accepted != Some(0);
         rx.pump(now, &mut |m, ev| rapp.on_event(m, ev));
-        if rx.active() && !rx.m.wants_read() {
+        if rx.active() && !rx.c.session.wants_read() {
             rapp.busy_at = now;
         }
         let tx_wrote = tx.flush(now, s2r);
@@ -551,7 +555,7 @@ fn settle(
             tapp.wrote_at = now;
         }
         let wrote = tx_wrote | rx.flush(now, r2s);
-        let after = (tx.consumed, rx.consumed, s2r.written, r2s.written, tapp.reads.len());
+        let after = (tx.c.consumed(), rx.c.consumed(), s2r.written, r2s.written, tapp.reads.len());
         let after_w = (rapp.writes.len(), tapp.outcome.clone(), rapp.failed, rapp.committed);
         if !wrote && before == after && before_w == after_w {
             break;

@@ -601,9 +601,9 @@ impl ServerApp {
 
 fn pump(server: &mut Driven<ServerConn>, app: &mut ServerApp, now: Instant, to_client: &mut Pipe) {
     let app = RefCell::new(app);
-    let consumed = Cell::new(server.consumed);
+    let consumed = Cell::new(server.c.consumed());
     loop {
-        let before = server.consumed;
+        let before = server.c.consumed();
         server.pump_with(
             now,
             &mut |conn: &mut ServerConn, ev| {
@@ -611,7 +611,7 @@ fn pump(server: &mut Driven<ServerConn>, app: &mut ServerApp, now: Instant, to_c
             },
             // The header timer starts at the first byte of a head fed to
             // the machine: the oracle notes when that happens.
-            &mut |_, _| {
+            &mut |_| {
                 let mut a = app.borrow_mut();
                 a.clock_seen = now;
                 if a.started == a.ended && a.head_from.is_none() {
@@ -630,7 +630,7 @@ fn pump(server: &mut Driven<ServerConn>, app: &mut ServerApp, now: Instant, to_c
                 a.idle_armed_at = now;
             }
         }
-        if !wrote && server.consumed == before {
+        if !wrote && server.c.consumed() == before {
             break;
         }
     }
@@ -639,12 +639,12 @@ fn pump(server: &mut Driven<ServerConn>, app: &mut ServerApp, now: Instant, to_c
 /// The clock reached `now`: fire the server's timers, drain, and check a
 /// silent close against the oracle's idle deadline.
 fn fire(server: &mut Driven<ServerConn>, app: &mut ServerApp, now: Instant, s2c: &mut Pipe) {
-    let was_finished = !server.active() || server.m.is_finished();
+    let was_finished = !server.active() || server.c.session.is_finished();
     if server.timeout(now) {
         app.clock_seen = now;
     }
     pump(server, app, now, s2c);
-    if !was_finished && server.m.is_finished() && app.rejected.is_none() {
+    if !was_finished && server.c.session.is_finished() && app.rejected.is_none() {
         // A silent close: only the idle timer between requests does that.
         assert!(app.started == app.ended && app.head_from.is_none(), "closed mid-request");
         let due = app.idle_base + app.limits.idle_timeout;
@@ -663,8 +663,8 @@ fn run(seed: u64) {
     let mut c2s = Pipe::new(rng.range(16, 128 * 1024));
     let mut s2c = Pipe::new(rng.range(16, 128 * 1024));
     let mut now = T0;
-    let mut server = Driven::new(ServerConn::new(limits, now), "http server");
-    server.bound = limits.max_head;
+    let server = Driven::new(ServerConn::new(limits, now), "http server", now);
+    let mut server = server.with_bound(limits.max_head);
     let mut app = ServerApp {
         reqs: reqs.clone(),
         started: 0,
@@ -715,8 +715,8 @@ fn run(seed: u64) {
                 .reset(now, &mut |conn: &mut ServerConn, ev| app.on_event(now, u64::MAX, conn, ev));
             // The application finishes what it owes (to nobody): then the
             // connection, which saw the end of the stream, is over.
-            app.work(now, &mut server.m, true);
-            assert!(server.m.is_finished(), "after a reset the server is not finished");
+            app.work(now, &mut server.c.session, true);
+            assert!(server.c.session.is_finished(), "after a reset the server is not finished");
             c2s.reset();
             s2c.reset();
             reset = true;
@@ -725,7 +725,7 @@ fn run(seed: u64) {
         match rng.below(11) {
             10 => {
                 let all = rng.pct(30);
-                app.work(now, &mut server.m, all);
+                app.work(now, &mut server.c.session, all);
             }
             0..=2 => {
                 client.write(&mut rng, &mut c2s);
@@ -773,7 +773,7 @@ fn run(seed: u64) {
 /// The oracle's deadline passed (plus the granularity) and the server has
 /// not acted.
 fn check_deadline(server: &Driven<ServerConn>, app: &ServerApp, now: Instant) {
-    if !server.active() || server.m.is_finished() || app.rejected.is_some() {
+    if !server.active() || server.c.session.is_finished() || app.rejected.is_some() {
         return;
     }
     if let Some(due) = app.deadline() {
@@ -781,7 +781,7 @@ fn check_deadline(server: &Driven<ServerConn>, app: &ServerApp, now: Instant) {
             now <= due + GRANULARITY,
             "the deadline {due:?} passed unnoticed (now {now:?}; the machine's {:?}; \
              {} requests started, {} ended, head from {:?}, body from {:?}, idle from {:?})",
-            server.m.poll_timeout(),
+            server.c.session.poll_timeout(),
             app.started,
             app.ended,
             app.head_from,
@@ -808,7 +808,7 @@ fn quiesce(
         assert!(round < 100_000, "the quiesce phase does not end");
         let mut progressed = client.write(rng, c2s);
         if server.active() {
-            progressed |= app.work(*now, &mut server.m, true);
+            progressed |= app.work(*now, &mut server.c.session, true);
         }
         if server.read(*now, c2s, usize::MAX) {
             app.clock_seen = *now;

@@ -5,17 +5,18 @@
 //! - [`Pipe`]: one direction of a TCP connection: bytes written and not yet
 //!   read, a bounded socket buffer (the writer keeps what does not fit),
 //!   the end of the stream (FIN) once the writer closes.
-//! - [`Driven`]: a [`Session`] driven exactly by the drain contract of
-//!   `sansnet_proto::machine`: it reads from its pipe only while the
-//!   machine `wants_read` (so backpressure reaches the peer), keeps the
-//!   bytes the machine leaves in its buffer (checked bounded), learns the
-//!   end of the stream only from a read (made only while the machine wants
-//!   to read, after every buffered byte was offered), keeps polled outputs
-//!   until the pipe takes them (reporting them with `handle_sent`), checks
-//!   that `handle_timeout` leaves no deadline in the past, and closes once
-//!   the machine is finished and everything is written. A reset drops what
-//!   is in flight both ways; the machine sees the end of the stream and is
-//!   dropped, the peer sees nothing more.
+//! - [`Driven`]: a [`Session`] on the core's test harness
+//!   (`sansnet_proto::testing::Conn`, which drains by the contract of
+//!   `sansnet_proto::machine` and asserts it: buffered bytes bounded,
+//!   nothing left to poll, no deadline in the past after `handle_timeout`,
+//!   a finished machine stays finished), wired to pipes: it reads from its
+//!   pipe only while the machine `wants_read` (so backpressure reaches the
+//!   peer), learns the end of the stream only from a read (made only while
+//!   the machine wants to read, after every buffered byte was offered),
+//!   keeps polled outputs until the pipe takes them (reporting them with
+//!   `handle_sent`), and closes once the machine is finished and everything
+//!   is written. A reset drops what is in flight both ways; the machine
+//!   sees the end of the stream and is dropped, the peer sees nothing more.
 //! - [`advance`]: moves the clock, waking each machine at its deadline (plus
 //!   a random lag below [`GRANULARITY`], as a real timer would).
 //!
@@ -35,7 +36,8 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
+use sansnet_proto::testing::{Conn, Step, Writes};
 use sansnet_proto::{Instant, Session};
 
 /// How late a simulated driver may wake for a deadline.
@@ -210,101 +212,62 @@ impl Pipe {
     }
 }
 
-/// A [`Session`] and its driver's state.
+/// A [`Session`] on the core's test harness ([`Conn`], which drains by the
+/// contract and asserts it), and the socket's state: this module only
+/// moves bytes between the harness and the [`Pipe`]s.
 pub(crate) struct Driven<S: Session> {
-    pub(crate) m: S,
-    pub(crate) inbox: BytesMut,
-    /// Polled outputs the pipe has not taken yet.
-    outq: VecDeque<Bytes>,
-    pub(crate) eof_seen: bool,
+    pub(crate) c: Conn<S>,
     /// The driver closed the socket (the machine was finished, everything
     /// written): its outgoing pipe has FIN.
     pub(crate) closed: bool,
     /// The connection was reset: the machine is gone.
     pub(crate) gone: bool,
-    /// Bytes consumed from the incoming stream.
-    pub(crate) consumed: u64,
-    pub(crate) name: &'static str,
-    /// The most bytes the machine may leave unconsumed while it still
-    /// wants to read (its longest head or line): beyond, the driver's
-    /// buffer would grow without bound.
-    pub(crate) bound: usize,
 }
 
 impl<S: Session> Driven<S> {
-    pub(crate) fn new(m: S, name: &'static str) -> Driven<S> {
-        Driven {
-            m,
-            inbox: BytesMut::new(),
-            outq: VecDeque::new(),
-            eof_seen: false,
-            closed: false,
-            gone: false,
-            consumed: 0,
-            name,
-            bound: usize::MAX,
-        }
+    pub(crate) fn new(m: S, name: &'static str, now: Instant) -> Driven<S> {
+        let c = Conn::new(m, now).with_writes(Writes::Hold).named(name);
+        Driven { c, closed: false, gone: false }
+    }
+
+    /// The most bytes the machine may leave unconsumed while it still
+    /// wants to read (its longest head or line): beyond, the driver's
+    /// buffer would grow without bound.
+    pub(crate) fn with_bound(mut self, bound: usize) -> Driven<S> {
+        self.c = self.c.with_bound(bound);
+        self
     }
 
     pub(crate) fn active(&self) -> bool {
         !self.closed && !self.gone
     }
 
-    /// Steps 1 to 3 of the drain contract, until a round changes nothing;
-    /// `app` answers events (and may issue commands).
+    /// The harness's drain; `app` answers events (and may issue commands).
     pub(crate) fn pump(&mut self, now: Instant, app: &mut impl FnMut(&mut S, S::Event)) {
-        self.pump_with(now, app, &mut |_, _| {}, &Cell::new(0));
+        self.pump_with(now, app, &mut |_| {}, &Cell::new(0));
     }
 
-    /// [`pump`](Self::pump), calling `before_read` before each
-    /// `handle_read` and keeping `consumed` (bytes the machine took from
-    /// the incoming stream) current for `app`.
+    /// [`pump`](Self::pump), calling `on_read` after each `handle_read`
+    /// and keeping `consumed` (bytes the machine took from the incoming
+    /// stream) current for `app`.
     pub(crate) fn pump_with(
         &mut self,
         now: Instant,
         app: &mut impl FnMut(&mut S, S::Event),
-        before_read: &mut impl FnMut(&S, &BytesMut),
+        on_read: &mut impl FnMut(&S),
         consumed: &Cell<u64>,
     ) {
         if !self.active() {
             return;
         }
-        for round in 0.. {
-            assert!(round < 100_000, "{}: the drain never settles", self.name);
-            let mut progressed = false;
-            if !self.eof_seen && self.m.wants_read() && !self.inbox.is_empty() {
-                before_read(&self.m, &self.inbox);
-                let before = self.inbox.len();
-                self.m.handle_read(now, &mut self.inbox);
-                assert!(self.inbox.len() <= before, "{}: the buffer grew", self.name);
-                let used = before - self.inbox.len();
-                self.consumed += used as u64;
-                progressed |= used > 0;
+        self.c.now = now;
+        consumed.set(self.c.consumed());
+        self.c.drain_with(app, |m, step| {
+            if let Step::Read { consumed: n } = step {
+                on_read(m);
+                consumed.set(n);
             }
-            consumed.set(self.consumed);
-            while let Some(ev) = self.m.poll_event() {
-                progressed = true;
-                app(&mut self.m, ev);
-            }
-            while let Some(b) = self.m.poll_transmit() {
-                progressed = true;
-                if !b.is_empty() {
-                    self.outq.push_back(b);
-                }
-            }
-            if !progressed {
-                break;
-            }
-        }
-        if !self.eof_seen && self.m.wants_read() {
-            assert!(
-                self.inbox.len() <= self.bound,
-                "{}: wants more bytes but leaves {} (> {}) unconsumed",
-                self.name,
-                self.inbox.len(),
-                self.bound
-            );
-        }
+        });
     }
 
     /// Writes what the pipe takes, reporting it with `handle_sent`; closes
@@ -314,67 +277,41 @@ impl<S: Session> Driven<S> {
         if !self.active() {
             return false;
         }
-        let mut wrote = false;
-        while let Some(front) = self.outq.front_mut() {
-            let n = out.write(front);
-            if n == 0 {
-                break;
-            }
-            wrote = true;
-            self.m.handle_sent(now, n);
-            if n == front.len() {
-                self.outq.pop_front();
-            } else {
-                let _ = front.split_to(n);
-            }
-        }
-        if self.outq.is_empty() && self.m.is_finished() {
+        self.c.now = now;
+        let mut taken = BytesMut::new();
+        let n = self.c.write_into(&mut taken, out.space(), &mut |_: &mut S, _| {});
+        assert_eq!(out.write(&taken), n);
+        if self.c.is_done() {
             self.closed = true;
             out.close();
         }
-        wrote
+        n > 0
     }
 
     /// Polled bytes the pipe has not taken yet.
     pub(crate) fn unwritten(&self) -> usize {
-        self.outq.iter().map(Bytes::len).sum()
+        self.c.unwritten()
     }
 
     /// A socket read of up to `max` bytes (only while the machine wants to
     /// read); a read of 0 at the end of the stream is the EOF. Whether
     /// anything happened.
     pub(crate) fn read(&mut self, now: Instant, input: &mut Pipe, max: usize) -> bool {
-        if !self.active() || self.eof_seen || !self.m.wants_read() {
+        if !self.active() || !self.c.wants_read() {
             return false;
         }
+        self.c.now = now;
         if input.at_eof() {
-            self.eof_seen = true;
-            self.m.handle_eof(now);
+            self.c.feed_eof();
             return true;
         }
-        input.read_into(max, &mut self.inbox) > 0
+        input.read_into(max, self.c.inbox_mut()) > 0
     }
 
-    /// The clock reached `now`: fire what is due. Checks that nothing due
-    /// is left armed.
+    /// The clock reached `now`: fire what is due (the harness checks that
+    /// nothing due is left armed).
     pub(crate) fn timeout(&mut self, now: Instant) -> bool {
-        if !self.active() {
-            return false;
-        }
-        match self.m.poll_timeout() {
-            Some(at) if at <= now => {
-                self.m.handle_timeout(now);
-                if let Some(left) = self.m.poll_timeout() {
-                    assert!(
-                        left > now,
-                        "{}: a deadline at {left:?} is still armed after handle_timeout({now:?})",
-                        self.name
-                    );
-                }
-                true
-            }
-            _ => false,
-        }
+        self.active() && self.c.fire(now)
     }
 
     /// The connection vanished: the machine sees the end of the stream
@@ -383,18 +320,18 @@ impl<S: Session> Driven<S> {
         if !self.active() {
             return;
         }
-        if !self.eof_seen {
-            self.eof_seen = true;
-            self.m.handle_eof(now);
+        self.c.now = now;
+        if !self.c.eof_seen() {
+            self.c.feed_eof();
         }
         self.pump(now, app);
-        self.outq.clear();
+        self.c.drop_unwritten();
         self.gone = true;
     }
 
     /// The machine's next deadline, while it runs.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        if self.active() { self.m.poll_timeout() } else { None }
+        if self.active() { self.c.session.poll_timeout() } else { None }
     }
 }
 

@@ -3,16 +3,15 @@
 //!
 //! Splitter vectors run four ways: whole, one byte per read, and both again
 //! with the start of a next frame appended (which must stay in the buffer,
-//! unreported). Room tests run on a simulated driver ([`Sim`]) that follows
-//! the drain contract, advances a virtual clock, and checks on every output
-//! that nothing is sent to a connection after its `Close` and that every
-//! line is a well-formed event.
+//! unreported). Room tests run on the testing harness ([`Sim`] wraps its
+//! [`HubConns`]), which follows the drain contract and checks on every
+//! output that nothing is sent to a connection after its `Close`; `Sim`
+//! adds that every line is a well-formed event.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use alloc::{format, vec};
-use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
@@ -21,6 +20,7 @@ use super::{
     ClientMessage, ErrorCode, Event, FrameError, LeaveReason, Limits, MessageError, Room,
     ServerEvent, Splitter, is_valid_name,
 };
+use crate::testing::{Conns, HubConns};
 use crate::{ConnId, Hub, Input, Instant, Output};
 
 // ---------------------------------------------------------------------------
@@ -524,78 +524,55 @@ proptest! {
 // Room: a simulated driver
 // ---------------------------------------------------------------------------
 
-/// A driver for a [`Room`] on a virtual clock, following the drain contract.
+/// The harness's hub driver for a [`Room`], and what the tests check: every
+/// line written is one well-formed event, `Sent` produces no output, and
+/// the room keeps no timer.
 struct Sim {
-    room: Room,
-    now: Instant,
-    bufs: BTreeMap<ConnId, BytesMut>,
+    h: HubConns<Room>,
     /// Everything written to each connection, as decoded events.
     got: BTreeMap<ConnId, Vec<ServerEvent>>,
     /// Bytes written to each connection in all.
     wire_bytes: BTreeMap<ConnId, usize>,
-    closed: BTreeSet<ConnId>,
     events: Vec<Event>,
-    /// Connections whose writes never complete (no `Sent` is reported).
-    stalled: BTreeSet<ConnId>,
-    /// Every `Bytes` transmitted, to check sharing.
+    /// Every `Bytes` transmitted by the last input, to check sharing.
     last_batch: Vec<(ConnId, Bytes)>,
 }
 
 impl Sim {
     fn new(limits: Limits) -> Sim {
+        let mut h = HubConns::new(Room::new(limits), Instant::ZERO);
+        h.quiet_sent = true;
         Sim {
-            room: Room::new(limits),
-            now: Instant::ZERO,
-            bufs: BTreeMap::new(),
+            h,
             got: BTreeMap::new(),
             wire_bytes: BTreeMap::new(),
-            closed: BTreeSet::new(),
             events: Vec::new(),
-            stalled: BTreeSet::new(),
             last_batch: Vec::new(),
         }
     }
 
-    fn tick(&mut self) -> Instant {
-        self.now += Duration::from_millis(1);
-        self.now
-    }
-
+    /// Feeds one input through the harness, then checks what it wrote.
     fn input(&mut self, input: Input<'_>) {
-        let now = self.tick();
-        self.room.handle(now, input);
-        self.drain();
+        let events = &mut self.events;
+        let mut app = |_: &Conns, ev: Event| events.push(ev);
+        match input {
+            Input::Opened { conn, peer } => self.h.open(conn, &peer, &mut app),
+            Input::Eof { conn } => self.h.eof(conn, &mut app),
+            Input::Gone { conn } => self.h.gone(conn, &mut app),
+            other => self.h.input(other, &mut app),
+        }
+        self.record();
     }
 
-    /// Drains every output, "writes" it, then reports what was written.
-    fn drain(&mut self) {
-        self.last_batch.clear();
-        let mut written = Vec::new();
-        while let Some(out) = self.room.poll_output() {
-            match out {
-                Output::Transmit { conn, data } => {
-                    assert!(!self.closed.contains(&conn), "transmit to {conn:?} after Close");
-                    assert_eq!(data.last(), Some(&b'\n'));
-                    let ev = ServerEvent::decode(&data).expect("a well-formed event");
-                    self.got.entry(conn).or_default().push(ev);
-                    *self.wire_bytes.entry(conn).or_default() += data.len();
-                    if !self.stalled.contains(&conn) {
-                        written.push((conn, data.len()));
-                    }
-                    self.last_batch.push((conn, data));
-                }
-                Output::Close { conn } => {
-                    assert!(self.closed.insert(conn), "{conn:?} closed twice");
-                }
-                Output::Event(ev) => self.events.push(ev),
-            }
+    fn record(&mut self) {
+        self.last_batch = core::mem::take(&mut self.h.sent);
+        for (conn, data) in &self.last_batch {
+            assert_eq!(data.last(), Some(&b'\n'));
+            let ev = ServerEvent::decode(data).expect("a well-formed event");
+            self.got.entry(*conn).or_default().push(ev);
+            *self.wire_bytes.entry(*conn).or_default() += data.len();
         }
-        assert!(self.room.poll_timeout().is_none());
-        for (conn, n) in written {
-            let now = self.tick();
-            self.room.handle(now, Input::Sent { conn, n });
-            assert_eq!(self.room.poll_output(), None, "Sent produces no output");
-        }
+        assert!(self.h.hub.poll_timeout().is_none());
     }
 
     fn open(&mut self, id: u64) -> ConnId {
@@ -606,22 +583,9 @@ impl Sim {
 
     /// Appends `bytes` to `conn`'s buffer and feeds it while the room wants.
     fn send(&mut self, conn: ConnId, bytes: &[u8]) {
-        let mut buf = self.bufs.remove(&conn).unwrap_or_default();
-        buf.extend_from_slice(bytes);
-        self.feed(conn, &mut buf);
-        self.bufs.insert(conn, buf);
-    }
-
-    fn feed(&mut self, conn: ConnId, buf: &mut BytesMut) {
-        while self.room.wants_read(conn) && !buf.is_empty() {
-            let before = buf.len();
-            let now = self.tick();
-            self.room.handle(now, Input::Read { conn, buf });
-            self.drain();
-            if buf.len() == before {
-                break; // a partial frame: wait for more
-            }
-        }
+        let events = &mut self.events;
+        self.h.read(conn, bytes, &mut |_: &Conns, ev: Event| events.push(ev));
+        self.record();
     }
 
     /// Feeds what is left in `conn`'s buffer (after backpressure lifts).
@@ -637,6 +601,21 @@ impl Sim {
         let conn = self.open(id);
         self.send_msg(conn, &ClientMessage::Join { username: name.into() });
         conn
+    }
+
+    /// Connections whose writes never complete (no `Sent` is reported).
+    fn stall(&mut self, conn: ConnId, stalled: bool) {
+        self.h.conn(conn).stalled = stalled;
+    }
+
+    /// Connections the room closed.
+    fn closed(&self) -> BTreeSet<ConnId> {
+        self.h.conns.iter().filter(|(_, c)| c.closing).map(|(&id, _)| id).collect()
+    }
+
+    /// What the room left in `conn`'s buffer.
+    fn buf(&self, conn: ConnId) -> &BytesMut {
+        &self.h.conns[&conn].inbox
     }
 
     /// Takes the events written to `conn` so far.
@@ -708,7 +687,7 @@ fn join_is_announced_to_everyone_including_the_newcomer() {
         let want: Vec<ServerEvent> = (i..=50).map(|j| joined(&name(j))).collect();
         assert_eq!(sim.take(ConnId(i)), want);
     }
-    assert_eq!(sim.room.len(), 50);
+    assert_eq!(sim.h.hub.len(), 50);
     let joins = sim.take_events();
     assert_eq!(joins.len(), 50);
     assert_eq!(joins[0], Event::Joined { conn: ConnId(1), name: "m01".into() });
@@ -721,8 +700,8 @@ fn name_taken_then_retry() {
     sim.send(c, br#"{"username":"m02"}"#);
     let got = sim.take(c);
     assert_eq!(code_of(&got), [ErrorCode::NameTaken]);
-    assert!(!sim.closed.contains(&c));
-    assert!(sim.room.wants_read(c));
+    assert!(!sim.closed().contains(&c));
+    assert!(sim.h.hub.wants_read(c));
     assert!(sim.take_all().is_empty(), "nobody else hears of it");
     sim.send(c, br#"{"username":"m02b"}"#);
     assert_eq!(sim.take(c), [joined("m02b")]);
@@ -732,7 +711,7 @@ fn name_taken_then_retry() {
     // After joining, a username message is bad_message, not a rename.
     sim.send(c, br#"{"username":"other"}"#);
     assert_eq!(code_of(&sim.take(c)), [ErrorCode::BadMessage]);
-    assert_eq!(sim.room.name(c), Some("m02b"));
+    assert_eq!(sim.h.hub.name(c), Some("m02b"));
 }
 
 #[test]
@@ -744,7 +723,7 @@ fn invalid_names_are_bad_message_and_keep_the_connection() {
         sim.send_msg(c, &ClientMessage::Join { username: bad.into() });
         assert_eq!(code_of(&sim.take(c)), [ErrorCode::BadMessage], "{bad:?}");
     }
-    assert!(sim.room.name(c).is_none());
+    assert!(sim.h.hub.name(c).is_none());
     sim.send_msg(c, &ClientMessage::Join { username: "x".repeat(32) });
     assert_eq!(sim.take(c), [joined(&"x".repeat(32))]);
     // A custom limit.
@@ -812,8 +791,8 @@ fn unknown_user() {
     let got = sim.take_all();
     assert_eq!(got.keys().copied().collect::<Vec<_>>(), [ConnId(2)]);
     assert_eq!(code_of(&got[&ConnId(2)]), [ErrorCode::UnknownUser]);
-    assert!(sim.room.wants_read(ConnId(2)));
-    assert!(sim.closed.is_empty());
+    assert!(sim.h.hub.wants_read(ConnId(2)));
+    assert!(sim.closed().is_empty());
     assert!(
         sim.take_events()
             .iter()
@@ -839,8 +818,8 @@ fn list_answers_the_sender_sorted() {
 fn left_on_eof_and_gone() {
     let mut sim = room_of(50, Limits::default());
     sim.input(Input::Eof { conn: ConnId(10) });
-    assert!(sim.closed.contains(&ConnId(10)));
-    assert!(!sim.room.wants_read(ConnId(10)));
+    assert!(sim.closed().contains(&ConnId(10)));
+    assert!(!sim.h.hub.wants_read(ConnId(10)));
     let got = sim.take_all();
     assert_eq!(got.len(), 49);
     assert!(got.values().all(|e| e == &[left("m10")]));
@@ -851,13 +830,13 @@ fn left_on_eof_and_gone() {
     // The driver closes it and reports it gone: nothing more is said.
     sim.input(Input::Gone { conn: ConnId(10) });
     assert!(sim.take_all().is_empty());
-    assert_eq!(sim.room.connections(), 49);
+    assert_eq!(sim.h.hub.connections(), 49);
     // A reset without an end of stream.
     sim.input(Input::Gone { conn: ConnId(11) });
     let got = sim.take_all();
     assert_eq!(got.len(), 48);
     assert!(got.values().all(|e| e == &[left("m11")]));
-    assert!(!sim.closed.contains(&ConnId(11)), "no Close for a gone connection");
+    assert!(!sim.closed().contains(&ConnId(11)), "no Close for a gone connection");
     assert_eq!(
         sim.take_events(),
         [Event::Left { conn: ConnId(11), name: "m11".into(), reason: LeaveReason::Gone }]
@@ -877,12 +856,12 @@ fn eof_flushes_answers_to_a_half_closed_client() {
     // `printf '{"username":"a"}{"list":true}' | nc -N host port`
     let mut sim = room_of(1, Limits::default());
     let c = sim.open(2);
-    let now = sim.tick();
+    let now = sim.h.now;
     let mut buf = BytesMut::from(&br#"{"username":"a"}{"list":true}"#[..]);
-    sim.room.handle(now, Input::Read { conn: c, buf: &mut buf });
-    sim.room.handle(now, Input::Eof { conn: c });
+    sim.h.hub.handle(now, Input::Read { conn: c, buf: &mut buf });
+    sim.h.hub.handle(now, Input::Eof { conn: c });
     let mut outs = Vec::new();
-    while let Some(o) = sim.room.poll_output() {
+    while let Some(o) = sim.h.hub.poll_output() {
         outs.push(o);
     }
     let close = outs.iter().position(|o| o == &Output::Close { conn: c }).unwrap();
@@ -901,7 +880,7 @@ fn truncated_frame_at_eof_is_bad_json() {
     sim.input(Input::Eof { conn: ConnId(1) });
     assert_eq!(code_of(&sim.take(ConnId(1))), [ErrorCode::BadJson]);
     assert_eq!(sim.take(ConnId(2)), [left("m01")]);
-    assert!(sim.closed.contains(&ConnId(1)));
+    assert!(sim.closed().contains(&ConnId(1)));
 }
 
 #[test]
@@ -921,9 +900,9 @@ fn bad_json_isolates_only_that_client() {
         sim.send(ConnId(5), &input);
         let got = sim.take(ConnId(5));
         assert_eq!(code_of(&got), [ErrorCode::BadJson], "{}", garbage.escape_ascii());
-        assert!(sim.closed.contains(&ConnId(5)));
-        assert!(!sim.room.wants_read(ConnId(5)));
-        assert!(sim.bufs[&ConnId(5)].is_empty(), "bytes after the error are dropped");
+        assert!(sim.closed().contains(&ConnId(5)));
+        assert!(!sim.h.hub.wants_read(ConnId(5)));
+        assert!(sim.buf(ConnId(5)).is_empty(), "bytes after the error are dropped");
         for i in (1..=10).filter(|&i| i != 5) {
             assert_eq!(sim.take(ConnId(i)), [msg("m05", "before", None), left("m05")]);
         }
@@ -956,7 +935,7 @@ fn bad_message_keeps_the_connection() {
         got.iter().all(|e| matches!(e, ServerEvent::Error { message, .. } if !message.is_empty()))
     );
     assert_eq!(sim.take(ConnId(2)), [msg("m01", "ok", None)]);
-    assert!(sim.closed.is_empty());
+    assert!(sim.closed().is_empty());
 }
 
 #[test]
@@ -985,7 +964,7 @@ fn frame_too_large_closes() {
             message: "frame larger than 100 bytes".into()
         }]
     );
-    assert!(sim.closed.contains(&ConnId(1)));
+    assert!(sim.closed().contains(&ConnId(1)));
     assert_eq!(sim.take(ConnId(2)), [left("m01")]);
     assert_eq!(sim.take(ConnId(3)), [left("m01")]);
 }
@@ -1000,7 +979,7 @@ fn first_message_without_a_name_joins_as_the_peer_address() {
     for i in 1..=2 {
         assert_eq!(sim.take(ConnId(i)), [joined(peer), msg(peer, "hi from nowhere", None)]);
     }
-    assert_eq!(sim.room.name(c), Some(peer));
+    assert_eq!(sim.h.hub.name(c), Some(peer));
     // Two connections from the same (Unix socket) peer text.
     let mut sim = Sim::new(Limits::default());
     for id in [1, 2, 3] {
@@ -1010,7 +989,7 @@ fn first_message_without_a_name_joins_as_the_peer_address() {
         });
         sim.send(ConnId(id), br#"{"list":true}"#);
     }
-    let names: Vec<&str> = sim.room.members().map(|(n, _)| n).collect();
+    let names: Vec<&str> = sim.h.hub.members().map(|(n, _)| n).collect();
     assert_eq!(names, ["#3", "sock", "sock#2"]);
     // A name that is taken, even for the fallback: name_taken, not handled.
     sim.join(4, "p#5");
@@ -1037,18 +1016,18 @@ fn outbound_budget_evicts_a_stalled_member_and_no_one_else() {
     let budget = 8 * 1024;
     let limits = Limits::default().with_outbound_budget(budget);
     let mut sim = room_of(50, limits);
-    sim.stalled.insert(ConnId(13)); // never reads: no Sent is ever reported
+    sim.stall(ConnId(13), true); // never reads: no Sent is ever reported
     sim.wire_bytes.clear();
     let line = |i: usize| format!("{{\"content\":\"message number {i:04} {}\"}}", "x".repeat(60));
     let mut evicted_at = None;
     for i in 0..400 {
         let from = ConnId(1 + (i as u64 % 3));
         sim.send(from, line(i).as_bytes());
-        if evicted_at.is_none() && sim.closed.contains(&ConnId(13)) {
+        if evicted_at.is_none() && sim.closed().contains(&ConnId(13)) {
             evicted_at = Some(i);
         }
         assert!(sim.wire_bytes.get(&ConnId(13)).copied().unwrap_or(0) <= budget);
-        assert!(sim.room.unsent(ConnId(13)).unwrap() <= budget);
+        assert!(sim.h.hub.unsent(ConnId(13)).unwrap() <= budget);
     }
     let at = evicted_at.expect("the stalled member is evicted");
     assert!(at > 50 && at < 200, "evicted after about budget/event-size messages: {at}");
@@ -1071,7 +1050,7 @@ fn outbound_budget_evicts_a_stalled_member_and_no_one_else() {
         assert_eq!(evs.iter().filter(|e| **e == left("m13")).count(), 1);
     }
     assert!(!got[&ConnId(1)].is_empty());
-    assert_eq!(sim.room.len(), 49);
+    assert_eq!(sim.h.hub.len(), 49);
 }
 
 #[test]
@@ -1079,24 +1058,24 @@ fn backpressure_pauses_reading_from_a_client_over_half_its_budget() {
     let limits = Limits::default().with_outbound_budget(2048);
     let mut sim = room_of(20, limits);
     let c = ConnId(20);
-    sim.stalled.insert(c);
+    sim.stall(c, true);
     // `list` answers are ~130 bytes: the client floods them without reading.
     let flood = br#"{"list":true}"#.repeat(100);
     sim.send(c, &flood);
-    let unsent = sim.room.unsent(c).unwrap();
+    let unsent = sim.h.hub.unsent(c).unwrap();
     assert!(unsent > 1024 && unsent <= 1024 + 200, "{unsent}");
-    assert!(!sim.room.wants_read(c));
+    assert!(!sim.h.hub.wants_read(c));
     let answered = sim.take(c).len();
     assert!(answered < 100);
-    assert_eq!(sim.bufs[&c].len(), 13 * (100 - answered), "the rest waits, unread");
-    assert!(!sim.closed.contains(&c), "paused, not evicted");
+    assert_eq!(sim.buf(c).len(), 13 * (100 - answered), "the rest waits, unread");
+    assert!(!sim.closed().contains(&c), "paused, not evicted");
     // It reads: the driver reports the bytes written and feeds the rest.
-    sim.stalled.remove(&c);
-    sim.input(Input::Sent { conn: c, n: unsent });
-    assert!(sim.room.wants_read(c));
+    sim.stall(c, false);
+    assert_eq!(sim.h.write(c, usize::MAX, &mut BytesMut::new()), unsent);
+    assert!(sim.h.hub.wants_read(c));
     sim.resume(c);
     assert_eq!(sim.take(c).len(), 100 - answered);
-    assert!(sim.bufs[&c].is_empty());
+    assert!(sim.buf(c).is_empty());
 }
 
 #[test]
@@ -1107,7 +1086,7 @@ fn one_oversized_event_is_allowed_when_nothing_is_pending() {
     let content = "y".repeat(200);
     sim.send_msg(ConnId(1), &say(&content, &[]));
     assert_eq!(sim.take(ConnId(2)), [msg("m01", &content, None)]);
-    assert!(sim.closed.is_empty());
+    assert!(sim.closed().is_empty());
 }
 
 #[test]
@@ -1117,20 +1096,20 @@ fn eviction_cascades_without_recursion() {
     let limits = Limits::default().with_outbound_budget(100);
     let mut sim = room_of(30, limits);
     for i in 2..=30 {
-        sim.stalled.insert(ConnId(i));
+        sim.stall(ConnId(i), true);
     }
     sim.send(ConnId(1), br#"{"content":"one"}"#);
     sim.send(ConnId(1), br#"{"content":"two"}"#);
     sim.send(ConnId(1), br#"{"content":"three"}"#);
-    assert_eq!(sim.room.len(), sim.room.members().count());
+    assert_eq!(sim.h.hub.len(), sim.h.hub.members().count());
     for i in 2..=30 {
-        assert!(sim.room.unsent(ConnId(i)).unwrap() <= 100);
+        assert!(sim.h.hub.unsent(ConnId(i)).unwrap() <= 100);
     }
     let evs = sim.take_events();
     let joins_left = evs.iter().filter(|e| matches!(e, Event::Left { .. })).count();
     let evicted = evs.iter().filter(|e| matches!(e, Event::Evicted { .. })).count();
     assert_eq!(joins_left, evicted, "every evicted member leaves once");
-    assert_eq!(sim.room.len(), 30 - evicted);
+    assert_eq!(sim.h.hub.len(), 30 - evicted);
 }
 
 #[test]
@@ -1139,11 +1118,11 @@ fn room_wire_bytes_are_exact() {
     let a = sim.join(1, "alice");
     let b = sim.join(2, "bob");
     let mut raw: Vec<(ConnId, Vec<u8>)> = Vec::new();
-    let now = sim.tick();
+    let now = sim.h.now;
     let mut buf =
         BytesMut::from(&br#"{"content":"hi","to":["bob"]}{"content":"all"}{"list":true}"#[..]);
-    sim.room.handle(now, Input::Read { conn: a, buf: &mut buf });
-    while let Some(o) = sim.room.poll_output() {
+    sim.h.hub.handle(now, Input::Read { conn: a, buf: &mut buf });
+    while let Some(o) = sim.h.hub.poll_output() {
         if let Output::Transmit { conn, data } = o {
             raw.push((conn, data.to_vec()));
         }
@@ -1180,7 +1159,8 @@ fn run_room(
     for id in 1..=4 {
         sim.input(Input::Eof { conn: ConnId(id) });
     }
-    (sim.got, sim.closed)
+    let closed = sim.closed();
+    (sim.got, closed)
 }
 
 proptest! {

@@ -12,7 +12,8 @@ use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 
 use super::*;
-use crate::{Instant, Session};
+use crate::testing::{Conn, Split, Writes, pieces};
+use crate::{App, Instant, Session};
 
 fn hex(data: &[u8]) -> String {
     blake3::hash(data).to_hex().to_string()
@@ -46,59 +47,43 @@ struct RxRun {
 struct RxApp {
     partial: Vec<u8>,
     run: RxRun,
+    now: Instant,
 }
 
 impl RxApp {
     fn new(partial: Vec<u8>) -> RxApp {
-        RxApp { partial, run: RxRun::default() }
+        RxApp { partial, run: RxRun::default(), now: Instant::ZERO }
     }
+}
 
-    /// Steps 1-3 of the drain contract until nothing moves.
-    fn pump(&mut self, rx: &mut Receiver, now: Instant, buf: &mut BytesMut) {
-        loop {
-            let mut moved = false;
-            if rx.wants_read() && !buf.is_empty() {
-                let before = buf.len();
-                rx.handle_read(now, buf);
-                moved |= buf.len() != before;
+impl App<Receiver> for RxApp {
+    fn on_event(&mut self, rx: &mut Receiver, ev: receiver::Event) {
+        let now = self.now;
+        match ev {
+            receiver::Event::Offer { name, size } => {
+                self.run.offers.push((name, size));
+                let keep = if self.partial.len() as u64 <= size { self.partial.len() } else { 0 };
+                self.partial.truncate(keep);
+                self.run.disk = self.partial.clone();
+                rx.accept(now, keep as u64).unwrap();
             }
-            while let Some(ev) = rx.poll_event() {
-                moved = true;
-                match ev {
-                    receiver::Event::Offer { name, size } => {
-                        self.run.offers.push((name, size));
-                        let keep =
-                            if self.partial.len() as u64 <= size { self.partial.len() } else { 0 };
-                        self.partial.truncate(keep);
-                        self.run.disk = self.partial.clone();
-                        rx.accept(now, keep as u64).unwrap();
-                    }
-                    receiver::Event::Read { offset, len } => {
-                        let at = offset as usize;
-                        rx.supply(now, &self.partial[at..at + len]).unwrap();
-                    }
-                    receiver::Event::Write { offset, data } => {
-                        assert_eq!(offset as usize, self.run.disk.len(), "in order here");
-                        for piece in data {
-                            self.run.disk.extend_from_slice(&piece);
-                            rx.written(now, piece.len());
-                        }
-                    }
-                    receiver::Event::Commit { hash } => {
-                        self.run.commits.push(hash);
-                        rx.committed().unwrap();
-                    }
-                    receiver::Event::Failed { refusal, discard } => {
-                        self.run.failures.push((refusal.code, discard));
-                    }
+            receiver::Event::Read { offset, len } => {
+                let at = offset as usize;
+                rx.supply(now, &self.partial[at..at + len]).unwrap();
+            }
+            receiver::Event::Write { offset, data } => {
+                assert_eq!(offset as usize, self.run.disk.len(), "in order here");
+                for piece in data {
+                    self.run.disk.extend_from_slice(&piece);
+                    rx.written(now, piece.len());
                 }
             }
-            while let Some(b) = rx.poll_transmit() {
-                moved = true;
-                self.run.wire.extend_from_slice(&b);
+            receiver::Event::Commit { hash } => {
+                self.run.commits.push(hash);
+                rx.committed().unwrap();
             }
-            if !moved {
-                return;
+            receiver::Event::Failed { refusal, discard } => {
+                self.run.failures.push((refusal.code, discard));
             }
         }
     }
@@ -108,30 +93,27 @@ impl RxApp {
 /// (cycled), then the end of the stream if `eof`.
 fn receive(limits: Limits, input: &[u8], sizes: &[usize], eof: bool) -> RxRun {
     let now = Instant::ZERO;
-    let mut rx = Receiver::new(limits, now);
+    let mut rx = Conn::new(Receiver::new(limits, now), now);
     let mut app = RxApp::new(Vec::new());
-    let mut buf = BytesMut::new();
-    let mut rest = input;
-    let mut i = 0;
-    while !rest.is_empty() && !rx.is_finished() {
-        let n =
-            sizes.get(i % sizes.len().max(1)).copied().unwrap_or(rest.len()).clamp(1, rest.len());
-        i += 1;
-        buf.extend_from_slice(&rest[..n]);
-        rest = &rest[n..];
-        app.pump(&mut rx, now, &mut buf);
-        assert!(buf.len() <= limits.header_cap + limits.max_buffered + n, "unbounded buffering");
+    for piece in pieces(input, Split::Sizes(sizes)) {
+        if rx.session.is_finished() {
+            rx.feed(piece); // never read: left over
+            continue;
+        }
+        rx.read(piece, &mut app);
+        let bound = limits.header_cap + limits.max_buffered + piece.len();
+        assert!(rx.inbox().len() <= bound, "unbounded buffering");
     }
-    if eof && rx.wants_read() {
-        rx.handle_eof(now);
-        app.pump(&mut rx, now, &mut buf);
+    if eof && rx.session.wants_read() {
+        rx.eof(&mut app);
     }
-    app.run.finished = rx.is_finished();
-    app.run.left = buf.len() + rest.len();
+    app.run.wire = rx.take_wire();
+    app.run.finished = rx.session.is_finished();
+    app.run.left = rx.inbox().len();
     if !app.run.finished {
         // Mid-transfer, how much is written depends on how the bytes came
         // (batches); how much was received does not.
-        app.run.position = rx.position();
+        app.run.position = rx.session.position();
         app.run.disk.clear();
     }
     app.run
@@ -397,73 +379,71 @@ struct TxRun {
     finished: bool,
 }
 
+/// A sender's application: answers reads from `file` (in two pieces with
+/// `halves`, to show any split of a read is fine) and records the rest.
+struct TxApp {
+    file: Bytes,
+    halves: bool,
+    events: Vec<sender::Event>,
+    now: Instant,
+}
+
+impl TxApp {
+    fn new(file: &[u8], halves: bool) -> TxApp {
+        TxApp { file: Bytes::copy_from_slice(file), halves, events: Vec::new(), now: Instant::ZERO }
+    }
+
+    /// The events as text, a bad answer without what it quotes (that
+    /// depends on how much of it came).
+    fn texts(&self) -> Vec<String> {
+        let text = |ev: &sender::Event| match ev {
+            sender::Event::Failed(sender::Error::BadAnswer(_)) => "Failed(BadAnswer)".into(),
+            other => alloc::format!("{other:?}"),
+        };
+        self.events.iter().map(text).collect()
+    }
+}
+
+impl App<Sender> for TxApp {
+    fn on_event(&mut self, tx: &mut Sender, ev: sender::Event) {
+        match ev {
+            sender::Event::Read { offset, len } => {
+                let at = offset as usize;
+                let half = if self.halves { len / 2 } else { 0 };
+                if half > 0 {
+                    tx.supply(self.now, self.file.slice(at..at + half)).unwrap();
+                }
+                tx.supply(self.now, self.file.slice(at + half..at + len)).unwrap();
+            }
+            other => self.events.push(other),
+        }
+    }
+}
+
 /// A sender of `file` fed `answers` in pieces; `clock` moves to the next
 /// deadline whenever the answers are exhausted, up to `ticks` times.
 fn send(file: &[u8], answers: &[u8], sizes: &[usize], eof: bool, ticks: usize) -> TxRun {
     let limits = Limits::default().with_chunk(4).with_max_buffered(10);
-    let mut now = Instant::ZERO;
-    let file = Bytes::copy_from_slice(file);
-    let mut tx = Sender::new("f", file.len() as u64, limits, now).unwrap();
-    let mut run = TxRun::default();
-    let mut buf = BytesMut::new();
-    let mut rest = answers;
-    let mut i = 0;
-    let pump = |tx: &mut Sender, now: Instant, buf: &mut BytesMut, run: &mut TxRun| loop {
-        let mut moved = false;
-        if tx.wants_read() && !buf.is_empty() {
-            let before = buf.len();
-            tx.handle_read(now, buf);
-            moved |= buf.len() != before;
-        }
-        while let Some(ev) = tx.poll_event() {
-            moved = true;
-            match ev {
-                sender::Event::Read { offset, len } => {
-                    let at = offset as usize;
-                    // In two pieces, to show any split of a read is fine.
-                    let half = len / 2;
-                    if half > 0 {
-                        tx.supply(now, file.slice(at..at + half)).unwrap();
-                    }
-                    tx.supply(now, file.slice(at + half..at + len)).unwrap();
-                }
-                // What a bad answer quotes depends on how much of it came.
-                sender::Event::Failed(sender::Error::BadAnswer(_)) => {
-                    run.events.push("Failed(BadAnswer)".into());
-                }
-                other => run.events.push(alloc::format!("{other:?}")),
-            }
-        }
-        while let Some(b) = tx.poll_transmit() {
-            moved = true;
-            run.wire.extend_from_slice(&b);
-            tx.handle_sent(now, b.len());
-        }
-        if !moved {
+    let now = Instant::ZERO;
+    let tx = Sender::new("f", file.len() as u64, limits, now).unwrap();
+    let mut tx = Conn::new(tx, now).with_writes(Writes::Report);
+    let mut app = TxApp::new(file, true);
+    tx.drain(&mut app);
+    for piece in pieces(answers, Split::Sizes(sizes)) {
+        if tx.session.is_finished() {
             break;
         }
-    };
-    pump(&mut tx, now, &mut buf, &mut run);
-    while !rest.is_empty() && !tx.is_finished() {
-        let n =
-            sizes.get(i % sizes.len().max(1)).copied().unwrap_or(rest.len()).clamp(1, rest.len());
-        i += 1;
-        buf.extend_from_slice(&rest[..n]);
-        rest = &rest[n..];
-        pump(&mut tx, now, &mut buf, &mut run);
+        tx.read(piece, &mut app);
     }
-    if eof && tx.wants_read() {
-        tx.handle_eof(now);
-        pump(&mut tx, now, &mut buf, &mut run);
+    if eof && tx.session.wants_read() {
+        tx.eof(&mut app);
     }
     for _ in 0..ticks {
-        let Some(at) = tx.poll_timeout() else { break };
-        now = at;
-        tx.handle_timeout(now);
-        pump(&mut tx, now, &mut buf, &mut run);
+        let Some(at) = tx.session.poll_timeout() else { break };
+        app.now = at;
+        tx.timeout(at, &mut app);
     }
-    run.finished = tx.is_finished();
-    run
+    TxRun { wire: tx.take_wire(), events: app.texts(), finished: tx.session.is_finished() }
 }
 
 fn send_three_ways(file: &[u8], answers: &[u8], eof: bool, ticks: usize) -> TxRun {
@@ -657,134 +637,124 @@ struct PairOutcome {
     elapsed: Duration,
 }
 
+/// The receiver's application over a [`Dir`]: resumes a partial file of
+/// the same size, writes, commits, discards on a failed hash.
+struct RxDir<'a> {
+    dir: &'a mut Dir,
+    current: Option<String>,
+    failures: Vec<ErrorCode>,
+    now: Instant,
+}
+
+impl App<Receiver> for RxDir<'_> {
+    fn on_event(&mut self, rx: &mut Receiver, ev: receiver::Event) {
+        let (dir, now) = (&mut *self.dir, self.now);
+        match ev {
+            receiver::Event::Offer { name, size } => {
+                let keep = match dir.parts.get(&name) {
+                    Some((s, data)) if *s == size => data.len() as u64,
+                    _ => {
+                        dir.parts.insert(name.clone(), (size, Vec::new()));
+                        0
+                    }
+                };
+                self.current = Some(name);
+                rx.accept(now, keep).unwrap();
+            }
+            receiver::Event::Read { offset, len } => {
+                let part = &dir.parts[self.current.as_ref().unwrap()].1;
+                let at = offset as usize;
+                rx.supply(now, &part[at..at + len]).unwrap();
+            }
+            receiver::Event::Write { offset, data } => {
+                let part = &mut dir.parts.get_mut(self.current.as_ref().unwrap()).unwrap().1;
+                assert_eq!(offset as usize, part.len());
+                for piece in data {
+                    part.extend_from_slice(&piece);
+                    rx.written(now, piece.len());
+                }
+            }
+            receiver::Event::Commit { hash } => {
+                let name = self.current.clone().unwrap();
+                let (_, data) = dir.parts.remove(&name).unwrap();
+                assert_eq!(blake3::hash(&data), hash);
+                dir.files.insert(name, data);
+                rx.committed().unwrap();
+            }
+            receiver::Event::Failed { refusal, discard } => {
+                self.failures.push(refusal.code);
+                if discard {
+                    dir.parts.remove(self.current.as_ref().unwrap());
+                }
+            }
+        }
+    }
+}
+
 /// One connection from a sender of `file` to a receiver over `link`, in
 /// 1000-byte steps of 1 ms each.
 fn transfer(dir: &mut Dir, name: &str, file: &Bytes, link: Link) -> PairOutcome {
     let limits = Limits::default().with_chunk(1000).with_write_batch(3000).with_max_buffered(8000);
     let t0 = Instant::ZERO;
     let mut now = t0;
-    let mut tx = Sender::new(name, file.len() as u64, limits, now).unwrap();
-    let mut rx = Receiver::new(limits, now);
-    let (mut to_rx, mut to_tx) = (BytesMut::new(), BytesMut::new());
-    let mut wire_out: Vec<u8> = Vec::new(); // sent, not yet delivered
+    let tx = Sender::new(name, file.len() as u64, limits, now).unwrap();
+    let mut tx = Conn::new(tx, now).with_writes(Writes::Hold).named("sender");
+    let mut rx = Conn::new(Receiver::new(limits, now), now).with_writes(Writes::Hold);
+    let mut tapp = TxApp::new(file, false);
+    let mut rapp = RxDir { dir, current: None, failures: Vec::new(), now };
     let mut delivered = 0usize;
     let mut dead = false;
-    let mut tx_events = Vec::new();
-    let mut rx_failures = Vec::new();
-    let mut current: Option<String> = None;
     for _step in 0..1_000_000 {
-        let mut progress = false;
-        // Sender: events and output.
-        while let Some(ev) = tx.poll_event() {
-            progress = true;
-            match ev {
-                sender::Event::Read { offset, len } => {
-                    let at = offset as usize;
-                    tx.supply(now, file.slice(at..at + len)).unwrap();
-                }
-                other => tx_events.push(alloc::format!("{other:?}")),
-            }
-        }
-        while let Some(b) = tx.poll_transmit() {
-            progress = true;
-            wire_out.extend_from_slice(&b);
-        }
+        let mut progress = tx.drain(&mut tapp);
         // The link moves up to 1000 bytes.
         let allowed = match link {
             Link::Whole => usize::MAX,
             Link::CutAfter(n) | Link::StallAfter(n) => n,
         };
-        let n = wire_out.len().min(1000).min(allowed.saturating_sub(delivered));
-        if n > 0 && !dead {
-            progress = true;
-            to_rx.extend_from_slice(&wire_out[..n]);
-            wire_out.drain(..n);
+        if !dead {
+            let max = allowed.saturating_sub(delivered).min(1000);
+            let n = tx.write_into(rx.inbox_mut(), max, &mut tapp);
             delivered += n;
-            tx.handle_sent(now, n);
+            progress |= n > 0;
         }
         let cut =
-            matches!(link, Link::CutAfter(c) if delivered >= c) && !dead && !wire_out.is_empty();
+            matches!(link, Link::CutAfter(c) if delivered >= c) && !dead && tx.unwritten() > 0;
         // Receiver.
-        if rx.wants_read() && !to_rx.is_empty() {
-            rx.handle_read(now, &mut to_rx);
-        }
+        progress |= rx.drain(&mut rapp);
         if cut {
             dead = true;
             if rx.wants_read() {
-                rx.handle_eof(now);
+                rx.eof(&mut rapp);
             }
         }
-        while let Some(ev) = rx.poll_event() {
-            progress = true;
-            match ev {
-                receiver::Event::Offer { name, size } => {
-                    let keep = match dir.parts.get(&name) {
-                        Some((s, data)) if *s == size => data.len() as u64,
-                        _ => {
-                            dir.parts.insert(name.clone(), (size, Vec::new()));
-                            0
-                        }
-                    };
-                    current = Some(name);
-                    rx.accept(now, keep).unwrap();
-                }
-                receiver::Event::Read { offset, len } => {
-                    let part = &dir.parts[current.as_ref().unwrap()].1;
-                    let at = offset as usize;
-                    rx.supply(now, &part[at..at + len]).unwrap();
-                }
-                receiver::Event::Write { offset, data } => {
-                    let part = &mut dir.parts.get_mut(current.as_ref().unwrap()).unwrap().1;
-                    assert_eq!(offset as usize, part.len());
-                    for piece in data {
-                        part.extend_from_slice(&piece);
-                        rx.written(now, piece.len());
-                    }
-                }
-                receiver::Event::Commit { hash } => {
-                    let name = current.clone().unwrap();
-                    let (_, data) = dir.parts.remove(&name).unwrap();
-                    assert_eq!(blake3::hash(&data), hash);
-                    dir.files.insert(name, data);
-                    rx.committed().unwrap();
-                }
-                receiver::Event::Failed { refusal, discard } => {
-                    rx_failures.push(refusal.code);
-                    if discard {
-                        dir.parts.remove(current.as_ref().unwrap());
-                    }
-                }
-            }
+        if dead {
+            rx.drop_unwritten();
+        } else {
+            progress |= rx.write_into(tx.inbox_mut(), usize::MAX, &mut rapp) > 0;
         }
-        while let Some(b) = rx.poll_transmit() {
-            progress = true;
-            if !dead {
-                to_tx.extend_from_slice(&b);
-            }
-        }
-        if tx.wants_read() && !to_tx.is_empty() {
-            tx.handle_read(now, &mut to_tx);
-        }
+        progress |= tx.drain(&mut tapp);
         if dead && tx.wants_read() {
-            tx.handle_eof(now);
+            tx.eof(&mut tapp);
         }
-        if tx.is_finished() && rx.is_finished() {
+        if tx.session.is_finished() && rx.session.is_finished() {
             break;
         }
         // Time: 1 ms a step, or straight to the next deadline when stuck.
-        let next = rx.poll_timeout().into_iter().chain(tx.poll_timeout()).min();
+        let next = rx.session.poll_timeout().into_iter().chain(tx.session.poll_timeout()).min();
         now = match next {
             Some(at) if !progress => at.max(now),
             _ => now + Duration::from_millis(1),
         };
-        rx.handle_timeout(now);
-        tx.handle_timeout(now);
-        if rx.is_finished() && !dead && rx_failures.last() == Some(&ErrorCode::Short) {
+        (tapp.now, rapp.now) = (now, now);
+        rx.timeout(now, &mut rapp);
+        tx.timeout(now, &mut tapp);
+        if rx.session.is_finished() && !dead && rapp.failures.last() == Some(&ErrorCode::Short) {
             dead = true; // the receiver closed on a stalled sender
         }
     }
-    tx_events.extend(core::iter::from_fn(|| tx.poll_event()).map(|e| alloc::format!("{e:?}")));
-    PairOutcome { tx: tx_events, rx_failures, offset: rx.offset(), elapsed: now - t0 }
+    let tx_events = tapp.texts();
+    let offset = rx.session.offset();
+    PairOutcome { tx: tx_events, rx_failures: rapp.failures, offset, elapsed: now - t0 }
 }
 
 fn test_file(len: usize) -> Bytes {
@@ -879,39 +849,22 @@ fn pair_against_a_reference_receiver_on_the_clock() {
     // The reference `receive_file`: one recv for the header, `OK`, then
     // exactly SIZE bytes.
     let file = test_file(5000);
-    let mut now = Instant::ZERO;
-    let mut tx = Sender::new("r.bin", 5000, Limits::default(), now).unwrap();
-    let mut got = Vec::new();
-    let mut header = None;
-    let mut events = Vec::new();
+    let tx = Sender::new("r.bin", 5000, Limits::default(), Instant::ZERO).unwrap();
+    let mut tx = Conn::new(tx, Instant::ZERO).with_writes(Writes::Report);
+    let mut app = TxApp::new(&file, false);
+    tx.drain(&mut app);
+    let header = tx.take_wire();
+    tx.read(b"OK", &mut app);
     for _ in 0..100 {
-        while let Some(ev) = tx.poll_event() {
-            match ev {
-                sender::Event::Read { offset, len } => {
-                    let at = offset as usize;
-                    tx.supply(now, file.slice(at..at + len)).unwrap();
-                }
-                other => events.push(other),
-            }
-        }
-        while let Some(b) = tx.poll_transmit() {
-            tx.handle_sent(now, b.len());
-            if header.is_none() {
-                header = Some(b);
-                tx.handle_read(now, &mut BytesMut::from(&b"OK"[..]));
-            } else {
-                got.extend_from_slice(&b);
-            }
-        }
-        if tx.is_finished() {
+        if tx.session.is_finished() {
             break;
         }
-        if let Some(at) = tx.poll_timeout() {
-            now = at;
-            tx.handle_timeout(now);
-        }
+        let Some(at) = tx.session.poll_timeout() else { continue };
+        app.now = at;
+        tx.timeout(at, &mut app);
     }
-    assert_eq!(&header.unwrap()[..], b"r.bin|5000\n");
+    let (now, got, events) = (tx.now, tx.take_wire(), app.events);
+    assert_eq!(&header[..], b"r.bin|5000\n");
     assert_eq!(got, file);
     assert_eq!(now, Instant::ZERO + Limits::default().bare_ok_wait);
     assert_eq!(events[0], sender::Event::Accepted { offset: 0, verified: false });

@@ -16,13 +16,14 @@ use alloc::vec::Vec;
 use alloc::{format, vec};
 use core::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::{
     ApiError, BodyKind, Error, Event, HeadParser, Limits, RequestHead, ResponseBody, ServerConn,
     TargetForm, Version, reason,
 };
-use crate::{Instant, Session};
+use crate::testing::{Conn, Split};
+use crate::{App, Instant, Session};
 
 const T0: Instant = Instant::ZERO;
 
@@ -58,6 +59,17 @@ fn push_event(events: &mut Vec<Event>, ev: Event) {
     events.push(ev);
 }
 
+/// The application of the tests: records the events (see [`push_event`])
+/// and answers nothing by itself.
+#[derive(Default)]
+struct Record(Vec<Event>);
+
+impl App<ServerConn> for Record {
+    fn on_event(&mut self, _: &mut ServerConn, ev: Event) {
+        push_event(&mut self.0, ev);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Running a vector many ways
 // ---------------------------------------------------------------------------
@@ -91,36 +103,21 @@ fn drive(limits: Limits, input: &[u8], mode: Mode) -> Outcome {
     if matches!(mode, Mode::Trailing | Mode::BytewiseTrailing) {
         data.extend_from_slice(NEXT);
     }
-    let pieces: Vec<&[u8]> = match mode {
-        Mode::Whole | Mode::Trailing => vec![&data[..]],
-        Mode::Bytewise | Mode::BytewiseTrailing => data.chunks(1).collect(),
-        Mode::Split(k) => vec![&data[..k], &data[k..]],
+    let split = match mode {
+        Mode::Whole | Mode::Trailing => Split::Whole,
+        Mode::Bytewise | Mode::BytewiseTrailing => Split::Bytewise,
+        Mode::Split(k) => Split::At(&[k]),
     };
-    let mut conn = ServerConn::new(limits, T0);
-    let mut buf = BytesMut::new();
-    let mut events = Vec::new();
-    let mut wire = Vec::new();
-    for piece in pieces {
-        buf.extend_from_slice(piece);
-        // Drain contract, step 1: feed while the machine wants bytes. It
-        // handles all it can in one call, so once is enough per piece.
-        if conn.wants_read() && !buf.is_empty() {
-            conn.handle_read(T0, &mut buf);
-        }
-        while let Some(ev) = conn.poll_event() {
-            push_event(&mut events, ev);
-        }
-        while let Some(b) = conn.poll_transmit() {
-            wire.extend_from_slice(&b);
-        }
-    }
+    let mut conn = Conn::new(ServerConn::new(limits, T0), T0);
+    let mut events = Record::default();
+    conn.read_split(&data, split, &mut events);
     Outcome {
-        events,
-        wire,
-        finished: conn.is_finished(),
-        wants_read: conn.wants_read(),
-        timeout: conn.poll_timeout(),
-        left: buf.to_vec(),
+        events: events.0,
+        wire: conn.take_wire(),
+        finished: conn.session.is_finished(),
+        wants_read: conn.session.wants_read(),
+        timeout: conn.session.poll_timeout(),
+        left: conn.inbox().to_vec(),
     }
 }
 
@@ -232,13 +229,11 @@ fn rejects_all(cases: &[(&[u8], Error)], status: &str) {
 // An interactive peer for the positive tests
 // ---------------------------------------------------------------------------
 
-/// A driver following the drain contract, with a clock the test moves.
+/// The harness's connection, its clock moved by the test, and the events
+/// recorded.
 struct Peer {
-    conn: ServerConn,
-    inbox: BytesMut,
-    wire: Vec<u8>,
-    events: Vec<Event>,
-    now: Instant,
+    h: Conn<ServerConn>,
+    rec: Record,
 }
 
 impl Peer {
@@ -247,61 +242,36 @@ impl Peer {
     }
 
     fn with(limits: Limits) -> Peer {
-        Peer {
-            conn: ServerConn::new(limits, T0),
-            inbox: BytesMut::new(),
-            wire: Vec::new(),
-            events: Vec::new(),
-            now: T0,
-        }
+        Peer { h: Conn::new(ServerConn::new(limits, T0), T0), rec: Record::default() }
     }
 
     fn send(&mut self, bytes: &[u8]) {
-        self.inbox.extend_from_slice(bytes);
-        self.pump();
+        self.h.read(bytes, &mut self.rec);
     }
 
     fn pump(&mut self) {
-        loop {
-            if self.conn.wants_read() && !self.inbox.is_empty() {
-                self.conn.handle_read(self.now, &mut self.inbox);
-            }
-            let mut any = false;
-            while let Some(ev) = self.conn.poll_event() {
-                any = true;
-                push_event(&mut self.events, ev);
-            }
-            while let Some(b) = self.conn.poll_transmit() {
-                self.wire.extend_from_slice(&b);
-            }
-            if !any {
-                break;
-            }
-        }
+        self.h.drain(&mut self.rec);
     }
 
     fn respond(&mut self, status: u16, body: &str) {
-        self.conn.respond(status, &[], Bytes::copy_from_slice(body.as_bytes())).unwrap();
+        self.h.session.respond(status, &[], Bytes::copy_from_slice(body.as_bytes())).unwrap();
         self.pump();
     }
 
     fn timeout(&mut self, now: Instant) {
-        self.now = now;
-        self.conn.handle_timeout(now);
-        self.pump();
+        self.h.timeout(now, &mut self.rec);
     }
 
     fn eof(&mut self) {
-        self.conn.handle_eof(self.now);
-        self.pump();
+        self.h.eof(&mut self.rec);
     }
 
     fn events(&mut self) -> Vec<Event> {
-        core::mem::take(&mut self.events)
+        core::mem::take(&mut self.rec.0)
     }
 
     fn wire(&mut self) -> String {
-        String::from_utf8(core::mem::take(&mut self.wire)).expect("utf-8 wire in tests")
+        String::from_utf8(self.h.take_wire()).expect("utf-8 wire in tests")
     }
 
     /// The events of one complete request: its head (checked to target
@@ -1176,87 +1146,87 @@ fn limits_defaults_match_protocols_md() {
 fn rfc9110_15_5_9_header_timeout_is_408() {
     let mut p = Peer::new();
     p.send(b"GET / HTTP/1.1\r\nHost: x\r\n");
-    assert_eq!(p.conn.poll_timeout(), Some(at(10.0)));
+    assert_eq!(p.h.session.poll_timeout(), Some(at(10.0)));
     p.timeout(at(9.999));
     assert!(p.events().is_empty());
-    assert!(!p.conn.is_finished());
+    assert!(!p.h.session.is_finished());
     p.timeout(at(10.0));
     assert_eq!(p.events(), [Event::Rejected(Error::Timeout)]);
     check_rejection_response(p.wire().as_bytes(), "408 Request Timeout", "header timeout");
-    assert!(p.conn.is_finished());
-    assert!(!p.conn.wants_read());
-    assert_eq!(p.conn.poll_timeout(), None);
+    assert!(p.h.session.is_finished());
+    assert!(!p.h.session.wants_read());
+    assert_eq!(p.h.session.poll_timeout(), None);
 }
 
 #[test]
 fn rfc9110_15_5_9_slowloris_is_408_from_the_first_byte() {
     let limits = Limits::default().with_header_timeout(Duration::from_secs(5));
     let mut p = Peer::with(limits);
-    p.now = at(1.0);
+    p.h.now = at(1.0);
     p.send(b"G");
     // A byte a second does not push the deadline back.
     for (i, &b) in b"ET / HTTP/1.1\r\n".iter().enumerate() {
-        p.now = at(1.0 + 0.3 * (i + 1) as f64);
+        p.h.now = at(1.0 + 0.3 * (i + 1) as f64);
         p.send(&[b]);
-        p.timeout(p.now);
-        if p.now < at(6.0) {
-            assert!(!p.conn.is_finished());
+        p.timeout(p.h.now);
+        if p.h.now < at(6.0) {
+            assert!(!p.h.session.is_finished());
         }
     }
-    assert_eq!(p.conn.poll_timeout(), Some(at(6.0)));
+    assert_eq!(p.h.session.poll_timeout(), Some(at(6.0)));
     p.timeout(at(6.0));
     assert_eq!(p.events(), [Event::Rejected(Error::Timeout)]);
     check_rejection_response(p.wire().as_bytes(), "408 Request Timeout", "slowloris");
-    assert!(p.conn.is_finished());
+    assert!(p.h.session.is_finished());
 }
 
 #[test]
 fn rfc9110_15_5_9_stalled_body_is_408() {
     let mut p = Peer::new();
     p.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf");
-    assert_eq!(p.conn.poll_timeout(), Some(at(60.0)));
-    p.now = at(30.0);
+    assert_eq!(p.h.session.poll_timeout(), Some(at(60.0)));
+    p.h.now = at(30.0);
     p.send(b"more");
-    assert_eq!(p.conn.poll_timeout(), Some(at(90.0)), "body bytes re-arm the idle timer");
+    assert_eq!(p.h.session.poll_timeout(), Some(at(90.0)), "body bytes re-arm the idle timer");
     p.timeout(at(89.0));
-    assert!(!p.conn.is_finished());
+    assert!(!p.h.session.is_finished());
     p.timeout(at(90.0));
     let events = p.events();
     assert_eq!(events.last(), Some(&Event::Rejected(Error::Timeout)));
     assert_eq!(events[1], Event::Data(Bytes::from_static(b"halfmore")));
     check_rejection_response(p.wire().as_bytes(), "408 Request Timeout", "stalled body");
-    assert!(p.conn.is_finished());
+    assert!(p.h.session.is_finished());
 }
 
 #[test]
 fn rfc9112_9_5_idle_timeout_closes_silently() {
     let mut p = Peer::new();
-    assert_eq!(p.conn.poll_timeout(), Some(at(60.0)));
+    assert_eq!(p.h.session.poll_timeout(), Some(at(60.0)));
     p.timeout(at(59.0));
-    assert!(!p.conn.is_finished());
+    assert!(!p.h.session.is_finished());
     // Early and repeated calls are harmless.
     p.timeout(at(59.0));
     p.timeout(at(60.0));
-    assert!(p.conn.is_finished());
+    assert!(p.h.session.is_finished());
     assert!(p.events().is_empty());
     assert!(p.wire().is_empty());
-    assert_eq!(p.conn.poll_timeout(), None);
+    assert_eq!(p.h.session.poll_timeout(), None);
 }
 
 #[test]
 fn rfc9112_9_5_idle_timer_restarts_after_each_response() {
     let mut p = Peer::new();
-    p.now = at(5.0);
+    p.h.now = at(5.0);
     p.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(p.conn.poll_timeout(), None, "no timer while the application answers");
-    p.now = at(7.0);
-    p.conn.handle_timeout(p.now);
+    assert_eq!(p.h.session.poll_timeout(), None, "no timer while the application answers");
+    p.h.now = at(7.0);
+    p.h.session.handle_timeout(p.h.now);
     p.respond(200, "ok");
-    assert_eq!(p.conn.poll_timeout(), Some(at(67.0)));
+    assert_eq!(p.h.session.poll_timeout(), Some(at(67.0)));
     // The next request's head switches to the header timer.
-    p.now = at(8.0);
+    p.h.now = at(8.0);
     p.send(b"GET /2 HTTP/1.1\r\n");
-    assert_eq!(p.conn.poll_timeout(), Some(at(18.0)));
+    assert_eq!(p.h.session.poll_timeout(), Some(at(18.0)));
     p.timeout(at(67.0));
     assert_eq!(p.events().last(), Some(&Event::Rejected(Error::Timeout)));
     assert!(p.wire().contains("HTTP/1.1 408 Request Timeout\r\n"));
@@ -1269,27 +1239,31 @@ fn rfc9112_9_5_idle_time_runs_from_the_last_byte_written() {
     // (no input since the request), armed the idle timer from the time of
     // the request, so the connection closed at once after the response.
     let mut p = Peer::new();
-    p.now = at(5.0);
+    p.h.now = at(5.0);
     p.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
-    p.conn.send_response(200, &[], ResponseBody::Length(4)).unwrap();
-    p.conn.send_data(Bytes::from_static(b"ab")).unwrap();
+    p.h.session.send_response(200, &[], ResponseBody::Length(4)).unwrap();
+    p.h.session.send_data(Bytes::from_static(b"ab")).unwrap();
     p.pump();
     // The driver writes as the client reads: 100 s later the first half
     // is out, and the application finishes the response.
-    p.conn.handle_sent(at(105.0), 2);
-    p.conn.send_data(Bytes::from_static(b"cd")).unwrap();
-    p.conn.finish().unwrap();
-    assert_eq!(p.conn.poll_timeout(), Some(at(165.0)), "idle from the finish, not the request");
+    p.h.session.handle_sent(at(105.0), 2);
+    p.h.session.send_data(Bytes::from_static(b"cd")).unwrap();
+    p.h.session.finish().unwrap();
+    assert_eq!(
+        p.h.session.poll_timeout(),
+        Some(at(165.0)),
+        "idle from the finish, not the request"
+    );
     p.timeout(at(105.0));
-    assert!(!p.conn.is_finished(), "closed right after a long response");
+    assert!(!p.h.session.is_finished(), "closed right after a long response");
     // The last bytes go out later still: the idle time starts there.
     p.pump();
-    p.conn.handle_sent(at(130.0), 2);
-    assert_eq!(p.conn.poll_timeout(), Some(at(190.0)));
+    p.h.session.handle_sent(at(130.0), 2);
+    assert_eq!(p.h.session.poll_timeout(), Some(at(190.0)));
     p.timeout(at(189.0));
-    assert!(!p.conn.is_finished());
+    assert!(!p.h.session.is_finished());
     p.timeout(at(190.0));
-    assert!(p.conn.is_finished());
+    assert!(p.h.session.is_finished());
     assert!(p.wire().ends_with("\r\n\r\nabcd"));
 }
 
@@ -1301,7 +1275,7 @@ fn rfc9112_9_5_idle_time_runs_from_the_last_byte_written() {
 fn rfc9112_8_eof_between_requests_closes_silently() {
     let mut p = Peer::new();
     p.eof();
-    assert!(p.conn.is_finished());
+    assert!(p.h.session.is_finished());
     assert!(p.events().is_empty());
     assert!(p.wire().is_empty());
 }
@@ -1317,7 +1291,7 @@ fn rfc9112_8_eof_inside_a_request_is_400() {
         p.eof();
         assert_eq!(p.events().last(), Some(&Event::Rejected(Error::Truncated)), "{}", show(input));
         check_rejection_response(p.wire().as_bytes(), OK_400, &show(input));
-        assert!(p.conn.is_finished());
+        assert!(p.h.session.is_finished());
     }
 }
 
@@ -1333,18 +1307,18 @@ fn rfc9112_9_3_2_pipelined_requests_are_answered_in_order() {
     p.send(&[&b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"[..], second, third].concat());
     p.request("/1");
     // A response is owed: the machine stops reading and leaves the rest.
-    assert!(!p.conn.wants_read());
-    assert_eq!(&p.inbox[..], &[&second[..], third].concat()[..]);
+    assert!(!p.h.session.wants_read());
+    assert_eq!(&p.h.inbox()[..], &[&second[..], third].concat()[..]);
     // A driver that feeds anyway changes nothing.
-    p.conn.handle_read(p.now, &mut p.inbox);
-    assert!(p.conn.poll_event().is_none());
-    assert_eq!(p.inbox.len(), second.len() + third.len());
+    assert_eq!(p.h.force_read(), 0);
+    assert!(p.h.session.poll_event().is_none());
+    assert_eq!(p.h.inbox().len(), second.len() + third.len());
     assert!(p.wire().is_empty());
 
     p.respond(200, "one");
     let (_, body) = p.request("/2");
     assert_eq!(body, b"abc");
-    assert!(!p.conn.wants_read());
+    assert!(!p.h.session.wants_read());
     p.respond(201, "two");
     p.request("/3");
     p.respond(202, "three");
@@ -1354,10 +1328,10 @@ fn rfc9112_9_3_2_pipelined_requests_are_answered_in_order() {
          HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\ntwo\
          HTTP/1.1 202 \r\nContent-Length: 5\r\n\r\nthree"
     );
-    assert!(p.inbox.is_empty());
-    assert!(p.conn.wants_read());
-    assert!(!p.conn.is_finished());
-    assert_eq!(p.conn.requests(), 3);
+    assert!(p.h.inbox().is_empty());
+    assert!(p.h.session.wants_read());
+    assert!(!p.h.session.is_finished());
+    assert_eq!(p.h.session.requests(), 3);
 }
 
 #[test]
@@ -1371,7 +1345,7 @@ fn rfc9112_9_3_2_invalid_pipelined_request_is_rejected_after_the_valid_ones() {
     let (first, second) = wire.split_at(wire.find("HTTP/1.1 400").unwrap());
     assert_eq!(first, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     check_rejection_response(second.as_bytes(), OK_400, "pipelined");
-    assert!(p.conn.is_finished());
+    assert!(p.h.session.is_finished());
 }
 
 #[test]
@@ -1382,8 +1356,8 @@ fn rfc9112_9_3_http_1_1_is_persistent_by_default() {
     assert!(head.keep_alive());
     p.respond(200, "a");
     assert_eq!(p.wire(), "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na");
-    assert!(!p.conn.is_finished());
-    assert!(p.conn.wants_read());
+    assert!(!p.h.session.is_finished());
+    assert!(p.h.session.wants_read());
     p.send(b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n");
     p.request("/again");
 }
@@ -1397,7 +1371,7 @@ fn rfc9112_9_6_connection_close_ends_the_connection() {
     p.respond(200, "a");
     assert_eq!(p.wire(), "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\na");
     // MUST NOT process further requests.
-    assert!(p.conn.is_finished());
+    assert!(p.h.session.is_finished());
     assert!(p.events().is_empty());
     // Connection options are a case-insensitive list.
     let mut p = Peer::new();
@@ -1414,7 +1388,7 @@ fn rfc9112_9_3_http_1_0_closes_by_default() {
     assert!(!head.keep_alive());
     p.respond(200, "a");
     assert_eq!(p.wire(), "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\na");
-    assert!(p.conn.is_finished());
+    assert!(p.h.session.is_finished());
 }
 
 #[test]
@@ -1424,13 +1398,13 @@ fn rfc9112_9_3_http_1_0_keep_alive_stays_open() {
     assert!(p.request("/").0.keep_alive());
     p.respond(200, "a");
     assert_eq!(p.wire(), "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: keep-alive\r\n\r\na");
-    assert!(!p.conn.is_finished());
+    assert!(!p.h.session.is_finished());
     // The next HTTP/1.0 request without keep-alive closes.
     p.send(b"GET /2 HTTP/1.0\r\n\r\n");
     p.request("/2");
     p.respond(200, "b");
     assert!(p.wire().contains("Connection: close\r\n"));
-    assert!(p.conn.is_finished());
+    assert!(p.h.session.is_finished());
 }
 
 #[test]
@@ -1438,10 +1412,10 @@ fn close_after_response_adds_connection_close() {
     let mut p = Peer::new();
     p.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     p.request("/");
-    p.conn.close_after_response();
+    p.h.session.close_after_response();
     p.respond(200, "");
     assert_eq!(p.wire(), "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    assert!(p.conn.is_finished());
+    assert!(p.h.session.is_finished());
 }
 
 #[test]
@@ -1485,7 +1459,7 @@ fn rfc9110_10_1_1_rejected_body_after_100_continue_still_gets_its_error() {
     p.send(b"zz\r\n");
     assert_eq!(p.events().last(), Some(&Event::Rejected(Error::BadChunkSize)));
     check_rejection_response(p.wire().as_bytes(), OK_400, "after 100");
-    assert!(p.conn.is_finished());
+    assert!(p.h.session.is_finished());
     // A body over the limit is refused at once, without a 100.
     let mut p = Peer::with(Limits::default().with_max_body(4));
     p.send(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
@@ -1500,13 +1474,15 @@ fn rfc9110_9_3_2_head_response_has_content_length_but_no_body() {
     assert!(p.request("/x").0.is_head());
     p.respond(200, "hello");
     assert_eq!(p.wire(), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
-    assert!(!p.conn.is_finished());
+    assert!(!p.h.session.is_finished());
     // Streaming: the body the application sends is dropped.
     p.send(b"HEAD /y HTTP/1.1\r\nHost: x\r\n\r\n");
     p.request("/y");
-    p.conn.send_response(200, &[("Content-Type", b"text/plain")], ResponseBody::Length(3)).unwrap();
-    p.conn.send_data(Bytes::from_static(b"abc")).unwrap();
-    p.conn.finish().unwrap();
+    p.h.session
+        .send_response(200, &[("Content-Type", b"text/plain")], ResponseBody::Length(3))
+        .unwrap();
+    p.h.session.send_data(Bytes::from_static(b"abc")).unwrap();
+    p.h.session.finish().unwrap();
     p.pump();
     assert_eq!(
         p.wire(),
@@ -1515,12 +1491,12 @@ fn rfc9110_9_3_2_head_response_has_content_length_but_no_body() {
     // With unknown length: the framing field, no chunks, no last-chunk.
     p.send(b"HEAD /z HTTP/1.1\r\nHost: x\r\n\r\n");
     p.request("/z");
-    p.conn.send_response(200, &[], ResponseBody::Chunked).unwrap();
-    p.conn.send_data(Bytes::from_static(b"abc")).unwrap();
-    p.conn.finish().unwrap();
+    p.h.session.send_response(200, &[], ResponseBody::Chunked).unwrap();
+    p.h.session.send_data(Bytes::from_static(b"abc")).unwrap();
+    p.h.session.finish().unwrap();
     p.pump();
     assert_eq!(p.wire(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
-    assert!(!p.conn.is_finished());
+    assert!(!p.h.session.is_finished());
 }
 
 #[test]
@@ -1528,11 +1504,11 @@ fn rfc9112_7_chunked_response_framing() {
     let mut p = Peer::new();
     p.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     p.request("/");
-    p.conn.send_response(200, &[("X-A", b"1")], ResponseBody::Chunked).unwrap();
-    p.conn.send_data(Bytes::from_static(b"hello")).unwrap();
-    p.conn.send_data(Bytes::new()).unwrap(); // an empty piece is not a last-chunk
-    p.conn.send_data(Bytes::from(vec![b'z'; 26])).unwrap();
-    p.conn.finish().unwrap();
+    p.h.session.send_response(200, &[("X-A", b"1")], ResponseBody::Chunked).unwrap();
+    p.h.session.send_data(Bytes::from_static(b"hello")).unwrap();
+    p.h.session.send_data(Bytes::new()).unwrap(); // an empty piece is not a last-chunk
+    p.h.session.send_data(Bytes::from(vec![b'z'; 26])).unwrap();
+    p.h.session.finish().unwrap();
     p.pump();
     assert_eq!(
         p.wire(),
@@ -1541,7 +1517,7 @@ fn rfc9112_7_chunked_response_framing() {
             "z".repeat(26)
         )
     );
-    assert!(!p.conn.is_finished());
+    assert!(!p.h.session.is_finished());
 }
 
 #[test]
@@ -1551,14 +1527,14 @@ fn rfc9112_6_3_http_1_0_client_gets_a_close_delimited_body() {
         let mut p = Peer::new();
         p.send(req);
         p.request("/");
-        p.conn.send_response(200, &[], ResponseBody::Chunked).unwrap();
-        p.conn.send_data(Bytes::from_static(b"abc")).unwrap();
-        p.conn.send_data(Bytes::from_static(b"def")).unwrap();
-        assert!(!p.conn.is_finished());
-        p.conn.finish().unwrap();
+        p.h.session.send_response(200, &[], ResponseBody::Chunked).unwrap();
+        p.h.session.send_data(Bytes::from_static(b"abc")).unwrap();
+        p.h.session.send_data(Bytes::from_static(b"def")).unwrap();
+        assert!(!p.h.session.is_finished());
+        p.h.session.finish().unwrap();
         p.pump();
         assert_eq!(p.wire(), "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabcdef");
-        assert!(p.conn.is_finished(), "the end of the body is the close");
+        assert!(p.h.session.is_finished(), "the end of the body is the close");
     }
 }
 
@@ -1572,15 +1548,15 @@ fn rfc9110_15_3_5_no_content_and_not_modified_have_no_length() {
         p.request("/");
         p.respond(status, "");
         assert_eq!(p.wire(), line);
-        assert!(!p.conn.is_finished());
+        assert!(!p.h.session.is_finished());
         p.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         p.request("/");
         assert_eq!(
-            p.conn.respond(status, &[], Bytes::from_static(b"x")),
+            p.h.session.respond(status, &[], Bytes::from_static(b"x")),
             Err(ApiError::BodyNotAllowed)
         );
         assert_eq!(
-            p.conn.send_response(status, &[], ResponseBody::Chunked),
+            p.h.session.send_response(status, &[], ResponseBody::Chunked),
             Err(ApiError::BodyNotAllowed)
         );
     }
@@ -1610,17 +1586,17 @@ fn response_reason_phrases() {
 fn api_respond_before_end_is_not_ready() {
     let mut p = Peer::new();
     let ok = || Bytes::from_static(b"x");
-    assert_eq!(p.conn.respond(200, &[], ok()), Err(ApiError::NotReady));
+    assert_eq!(p.h.session.respond(200, &[], ok()), Err(ApiError::NotReady));
     p.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab");
-    assert_eq!(p.conn.respond(200, &[], ok()), Err(ApiError::NotReady), "body still arriving");
+    assert_eq!(p.h.session.respond(200, &[], ok()), Err(ApiError::NotReady), "body still arriving");
     p.send(b"cd");
     p.request("/");
     p.respond(200, "x");
-    assert_eq!(p.conn.respond(200, &[], ok()), Err(ApiError::NotReady), "already answered");
-    assert_eq!(p.conn.send_data(ok()), Err(ApiError::WrongState));
-    assert_eq!(p.conn.finish(), Err(ApiError::WrongState));
+    assert_eq!(p.h.session.respond(200, &[], ok()), Err(ApiError::NotReady), "already answered");
+    assert_eq!(p.h.session.send_data(ok()), Err(ApiError::WrongState));
+    assert_eq!(p.h.session.finish(), Err(ApiError::WrongState));
     assert!(p.events().is_empty());
-    assert!(!p.conn.is_finished());
+    assert!(!p.h.session.is_finished());
 }
 
 #[test]
@@ -1628,9 +1604,9 @@ fn api_response_started_twice_is_wrong_state() {
     let mut p = Peer::new();
     p.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     p.request("/");
-    p.conn.send_response(200, &[], ResponseBody::Length(1)).unwrap();
-    assert_eq!(p.conn.send_response(200, &[], ResponseBody::Empty), Err(ApiError::WrongState));
-    assert_eq!(p.conn.respond(200, &[], Bytes::new()), Err(ApiError::WrongState));
+    p.h.session.send_response(200, &[], ResponseBody::Length(1)).unwrap();
+    assert_eq!(p.h.session.send_response(200, &[], ResponseBody::Empty), Err(ApiError::WrongState));
+    assert_eq!(p.h.session.respond(200, &[], Bytes::new()), Err(ApiError::WrongState));
 }
 
 #[test]
@@ -1640,7 +1616,7 @@ fn api_framing_fields_are_rejected() {
     p.request("/");
     for name in ["Content-Length", "transfer-encoding", "CONNECTION"] {
         assert_eq!(
-            p.conn.respond(200, &[(name, b"1")], Bytes::new()),
+            p.h.session.respond(200, &[(name, b"1")], Bytes::new()),
             Err(ApiError::FramingField),
             "{name}"
         );
@@ -1653,13 +1629,17 @@ fn api_framing_fields_are_rejected() {
         ("X", b"\0"),
     ] {
         assert_eq!(
-            p.conn.respond(200, &[(name, value)], Bytes::new()),
+            p.h.session.respond(200, &[(name, value)], Bytes::new()),
             Err(ApiError::BadField),
             "{name}"
         );
     }
     for status in [0, 99, 100, 101, 199, 1000] {
-        assert_eq!(p.conn.respond(status, &[], Bytes::new()), Err(ApiError::BadStatus), "{status}");
+        assert_eq!(
+            p.h.session.respond(status, &[], Bytes::new()),
+            Err(ApiError::BadStatus),
+            "{status}"
+        );
     }
     // Nothing was written by the failed calls, and the request still waits.
     assert!(p.wire().is_empty());
@@ -1672,37 +1652,33 @@ fn api_body_too_long_or_too_short() {
     let mut p = Peer::new();
     p.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     p.request("/");
-    p.conn.send_response(200, &[], ResponseBody::Length(3)).unwrap();
-    assert_eq!(p.conn.send_data(Bytes::from_static(b"abcd")), Err(ApiError::BodyTooLong));
-    p.conn.send_data(Bytes::from_static(b"ab")).unwrap();
-    assert_eq!(p.conn.finish(), Err(ApiError::BodyIncomplete));
-    assert_eq!(p.conn.send_data(Bytes::from_static(b"cd")), Err(ApiError::BodyTooLong));
-    p.conn.send_data(Bytes::from_static(b"c")).unwrap();
-    p.conn.finish().unwrap();
+    p.h.session.send_response(200, &[], ResponseBody::Length(3)).unwrap();
+    assert_eq!(p.h.session.send_data(Bytes::from_static(b"abcd")), Err(ApiError::BodyTooLong));
+    p.h.session.send_data(Bytes::from_static(b"ab")).unwrap();
+    assert_eq!(p.h.session.finish(), Err(ApiError::BodyIncomplete));
+    assert_eq!(p.h.session.send_data(Bytes::from_static(b"cd")), Err(ApiError::BodyTooLong));
+    p.h.session.send_data(Bytes::from_static(b"c")).unwrap();
+    p.h.session.finish().unwrap();
     p.pump();
     assert_eq!(p.wire(), "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc");
     // An empty body is fine with Length(0) / Empty.
     p.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     p.request("/");
-    p.conn.send_response(200, &[], ResponseBody::Empty).unwrap();
-    assert_eq!(p.conn.send_data(Bytes::from_static(b"x")), Err(ApiError::BodyTooLong));
-    p.conn.finish().unwrap();
+    p.h.session.send_response(200, &[], ResponseBody::Empty).unwrap();
+    assert_eq!(p.h.session.send_data(Bytes::from_static(b"x")), Err(ApiError::BodyTooLong));
+    p.h.session.finish().unwrap();
 }
 
 #[test]
 fn api_transmit_queued_counts_unpolled_bytes() {
-    let mut conn = ServerConn::new(Limits::default(), T0);
-    let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..]);
-    conn.handle_read(T0, &mut buf);
-    while conn.poll_event().is_some() {}
-    conn.respond(200, &[], Bytes::from_static(b"hello")).unwrap();
-    let mut total = 0;
-    assert!(conn.transmit_queued() > 0);
-    while let Some(b) = conn.poll_transmit() {
-        total += b.len();
-    }
-    assert_eq!(total, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello".len());
-    assert_eq!(conn.transmit_queued(), 0);
+    let mut p = Peer::new();
+    p.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    p.request("/");
+    p.h.session.respond(200, &[], Bytes::from_static(b"hello")).unwrap();
+    assert!(p.h.session.transmit_queued() > 0);
+    p.pump();
+    assert_eq!(p.wire(), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+    assert_eq!(p.h.session.transmit_queued(), 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -1802,29 +1778,12 @@ fn head_parser_inspects_each_byte_about_once_however_split() {
 // Random splits (property test)
 // ---------------------------------------------------------------------------
 
-/// Feeds `input` in the given pieces and returns the merged events and wire.
+/// Feeds `input` cut at `cuts` and returns the merged events and wire.
 fn drive_pieces(input: &[u8], cuts: &[usize]) -> (Vec<Event>, Vec<u8>, bool) {
-    let mut cuts: Vec<usize> = cuts.iter().map(|&c| c % (input.len() + 1)).collect();
-    cuts.sort_unstable();
-    cuts.push(input.len());
-    let mut conn = ServerConn::new(Limits::default(), T0);
-    let mut buf = BytesMut::new();
-    let (mut events, mut wire) = (Vec::new(), Vec::new());
-    let mut from = 0;
-    for cut in cuts {
-        buf.extend_from_slice(&input[from..cut]);
-        from = cut;
-        if conn.wants_read() && !buf.is_empty() {
-            conn.handle_read(T0, &mut buf);
-        }
-        while let Some(ev) = conn.poll_event() {
-            push_event(&mut events, ev);
-        }
-        while let Some(b) = conn.poll_transmit() {
-            wire.extend_from_slice(&b);
-        }
-    }
-    (events, wire, conn.is_finished())
+    let mut conn = Conn::new(ServerConn::new(Limits::default(), T0), T0);
+    let mut events = Record::default();
+    conn.read_split(input, Split::At(cuts), &mut events);
+    (events.0, conn.take_wire(), conn.session.is_finished())
 }
 
 proptest::proptest! {
@@ -1841,20 +1800,17 @@ proptest::proptest! {
 
 #[test]
 fn abort_writes_what_was_queued_then_closes() {
-    let mut conn = ServerConn::new(Limits::default(), Instant::ZERO);
-    let mut buf = BytesMut::from(&b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n"[..]);
-    conn.handle_read(Instant::ZERO, &mut buf);
-    while conn.poll_event().is_some() {}
-    conn.send_response(200, &[], ResponseBody::Length(10)).unwrap();
-    conn.send_data(Bytes::from_static(b"four")).unwrap();
-    conn.abort();
-    assert!(conn.is_finished());
-    assert!(!conn.wants_read());
-    let mut wire = Vec::new();
-    while let Some(b) = conn.poll_transmit() {
-        wire.extend_from_slice(&b);
-    }
-    assert!(wire.starts_with(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n"));
-    assert!(wire.ends_with(b"\r\n\r\nfour"));
-    assert_eq!(conn.send_data(Bytes::from_static(b"more")), Err(ApiError::WrongState));
+    let mut p = Peer::new();
+    p.send(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n");
+    p.request("/f");
+    p.h.session.send_response(200, &[], ResponseBody::Length(10)).unwrap();
+    p.h.session.send_data(Bytes::from_static(b"four")).unwrap();
+    p.h.session.abort();
+    assert!(p.h.session.is_finished());
+    assert!(!p.h.session.wants_read());
+    p.pump();
+    let wire = p.wire();
+    assert!(wire.starts_with("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n"));
+    assert!(wire.ends_with("\r\n\r\nfour"));
+    assert_eq!(p.h.session.send_data(Bytes::from_static(b"more")), Err(ApiError::WrongState));
 }
