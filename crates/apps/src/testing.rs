@@ -1,71 +1,53 @@
-//! An in-memory driver for the HTTP apps' unit tests: the core's drain
-//! contract, no sockets; work on the blocking pool is waited for.
+//! The HTTP apps' unit tests on the core's harness ([`sansnet_proto::testing`]):
+//! the drain contract asserted at every step, no sockets; work on the
+//! blocking pool is waited for.
 
-use bytes::BytesMut;
 use sansnet_proto::http::{Limits, ServerConn};
+use sansnet_proto::testing::{Conn, Step, Writes};
 use sansnet_proto::{App, Instant, Session};
 
-/// Feeds `input` to a fresh connection running `app` and returns every byte
-/// it wrote, calling `on_drained` whenever the output was taken, as the
-/// transports do. Also checks that the app never queued more than
-/// `max_queued` bytes at once.
+/// Feeds `input` to a fresh connection running `app`, ends the stream once
+/// the connection wants more, and returns every byte it wrote; sends are
+/// reported as the transports report them (so `on_drained` is called).
+/// Also checks that the app never queued more than `max_queued` bytes at
+/// once.
 pub(crate) fn exchange_bytes<A: App<ServerConn>>(
     mut app: A,
     input: &[u8],
     max_queued: usize,
 ) -> Vec<u8> {
-    let now = Instant::ZERO;
-    let mut conn = ServerConn::new(Limits::default(), now);
-    let mut inbox = BytesMut::from(input);
-    let mut wire = Vec::new();
-    let mut eof = false;
-    loop {
-        let mut moved = false;
-        if conn.wants_read() && !inbox.is_empty() {
-            let before = inbox.len();
-            conn.handle_read(now, &mut inbox);
-            moved |= inbox.len() != before;
+    let mut conn = Conn::new(ServerConn::new(Limits::default(), Instant::ZERO), Instant::ZERO)
+        .with_writes(Writes::Report);
+    let watch = |s: &ServerConn, step: Step| {
+        if matches!(step, Step::Events | Step::Round) {
+            assert!(s.transmit_queued() <= max_queued, "queued {}", s.transmit_queued());
         }
-        while let Some(ev) = conn.poll_event() {
-            moved = true;
-            app.on_event(&mut conn, ev);
-        }
-        assert!(conn.transmit_queued() <= max_queued, "queued {}", conn.transmit_queued());
-        while let Some(b) = conn.poll_transmit() {
-            moved = true;
-            wire.extend_from_slice(&b);
-        }
-        if conn.is_finished() {
-            break;
-        }
-        if !moved && app.is_working() {
-            wait_for_work(&mut app, &mut conn);
-            continue;
-        }
-        if !moved {
-            app.on_drained(&mut conn);
-            assert!(conn.transmit_queued() <= max_queued, "queued {}", conn.transmit_queued());
-            if conn.transmit_queued() > 0 {
-                continue;
-            }
-            if inbox.is_empty() && conn.wants_read() && !eof {
-                eof = true;
-                conn.handle_eof(now);
-                continue;
-            }
-            break;
-        }
+    };
+    conn.feed(input);
+    conn.drain_with(&mut app, watch);
+    settle(&mut conn, &mut app, watch);
+    if !conn.session.is_finished() && conn.wants_read() {
+        conn.feed_eof();
+        conn.drain_with(&mut app, watch);
+        settle(&mut conn, &mut app, watch);
     }
-    wire
+    conn.take_wire()
 }
 
-/// Polls the app's work until some of it is done (bounded).
-fn wait_for_work<A: App<ServerConn>>(app: &mut A, conn: &mut ServerConn) {
+/// Waits for the app's work (bounded), draining after each piece of it.
+fn settle<A: App<ServerConn>>(
+    conn: &mut Conn<ServerConn>,
+    app: &mut A,
+    watch: impl Fn(&ServerConn, Step) + Copy,
+) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    while app.poll_work(conn, &mut cx).is_pending() {
-        assert!(std::time::Instant::now() < deadline, "the work never finished");
-        std::thread::sleep(std::time::Duration::from_micros(200));
+    while app.is_working() && !conn.session.is_finished() {
+        if conn.poll_work(app) {
+            conn.drain_with(app, watch);
+        } else {
+            assert!(std::time::Instant::now() < deadline, "the work never finished");
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
     }
 }
 

@@ -145,6 +145,9 @@ pub enum Step {
         /// Bytes consumed from the stream in all.
         consumed: u64,
     },
+    /// After the round's events went to the application, before its
+    /// transmitted bytes are taken: what the application queued at once.
+    Events,
     /// The end of a round: every event and every transmitted byte so far
     /// was taken.
     Round,
@@ -325,6 +328,18 @@ impl<S: Session> Conn<S> {
         Some(at)
     }
 
+    /// Polls the application's work in flight once ([`App::poll_work`],
+    /// with a waker that does nothing) and drains if some finished; whether
+    /// it had. The test decides how long to wait between polls.
+    pub fn poll_work(&mut self, app: &mut impl App<S>) -> bool {
+        let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+        if app.poll_work(&mut self.session, &mut cx).is_pending() {
+            return false;
+        }
+        self.drain(app);
+        true
+    }
+
     /// Offers the buffer once even though the session may not want it (a
     /// driver that breaks step 1, to show the machine copes); how many
     /// bytes it took. Does not drain.
@@ -369,6 +384,8 @@ impl<S: Session> Conn<S> {
                 progressed = true;
                 app.on_event(&mut self.session, ev);
             }
+            (self.watch)(&self.session, Step::Events);
+            watch(&self.session, Step::Events);
             let mut wrote = false;
             while let Some(b) = self.session.poll_transmit() {
                 progressed = true;
