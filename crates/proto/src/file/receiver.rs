@@ -67,7 +67,7 @@ pub enum Event {
 
 /// The receiver's one timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// The sender has been silent for [`Limits::idle_timeout`] while the
     /// header, data or trailer is awaited.
     Idle,

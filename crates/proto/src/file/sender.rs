@@ -87,7 +87,7 @@ pub enum Error {
 
 /// The sender's timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// Waiting for the ack.
     Ack,
     /// A lone `OK` arrived: if nothing follows, it is a bare ack.

@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use super::body::{BodyChunk, BodyDecoder};
 use super::head::{BodyKind, HeadParser, RequestHead, Version};
 use super::response::{self, Framing, ResponseBody, bodyless_status, check_fields, write_head};
-use super::{ApiError, Error, Limits};
+use super::{Error, Limits, Misuse};
 use crate::time::{TimerKind, Timers};
 use crate::{Instant, Session};
 
@@ -29,7 +29,7 @@ pub enum Event {
 
 /// The connection's timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// Waiting for a request (closes silently) or for body bytes (408).
     Idle,
     /// From the first byte of a head to its end (408).
@@ -184,7 +184,7 @@ impl ServerConn {
         status: u16,
         fields: &[(&str, &[u8])],
         body: Bytes,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Misuse> {
         let framing = if body.is_empty() {
             ResponseBody::Empty
         } else {
@@ -206,21 +206,21 @@ impl ServerConn {
         status: u16,
         fields: &[(&str, &[u8])],
         body: ResponseBody,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Misuse> {
         if self.state != State::Await {
             return Err(if matches!(self.state, State::Sending(_)) {
-                ApiError::WrongState
+                Misuse::WrongState
             } else {
-                ApiError::NotReady
+                Misuse::NotReady
             });
         }
         if !(200..=999).contains(&status) {
-            return Err(ApiError::BadStatus);
+            return Err(Misuse::BadStatus);
         }
         check_fields(fields)?;
         let no_body = bodyless_status(status);
         if no_body && !matches!(body, ResponseBody::Empty) {
-            return Err(ApiError::BodyNotAllowed);
+            return Err(Misuse::BodyNotAllowed);
         }
         let mut close = self.close_requested || self.peer_eof || !self.req_keep_alive;
         let (framing, sending) = match body {
@@ -249,8 +249,8 @@ impl ServerConn {
     /// Sends body bytes of the response started by
     /// [`send_response`](Self::send_response). On a HEAD request they are
     /// dropped.
-    pub fn send_data(&mut self, data: Bytes) -> Result<(), ApiError> {
-        let State::Sending(sending) = self.state else { return Err(ApiError::WrongState) };
+    pub fn send_data(&mut self, data: Bytes) -> Result<(), Misuse> {
+        let State::Sending(sending) = self.state else { return Err(Misuse::WrongState) };
         if data.is_empty() {
             return Ok(());
         }
@@ -258,7 +258,7 @@ impl ServerConn {
             Sending::Fixed(left) => {
                 let n = data.len() as u64;
                 if n > left {
-                    return Err(ApiError::BodyTooLong);
+                    return Err(Misuse::BodyTooLong);
                 }
                 self.state = State::Sending(Sending::Fixed(left - n));
                 self.push_transmit(data);
@@ -279,11 +279,11 @@ impl ServerConn {
 
     /// Ends the response. The connection then reads the next request, or
     /// closes if this exchange ends it.
-    pub fn finish(&mut self) -> Result<(), ApiError> {
-        let State::Sending(sending) = self.state else { return Err(ApiError::WrongState) };
+    pub fn finish(&mut self) -> Result<(), Misuse> {
+        let State::Sending(sending) = self.state else { return Err(Misuse::WrongState) };
         match sending {
             Sending::Fixed(0) | Sending::UntilClose | Sending::Discard => {}
-            Sending::Fixed(_) => return Err(ApiError::BodyIncomplete),
+            Sending::Fixed(_) => return Err(Misuse::BodyIncomplete),
             Sending::Chunked => self.push_transmit(Bytes::from_static(b"0\r\n\r\n")),
         }
         if self.close_after || self.peer_eof {
