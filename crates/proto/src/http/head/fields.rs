@@ -12,19 +12,24 @@ use super::{FieldSpan, Span, scan_token};
 enum Phase {
     /// At the start of a field line, or of the blank line ending the
     /// section; `first`: right after the request-line.
-    LineStart {
-        first: bool,
-    },
+    LineStart { first: bool },
+    /// Inside a field line.
+    Line(Step),
+    /// CR of the blank line seen; LF next.
+    EndLf,
+    /// The blank line was read.
+    Done,
+}
+
+/// Where a field line stopped when the bytes ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
     Name,
     /// After the colon: optional whitespace.
     ValueWs,
     Value,
     /// CR after a field value seen; LF next.
     ValueLf,
-    /// CR of the blank line seen; LF next.
-    EndLf,
-    /// The blank line was read.
-    Done,
 }
 
 /// What [`FieldScanner::scan`] found.
@@ -55,9 +60,20 @@ pub(crate) struct FieldScanner {
     /// The CR ending the current value.
     value_end: usize,
     name: Span,
+    value: Span,
     /// Field lines begun so far.
     count: usize,
     max_fields: usize,
+}
+
+/// What the first byte of a line says.
+enum LineStart {
+    /// A field line: its name starts here.
+    Field,
+    /// CR: the blank line ending the section.
+    Blank,
+    /// Out of bytes.
+    More,
 }
 
 impl FieldScanner {
@@ -71,6 +87,7 @@ impl FieldScanner {
             mark: 0,
             value_end: 0,
             name: Span::default(),
+            value: Span::default(),
             count: 0,
             max_fields,
         }
@@ -81,118 +98,168 @@ impl FieldScanner {
     /// [`VALUE_BYTE`](super::VALUE_BYTE)), or 0.
     pub(crate) fn trickle_class(&self) -> u8 {
         match self.phase {
-            Phase::Name => super::TOKEN_BYTE,
-            Phase::Value => super::VALUE_BYTE,
+            Phase::Line(Step::Name) => super::TOKEN_BYTE,
+            Phase::Line(Step::Value) => super::VALUE_BYTE,
             _ => 0,
         }
     }
 
     /// Scans on from `*pos` in `b` to the end of the next field line, the
     /// end of the section, or the end of `b`.
-    #[inline]
+    ///
+    /// One arm per phase. A field line runs its steps as a straight run (a
+    /// whole line costs no dispatch between them); each step moves `*pos`,
+    /// and the phase once it completes; `Ok(false)` from a step means out
+    /// of bytes. A line the bytes ran out in is resumed at its step.
+    #[inline(always)]
     pub(crate) fn scan(&mut self, b: &[u8], pos: &mut usize) -> Result<Scanned, Error> {
-        // The phase in a local: each arm's next phase is then a known value
-        // and the jump to its arm is direct.
-        let mut phase = self.phase;
-        let r = self.run(&mut phase, b, pos);
-        self.phase = phase;
-        r
+        let complete = match self.phase {
+            Phase::LineStart { first } => match self.line_start(b, pos, first)? {
+                LineStart::Field => self.from_name(b, pos)?,
+                LineStart::Blank => return self.end_lf(b, pos),
+                LineStart::More => false,
+            },
+            Phase::Line(step) => self.resume(step, b, pos)?,
+            Phase::EndLf => return self.end_lf(b, pos),
+            Phase::Done => return Ok(Scanned::End),
+        };
+        Ok(if complete {
+            Scanned::Field(FieldSpan { name: self.name, value: self.value })
+        } else {
+            Scanned::More
+        })
+    }
+
+    /// The rest of a field line split across calls, from `step` on: one arm
+    /// per step. Kept out of line: a line seldom ends mid-read.
+    #[inline(never)]
+    fn resume(&mut self, step: Step, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
+        Ok(match step {
+            Step::Name => self.from_name(b, pos)?,
+            Step::ValueWs => {
+                self.value_ws(b, pos) && self.value(b, pos)? && self.value_lf(b, pos)?
+            }
+            Step::Value => self.value(b, pos)? && self.value_lf(b, pos)?,
+            Step::ValueLf => self.value_lf(b, pos)?,
+        })
     }
 
     #[inline(always)]
-    fn run(&mut self, phase: &mut Phase, b: &[u8], pos: &mut usize) -> Result<Scanned, Error> {
-        loop {
-            match *phase {
-                Phase::LineStart { first } => {
-                    let p = *pos;
-                    let Some(&c) = b.get(p) else { return Ok(Scanned::More) };
-                    match c {
-                        b'\r' => {
-                            *pos = p + 1;
-                            *phase = Phase::EndLf;
-                        }
-                        b'\n' => return Err(Error::BareLf),
-                        b' ' | b'\t' if first => return Err(Error::WhitespaceAfterStartLine),
-                        b' ' | b'\t' => return Err(Error::ObsFold),
-                        _ => {
-                            if self.count >= self.max_fields {
-                                return Err(Error::TooManyFields);
-                            }
-                            self.count += 1;
-                            self.mark = p;
-                            *phase = Phase::Name;
-                        }
-                    }
+    fn line_start(&mut self, b: &[u8], pos: &mut usize, first: bool) -> Result<LineStart, Error> {
+        let p = *pos;
+        let Some(&c) = b.get(p) else { return Ok(LineStart::More) };
+        match c {
+            b'\r' => {
+                *pos = p + 1;
+                self.phase = Phase::EndLf;
+                Ok(LineStart::Blank)
+            }
+            b'\n' => Err(Error::BareLf),
+            b' ' | b'\t' if first => Err(Error::WhitespaceAfterStartLine),
+            b' ' | b'\t' => Err(Error::ObsFold),
+            _ => {
+                if self.count >= self.max_fields {
+                    return Err(Error::TooManyFields);
                 }
-                Phase::Name => {
-                    let i = scan_token(b, *pos);
-                    *pos = i;
-                    let Some(&c) = b.get(i) else { return Ok(Scanned::More) };
-                    match c {
-                        b':' if i > self.mark => {}
-                        b' ' | b'\t' if i > self.mark => return Err(Error::SpaceBeforeColon),
-                        0 => return Err(Error::Nul),
-                        b'\n' => return Err(Error::BareLf),
-                        _ => return Err(Error::BadFieldName),
-                    }
-                    self.name = Span::new(self.mark, i);
-                    *pos = i + 1;
-                    *phase = Phase::ValueWs;
-                }
-                Phase::ValueWs => {
-                    let mut i = *pos;
-                    while let Some(b' ' | b'\t') = b.get(i) {
-                        i += 1;
-                    }
-                    *pos = i;
-                    if i == b.len() {
-                        return Ok(Scanned::More);
-                    }
-                    self.mark = i;
-                    *phase = Phase::Value;
-                }
-                Phase::Value => {
-                    let i = chars::scan_value(b, *pos);
-                    *pos = i;
-                    let Some(&c) = b.get(i) else { return Ok(Scanned::More) };
-                    match c {
-                        b'\r' => {}
-                        b'\n' => return Err(Error::BareLf),
-                        0 => return Err(Error::Nul),
-                        _ => return Err(Error::BadFieldValue),
-                    }
-                    self.value_end = i;
-                    *pos = i + 1;
-                    *phase = Phase::ValueLf;
-                }
-                Phase::ValueLf => {
-                    let p = *pos;
-                    let Some(&c) = b.get(p) else { return Ok(Scanned::More) };
-                    if c != b'\n' {
-                        return Err(Error::BareCr);
-                    }
-                    let mut end = self.value_end;
-                    while end > self.mark && matches!(b[end - 1], b' ' | b'\t') {
-                        end -= 1;
-                    }
-                    *pos = p + 1;
-                    *phase = Phase::LineStart { first: false };
-                    let value = Span::new(self.mark, end);
-                    return Ok(Scanned::Field(FieldSpan { name: self.name, value }));
-                }
-                Phase::EndLf => {
-                    let p = *pos;
-                    let Some(&c) = b.get(p) else { return Ok(Scanned::More) };
-                    if c != b'\n' {
-                        return Err(Error::BareCr);
-                    }
-                    *pos = p + 1;
-                    *phase = Phase::Done;
-                    return Ok(Scanned::End);
-                }
-                Phase::Done => return Ok(Scanned::End),
+                self.count += 1;
+                self.mark = p;
+                self.phase = Phase::Line(Step::Name);
+                Ok(LineStart::Field)
             }
         }
+    }
+
+    /// The rest of a field line from its name on.
+    #[inline(always)]
+    fn from_name(&mut self, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
+        Ok(self.name(b, pos)?
+            && self.value_ws(b, pos)
+            && self.value(b, pos)?
+            && self.value_lf(b, pos)?)
+    }
+
+    /// `field-name ":"`, no whitespace before the colon.
+    #[inline(always)]
+    fn name(&mut self, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
+        let i = scan_token(b, *pos);
+        *pos = i;
+        let Some(&c) = b.get(i) else { return Ok(false) };
+        match c {
+            b':' if i > self.mark => {}
+            b' ' | b'\t' if i > self.mark => return Err(Error::SpaceBeforeColon),
+            0 => return Err(Error::Nul),
+            b'\n' => return Err(Error::BareLf),
+            _ => return Err(Error::BadFieldName),
+        }
+        self.name = Span::new(self.mark, i);
+        *pos = i + 1;
+        self.phase = Phase::Line(Step::ValueWs);
+        Ok(true)
+    }
+
+    /// OWS before the value.
+    #[inline(always)]
+    fn value_ws(&mut self, b: &[u8], pos: &mut usize) -> bool {
+        let mut i = *pos;
+        while let Some(b' ' | b'\t') = b.get(i) {
+            i += 1;
+        }
+        *pos = i;
+        if i == b.len() {
+            return false;
+        }
+        self.mark = i;
+        self.phase = Phase::Line(Step::Value);
+        true
+    }
+
+    /// The value, up to its CR.
+    #[inline(always)]
+    fn value(&mut self, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
+        let i = chars::scan_value(b, *pos);
+        *pos = i;
+        let Some(&c) = b.get(i) else { return Ok(false) };
+        match c {
+            b'\r' => {}
+            b'\n' => return Err(Error::BareLf),
+            0 => return Err(Error::Nul),
+            _ => return Err(Error::BadFieldValue),
+        }
+        self.value_end = i;
+        *pos = i + 1;
+        self.phase = Phase::Line(Step::ValueLf);
+        Ok(true)
+    }
+
+    /// The LF ending the line; the value is trimmed of trailing OWS.
+    #[inline(always)]
+    fn value_lf(&mut self, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
+        let p = *pos;
+        let Some(&c) = b.get(p) else { return Ok(false) };
+        if c != b'\n' {
+            return Err(Error::BareCr);
+        }
+        let mut end = self.value_end;
+        while end > self.mark && matches!(b[end - 1], b' ' | b'\t') {
+            end -= 1;
+        }
+        self.value = Span::new(self.mark, end);
+        *pos = p + 1;
+        self.phase = Phase::LineStart { first: false };
+        Ok(true)
+    }
+
+    /// The LF of the blank line ending the section.
+    #[inline(always)]
+    fn end_lf(&mut self, b: &[u8], pos: &mut usize) -> Result<Scanned, Error> {
+        let p = *pos;
+        let Some(&c) = b.get(p) else { return Ok(Scanned::More) };
+        if c != b'\n' {
+            return Err(Error::BareCr);
+        }
+        *pos = p + 1;
+        self.phase = Phase::Done;
+        Ok(Scanned::End)
     }
 }
 

@@ -6,99 +6,98 @@ use super::super::{Error, TargetForm, Version};
 use super::{HeadParser, Phase, Span, scan_token};
 
 impl HeadParser {
-    /// The request-line, resumed at `self.phase`, one arm per phase.
-    /// `Ok(false)`: out of bytes; `Ok(true)`: the line is complete and the
-    /// phase is [`Phase::Fields`].
+    /// The request-line, resumed at `self.phase`. One arm per phase: each
+    /// runs the steps left in the line from there as a straight run (a
+    /// whole line costs no dispatch between its steps); each step moves
+    /// `self.pos`, and the phase once it completes. `Ok(false)`: out of
+    /// bytes; `Ok(true)`: the line is complete and the phase is
+    /// [`Phase::Fields`].
+    #[inline(always)]
     pub(super) fn request_line(&mut self, b: &[u8]) -> Result<bool, Error> {
-        // The phase in a local: each arm's next phase is then a known value
-        // and the jump to its arm is direct.
-        let mut phase = self.phase;
-        let r = self.line_phases(&mut phase, b);
-        self.phase = phase;
-        r
+        Ok(match self.phase {
+            Phase::Start | Phase::StartLf => {
+                self.empty_lines(b)? && self.method(b)? && self.target(b)? && self.version(b)?
+            }
+            Phase::Method => self.method(b)? && self.target(b)? && self.version(b)?,
+            Phase::Target => self.target(b)? && self.version(b)?,
+            Phase::Version => self.version(b)?,
+            Phase::Fields | Phase::Done => true,
+        })
     }
 
+    /// Empty lines before the request-line, ignored (RFC 9112 §2.2).
     #[inline(always)]
-    fn line_phases(&mut self, phase: &mut Phase, b: &[u8]) -> Result<bool, Error> {
+    fn empty_lines(&mut self, b: &[u8]) -> Result<bool, Error> {
         loop {
-            match *phase {
-                Phase::Start => {
-                    let p = self.pos;
-                    let Some(&c) = b.get(p) else { return Ok(false) };
-                    if c == b'\r' {
-                        // RFC 9112 §2.2: ignore empty lines before the request-line.
-                        self.pos = p + 1;
-                        *phase = Phase::StartLf;
-                    } else {
-                        self.mark = p;
-                        *phase = Phase::Method;
-                    }
-                }
-                Phase::StartLf => {
-                    let p = self.pos;
-                    let Some(&c) = b.get(p) else { return Ok(false) };
-                    if c != b'\n' {
-                        return Err(Error::BareCr);
-                    }
-                    self.pos = p + 1;
-                    *phase = Phase::Start;
-                }
-                Phase::Method => {
-                    let i = scan_token(b, self.pos);
-                    self.pos = i;
-                    let Some(&c) = b.get(i) else { return Ok(false) };
-                    if c != b' ' || i == self.mark {
-                        return Err(match c {
-                            b'\n' => Error::BareLf,
-                            0 => Error::Nul,
-                            _ if i == self.mark => Error::BadMethod,
-                            _ => Error::BadRequestLine,
-                        });
-                    }
-                    self.method = Span::new(self.mark, i);
-                    self.pos = i + 1;
-                    self.mark = i + 1;
-                    *phase = Phase::Target;
-                }
-                Phase::Target => {
-                    // Look at most one byte past the target limit.
-                    let cap = b.len().min(self.mark.saturating_add(self.max_target + 1));
-                    let i = chars::scan_target(&b[..cap], self.pos);
-                    self.pos = i;
-                    if i - self.mark > self.max_target {
-                        return Err(Error::TargetTooLong);
-                    }
-                    let Some(&c) = b.get(i) else { return Ok(false) };
-                    if c != b' ' || i == self.mark {
-                        return Err(match c {
-                            0 => Error::Nul,
-                            b'\n' => Error::BareLf,
-                            b' ' | b'\r' => Error::BadRequestLine,
-                            _ => Error::BadTarget,
-                        });
-                    }
-                    self.target = Span::new(self.mark, i);
-                    self.form = target_form(self.method.get(b), self.target.get(b))?;
-                    self.pos = i + 1;
-                    *phase = Phase::Version;
-                }
-                Phase::Version => {
-                    if !self.version_line(b)? {
-                        return Ok(false);
-                    }
-                    *phase = Phase::Fields;
+            let p = self.pos;
+            let Some(&c) = b.get(p) else { return Ok(false) };
+            match (self.phase, c) {
+                (Phase::StartLf, b'\n') => self.phase = Phase::Start,
+                (Phase::StartLf, _) => return Err(Error::BareCr),
+                (_, b'\r') => self.phase = Phase::StartLf,
+                _ => {
+                    self.mark = p;
+                    self.phase = Phase::Method;
                     return Ok(true);
                 }
-                Phase::Fields | Phase::Done => return Ok(true),
             }
+            self.pos = p + 1;
         }
+    }
+
+    /// `method SP`.
+    #[inline(always)]
+    fn method(&mut self, b: &[u8]) -> Result<bool, Error> {
+        let i = scan_token(b, self.pos);
+        self.pos = i;
+        let Some(&c) = b.get(i) else { return Ok(false) };
+        if c != b' ' || i == self.mark {
+            return Err(match c {
+                b'\n' => Error::BareLf,
+                0 => Error::Nul,
+                _ if i == self.mark => Error::BadMethod,
+                _ => Error::BadRequestLine,
+            });
+        }
+        self.method = Span::new(self.mark, i);
+        self.pos = i + 1;
+        self.mark = i + 1;
+        self.phase = Phase::Target;
+        Ok(true)
+    }
+
+    /// `request-target SP`, within `max_target`, its form checked against
+    /// the method.
+    #[inline(always)]
+    fn target(&mut self, b: &[u8]) -> Result<bool, Error> {
+        // Look at most one byte past the target limit.
+        let cap = b.len().min(self.mark.saturating_add(self.max_target + 1));
+        let i = chars::scan_target(&b[..cap], self.pos);
+        self.pos = i;
+        if i - self.mark > self.max_target {
+            return Err(Error::TargetTooLong);
+        }
+        let Some(&c) = b.get(i) else { return Ok(false) };
+        if c != b' ' || i == self.mark {
+            return Err(match c {
+                0 => Error::Nul,
+                b'\n' => Error::BareLf,
+                b' ' | b'\r' => Error::BadRequestLine,
+                _ => Error::BadTarget,
+            });
+        }
+        self.target = Span::new(self.mark, i);
+        self.form = target_form(self.method.get(b), self.target.get(b))?;
+        self.pos = i + 1;
+        self.phase = Phase::Version;
+        Ok(true)
     }
 
     /// `HTTP/d.d` CR LF, judged byte by byte as the bytes come, so a short
     /// or wrong version fails at its first wrong byte, whatever follows and
     /// however the input is split. `Ok(false)`: out of bytes.
     #[inline(always)]
-    fn version_line(&mut self, b: &[u8]) -> Result<bool, Error> {
+    fn version(&mut self, b: &[u8]) -> Result<bool, Error> {
         let p = self.pos;
         let v = &b[p..b.len().min(p + 10)];
         let common = match v {
@@ -109,6 +108,7 @@ impl HeadParser {
         if let Some(version) = common {
             self.version = version;
             self.pos = p + 10;
+            self.phase = Phase::Fields;
             return Ok(true);
         }
         for (i, &c) in v.iter().enumerate().take(8) {
@@ -135,6 +135,7 @@ impl HeadParser {
             (Some(_), _) => return Err(Error::BadVersion),
         }
         self.pos = p + 10;
+        self.phase = Phase::Fields;
         Ok(true)
     }
 }

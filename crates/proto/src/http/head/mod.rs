@@ -321,9 +321,9 @@ impl HeadParser {
         let b = &buf[..lim];
         let done = match self.phase {
             Phase::Start | Phase::StartLf | Phase::Method | Phase::Target | Phase::Version => {
-                self.request_line(b)? && self.fields(b)?
+                self.request_line(b)? && self.field_section(b)?
             }
-            Phase::Fields => self.fields(b)?,
+            Phase::Fields => self.field_section(b)?,
             Phase::Done => return Ok(Some(self.pos)),
         };
         if done {
@@ -339,8 +339,7 @@ impl HeadParser {
 
     /// The field section up to the blank line, each field line recorded and
     /// taken in by the [`Semantics`]. `Ok(true)`: the head is complete.
-    #[inline(always)]
-    fn fields(&mut self, b: &[u8]) -> Result<bool, Error> {
+    fn field_section(&mut self, b: &[u8]) -> Result<bool, Error> {
         loop {
             match self.section.scan(b, &mut self.pos)? {
                 Scanned::Field(field) => {
