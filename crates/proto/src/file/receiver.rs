@@ -405,7 +405,7 @@ impl Session for Receiver {
             }
             // Go on only when the data ended with the trailer's bytes after it.
             let to_trailer = state == State::Data && matches!(self.state, State::Trailer { .. });
-            if !(to_trailer && !buf.is_empty()) {
+            if !to_trailer || buf.is_empty() {
                 return;
             }
         }

@@ -115,7 +115,7 @@ impl FieldScanner {
     pub(crate) fn scan(&mut self, b: &[u8], pos: &mut usize) -> Result<Scanned, Error> {
         let complete = match self.phase {
             Phase::LineStart { first } => match self.line_start(b, pos, first)? {
-                LineStart::Field => self.from_name(b, pos)?,
+                LineStart::Field => self.rest_of_line(b, pos)?,
                 LineStart::Blank => return self.end_lf(b, pos),
                 LineStart::More => false,
             },
@@ -135,7 +135,7 @@ impl FieldScanner {
     #[inline(never)]
     fn resume(&mut self, step: Step, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
         Ok(match step {
-            Step::Name => self.from_name(b, pos)?,
+            Step::Name => self.rest_of_line(b, pos)?,
             Step::ValueWs => {
                 self.value_ws(b, pos) && self.value(b, pos)? && self.value_lf(b, pos)?
             }
@@ -171,7 +171,7 @@ impl FieldScanner {
 
     /// The rest of a field line from its name on.
     #[inline(always)]
-    fn from_name(&mut self, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
+    fn rest_of_line(&mut self, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
         Ok(self.name(b, pos)?
             && self.value_ws(b, pos)
             && self.value(b, pos)?
