@@ -1,7 +1,7 @@
 //! The request-body decoder: `Content-Length` and `chunked` framing.
 //!
 //! Body bytes are cut out of the driver's buffer with `split_to().freeze()`
-//! and handed on as [`Bytes`], never copied. Chunk-size lines, extensions
+//! and handed on as [`Bytes`], never copied. Chunk-size lines and extensions
 //! go through a byte-at-a-time state machine (they are short); extension
 //! bytes are capped per request. The trailer section is read by the head's
 //! own field scanner (one grammar for both), within the head's limits, then
