@@ -12,24 +12,19 @@ use super::{FieldSpan, Span, scan_token};
 enum Phase {
     /// At the start of a field line, or of the blank line ending the
     /// section; `first`: right after the request-line.
-    LineStart { first: bool },
-    /// Inside a field line.
-    Line(Step),
-    /// CR of the blank line seen; LF next.
-    EndLf,
-    /// The blank line was read.
-    Done,
-}
-
-/// Where a field line stopped when the bytes ran out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Step {
+    LineStart {
+        first: bool,
+    },
     Name,
     /// After the colon: optional whitespace.
     ValueWs,
     Value,
     /// CR after a field value seen; LF next.
     ValueLf,
+    /// CR of the blank line seen; LF next.
+    EndLf,
+    /// The blank line was read.
+    Done,
 }
 
 /// What [`FieldScanner::scan`] found.
@@ -98,8 +93,8 @@ impl FieldScanner {
     /// [`VALUE_BYTE`](super::VALUE_BYTE)), or 0.
     pub(crate) fn trickle_class(&self) -> u8 {
         match self.phase {
-            Phase::Line(Step::Name) => super::TOKEN_BYTE,
-            Phase::Line(Step::Value) => super::VALUE_BYTE,
+            Phase::Name => super::TOKEN_BYTE,
+            Phase::Value => super::VALUE_BYTE,
             _ => 0,
         }
     }
@@ -107,10 +102,10 @@ impl FieldScanner {
     /// Scans on from `*pos` in `b` to the end of the next field line, the
     /// end of the section, or the end of `b`.
     ///
-    /// One arm per phase. A field line runs its steps as a straight run (a
-    /// whole line costs no dispatch between them); each step moves `*pos`,
-    /// and the phase once it completes; `Ok(false)` from a step means out
-    /// of bytes. A line the bytes ran out in is resumed at its step.
+    /// One arm per phase: each runs the steps left in the line from there,
+    /// as a straight run (a whole line costs no dispatch between its
+    /// steps). Each step moves `*pos`, and the phase once it completes;
+    /// `Ok(false)` from a step means out of bytes.
     #[inline(always)]
     pub(crate) fn scan(&mut self, b: &[u8], pos: &mut usize) -> Result<Scanned, Error> {
         let complete = match self.phase {
@@ -119,7 +114,12 @@ impl FieldScanner {
                 LineStart::Blank => return self.end_lf(b, pos),
                 LineStart::More => false,
             },
-            Phase::Line(step) => self.resume(step, b, pos)?,
+            Phase::Name => self.rest_of_line(b, pos)?,
+            Phase::ValueWs => {
+                self.value_ws(b, pos) && self.value(b, pos)? && self.value_lf(b, pos)?
+            }
+            Phase::Value => self.value(b, pos)? && self.value_lf(b, pos)?,
+            Phase::ValueLf => self.value_lf(b, pos)?,
             Phase::EndLf => return self.end_lf(b, pos),
             Phase::Done => return Ok(Scanned::End),
         };
@@ -127,20 +127,6 @@ impl FieldScanner {
             Scanned::Field(FieldSpan { name: self.name, value: self.value })
         } else {
             Scanned::More
-        })
-    }
-
-    /// The rest of a field line split across calls, from `step` on: one arm
-    /// per step. Kept out of line: a line seldom ends mid-read.
-    #[inline(never)]
-    fn resume(&mut self, step: Step, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
-        Ok(match step {
-            Step::Name => self.rest_of_line(b, pos)?,
-            Step::ValueWs => {
-                self.value_ws(b, pos) && self.value(b, pos)? && self.value_lf(b, pos)?
-            }
-            Step::Value => self.value(b, pos)? && self.value_lf(b, pos)?,
-            Step::ValueLf => self.value_lf(b, pos)?,
         })
     }
 
@@ -163,7 +149,7 @@ impl FieldScanner {
                 }
                 self.count += 1;
                 self.mark = p;
-                self.phase = Phase::Line(Step::Name);
+                self.phase = Phase::Name;
                 Ok(LineStart::Field)
             }
         }
@@ -193,7 +179,7 @@ impl FieldScanner {
         }
         self.name = Span::new(self.mark, i);
         *pos = i + 1;
-        self.phase = Phase::Line(Step::ValueWs);
+        self.phase = Phase::ValueWs;
         Ok(true)
     }
 
@@ -209,7 +195,7 @@ impl FieldScanner {
             return false;
         }
         self.mark = i;
-        self.phase = Phase::Line(Step::Value);
+        self.phase = Phase::Value;
         true
     }
 
@@ -227,7 +213,7 @@ impl FieldScanner {
         }
         self.value_end = i;
         *pos = i + 1;
-        self.phase = Phase::Line(Step::ValueLf);
+        self.phase = Phase::ValueLf;
         Ok(true)
     }
 
