@@ -35,7 +35,7 @@ use crate::{Instant, Session};
 
 /// The echo machine's one timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// No byte in either direction for `idle_timeout`: close.
     Idle,
 }

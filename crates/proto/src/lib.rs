@@ -7,14 +7,38 @@
 //! `sansnet-async-std` and `sansnet-smol` crates), inside your own event
 //! loop, or in a test on a simulated clock.
 //!
-//! - [`http`]: the HTTP/1.1 server connection ([`http::ServerConn`]), its
-//!   incremental request parser and response writer.
-//! - [`file`](mod@file): file transfer, the [`file::Sender`] and [`file::Receiver`]
-//!   machines with their line codec and file-name rules; they say what to
-//!   read or write and where, and never touch a file themselves.
-//! - [`machine`]: the shape every machine shares ([`Session`] for one
-//!   connection, [`Hub`] for many) and the drain contract drivers follow.
-//! - [`time`]: [`Instant`] and the timer table.
+//! The machines, one module per protocol:
+//!
+//! - [`http`]: HTTP/1.1, server side. [`http::ServerConn`] models one
+//!   connection (requests parsed incrementally, bodies, keep-alive and
+//!   pipelining, `100 Continue`, response framing, the header and idle
+//!   timers, every rejection with its status); [`http::HeadParser`] and
+//!   [`http::BodyDecoder`] are its parts, usable alone.
+//! - [`chat`]: the chat room. [`chat::Room`] models the server of many
+//!   clients as one [`Hub`]: JSON frames split from each stream, names,
+//!   fan-out of one serialised event to every recipient, and a bounded
+//!   outbound budget per connection.
+//! - [`file`](mod@file): file transfer. [`file::Sender`] and
+//!   [`file::Receiver`] model the two ends of one transfer (header, ack and
+//!   resume offset, data hashed with BLAKE3, trailer, `DONE`); they say what
+//!   to read or write and where, and never touch a file themselves.
+//! - [`echo`]: echo (RFC 862). [`echo::Echo`] models one TCP connection
+//!   that sends every byte back, with bounded unsent bytes and an idle
+//!   timer; [`echo::UdpEcho`] answers each datagram.
+//! - [`scan`]: TCP connect scanning, the pure part. [`scan::Scan`] models
+//!   the bookkeeping of a scan (which port next, each port's outcome, the
+//!   open ports in order); the transports do the connecting.
+//!
+//! And what they share:
+//!
+//! - [`machine`]: the shape every machine has ([`Session`] for one
+//!   connection, [`Hub`] for many, [`Datagrams`] for datagrams), the drain
+//!   contract drivers follow, and [`App`], the application side.
+//! - [`time`]: [`Instant`], time as a value passed in by the driver.
+//!
+//! Two kinds of error: the peer's are each protocol's `Error` (the machine
+//! answers them on the wire and closes), the application's are each
+//! protocol's `Misuse` (a command at the wrong time or with a bad value).
 //!
 //! The crate is `#![no_std]` with `alloc`; the default `std` feature only
 //! lets memchr pick AVX2 at run time.
@@ -75,5 +99,5 @@ pub mod scan;
 pub mod testing;
 pub mod time;
 
-pub use machine::{App, ConnId, Datagrams, Hub, Input, Output, Session, Solo};
+pub use machine::{App, ConnId, Datagrams, Hub, Input, Output, Session};
 pub use time::Instant;

@@ -6,9 +6,9 @@
 //!   file sender, file receiver). A driver owns one per connection.
 //! - [`Hub`]: many connections in one machine (the chat room). Inputs carry a
 //!   [`ConnId`]; outputs are addressed to one. A driver owns one hub and feeds
-//!   it from a single task or thread, so the hub needs no locks. [`Solo`]
-//!   lifts any `Session` factory into a `Hub`, so a driver written only for
-//!   hubs runs every protocol too.
+//!   it from a single task or thread, so the hub needs no locks.
+//! - [`App`]: the application side of a `Session`, the contract between a
+//!   machine's events and the code that answers them with commands.
 //!
 //! # The drain contract
 //!
@@ -59,7 +59,6 @@
 //! assert!(wire.ends_with(b"\r\n\r\nhi"));
 //! ```
 
-use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use bytes::{Bytes, BytesMut};
 
@@ -134,6 +133,17 @@ pub trait Session {
 /// can queue the next piece: memory stays bounded by what it queues at once.
 ///
 /// A closure `FnMut(&mut S, S::Event)` is an `App`.
+///
+/// # Why it lives in the core
+///
+/// No machine calls an `App`, yet it is no I/O concern: it says what a
+/// machine's events oblige the application to do (answer with commands,
+/// restart the drain, report work in flight), whatever performs the I/O.
+/// Every driver wires a session to an application through it, and so does
+/// the core's own test harness, which runs a machine against an
+/// application on a simulated clock exactly as a driver does. Keeping it
+/// beside [`Session`] keeps that contract in one place, usable without any
+/// transport crate.
 pub trait App<S: Session> {
     /// An event from the session.
     fn on_event(&mut self, session: &mut S, event: S::Event);
@@ -286,129 +296,4 @@ pub trait Hub {
     /// from `conn` for now.
     #[must_use]
     fn wants_read(&self, conn: ConnId) -> bool;
-}
-
-/// Lifts per-connection [`Session`]s into a [`Hub`]: one session per
-/// `ConnId`, made by `factory` when the connection opens.
-///
-/// Events come out as `Output::Event((conn, event))`; the application reaches
-/// the session with [`Solo::session_mut`] to answer them. Outputs are
-/// produced connection by connection in `ConnId` order, so the result is
-/// deterministic.
-pub struct Solo<S, F> {
-    factory: F,
-    sessions: BTreeMap<ConnId, S>,
-    /// Connections that may have output to drain, in arrival order.
-    dirty: VecDeque<ConnId>,
-}
-
-impl<S: Session, F: FnMut(Instant) -> S> Solo<S, F> {
-    /// A hub whose connections each run a session made by `factory(now)`.
-    pub fn new(factory: F) -> Self {
-        Solo { factory, sessions: BTreeMap::new(), dirty: VecDeque::new() }
-    }
-
-    /// The session of `conn`, while it is open.
-    pub fn session_mut(&mut self, conn: ConnId) -> Option<&mut S> {
-        if self.sessions.contains_key(&conn) && !self.dirty.contains(&conn) {
-            self.dirty.push_back(conn);
-        }
-        self.sessions.get_mut(&conn)
-    }
-
-    /// How many connections are open.
-    pub fn len(&self) -> usize {
-        self.sessions.len()
-    }
-
-    /// Whether no connection is open.
-    pub fn is_empty(&self) -> bool {
-        self.sessions.is_empty()
-    }
-
-    fn touch(&mut self, conn: ConnId) {
-        if !self.dirty.contains(&conn) {
-            self.dirty.push_back(conn);
-        }
-    }
-}
-
-impl<S: Session, F: FnMut(Instant) -> S> Hub for Solo<S, F> {
-    type Event = (ConnId, S::Event);
-
-    fn handle(&mut self, now: Instant, input: Input<'_>) {
-        match input {
-            Input::Opened { conn, .. } => {
-                let session = (self.factory)(now);
-                self.sessions.insert(conn, session);
-                self.touch(conn);
-            }
-            Input::Read { conn, buf } => {
-                if let Some(s) = self.sessions.get_mut(&conn) {
-                    s.handle_read(now, buf);
-                    self.touch(conn);
-                }
-            }
-            Input::Eof { conn } => {
-                if let Some(s) = self.sessions.get_mut(&conn) {
-                    s.handle_eof(now);
-                    self.touch(conn);
-                }
-            }
-            Input::Sent { conn, n } => {
-                if let Some(s) = self.sessions.get_mut(&conn) {
-                    s.handle_sent(now, n);
-                    self.touch(conn);
-                }
-            }
-            Input::Gone { conn } => {
-                self.sessions.remove(&conn);
-                self.dirty.retain(|&c| c != conn);
-            }
-        }
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        let due: alloc::vec::Vec<ConnId> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.poll_timeout().is_some_and(|at| at <= now))
-            .map(|(&c, _)| c)
-            .collect();
-        for conn in due {
-            if let Some(s) = self.sessions.get_mut(&conn) {
-                s.handle_timeout(now);
-            }
-            self.touch(conn);
-        }
-    }
-
-    fn poll_output(&mut self) -> Option<Output<Self::Event>> {
-        while let Some(&conn) = self.dirty.front() {
-            let Some(s) = self.sessions.get_mut(&conn) else {
-                self.dirty.pop_front();
-                continue;
-            };
-            if let Some(ev) = s.poll_event() {
-                return Some(Output::Event((conn, ev)));
-            }
-            if let Some(data) = s.poll_transmit() {
-                return Some(Output::Transmit { conn, data });
-            }
-            self.dirty.pop_front();
-            if s.is_finished() {
-                self.sessions.remove(&conn);
-                return Some(Output::Close { conn });
-            }
-        }
-        None
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.sessions.values().filter_map(|s| s.poll_timeout()).min()
-    }
-
-    fn wants_read(&self, conn: ConnId) -> bool {
-        self.sessions.get(&conn).is_some_and(|s| s.wants_read())
-    }
 }

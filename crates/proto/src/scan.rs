@@ -242,12 +242,16 @@ impl Outcome {
     }
 }
 
-/// The caller recorded an outcome for a port that [`Scan::next_port`] did
-/// not hand out, or recorded it twice (a bug in the driver, not in the
-/// network).
+/// The caller used a [`Scan`] out of turn: a bug in the caller, not in the
+/// network. Every protocol of the crate names this kind of error `Misuse`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("port {0} is not awaiting an outcome")]
-pub struct NotPending(pub u16);
+#[non_exhaustive]
+pub enum Misuse {
+    /// An outcome recorded for a port that [`Scan::next_port`] did not hand
+    /// out, or recorded twice.
+    #[error("port {0} is not awaiting an outcome")]
+    NotPending(u16),
+}
 
 /// The counts of a scan so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -378,9 +382,9 @@ impl Scan {
     }
 
     /// Records what trying `port` found. Outcomes may arrive in any order.
-    pub fn record(&mut self, port: u16, outcome: Outcome) -> Result<(), NotPending> {
+    pub fn record(&mut self, port: u16, outcome: Outcome) -> Result<(), Misuse> {
         if !self.pending.get(port) {
-            return Err(NotPending(port));
+            return Err(Misuse::NotPending(port));
         }
         self.pending.set(port, false);
         let s = &mut self.summary;
@@ -500,7 +504,7 @@ mod tests {
     fn records_out_of_order_and_rejects_misuse() {
         let mut scan = Scan::new("1-5".parse().unwrap());
         let ports: Vec<u16> = core::iter::from_fn(|| scan.next_port()).collect();
-        assert_eq!(scan.record(9, Outcome::Open), Err(NotPending(9)));
+        assert_eq!(scan.record(9, Outcome::Open), Err(Misuse::NotPending(9)));
         for (&p, o) in ports.iter().rev().zip([
             Outcome::Open,
             Outcome::Filtered,
@@ -510,7 +514,7 @@ mod tests {
         ]) {
             scan.record(p, o).unwrap();
         }
-        assert_eq!(scan.record(5, Outcome::Open), Err(NotPending(5)), "recorded twice");
+        assert_eq!(scan.record(5, Outcome::Open), Err(Misuse::NotPending(5)), "recorded twice");
         assert!(scan.is_done());
         assert_eq!(scan.open_ports().collect::<Vec<_>>(), [3, 5]);
         let s = scan.summary();

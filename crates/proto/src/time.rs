@@ -1,5 +1,5 @@
-//! Time as a value: the core's [`Instant`] and the timer table every machine
-//! keeps its deadlines in.
+//! Time as a value: the core's [`Instant`], and (inside the crate) the timer
+//! table every machine keeps its deadlines in.
 //!
 //! The core never reads a clock. Drivers pass `now` into every `handle_*`
 //! call; a simulated clock in tests is just an `Instant` that the test moves
@@ -86,7 +86,7 @@ impl Sub<Instant> for Instant {
 ///
 /// Implemented by each machine's timer enum so that [`Timers`] can index a
 /// fixed array with it.
-pub trait TimerKind: Copy + Eq + core::fmt::Debug + 'static {
+pub(crate) trait TimerKind: Copy + Eq + core::fmt::Debug + 'static {
     /// How many timers there are.
     const COUNT: usize;
     /// Every timer, in index order.
@@ -100,30 +100,8 @@ pub trait TimerKind: Copy + Eq + core::fmt::Debug + 'static {
 /// `poll_timeout` of a machine is [`Timers::next`]; `handle_timeout(now)`
 /// asks [`Timers::expired`] which timers are due and disarms them, so
 /// calling it early or twice is harmless.
-///
-/// ```
-/// use core::time::Duration;
-/// use sansnet_proto::{Instant, time::{TimerKind, Timers}};
-///
-/// #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-/// enum T { Idle, Header }
-/// impl TimerKind for T {
-///     const COUNT: usize = 2;
-///     const ALL: &'static [T] = &[T::Idle, T::Header];
-///     fn index(self) -> usize { self as usize }
-/// }
-///
-/// let mut timers: Timers<T, 2> = Timers::new();
-/// let t0 = Instant::ZERO;
-/// timers.set(T::Idle, t0 + Duration::from_secs(60));
-/// timers.set(T::Header, t0 + Duration::from_secs(10));
-/// assert_eq!(timers.next(), Some((T::Header, t0 + Duration::from_secs(10))));
-/// assert_eq!(timers.expired(t0 + Duration::from_secs(5)), None);
-/// assert_eq!(timers.expired(t0 + Duration::from_secs(10)), Some(T::Header));
-/// assert_eq!(timers.expired(t0 + Duration::from_secs(10)), None); // disarmed
-/// ```
 #[derive(Clone, Debug)]
-pub struct Timers<K: TimerKind, const N: usize> {
+pub(crate) struct Timers<K: TimerKind, const N: usize> {
     deadlines: [Option<Instant>; N],
     _kind: core::marker::PhantomData<K>,
 }
@@ -141,33 +119,33 @@ impl<K: TimerKind, const N: usize> Timers<K, N> {
     ///
     /// If `N` differs from `K::COUNT` (a bug in the machine, caught by its
     /// first test).
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         assert_eq!(N, K::COUNT, "Timers<K, N> needs N == K::COUNT");
         Timers { deadlines: [None; N], _kind: core::marker::PhantomData }
     }
 
     /// Arms (or re-arms) `timer` to fire at `at`.
-    pub fn set(&mut self, timer: K, at: Instant) {
+    pub(crate) fn set(&mut self, timer: K, at: Instant) {
         self.deadlines[timer.index()] = Some(at);
     }
 
     /// Disarms `timer`.
-    pub fn clear(&mut self, timer: K) {
+    pub(crate) fn clear(&mut self, timer: K) {
         self.deadlines[timer.index()] = None;
     }
 
     /// Disarms every timer.
-    pub fn clear_all(&mut self) {
+    pub(crate) fn clear_all(&mut self) {
         self.deadlines = [None; N];
     }
 
     /// When `timer` fires, if armed.
-    pub fn get(&self, timer: K) -> Option<Instant> {
+    pub(crate) fn get(&self, timer: K) -> Option<Instant> {
         self.deadlines[timer.index()]
     }
 
     /// The earliest armed deadline and its timer (the lowest index on ties).
-    pub fn next(&self) -> Option<(K, Instant)> {
+    pub(crate) fn next(&self) -> Option<(K, Instant)> {
         K::ALL
             .iter()
             .filter_map(|&k| self.deadlines[k.index()].map(|at| (k, at)))
@@ -176,7 +154,7 @@ impl<K: TimerKind, const N: usize> Timers<K, N> {
 
     /// Disarms and returns one timer whose deadline is at or before `now`
     /// (the earliest first); `None` when nothing is due.
-    pub fn expired(&mut self, now: Instant) -> Option<K> {
+    pub(crate) fn expired(&mut self, now: Instant) -> Option<K> {
         let (k, at) = self.next()?;
         if at <= now {
             self.clear(k);
@@ -184,5 +162,38 @@ impl<K: TimerKind, const N: usize> Timers<K, N> {
         } else {
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum T {
+        Idle,
+        Header,
+    }
+    impl TimerKind for T {
+        const COUNT: usize = 2;
+        const ALL: &'static [T] = &[T::Idle, T::Header];
+        fn index(self) -> usize {
+            self as usize
+        }
+    }
+
+    #[test]
+    fn timers_fire_earliest_first_once() {
+        let mut timers: Timers<T, 2> = Timers::new();
+        let t0 = Instant::ZERO;
+        timers.set(T::Idle, t0 + Duration::from_secs(60));
+        timers.set(T::Header, t0 + Duration::from_secs(10));
+        assert_eq!(timers.next(), Some((T::Header, t0 + Duration::from_secs(10))));
+        assert_eq!(timers.expired(t0 + Duration::from_secs(5)), None);
+        assert_eq!(timers.expired(t0 + Duration::from_secs(10)), Some(T::Header));
+        assert_eq!(timers.expired(t0 + Duration::from_secs(10)), None); // disarmed
+        assert_eq!(timers.get(T::Idle), Some(t0 + Duration::from_secs(60)));
+        timers.clear_all();
+        assert_eq!(timers.next(), None);
     }
 }

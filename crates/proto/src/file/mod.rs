@@ -129,8 +129,10 @@ pub use name::{MAX_NAME, NameError, Stash, check_name};
 pub use receiver::Receiver;
 pub use sender::Sender;
 
-/// A command given when the machine does not expect it: a bug in the
-/// application, not the peer's doing (the machine is left as it was).
+/// The application called a command of a [`Sender`] or [`Receiver`] at the
+/// wrong time or with an out-of-range value: a bug in the application, not
+/// the peer's doing (the machine is left as it was). Every protocol of the
+/// crate names this kind of error `Misuse`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Misuse {
     /// Not in this state.

@@ -67,7 +67,7 @@ pub enum Event {
 
 /// The receiver's one timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// The sender has been silent for [`Limits::idle_timeout`] while the
     /// header, data or trailer is awaited.
     Idle,
@@ -83,18 +83,20 @@ impl TimerKind for Timer {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// Reading `NAME|SIZE\n`.
-    Header,
+    /// Reading `NAME|SIZE\n`; `scanned` bytes of it searched for its end.
+    Header { scanned: usize },
     /// [`Event::Offer`] is out; waiting for accept or refuse.
     Deciding,
-    /// Hashing the kept prefix of a resumed transfer.
-    Prefix,
+    /// Hashing the kept prefix of a resumed transfer: the next prefix byte
+    /// to ask for, and the bytes asked for and not yet supplied.
+    Prefix { next_read: u64, in_flight: u64 },
     /// Receiving the file's bytes.
     Data,
-    /// Reading `BLAKE3 <hex>\n`.
-    Trailer,
-    /// Verified; waiting for the writes, then for the commit.
-    Committing,
+    /// Reading `BLAKE3 <hex>\n`; `scanned` bytes of it searched.
+    Trailer { scanned: usize },
+    /// Verified (`hash` is the file's); waiting for the writes, then
+    /// (once `asked` with [`Event::Commit`]) for the commit.
+    Committing { hash: Hash, asked: bool },
     /// Over.
     Closed,
 }
@@ -115,23 +117,15 @@ enum State {
 pub struct Receiver {
     limits: Limits,
     state: State,
-    /// How far the current line was searched for its end.
-    scanned: usize,
     size: u64,
     offset: u64,
     /// Bytes hashed so far: the position of the next byte in the file.
     pos: u64,
-    /// Resuming: the next prefix byte to ask for, and bytes asked for and
-    /// not yet supplied.
-    next_read: u64,
-    in_flight: u64,
     hasher: blake3::Hasher,
-    hash: Option<Hash>,
     pending: Vec<Bytes>,
     pending_len: usize,
     pending_at: u64,
     unwritten: usize,
-    commit_asked: bool,
     events: VecDeque<Event>,
     out: VecDeque<Bytes>,
     timers: Timers<Timer, 1>,
@@ -144,20 +138,15 @@ impl Receiver {
         timers.set(Timer::Idle, now + limits.idle_timeout);
         Receiver {
             limits,
-            state: State::Header,
-            scanned: 0,
+            state: State::Header { scanned: 0 },
             size: 0,
             offset: 0,
             pos: 0,
-            next_read: 0,
-            in_flight: 0,
             hasher: blake3::Hasher::new(),
-            hash: None,
             pending: Vec::new(),
             pending_len: 0,
             pending_at: 0,
             unwritten: 0,
-            commit_asked: false,
             events: VecDeque::new(),
             out: VecDeque::new(),
             timers,
@@ -192,7 +181,7 @@ impl Receiver {
         self.offset = offset;
         self.out.push_back(Ack::encode_offset(offset));
         if offset > 0 {
-            self.state = State::Prefix;
+            self.state = State::Prefix { next_read: 0, in_flight: 0 };
             self.request_reads();
         } else {
             self.enter_data(now);
@@ -218,16 +207,16 @@ impl Receiver {
     /// [`Event::Read`], in order. Bytes short of what was asked (the
     /// partial file shrank) are a misuse: refuse with `io` instead.
     pub fn supply(&mut self, now: Instant, data: &[u8]) -> Result<(), Misuse> {
-        if self.state != State::Prefix {
+        let State::Prefix { next_read, in_flight } = self.state else {
             return Err(Misuse::State("supply answers a Read"));
-        }
+        };
         let len = data.len() as u64;
-        if data.is_empty() || len > self.in_flight {
+        if data.is_empty() || len > in_flight {
             return Err(Misuse::Range("more bytes than asked for, or none"));
         }
         self.hasher.update(data);
         self.pos += len;
-        self.in_flight -= len;
+        self.state = State::Prefix { next_read, in_flight: in_flight - len };
         if self.pos == self.offset {
             self.enter_data(now);
         } else {
@@ -249,8 +238,8 @@ impl Receiver {
     /// The commit asked for by [`Event::Commit`] is done: queues `DONE`
     /// and finishes.
     pub fn committed(&mut self) -> Result<(), Misuse> {
-        match (self.state, self.hash) {
-            (State::Committing, Some(hash)) if self.commit_asked => {
+        match self.state {
+            State::Committing { hash, asked: true } => {
                 self.out.push_back(encode_done(&hash));
                 self.close();
                 Ok(())
@@ -267,19 +256,22 @@ impl Receiver {
     }
 
     fn request_reads(&mut self) {
+        let State::Prefix { mut next_read, mut in_flight } = self.state else { return };
         let chunk = self.limits.chunk as u64;
-        while self.next_read < self.offset && self.in_flight < self.limits.max_buffered as u64 {
-            let len = chunk.min(self.offset - self.next_read);
+        while next_read < self.offset && in_flight < self.limits.max_buffered as u64 {
+            let len = chunk.min(self.offset - next_read);
             // `len` is at most `chunk`, a usize.
-            self.events.push_back(Event::Read { offset: self.next_read, len: len as usize });
-            self.next_read += len;
-            self.in_flight += len;
+            self.events.push_back(Event::Read { offset: next_read, len: len as usize });
+            next_read += len;
+            in_flight += len;
         }
+        self.state = State::Prefix { next_read, in_flight };
     }
 
     fn enter_data(&mut self, now: Instant) {
         self.pending_at = self.pos;
-        self.state = if self.pos == self.size { State::Trailer } else { State::Data };
+        self.state =
+            if self.pos == self.size { State::Trailer { scanned: 0 } } else { State::Data };
         self.timers.set(Timer::Idle, now + self.limits.idle_timeout);
     }
 
@@ -308,18 +300,17 @@ impl Receiver {
     }
 
     fn maybe_commit(&mut self) {
-        if let (State::Committing, Some(hash)) = (self.state, self.hash)
-            && !self.commit_asked
+        if let State::Committing { hash, asked: false } = self.state
             && self.unwritten == 0
         {
-            self.commit_asked = true;
+            self.state = State::Committing { hash, asked: true };
             self.events.push_back(Event::Commit { hash });
         }
     }
 
-    fn read_header(&mut self, buf: &mut BytesMut) {
-        match line_from(buf, self.scanned, self.limits.header_cap) {
-            Line::More => self.scanned = buf.len(),
+    fn read_header(&mut self, buf: &mut BytesMut, scanned: usize) {
+        match line_from(buf, scanned, self.limits.header_cap) {
+            Line::More => self.state = State::Header { scanned: buf.len() },
             Line::TooLong => {
                 let cap = self.limits.header_cap;
                 self.fail(
@@ -330,7 +321,6 @@ impl Receiver {
             Line::Found { text, used } => {
                 let header = Header::decode(text, self.limits.max_size);
                 buf.advance(used);
-                self.scanned = 0;
                 match header {
                     Ok(Header { name, size }) => {
                         self.size = size;
@@ -360,26 +350,24 @@ impl Receiver {
             self.flush();
         }
         if self.pos == self.size {
-            self.state = State::Trailer;
+            self.state = State::Trailer { scanned: 0 };
         }
     }
 
-    fn read_trailer(&mut self, buf: &mut BytesMut) {
-        match line_from(buf, self.scanned, TRAILER_CAP) {
-            Line::More => self.scanned = buf.len(),
+    fn read_trailer(&mut self, buf: &mut BytesMut, scanned: usize) {
+        match line_from(buf, scanned, TRAILER_CAP) {
+            Line::More => self.state = State::Trailer { scanned: buf.len() },
             Line::TooLong => self.bad_trailer(),
             Line::Found { text, used } => {
                 let theirs = decode_trailer(text);
                 buf.advance(used);
-                self.scanned = 0;
                 let Some(theirs) = theirs else { return self.bad_trailer() };
                 let ours = self.hasher.finalize();
                 if theirs != ours {
                     let msg = format!("the bytes received hash to {}", ours.to_hex());
                     return self.fail(Refusal::new(ErrorCode::HashMismatch, msg), true);
                 }
-                self.hash = Some(ours);
-                self.state = State::Committing;
+                self.state = State::Committing { hash: ours, asked: false };
                 self.timers.clear_all();
                 self.maybe_commit();
             }
@@ -404,19 +392,20 @@ impl Session for Receiver {
         if buf.is_empty() {
             return;
         }
-        if matches!(self.state, State::Header | State::Data | State::Trailer) {
+        if matches!(self.state, State::Header { .. } | State::Data | State::Trailer { .. }) {
             self.timers.set(Timer::Idle, now + self.limits.idle_timeout);
         }
         loop {
             let state = self.state;
             match state {
-                State::Header => self.read_header(buf),
+                State::Header { scanned } => self.read_header(buf, scanned),
                 State::Data => self.read_data(buf),
-                State::Trailer => self.read_trailer(buf),
+                State::Trailer { scanned } => self.read_trailer(buf, scanned),
                 _ => return,
             }
             // Go on only when the data ended with the trailer's bytes after it.
-            if !(state == State::Data && self.state == State::Trailer && !buf.is_empty()) {
+            let to_trailer = state == State::Data && matches!(self.state, State::Trailer { .. });
+            if !to_trailer || buf.is_empty() {
                 return;
             }
         }
@@ -424,14 +413,14 @@ impl Session for Receiver {
 
     fn handle_eof(&mut self, _now: Instant) {
         match self.state {
-            State::Header if self.scanned > 0 => self.fail(
+            State::Header { scanned: 1.. } => self.fail(
                 Refusal::new(ErrorCode::BadHeader, "the stream ended inside the header"),
                 false,
             ),
-            State::Header => self.close(),
-            State::Data | State::Trailer => self.short("the stream ended"),
+            State::Header { scanned: 0 } => self.close(),
+            State::Data | State::Trailer { .. } => self.short("the stream ended"),
             // Not reading in these states: the end is noticed later, if at all.
-            State::Deciding | State::Prefix | State::Committing | State::Closed => {}
+            State::Deciding | State::Prefix { .. } | State::Committing { .. } | State::Closed => {}
         }
     }
 
@@ -449,18 +438,18 @@ impl Session for Receiver {
             }
             // Bytes but no newline: likely a sender that, like the
             // tutorial's, sends `NAME|SIZE` unterminated and waits.
-            State::Header if self.scanned > 0 => self.fail(
+            State::Header { scanned: 1.. } => self.fail(
                 Refusal::new(
                     ErrorCode::BadHeader,
                     format!("the header line got no newline within {secs} s (NAME|SIZE\\n)"),
                 ),
                 false,
             ),
-            State::Header => self.fail(
+            State::Header { scanned: 0 } => self.fail(
                 Refusal::new(ErrorCode::BadHeader, format!("no header within {secs} s")),
                 false,
             ),
-            State::Data | State::Trailer => {
+            State::Data | State::Trailer { .. } => {
                 self.short(&format!("the sender was silent for {secs} s"));
             }
             _ => {}
@@ -481,7 +470,7 @@ impl Session for Receiver {
 
     fn wants_read(&self) -> bool {
         match self.state {
-            State::Header | State::Trailer => true,
+            State::Header { .. } | State::Trailer { .. } => true,
             State::Data => self.room() > 0,
             _ => false,
         }
@@ -492,6 +481,6 @@ impl Session for Receiver {
     }
 
     fn is_idle(&self) -> bool {
-        self.state == State::Header && self.scanned == 0
+        self.state == State::Header { scanned: 0 }
     }
 }

@@ -87,7 +87,7 @@ pub enum Error {
 
 /// The sender's timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// Waiting for the ack.
     Ack,
     /// A lone `OK` arrived: if nothing follows, it is a bare ack.
@@ -106,9 +106,16 @@ impl TimerKind for Timer {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    AwaitAck,
-    Data,
-    AwaitDone,
+    /// The header is sent; waiting for the ack. `lone_ok`: what arrived so
+    /// far is a lone `OK` (a bare ack if nothing follows).
+    AwaitAck { lone_ok: bool },
+    /// Reading, hashing and sending the file. `bare`: the ack was a bare
+    /// `OK` (no trailer, no `DONE`). `next_read`: the next byte to ask for;
+    /// `in_flight`: bytes asked for and not yet supplied.
+    Data { bare: bool, next_read: u64, in_flight: u64 },
+    /// The trailer is queued; waiting for `DONE` to name `hash`.
+    AwaitDone { hash: Hash },
+    /// Over.
     Closed,
 }
 
@@ -128,15 +135,11 @@ pub struct Sender {
     state: State,
     size: u64,
     offset: u64,
-    bare: bool,
-    lone_ok: bool,
+    /// The receiver ended its side of the stream.
     eof: bool,
-    next_read: u64,
-    in_flight: u64,
     pos: u64,
     unsent: usize,
     hasher: blake3::Hasher,
-    hash: Option<Hash>,
     events: VecDeque<Event>,
     out: VecDeque<Bytes>,
     timers: Timers<Timer, 3>,
@@ -155,18 +158,13 @@ impl Sender {
         out.push_back(header);
         Ok(Sender {
             limits,
-            state: State::AwaitAck,
+            state: State::AwaitAck { lone_ok: false },
             size,
             offset: 0,
-            bare: false,
-            lone_ok: false,
             eof: false,
-            next_read: 0,
-            in_flight: 0,
             pos: 0,
             unsent,
             hasher: blake3::Hasher::new(),
-            hash: None,
             events: VecDeque::new(),
             out,
             timers,
@@ -196,17 +194,17 @@ impl Sender {
     /// is a misuse: a file that shrank is the application's to report
     /// ([`Sender::abort`]).
     pub fn supply(&mut self, now: Instant, data: Bytes) -> Result<(), Misuse> {
-        if self.state != State::Data {
+        let State::Data { bare, next_read, in_flight } = self.state else {
             return Err(Misuse::State("supply answers a Read"));
-        }
+        };
         let len = data.len() as u64;
-        if data.is_empty() || len > self.in_flight {
+        if data.is_empty() || len > in_flight {
             return Err(Misuse::Range("more bytes than asked for, or none"));
         }
         self.hasher.update(&data);
         let start = self.pos;
         self.pos += len;
-        self.in_flight -= len;
+        self.state = State::Data { bare, next_read, in_flight: in_flight - len };
         if self.pos > self.offset {
             // `skip` < len, a usize.
             let skip = self.offset.saturating_sub(start) as usize;
@@ -248,8 +246,7 @@ impl Sender {
             return self.fail(Error::OffsetPastEnd { offset, size: self.size });
         }
         self.offset = offset;
-        self.bare = bare;
-        self.state = State::Data;
+        self.state = State::Data { bare, next_read: 0, in_flight: 0 };
         self.events.push_back(Event::Accepted { offset, verified: !bare });
         if self.size == 0 {
             self.end_data(now);
@@ -259,24 +256,22 @@ impl Sender {
     }
 
     fn request_reads(&mut self) {
-        if self.state != State::Data {
-            return;
-        }
+        let State::Data { bare, mut next_read, mut in_flight } = self.state else { return };
         let budget = self.limits.max_buffered as u64;
         let chunk = self.limits.chunk as u64;
-        while self.next_read < self.size && self.in_flight + (self.unsent as u64) < budget {
-            let len = chunk.min(self.size - self.next_read);
+        while next_read < self.size && in_flight + (self.unsent as u64) < budget {
+            let len = chunk.min(self.size - next_read);
             // `len` is at most `chunk`, a usize.
-            self.events.push_back(Event::Read { offset: self.next_read, len: len as usize });
-            self.next_read += len;
-            self.in_flight += len;
+            self.events.push_back(Event::Read { offset: next_read, len: len as usize });
+            next_read += len;
+            in_flight += len;
         }
+        self.state = State::Data { bare, next_read, in_flight };
     }
 
     fn end_data(&mut self, now: Instant) {
         let hash = self.hasher.finalize();
-        self.hash = Some(hash);
-        if self.bare {
+        if matches!(self.state, State::Data { bare: true, .. }) {
             self.state = State::Closed;
             self.timers.clear_all();
             self.events.push_back(Event::Unverified { hash });
@@ -284,22 +279,22 @@ impl Sender {
             let trailer = encode_trailer(&hash);
             self.unsent += trailer.len();
             self.out.push_back(trailer);
-            self.state = State::AwaitDone;
+            self.state = State::AwaitDone { hash };
             self.timers.set(Timer::Done, now + self.limits.done_timeout);
         }
     }
 
-    fn read_ack(&mut self, now: Instant, buf: &mut BytesMut) {
+    fn read_ack(&mut self, now: Instant, buf: &mut BytesMut, lone_ok: bool) {
         match Ack::decode(buf) {
             Ok(None) => {
                 let lone = buf[..] == *b"OK" || buf[..] == *b"OK\r";
-                if lone && !self.lone_ok {
+                if lone && !lone_ok {
                     self.timers.set(Timer::BareOk, now + self.limits.bare_ok_wait);
                 } else if !lone {
                     // More came after the `OK`: the start of `OK OFFSET`.
                     self.timers.clear(Timer::BareOk);
                 }
-                self.lone_ok = lone;
+                self.state = State::AwaitAck { lone_ok: lone };
             }
             Ok(Some((ack, used))) => {
                 buf.advance(used);
@@ -320,7 +315,7 @@ impl Sender {
     /// trailer, `DONE <hex>` may come (one that comes before the trailer is
     /// sent waits in the buffer).
     fn read_answer(&mut self, buf: &mut BytesMut) {
-        if self.bare {
+        if matches!(self.state, State::Data { bare: true, .. }) {
             buf.clear(); // the reference receiver says nothing more
             return;
         }
@@ -334,10 +329,10 @@ impl Sender {
         if let Some(r) = Refusal::decode(text) {
             self.close();
             self.events.push_back(Event::Refused(r));
-        } else if self.state == State::Data && text.starts_with(b"DONE ") {
+        } else if matches!(self.state, State::Data { .. }) && text.starts_with(b"DONE ") {
             return; // early: it waits for the trailer to go out
-        } else if let (State::AwaitDone, Some(theirs), Some(ours)) =
-            (self.state, decode_done(text), self.hash)
+        } else if let (State::AwaitDone { hash: ours }, Some(theirs)) =
+            (self.state, decode_done(text))
         {
             self.close();
             if theirs == ours {
@@ -362,10 +357,10 @@ impl Session for Sender {
         if buf.is_empty() {
             return;
         }
-        if self.state == State::AwaitAck {
-            self.read_ack(now, buf);
+        if let State::AwaitAck { lone_ok } = self.state {
+            self.read_ack(now, buf, lone_ok);
         }
-        if matches!(self.state, State::Data | State::AwaitDone) && !buf.is_empty() {
+        if matches!(self.state, State::Data { .. } | State::AwaitDone { .. }) && !buf.is_empty() {
             self.read_answer(buf);
         }
     }
@@ -373,11 +368,17 @@ impl Session for Sender {
     fn handle_eof(&mut self, now: Instant) {
         self.eof = true;
         match self.state {
-            State::AwaitAck if self.lone_ok => self.start(now, 0, true),
-            State::AwaitAck => self.fail(Error::Closed("before answering the header")),
-            State::Data if self.bare => {} // a failed write tells, if anything
-            State::Data => self.fail(Error::Closed("before the whole file was sent")),
-            State::AwaitDone => self.fail(Error::Closed("without confirming the file (no DONE)")),
+            State::AwaitAck { lone_ok: true } => self.start(now, 0, true),
+            State::AwaitAck { lone_ok: false } => {
+                self.fail(Error::Closed("before answering the header"))
+            }
+            State::Data { bare: true, .. } => {} // a failed write tells, if anything
+            State::Data { bare: false, .. } => {
+                self.fail(Error::Closed("before the whole file was sent"))
+            }
+            State::AwaitDone { .. } => {
+                self.fail(Error::Closed("without confirming the file (no DONE)"))
+            }
             State::Closed => {}
         }
     }
@@ -385,11 +386,11 @@ impl Session for Sender {
     fn handle_timeout(&mut self, now: Instant) {
         while let Some(timer) = self.timers.expired(now) {
             match (timer, self.state) {
-                (Timer::Ack, State::AwaitAck) => {
+                (Timer::Ack, State::AwaitAck { .. }) => {
                     self.fail(Error::AckTimeout(self.limits.ack_timeout))
                 }
-                (Timer::BareOk, State::AwaitAck) => self.start(now, 0, true),
-                (Timer::Done, State::AwaitDone) => {
+                (Timer::BareOk, State::AwaitAck { .. }) => self.start(now, 0, true),
+                (Timer::Done, State::AwaitDone { .. }) => {
                     self.fail(Error::DoneTimeout(self.limits.done_timeout));
                 }
                 _ => {}
@@ -399,7 +400,7 @@ impl Session for Sender {
 
     fn handle_sent(&mut self, now: Instant, n: usize) {
         self.unsent = self.unsent.saturating_sub(n);
-        if self.state == State::AwaitDone {
+        if matches!(self.state, State::AwaitDone { .. }) {
             // DONE is awaited from the last byte written on: on a slow
             // link the trailer may leave long after it was queued.
             self.timers.set(Timer::Done, now + self.limits.done_timeout);

@@ -1,15 +1,16 @@
 //! The request-body decoder: `Content-Length` and `chunked` framing.
 //!
 //! Body bytes are cut out of the driver's buffer with `split_to().freeze()`
-//! and handed on as [`Bytes`], never copied. Chunk-size lines, extensions
-//! and trailers go through a byte-at-a-time state machine (they are short);
-//! extension bytes are capped per request and trailers reuse the field-line
-//! rules and limits of the head, then are discarded.
+//! and handed on as [`Bytes`], never copied. Chunk-size lines and extensions
+//! go through a byte-at-a-time state machine (they are short); extension
+//! bytes are capped per request. The trailer section is read by the head's
+//! own field scanner (one grammar for both), within the head's limits, then
+//! discarded.
 
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::chars::{is_token, value_ok};
-use super::head::{BodyKind, check_field_line};
+use super::head::{BodyKind, FieldScanner, Scanned};
 use super::{Error, Limits};
 
 /// A piece of decoded body.
@@ -39,8 +40,9 @@ enum State {
     DataCr,
     /// LF after chunk data.
     DataLf,
-    /// In the trailer section; `scanned` bytes of the current line searched.
-    Trailer { scanned: usize },
+    /// In the trailer section, which starts at the front of the buffer;
+    /// `pos` bytes of it are checked.
+    Trailer { section: FieldScanner, pos: usize },
     /// `End` was returned.
     Done,
 }
@@ -64,8 +66,9 @@ enum Ext {
 /// Decodes one request body. Body bytes are cut out of the driver's buffer
 /// with `split_to().freeze()` and handed on as [`Bytes`], never copied;
 /// chunk-size lines, extensions and trailers go through a byte-at-a-time
-/// state machine, extension bytes are capped per request, and trailers are
-/// held to the head's field rules and limits, then discarded.
+/// state machine, extension bytes are capped per request, and the trailer
+/// section is read by the head's field scanner, within the head's limits,
+/// then discarded.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -83,8 +86,6 @@ pub struct BodyDecoder {
     size: u64,
     total: u64,
     ext_bytes: usize,
-    trailer_bytes: usize,
-    trailer_fields: usize,
     max_body: u64,
     max_ext: usize,
     max_head: usize,
@@ -106,11 +107,10 @@ impl BodyDecoder {
             size: 0,
             total: 0,
             ext_bytes: 0,
-            trailer_bytes: 0,
-            trailer_fields: 0,
             max_body: limits.max_body,
             max_ext: limits.max_chunk_ext,
-            max_head: limits.max_head,
+            // As in the head parser: positions in the section fit a u32.
+            max_head: limits.max_head.clamp(1, u32::MAX as usize),
             max_fields: limits.max_fields,
         })
     }
@@ -142,7 +142,7 @@ impl BodyDecoder {
                     };
                     return Ok(Some(BodyChunk::Data(buf.split_to(take).freeze())));
                 }
-                State::Trailer { scanned } => return self.trailer(buf, scanned),
+                State::Trailer { section, pos } => return self.trailer(buf, section, pos),
                 State::Done => return Ok(None),
                 _ => {
                     let Some(&b) = buf.first() else { return Ok(None) };
@@ -196,7 +196,11 @@ impl BodyDecoder {
                 if self.total > self.max_body {
                     return Err(Error::BodyTooLarge);
                 }
-                if size == 0 { State::Trailer { scanned: 0 } } else { State::Data(size) }
+                if size == 0 {
+                    State::Trailer { section: FieldScanner::new(false, self.max_fields), pos: 0 }
+                } else {
+                    State::Data(size)
+                }
             }
             State::DataCr if b == b'\r' => State::DataLf,
             State::DataLf if b == b'\n' => State::Size { digits: 0 },
@@ -234,43 +238,30 @@ impl BodyDecoder {
         Ok(State::Ext(next))
     }
 
-    /// The trailer section: field lines up to an empty line, validated like
-    /// head fields, bounded by the head limits, then discarded.
+    /// The trailer section: field lines up to an empty line, scanned by the
+    /// head's field scanner, bounded by the head limits, then discarded.
     fn trailer(
         &mut self,
         buf: &mut BytesMut,
-        mut scanned: usize,
+        mut section: FieldScanner,
+        mut pos: usize,
     ) -> Result<Option<BodyChunk>, Error> {
+        // Scan at most max_head bytes: a section not ended by then is too large.
+        let lim = buf.len().min(self.max_head);
         loop {
-            let Some(i) = memchr::memchr(b'\n', &buf[scanned..]) else {
-                scanned = buf.len();
-                if self.trailer_bytes + scanned > self.max_head {
-                    return Err(Error::HeadTooLarge);
+            match section.scan(&buf[..lim], &mut pos)? {
+                Scanned::Field(_) => {}
+                Scanned::End => {
+                    buf.advance(pos);
+                    self.state = State::Done;
+                    return Ok(Some(BodyChunk::End));
                 }
-                self.state = State::Trailer { scanned };
-                return Ok(None);
-            };
-            let lf = scanned + i;
-            self.trailer_bytes += lf + 1;
-            if self.trailer_bytes > self.max_head {
-                return Err(Error::HeadTooLarge);
+                Scanned::More if lim == self.max_head => return Err(Error::HeadTooLarge),
+                Scanned::More => {
+                    self.state = State::Trailer { section, pos };
+                    return Ok(None);
+                }
             }
-            if lf == 0 || buf[lf - 1] != b'\r' {
-                return Err(Error::BareLf);
-            }
-            let line = &buf[..lf - 1];
-            if line.is_empty() {
-                buf.advance(lf + 1);
-                self.state = State::Done;
-                return Ok(Some(BodyChunk::End));
-            }
-            check_field_line(line)?;
-            self.trailer_fields += 1;
-            if self.trailer_fields > self.max_fields {
-                return Err(Error::TooManyFields);
-            }
-            buf.advance(lf + 1);
-            scanned = 0;
         }
     }
 }

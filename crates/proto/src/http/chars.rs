@@ -104,8 +104,9 @@ fn skip_wide(b: &[u8], mut i: usize, bad: impl Fn(u8) -> bool) -> usize {
 /// hold (a control character other than HTAB, or DEL), or `b.len()`.
 ///
 /// 32 bytes a step first (values are often long: cookies, user agents),
-/// then eight bytes a step (SWAR) to find the exact byte.
-#[inline]
+/// then eight bytes a step (SWAR) to find the exact byte. Always inlined:
+/// it is the inner loop of the field scanner's hot path.
+#[inline(always)]
 pub(crate) fn scan_value(b: &[u8], from: usize) -> usize {
     let mut i = skip_wide(b, from, |c| ((c < 0x20) & (c != b'\t')) | (c == 0x7f));
     while let Some(x) = word(b, i) {

@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use super::body::{BodyChunk, BodyDecoder};
 use super::head::{BodyKind, HeadParser, RequestHead, Version};
 use super::response::{self, Framing, ResponseBody, bodyless_status, check_fields, write_head};
-use super::{ApiError, Error, Limits};
+use super::{Error, Limits, Misuse};
 use crate::time::{TimerKind, Timers};
 use crate::{Instant, Session};
 
@@ -29,7 +29,7 @@ pub enum Event {
 
 /// The connection's timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// Waiting for a request (closes silently) or for body bytes (408).
     Idle,
     /// From the first byte of a head to its end (408).
@@ -56,16 +56,31 @@ enum Sending {
     Discard,
 }
 
+/// What the current request says about its response and the connection,
+/// from its head until its response is finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Exchange {
+    /// A HEAD request: the response's body is not sent.
+    head: bool,
+    /// The connection stays open after this exchange: what the request
+    /// asked for, until the response head decides (then what it says).
+    keep_alive: bool,
+    /// The request's version, which decides the response's framing.
+    version: Version,
+    /// The peer ended its side while the response was owed.
+    peer_eof: bool,
+}
+
+#[derive(Debug)]
 enum State {
     /// Reading (or waiting for) a request head.
     Head,
     /// Reading a request body.
-    Body,
+    Body { decoder: BodyDecoder, exchange: Exchange },
     /// The request is complete; the application owes a response.
-    Await,
+    Await(Exchange),
     /// A response body is being sent.
-    Sending(Sending),
+    Sending { sending: Sending, exchange: Exchange },
     /// Nothing more will be read or written; flush and close.
     Closed,
 }
@@ -106,7 +121,6 @@ enum State {
 pub struct ServerConn {
     limits: Limits,
     parser: HeadParser,
-    body: Option<BodyDecoder>,
     state: State,
     timers: Timers<Timer, 2>,
     events: VecDeque<Event>,
@@ -114,13 +128,8 @@ pub struct ServerConn {
     queued: usize,
     /// The latest `now` passed in; commands arm timers from it.
     now: Instant,
-    /// The current request: HEAD, keep-alive, version.
-    req_head: bool,
-    req_keep_alive: bool,
-    req_version: Version,
+    /// The application asked to close after the current or next response.
     close_requested: bool,
-    peer_eof: bool,
-    close_after: bool,
     requests: u64,
 }
 
@@ -132,19 +141,13 @@ impl ServerConn {
         ServerConn {
             parser: HeadParser::new(&limits),
             limits,
-            body: None,
             state: State::Head,
             timers,
             events: VecDeque::new(),
             transmit: VecDeque::new(),
             queued: 0,
             now,
-            req_head: false,
-            req_keep_alive: true,
-            req_version: Version::Http11,
             close_requested: false,
-            peer_eof: false,
-            close_after: false,
             requests: 0,
         }
     }
@@ -169,7 +172,7 @@ impl ServerConn {
     /// Whether a response is owed ([`Event::End`] was delivered and the
     /// response is not finished).
     pub fn awaiting_response(&self) -> bool {
-        matches!(self.state, State::Await | State::Sending(_))
+        matches!(self.state, State::Await(_) | State::Sending { .. })
     }
 
     /// Closes the connection after the current (or next) response, adding
@@ -184,7 +187,7 @@ impl ServerConn {
         status: u16,
         fields: &[(&str, &[u8])],
         body: Bytes,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Misuse> {
         let framing = if body.is_empty() {
             ResponseBody::Empty
         } else {
@@ -206,34 +209,32 @@ impl ServerConn {
         status: u16,
         fields: &[(&str, &[u8])],
         body: ResponseBody,
-    ) -> Result<(), ApiError> {
-        if self.state != State::Await {
-            return Err(if matches!(self.state, State::Sending(_)) {
-                ApiError::WrongState
-            } else {
-                ApiError::NotReady
-            });
-        }
+    ) -> Result<(), Misuse> {
+        let mut exchange = match self.state {
+            State::Await(exchange) => exchange,
+            State::Sending { .. } => return Err(Misuse::WrongState),
+            State::Head | State::Body { .. } | State::Closed => return Err(Misuse::NotReady),
+        };
         if !(200..=999).contains(&status) {
-            return Err(ApiError::BadStatus);
+            return Err(Misuse::BadStatus);
         }
         check_fields(fields)?;
         let no_body = bodyless_status(status);
         if no_body && !matches!(body, ResponseBody::Empty) {
-            return Err(ApiError::BodyNotAllowed);
+            return Err(Misuse::BodyNotAllowed);
         }
-        let mut close = self.close_requested || self.peer_eof || !self.req_keep_alive;
+        let mut close = self.close_requested || exchange.peer_eof || !exchange.keep_alive;
         let (framing, sending) = match body {
             _ if no_body => (Framing::None, Sending::Fixed(0)),
             ResponseBody::Empty => (Framing::Length(0), Sending::Fixed(0)),
             ResponseBody::Length(n) => (Framing::Length(n), Sending::Fixed(n)),
-            ResponseBody::Chunked if self.req_version == Version::Http10 => {
+            ResponseBody::Chunked if exchange.version == Version::Http10 => {
                 close = true;
                 (Framing::None, Sending::UntilClose)
             }
             ResponseBody::Chunked => (Framing::Chunked, Sending::Chunked),
         };
-        let connection = match (close, self.req_version) {
+        let connection = match (close, exchange.version) {
             (true, _) => Some("close"),
             (false, Version::Http10) => Some("keep-alive"),
             (false, Version::Http11) => None,
@@ -241,16 +242,19 @@ impl ServerConn {
         let mut out = BytesMut::new();
         write_head(&mut out, status, fields, framing, connection);
         self.push_transmit(out.freeze());
-        self.close_after = close;
-        self.state = State::Sending(if self.req_head { Sending::Discard } else { sending });
+        exchange.keep_alive = !close;
+        let sending = if exchange.head { Sending::Discard } else { sending };
+        self.state = State::Sending { sending, exchange };
         Ok(())
     }
 
     /// Sends body bytes of the response started by
     /// [`send_response`](Self::send_response). On a HEAD request they are
     /// dropped.
-    pub fn send_data(&mut self, data: Bytes) -> Result<(), ApiError> {
-        let State::Sending(sending) = self.state else { return Err(ApiError::WrongState) };
+    pub fn send_data(&mut self, data: Bytes) -> Result<(), Misuse> {
+        let State::Sending { sending, exchange } = self.state else {
+            return Err(Misuse::WrongState);
+        };
         if data.is_empty() {
             return Ok(());
         }
@@ -258,9 +262,9 @@ impl ServerConn {
             Sending::Fixed(left) => {
                 let n = data.len() as u64;
                 if n > left {
-                    return Err(ApiError::BodyTooLong);
+                    return Err(Misuse::BodyTooLong);
                 }
-                self.state = State::Sending(Sending::Fixed(left - n));
+                self.state = State::Sending { sending: Sending::Fixed(left - n), exchange };
                 self.push_transmit(data);
             }
             Sending::Chunked => {
@@ -279,14 +283,16 @@ impl ServerConn {
 
     /// Ends the response. The connection then reads the next request, or
     /// closes if this exchange ends it.
-    pub fn finish(&mut self) -> Result<(), ApiError> {
-        let State::Sending(sending) = self.state else { return Err(ApiError::WrongState) };
+    pub fn finish(&mut self) -> Result<(), Misuse> {
+        let State::Sending { sending, exchange } = self.state else {
+            return Err(Misuse::WrongState);
+        };
         match sending {
             Sending::Fixed(0) | Sending::UntilClose | Sending::Discard => {}
-            Sending::Fixed(_) => return Err(ApiError::BodyIncomplete),
+            Sending::Fixed(_) => return Err(Misuse::BodyIncomplete),
             Sending::Chunked => self.push_transmit(Bytes::from_static(b"0\r\n\r\n")),
         }
-        if self.close_after || self.peer_eof {
+        if !exchange.keep_alive || exchange.peer_eof {
             self.close();
         } else {
             self.state = State::Head;
@@ -310,12 +316,14 @@ impl ServerConn {
     fn close(&mut self) {
         self.state = State::Closed;
         self.timers.clear_all();
-        self.body = None;
     }
 
     /// Answers `e` with its status and `Connection: close`, then closes.
     fn reject(&mut self, e: Error) {
-        if e != Error::Truncated || self.parser.has_partial() || self.state == State::Body {
+        if e != Error::Truncated
+            || self.parser.has_partial()
+            || matches!(self.state, State::Body { .. })
+        {
             let status = e.status();
             let text = format!("{} {}: {}\n", status, response::reason(status), e);
             let mut out = BytesMut::new();
@@ -336,9 +344,12 @@ impl ServerConn {
     /// A complete head: set up the body and tell the application.
     fn start_request(&mut self, head: RequestHead) {
         self.timers.clear(Timer::Header);
-        self.req_head = head.is_head();
-        self.req_keep_alive = head.keep_alive();
-        self.req_version = head.version();
+        let exchange = Exchange {
+            head: head.is_head(),
+            keep_alive: head.keep_alive(),
+            version: head.version(),
+            peer_eof: false,
+        };
         match BodyDecoder::new(head.body_kind(), &self.limits) {
             Ok(decoder) => {
                 let has_body = head.body_kind() != BodyKind::Length(0);
@@ -349,8 +360,7 @@ impl ServerConn {
                     self.timers.set(Timer::Idle, self.now + self.limits.idle_timeout);
                 }
                 self.requests += 1;
-                self.body = Some(decoder);
-                self.state = State::Body;
+                self.state = State::Body { decoder, exchange };
                 self.events.push_back(Event::Request(head));
             }
             Err(e) => self.reject(e),
@@ -364,7 +374,7 @@ impl Session for ServerConn {
     fn handle_read(&mut self, now: Instant, buf: &mut BytesMut) {
         self.now = now;
         loop {
-            match self.state {
+            match &mut self.state {
                 State::Head => {
                     if buf.is_empty() {
                         return;
@@ -382,35 +392,31 @@ impl Session for ServerConn {
                         Err(e) => return self.reject(e),
                     }
                 }
-                State::Body => {
-                    let Some(decoder) = self.body.as_mut() else { return self.close() };
-                    match decoder.decode(buf) {
-                        Ok(None) => return,
-                        Ok(Some(BodyChunk::Data(data))) => {
-                            self.timers.set(Timer::Idle, now + self.limits.idle_timeout);
-                            self.events.push_back(Event::Data(data));
-                        }
-                        Ok(Some(BodyChunk::End)) => {
-                            self.body = None;
-                            self.timers.clear_all();
-                            self.state = State::Await;
-                            self.events.push_back(Event::End);
-                        }
-                        Err(e) => return self.reject(e),
+                State::Body { decoder, exchange } => match decoder.decode(buf) {
+                    Ok(None) => return,
+                    Ok(Some(BodyChunk::Data(data))) => {
+                        self.timers.set(Timer::Idle, now + self.limits.idle_timeout);
+                        self.events.push_back(Event::Data(data));
                     }
-                }
-                State::Await | State::Sending(_) | State::Closed => return,
+                    Ok(Some(BodyChunk::End)) => {
+                        self.state = State::Await(*exchange);
+                        self.timers.clear_all();
+                        self.events.push_back(Event::End);
+                    }
+                    Err(e) => return self.reject(e),
+                },
+                State::Await(_) | State::Sending { .. } | State::Closed => return,
             }
         }
     }
 
     fn handle_eof(&mut self, now: Instant) {
         self.now = now;
-        match self.state {
+        match &mut self.state {
             State::Head if self.parser.has_partial() => self.reject(Error::Truncated),
             State::Head => self.close(),
-            State::Body => self.reject(Error::Truncated),
-            State::Await | State::Sending(_) => self.peer_eof = true,
+            State::Body { .. } => self.reject(Error::Truncated),
+            State::Await(exchange) | State::Sending { exchange, .. } => exchange.peer_eof = true,
             State::Closed => {}
         }
     }
@@ -418,8 +424,8 @@ impl Session for ServerConn {
     fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         while let Some(timer) = self.timers.expired(now) {
-            match (timer, self.state) {
-                (Timer::Header, State::Head) | (Timer::Idle, State::Body) => {
+            match (timer, &self.state) {
+                (Timer::Header, State::Head) | (Timer::Idle, State::Body { .. }) => {
                     self.reject(Error::Timeout)
                 }
                 (Timer::Idle, State::Head) if !self.parser.has_partial() => self.close(),
@@ -436,7 +442,7 @@ impl Session for ServerConn {
     /// armed from the time of the request.
     fn handle_sent(&mut self, now: Instant, _n: usize) {
         self.now = self.now.max(now);
-        if self.state == State::Head
+        if matches!(self.state, State::Head)
             && !self.parser.has_partial()
             && self.timers.get(Timer::Idle).is_some()
         {
@@ -459,14 +465,14 @@ impl Session for ServerConn {
     }
 
     fn wants_read(&self) -> bool {
-        matches!(self.state, State::Head | State::Body)
+        matches!(self.state, State::Head | State::Body { .. })
     }
 
     fn is_finished(&self) -> bool {
-        self.state == State::Closed
+        matches!(self.state, State::Closed)
     }
 
     fn is_idle(&self) -> bool {
-        self.state == State::Head && !self.parser.has_partial() && self.transmit.is_empty()
+        matches!(self.state, State::Head) && !self.parser.has_partial() && self.transmit.is_empty()
     }
 }

@@ -148,11 +148,13 @@ impl Error {
     }
 }
 
-/// The application used the connection API out of turn or with bad values.
-/// Never caused by the peer.
+/// The application called a command of [`ServerConn`](super::ServerConn) at
+/// the wrong time or with bad values: a bug in the application, never the
+/// peer's doing (the peer's are [`Error`]s). Every protocol of the crate
+/// names this kind of error `Misuse`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ApiError {
+pub enum Misuse {
     /// No request is waiting for a response (respond only after
     /// [`Event::End`](super::Event::End)).
     #[error("no request is waiting for a response")]

@@ -32,8 +32,8 @@ mod response;
 mod tests;
 
 pub use body::{BodyChunk, BodyDecoder};
-pub use conn::{Event, ServerConn, Timer};
-pub use error::{ApiError, Error};
+pub use conn::{Event, ServerConn};
+pub use error::{Error, Misuse};
 pub use head::{BodyKind, HeadParser, RequestHead, TargetForm, Version};
 pub use limits::Limits;
 pub use response::{ResponseBody, reason};

@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::ApiError;
+use super::Misuse;
 use super::chars::is_token;
 
 /// How a response body is framed; the machine writes the matching field.
@@ -57,17 +57,17 @@ pub(crate) fn bodyless_status(status: u16) -> bool {
 
 /// Checks application fields: token names, values without CR, LF or NUL,
 /// and none of the framing fields the machine owns.
-pub(crate) fn check_fields(fields: &[(&str, &[u8])]) -> Result<(), ApiError> {
+pub(crate) fn check_fields(fields: &[(&str, &[u8])]) -> Result<(), Misuse> {
     for (name, value) in fields {
         if name.is_empty() || !name.bytes().all(is_token) {
-            return Err(ApiError::BadField);
+            return Err(Misuse::BadField);
         }
         if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
-            return Err(ApiError::BadField);
+            return Err(Misuse::BadField);
         }
         for owned in ["content-length", "transfer-encoding", "connection"] {
             if name.eq_ignore_ascii_case(owned) {
-                return Err(ApiError::FramingField);
+                return Err(Misuse::FramingField);
             }
         }
     }

@@ -19,7 +19,7 @@ use core::time::Duration;
 use bytes::Bytes;
 
 use super::{
-    ApiError, BodyKind, Error, Event, HeadParser, Limits, RequestHead, ResponseBody, ServerConn,
+    BodyKind, Error, Event, HeadParser, Limits, Misuse, RequestHead, ResponseBody, ServerConn,
     TargetForm, Version, reason,
 };
 use crate::testing::{Conn, Split};
@@ -1553,11 +1553,11 @@ fn rfc9110_15_3_5_no_content_and_not_modified_have_no_length() {
         p.request("/");
         assert_eq!(
             p.h.session.respond(status, &[], Bytes::from_static(b"x")),
-            Err(ApiError::BodyNotAllowed)
+            Err(Misuse::BodyNotAllowed)
         );
         assert_eq!(
             p.h.session.send_response(status, &[], ResponseBody::Chunked),
-            Err(ApiError::BodyNotAllowed)
+            Err(Misuse::BodyNotAllowed)
         );
     }
 }
@@ -1586,15 +1586,15 @@ fn response_reason_phrases() {
 fn api_respond_before_end_is_not_ready() {
     let mut p = Peer::new();
     let ok = || Bytes::from_static(b"x");
-    assert_eq!(p.h.session.respond(200, &[], ok()), Err(ApiError::NotReady));
+    assert_eq!(p.h.session.respond(200, &[], ok()), Err(Misuse::NotReady));
     p.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab");
-    assert_eq!(p.h.session.respond(200, &[], ok()), Err(ApiError::NotReady), "body still arriving");
+    assert_eq!(p.h.session.respond(200, &[], ok()), Err(Misuse::NotReady), "body still arriving");
     p.send(b"cd");
     p.request("/");
     p.respond(200, "x");
-    assert_eq!(p.h.session.respond(200, &[], ok()), Err(ApiError::NotReady), "already answered");
-    assert_eq!(p.h.session.send_data(ok()), Err(ApiError::WrongState));
-    assert_eq!(p.h.session.finish(), Err(ApiError::WrongState));
+    assert_eq!(p.h.session.respond(200, &[], ok()), Err(Misuse::NotReady), "already answered");
+    assert_eq!(p.h.session.send_data(ok()), Err(Misuse::WrongState));
+    assert_eq!(p.h.session.finish(), Err(Misuse::WrongState));
     assert!(p.events().is_empty());
     assert!(!p.h.session.is_finished());
 }
@@ -1605,8 +1605,8 @@ fn api_response_started_twice_is_wrong_state() {
     p.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     p.request("/");
     p.h.session.send_response(200, &[], ResponseBody::Length(1)).unwrap();
-    assert_eq!(p.h.session.send_response(200, &[], ResponseBody::Empty), Err(ApiError::WrongState));
-    assert_eq!(p.h.session.respond(200, &[], Bytes::new()), Err(ApiError::WrongState));
+    assert_eq!(p.h.session.send_response(200, &[], ResponseBody::Empty), Err(Misuse::WrongState));
+    assert_eq!(p.h.session.respond(200, &[], Bytes::new()), Err(Misuse::WrongState));
 }
 
 #[test]
@@ -1617,7 +1617,7 @@ fn api_framing_fields_are_rejected() {
     for name in ["Content-Length", "transfer-encoding", "CONNECTION"] {
         assert_eq!(
             p.h.session.respond(200, &[(name, b"1")], Bytes::new()),
-            Err(ApiError::FramingField),
+            Err(Misuse::FramingField),
             "{name}"
         );
     }
@@ -1630,14 +1630,14 @@ fn api_framing_fields_are_rejected() {
     ] {
         assert_eq!(
             p.h.session.respond(200, &[(name, value)], Bytes::new()),
-            Err(ApiError::BadField),
+            Err(Misuse::BadField),
             "{name}"
         );
     }
     for status in [0, 99, 100, 101, 199, 1000] {
         assert_eq!(
             p.h.session.respond(status, &[], Bytes::new()),
-            Err(ApiError::BadStatus),
+            Err(Misuse::BadStatus),
             "{status}"
         );
     }
@@ -1653,10 +1653,10 @@ fn api_body_too_long_or_too_short() {
     p.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     p.request("/");
     p.h.session.send_response(200, &[], ResponseBody::Length(3)).unwrap();
-    assert_eq!(p.h.session.send_data(Bytes::from_static(b"abcd")), Err(ApiError::BodyTooLong));
+    assert_eq!(p.h.session.send_data(Bytes::from_static(b"abcd")), Err(Misuse::BodyTooLong));
     p.h.session.send_data(Bytes::from_static(b"ab")).unwrap();
-    assert_eq!(p.h.session.finish(), Err(ApiError::BodyIncomplete));
-    assert_eq!(p.h.session.send_data(Bytes::from_static(b"cd")), Err(ApiError::BodyTooLong));
+    assert_eq!(p.h.session.finish(), Err(Misuse::BodyIncomplete));
+    assert_eq!(p.h.session.send_data(Bytes::from_static(b"cd")), Err(Misuse::BodyTooLong));
     p.h.session.send_data(Bytes::from_static(b"c")).unwrap();
     p.h.session.finish().unwrap();
     p.pump();
@@ -1665,7 +1665,7 @@ fn api_body_too_long_or_too_short() {
     p.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     p.request("/");
     p.h.session.send_response(200, &[], ResponseBody::Empty).unwrap();
-    assert_eq!(p.h.session.send_data(Bytes::from_static(b"x")), Err(ApiError::BodyTooLong));
+    assert_eq!(p.h.session.send_data(Bytes::from_static(b"x")), Err(Misuse::BodyTooLong));
     p.h.session.finish().unwrap();
 }
 
@@ -1812,5 +1812,5 @@ fn abort_writes_what_was_queued_then_closes() {
     let wire = p.wire();
     assert!(wire.starts_with("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n"));
     assert!(wire.ends_with("\r\n\r\nfour"));
-    assert_eq!(p.h.session.send_data(Bytes::from_static(b"more")), Err(ApiError::WrongState));
+    assert_eq!(p.h.session.send_data(Bytes::from_static(b"more")), Err(Misuse::WrongState));
 }

@@ -1,0 +1,425 @@
+//! Field sections: the one incremental scanner for `field-line`s (RFC 9112
+//! §5), used for the head's fields and for a chunked body's trailer
+//! section alike, and what the head's fields mean for framing and the
+//! connection ([`Semantics`]).
+
+use super::super::chars::{self, is_token};
+use super::super::{Error, Version};
+use super::{FieldSpan, Span, scan_token};
+
+/// Where the scanner is within a field section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// At the start of a field line, or of the blank line ending the
+    /// section; `first`: right after the request-line.
+    LineStart {
+        first: bool,
+    },
+    Name,
+    /// After the colon: optional whitespace.
+    ValueWs,
+    Value,
+    /// CR after a field value seen; LF next.
+    ValueLf,
+    /// CR of the blank line seen; LF next.
+    EndLf,
+    /// The blank line was read.
+    Done,
+}
+
+/// What [`FieldScanner::scan`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scanned {
+    /// One complete field line: name and trimmed value.
+    Field(FieldSpan),
+    /// The blank line ending the section.
+    End,
+    /// Out of bytes: call again when more arrive.
+    More,
+}
+
+/// The resumable scanner of a field section: `*( field-line CRLF ) CRLF`.
+///
+/// It is called with a buffer that starts where the section's positions
+/// count from and only grows between calls, and a position `pos` it moves
+/// forward; every byte before `pos` has been checked, so nothing is scanned
+/// twice. It enforces the grammar (token names, no whitespace before the
+/// colon, no obs-fold, values without CTLs, CRLF line ends) and the field
+/// count; the caller bounds the section's size by how much of the buffer
+/// it passes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FieldScanner {
+    phase: Phase,
+    /// Start of the name or value being scanned.
+    mark: usize,
+    /// The CR ending the current value.
+    value_end: usize,
+    name: Span,
+    value: Span,
+    /// Field lines begun so far.
+    count: usize,
+    max_fields: usize,
+}
+
+/// What the first byte of a line says.
+enum LineStart {
+    /// A field line: its name starts here.
+    Field,
+    /// CR: the blank line ending the section.
+    Blank,
+    /// Out of bytes.
+    More,
+}
+
+impl FieldScanner {
+    /// A scanner of the fields after a request-line (`after_line`: leading
+    /// whitespace on the first line is [`Error::WhitespaceAfterStartLine`])
+    /// or of a trailer section (it is [`Error::ObsFold`]), allowing
+    /// `max_fields` field lines.
+    pub(crate) fn new(after_line: bool, max_fields: usize) -> FieldScanner {
+        FieldScanner {
+            phase: Phase::LineStart { first: after_line },
+            mark: 0,
+            value_end: 0,
+            name: Span::default(),
+            value: Span::default(),
+            count: 0,
+            max_fields,
+        }
+    }
+
+    /// Whether a name or a value is being scanned: the trickle fast path's
+    /// byte class ([`TOKEN_BYTE`](super::TOKEN_BYTE) or
+    /// [`VALUE_BYTE`](super::VALUE_BYTE)), or 0.
+    pub(crate) fn trickle_class(&self) -> u8 {
+        match self.phase {
+            Phase::Name => super::TOKEN_BYTE,
+            Phase::Value => super::VALUE_BYTE,
+            _ => 0,
+        }
+    }
+
+    /// Scans on from `*pos` in `b` to the end of the next field line, the
+    /// end of the section, or the end of `b`.
+    ///
+    /// One arm per phase: each runs the steps left in the line from there,
+    /// as a straight run (a whole line costs no dispatch between its
+    /// steps). Each step moves `*pos`, and the phase once it completes;
+    /// `Ok(false)` from a step means out of bytes.
+    #[inline(always)]
+    pub(crate) fn scan(&mut self, b: &[u8], pos: &mut usize) -> Result<Scanned, Error> {
+        let complete = match self.phase {
+            Phase::LineStart { first } => match self.line_start(b, pos, first)? {
+                LineStart::Field => self.rest_of_line(b, pos)?,
+                LineStart::Blank => return self.end_lf(b, pos),
+                LineStart::More => false,
+            },
+            Phase::Name => self.rest_of_line(b, pos)?,
+            Phase::ValueWs => {
+                self.value_ws(b, pos) && self.value(b, pos)? && self.value_lf(b, pos)?
+            }
+            Phase::Value => self.value(b, pos)? && self.value_lf(b, pos)?,
+            Phase::ValueLf => self.value_lf(b, pos)?,
+            Phase::EndLf => return self.end_lf(b, pos),
+            Phase::Done => return Ok(Scanned::End),
+        };
+        Ok(if complete {
+            Scanned::Field(FieldSpan { name: self.name, value: self.value })
+        } else {
+            Scanned::More
+        })
+    }
+
+    #[inline(always)]
+    fn line_start(&mut self, b: &[u8], pos: &mut usize, first: bool) -> Result<LineStart, Error> {
+        let p = *pos;
+        let Some(&c) = b.get(p) else { return Ok(LineStart::More) };
+        match c {
+            b'\r' => {
+                *pos = p + 1;
+                self.phase = Phase::EndLf;
+                Ok(LineStart::Blank)
+            }
+            b'\n' => Err(Error::BareLf),
+            b' ' | b'\t' if first => Err(Error::WhitespaceAfterStartLine),
+            b' ' | b'\t' => Err(Error::ObsFold),
+            _ => {
+                if self.count >= self.max_fields {
+                    return Err(Error::TooManyFields);
+                }
+                self.count += 1;
+                self.mark = p;
+                self.phase = Phase::Name;
+                Ok(LineStart::Field)
+            }
+        }
+    }
+
+    /// The rest of a field line from its name on.
+    #[inline(always)]
+    fn rest_of_line(&mut self, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
+        Ok(self.name(b, pos)?
+            && self.value_ws(b, pos)
+            && self.value(b, pos)?
+            && self.value_lf(b, pos)?)
+    }
+
+    /// `field-name ":"`, no whitespace before the colon.
+    #[inline(always)]
+    fn name(&mut self, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
+        let i = scan_token(b, *pos);
+        *pos = i;
+        let Some(&c) = b.get(i) else { return Ok(false) };
+        match c {
+            b':' if i > self.mark => {}
+            b' ' | b'\t' if i > self.mark => return Err(Error::SpaceBeforeColon),
+            0 => return Err(Error::Nul),
+            b'\n' => return Err(Error::BareLf),
+            _ => return Err(Error::BadFieldName),
+        }
+        self.name = Span::new(self.mark, i);
+        *pos = i + 1;
+        self.phase = Phase::ValueWs;
+        Ok(true)
+    }
+
+    /// OWS before the value.
+    #[inline(always)]
+    fn value_ws(&mut self, b: &[u8], pos: &mut usize) -> bool {
+        let mut i = *pos;
+        while let Some(b' ' | b'\t') = b.get(i) {
+            i += 1;
+        }
+        *pos = i;
+        if i == b.len() {
+            return false;
+        }
+        self.mark = i;
+        self.phase = Phase::Value;
+        true
+    }
+
+    /// The value, up to its CR.
+    #[inline(always)]
+    fn value(&mut self, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
+        let i = chars::scan_value(b, *pos);
+        *pos = i;
+        let Some(&c) = b.get(i) else { return Ok(false) };
+        match c {
+            b'\r' => {}
+            b'\n' => return Err(Error::BareLf),
+            0 => return Err(Error::Nul),
+            _ => return Err(Error::BadFieldValue),
+        }
+        self.value_end = i;
+        *pos = i + 1;
+        self.phase = Phase::ValueLf;
+        Ok(true)
+    }
+
+    /// The LF ending the line; the value is trimmed of trailing OWS.
+    #[inline(always)]
+    fn value_lf(&mut self, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
+        let p = *pos;
+        let Some(&c) = b.get(p) else { return Ok(false) };
+        if c != b'\n' {
+            return Err(Error::BareCr);
+        }
+        let mut end = self.value_end;
+        while end > self.mark && matches!(b[end - 1], b' ' | b'\t') {
+            end -= 1;
+        }
+        self.value = Span::new(self.mark, end);
+        *pos = p + 1;
+        self.phase = Phase::LineStart { first: false };
+        Ok(true)
+    }
+
+    /// The LF of the blank line ending the section.
+    #[inline(always)]
+    fn end_lf(&mut self, b: &[u8], pos: &mut usize) -> Result<Scanned, Error> {
+        let p = *pos;
+        let Some(&c) = b.get(p) else { return Ok(Scanned::More) };
+        if c != b'\n' {
+            return Err(Error::BareCr);
+        }
+        *pos = p + 1;
+        self.phase = Phase::Done;
+        Ok(Scanned::End)
+    }
+}
+
+/// What the `Transfer-Encoding` lines said so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Te {
+    present: bool,
+    chunked_last: bool,
+    chunked_seen: bool,
+    /// chunked twice, chunked with parameters, or a coding after chunked.
+    bad: bool,
+    unknown: bool,
+}
+
+/// What a head's fields say about framing and the connection, gathered
+/// field by field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Semantics {
+    hosts: u32,
+    content_length: Option<u64>,
+    te: Te,
+    close: bool,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+impl Semantics {
+    /// Takes in one field line of the head.
+    pub(super) fn field(&mut self, name: &[u8], value: &[u8]) -> Result<(), Error> {
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                self.hosts += 1;
+                if self.hosts > 1 {
+                    return Err(Error::DuplicateHost);
+                }
+                if !chars::host_ok(value) {
+                    return Err(Error::BadHost);
+                }
+            }
+            6 if name.eq_ignore_ascii_case(b"expect")
+                && value.eq_ignore_ascii_case(b"100-continue") =>
+            {
+                self.expect_continue = true;
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for opt in list(value) {
+                    if opt.eq_ignore_ascii_case(b"close") {
+                        self.close = true;
+                    } else if opt.eq_ignore_ascii_case(b"keep-alive") {
+                        self.keep_alive = true;
+                    }
+                }
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                // RFC 9112 §6.3: a list of identical values may be used as one.
+                let mut any = false;
+                for v in value.split(|&b| b == b',') {
+                    let n = parse_content_length(trim(v))?;
+                    match self.content_length {
+                        Some(old) if old != n => return Err(Error::ConflictingContentLength),
+                        _ => self.content_length = Some(n),
+                    }
+                    any = true;
+                }
+                if !any {
+                    return Err(Error::BadContentLength);
+                }
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                let te = &mut self.te;
+                te.present = true;
+                let mut any = false;
+                for coding in list(value) {
+                    any = true;
+                    if te.chunked_last {
+                        // Anything after chunked: chunked is not final.
+                        te.bad = true;
+                    }
+                    let name_end =
+                        coding.iter().position(|&b| !is_token(b)).unwrap_or(coding.len());
+                    let (cname, params) = coding.split_at(name_end);
+                    if cname.eq_ignore_ascii_case(b"chunked") {
+                        if te.chunked_seen || !params.is_empty() {
+                            te.bad = true;
+                        }
+                        te.chunked_seen = true;
+                        te.chunked_last = true;
+                    } else {
+                        if cname.is_empty() {
+                            te.bad = true;
+                        }
+                        te.unknown = true;
+                        te.chunked_last = false;
+                    }
+                }
+                if !any {
+                    te.bad = true;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The checks that need the whole head (RFC 9112 §3.2, §6.1, §6.3).
+    pub(super) fn finish(&self, version: Version) -> Result<(), Error> {
+        if self.te.present {
+            if version == Version::Http10 {
+                return Err(Error::TransferEncodingInHttp10);
+            }
+            if self.content_length.is_some() {
+                return Err(Error::ContentLengthAndTransferEncoding);
+            }
+            if self.te.bad || (self.te.chunked_seen && !self.te.chunked_last) {
+                return Err(Error::BadTransferEncoding);
+            }
+            if self.te.unknown {
+                return Err(Error::UnknownTransferCoding);
+            }
+        }
+        if self.hosts == 0 && version == Version::Http11 {
+            return Err(Error::MissingHost);
+        }
+        Ok(())
+    }
+
+    /// How the body is framed (after [`finish`](Self::finish) passed).
+    pub(super) fn body(&self) -> super::BodyKind {
+        if self.te.chunked_last {
+            super::BodyKind::Chunked
+        } else {
+            super::BodyKind::Length(self.content_length.unwrap_or(0))
+        }
+    }
+
+    /// Whether the connection stays open after this exchange.
+    pub(super) fn keep_alive(&self, version: Version) -> bool {
+        match version {
+            Version::Http11 => !self.close,
+            Version::Http10 => self.keep_alive && !self.close,
+        }
+    }
+
+    /// Whether `Expect: 100-continue` applies.
+    pub(super) fn expect_continue(&self, version: Version) -> bool {
+        self.expect_continue && version == Version::Http11
+    }
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let a = v.iter().position(|&b| !matches!(b, b' ' | b'\t')).unwrap_or(v.len());
+    let z = v.iter().rposition(|&b| !matches!(b, b' ' | b'\t')).map_or(a, |z| z + 1);
+    &v[a..z]
+}
+
+/// The non-empty elements of a comma-separated list (RFC 9110 §5.6.1).
+fn list(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    v.split(|&b| b == b',').map(trim).filter(|e| !e.is_empty())
+}
+
+/// `Content-Length = 1*DIGIT`, overflow-checked.
+fn parse_content_length(v: &[u8]) -> Result<u64, Error> {
+    if v.is_empty() {
+        return Err(Error::BadContentLength);
+    }
+    let mut n: u64 = 0;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return Err(Error::BadContentLength);
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or(Error::BadContentLength)?;
+    }
+    Ok(n)
+}
