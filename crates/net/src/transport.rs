@@ -187,7 +187,7 @@ pub trait Transport: 'static {
 /// `serve_datagrams`, `run_client`, `connect_each`). Each transport crate
 /// expands it once, so the forwarding is written once:
 ///
-/// ```ignore
+/// ```text
 /// sansnet_net::transport!("std", sansnet_net::Blocking::Inline);
 /// ```
 ///
@@ -197,7 +197,7 @@ pub trait Transport: 'static {
 /// the `sansnet-futures` function of the same name on `$exec`, a type
 /// implementing `sansnet_futures::Executor`:
 ///
-/// ```ignore
+/// ```text
 /// sansnet_net::transport!("smol", sansnet_futures, Smol);
 /// ```
 #[macro_export]
