@@ -337,15 +337,20 @@ fn existing_files(runtime: &'static str) {
     let (_src, lpath) = source("l.txt", b"through the link?");
     let out = send_file(runtime, &lpath, recv.addr(), &["--quiet"]);
     assert!(!out.status.success() && text(&out.stderr).contains("ERR exists"));
-    // A name being received now, or its partial file's name, is taken.
+    // A name being received now is taken; its partial file's names are
+    // never a sender's (`bad_name`).
     let mut first = recv.connect();
     first.send("busy.bin|100\n0123456789");
     assert_eq!(first.read_line(), "OK 0\n");
-    for header in ["busy.bin|100\n", ".busy.bin.part|5\n", ".busy.bin.part.size|5\n"] {
+    for (header, code) in [
+        ("busy.bin|100\n", "exists"),
+        (".busy.bin.part|5\n", "bad_name"),
+        (".busy.bin.part.size|5\n", "bad_name"),
+    ] {
         let mut second = recv.connect();
         second.send(header);
         let line = second.read_line();
-        assert!(line.starts_with("ERR exists "), "{header:?}: {line:?}");
+        assert!(line.starts_with(&format!("ERR {code} ")), "{header:?}: {line:?}");
     }
     drop(first);
     let Recv { server, root } = recv;
@@ -582,7 +587,7 @@ fn honest_send(runtime: &'static str, recv: &Recv, name: &str) {
 /// pool has threads do not stop an honest transfer beside them.
 fn idle_offers_hold_no_thread(runtime: &'static str) {
     let n = idle_count();
-    let cap = n.to_string();
+    let cap = (n + 1).to_string();
     let recv = Recv::start(runtime, &["--max-transfers", &cap, "--max-transfers-per-peer", &cap]);
     let mut idle: Vec<Conn<TcpStream>> = (0..n).map(|_| recv.connect()).collect();
     for (i, conn) in idle.iter_mut().enumerate() {
