@@ -153,8 +153,7 @@ impl Inbox {
             }
             let note = format!("{part}.size");
             // Not while a transfer holds them (nor wait for one that does).
-            let Some(_claim) = self.claim(vec![part.clone(), note.clone()], Duration::ZERO)
-            else {
+            let Some(_claim) = self.claim(vec![part.clone(), note.clone()], Duration::ZERO) else {
                 continue;
             };
             for name in [part, note] {
@@ -172,7 +171,10 @@ impl Inbox {
         let last = *self.swept.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|at| at.elapsed() >= SWEEP_EVERY.min(self.limits.part_ttl)) {
             if let Err(e) = self.expire_parts(SystemTime::now()) {
-                tracing::warn!("{}: cannot sweep for expired partial files: {e}", self.path.display());
+                tracing::warn!(
+                    "{}: cannot sweep for expired partial files: {e}",
+                    self.path.display()
+                );
             }
         }
     }

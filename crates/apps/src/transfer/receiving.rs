@@ -361,8 +361,15 @@ mod tests {
         let inbox = Arc::new(Inbox::open(dir.path(), false).expect("inbox").with_limits(limits));
         let quiet = Arc::new(|_: &str, _: &Result<Received, ReceiveError>| {});
         let offer = |header: &[u8]| {
-            let mut app = ReceiveApp::new(inbox.clone(), quiet.clone(), Blocking::Inline, "a:1", Instant::ZERO);
-            let mut conn = Conn::new(Receiver::new(Limits::default(), Instant::ZERO), Instant::ZERO);
+            let mut app = ReceiveApp::new(
+                inbox.clone(),
+                quiet.clone(),
+                Blocking::Inline,
+                "a:1",
+                Instant::ZERO,
+            );
+            let mut conn =
+                Conn::new(Receiver::new(Limits::default(), Instant::ZERO), Instant::ZERO);
             conn.read(header, &mut app);
             (String::from_utf8_lossy(conn.wire()).into_owned(), app, conn)
         };
