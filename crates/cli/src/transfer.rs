@@ -81,8 +81,7 @@ pub(crate) struct RecvArgs {
     #[arg(long, value_name = "N", default_value_t = InboxLimits::default().max_transfers)]
     pub(crate) max_transfers: usize,
 
-    /// Transfers in progress at once from one address (IPv6: one /64);
-    /// past it `ERR no_space busy: ...`.
+    /// Transfers in progress at once from one address (IPv6: a /64); past it, the same.
     #[arg(long, value_name = "N", default_value_t = InboxLimits::default().max_transfers_per_peer)]
     pub(crate) max_transfers_per_peer: usize,
 
