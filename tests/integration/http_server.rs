@@ -1092,3 +1092,32 @@ fn write_timeout_drops_a_peer_that_never_reads(rt: &'static str) {
     assert!(total < 256 << 20, "the whole file arrived: the server never gave up");
     server.stop();
 }
+
+// Issue 13, item 8: FIFOs under the root.
+per_runtime!(a_fifo_under_the_root_is_answered);
+
+/// A FIFO under `--root` (a file, and a directory's `index.html`) is not a
+/// regular file: answered like any other non-file at once, never opened in
+/// a way that waits for a writer, and the server goes on serving.
+fn a_fifo_under_the_root_is_answered(rt: &'static str) {
+    assert!(support::have_program("mkfifo"), "mkfifo (coreutils) is needed");
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("hello.txt"), HELLO).expect("write");
+    fs::create_dir(dir.path().join("d")).expect("mkdir");
+    for fifo in ["pipe", "d/index.html"] {
+        let made = Command::new("mkfifo").arg(dir.path().join(fifo)).status().expect("mkfifo");
+        assert!(made.success(), "mkfifo {fifo}");
+    }
+    let root = dir.path().to_str().expect("UTF-8 path");
+    let server = Server::start(rt, &["http", "--root", root]);
+    for _ in 0..2 {
+        let r = fetch(&server, "GET", "/pipe", "");
+        assert_eq!(r.status, 404, "{r:?}");
+        let r = fetch(&server, "GET", "/d/", "");
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(String::from_utf8_lossy(&r.body).contains("index.html"), "a listing");
+        let r = fetch(&server, "GET", "/hello.txt", "");
+        assert_eq!((r.status, &r.body[..]), (200, HELLO), "{r:?}");
+    }
+    server.stop();
+}

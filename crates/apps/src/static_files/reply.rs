@@ -151,7 +151,7 @@ pub(super) fn slash_location(raw_path: &str, query: Option<&str>) -> String {
 /// A regular file: 200, 206, 304 or 416. `name` (the path asked for)
 /// decides the MIME type.
 fn file(head: &RequestHead, real: &Path, name: &Path) -> Reply {
-    let file = match File::open(real) {
+    let file = match open_file(real) {
         Ok(f) => f,
         Err(e) => return Reply::io_error(real, &e),
     };
@@ -206,6 +206,16 @@ fn file(head: &RequestHead, real: &Path, name: &Path) -> Reply {
         reply = reply.with("Content-Range", cr.into_bytes());
     }
     reply
+}
+
+/// Opens the file at `real` (canonical, so no symlink is left in it) for
+/// reading, without waiting and only if it is a regular file: a FIFO put in
+/// place of a file after [`plan`] looked at it would otherwise block the
+/// open for as long as nobody writes to it. Anything else is an error,
+/// answered 404 like every other non-file ([`Reply::io_error`]).
+pub(super) fn open_file(real: &Path) -> io::Result<File> {
+    use rustix::fs::{CWD, Mode, OFlags};
+    crate::disk::open_regular(CWD, real, OFlags::RDONLY, Mode::empty())
 }
 
 impl Reply {

@@ -310,3 +310,28 @@ fn slash_locations() {
     assert_eq!(slash_location("//evil.example", None), "/evil.example/");
     assert_eq!(slash_location("///x", Some("")), "/x/?");
 }
+
+/// A FIFO put in place of a file after the server looked at it (a race
+/// the request cannot win on purpose, so the open is tested alone) is
+/// refused at once, not opened: an open that waited for a writer would
+/// hold the request, and a pool thread, forever.
+#[test]
+fn a_fifo_is_never_waited_for() {
+    let s = Scratch::new();
+    let fifo = s.0.join("pipe");
+    let dir = rustix::fs::open(&s.0, rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty())
+        .expect("open the directory");
+    let mode = rustix::fs::Mode::from_raw_mode(0o644);
+    rustix::fs::mknodat(&dir, "pipe", rustix::fs::FileType::Fifo, mode, 0).expect("mkfifo");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(super::reply::open_file(&fifo).map(drop)));
+    let opened = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the open hung");
+    let e = opened.expect_err("a FIFO is not a file");
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+    // A regular file opens; a symlink (none is left in a canonical path)
+    // does not.
+    let file = s.write("f.txt", b"x");
+    assert!(super::reply::open_file(&file).is_ok());
+    symlink(&file, s.0.join("link")).expect("symlink");
+    assert!(super::reply::open_file(&s.0.join("link")).is_err());
+}
