@@ -22,6 +22,7 @@ per_runtime!(
     echo_prefix_and_verbose_options,
     echo_idle_timeout_closes,
     udp_echo_and_send_udp,
+    udp_echo_answers_no_low_port_and_stops_under_a_flood,
     send_udp_times_out,
     send_tcp_times_out_and_errors,
     scan_finds_open_ports_not_closed_ones,
@@ -196,6 +197,62 @@ fn udp_echo_and_send_udp(rt: &'static str) {
     let out = sansnet(rt, &["send", "--udp", &addr.to_string(), "via send"]);
     assert_eq!(ok(&out, "send --udp"), "> via send");
     server.stop();
+}
+
+/// UDP echo drops a datagram from a port below 1024 (one of the
+/// reflecting services, perhaps: answering could start a loop), stays
+/// responsive, and stops on SIGTERM while another client floods it (the
+/// receive never wins over the shutdown). Binding a port below 1024 takes
+/// root, as the tests have here and in CI; without it that part is skipped.
+/// (A datagram forged "from" the server itself takes a raw socket: the
+/// core's unit tests cover it.)
+fn udp_echo_answers_no_low_port_and_stops_under_a_flood(rt: &'static str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut server = Server::start(rt, &["echo", "--udp"]);
+    let addr = server.tcp_addr(); // the UDP address, as the line said
+    let mut buf = [0u8; 2048];
+    let low = (600..1024).map(|port| UdpSocket::bind(("127.0.0.1", port))).find(Result::is_ok);
+    match low {
+        Some(Ok(low)) => {
+            low.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+            low.send_to(b"from a low port", addr).expect("send_to");
+            let got = low.recv_from(&mut buf);
+            assert!(got.is_err(), "answered port {:?}: {got:?}", low.local_addr());
+        }
+        _ => eprintln!("udp echo: no port below 1024 to bind (not root): that part skipped"),
+    }
+    let honest = UdpSocket::bind("127.0.0.1:0").expect("udp bind");
+    honest.set_read_timeout(Some(support::IO_TIMEOUT)).expect("timeout");
+    honest.send_to(b"still there?", addr).expect("send_to");
+    let (n, from) = honest.recv_from(&mut buf).expect("an echo");
+    assert_eq!((from, &buf[..n]), (addr, &b"still there?"[..]));
+    // Two clients flood it (for 10 s at most) while it is told to stop.
+    let flooding = AtomicBool::new(true);
+    let started = Instant::now();
+    thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let sock = UdpSocket::bind("127.0.0.1:0").expect("udp bind");
+                let payload = [b'f'; 1024];
+                while flooding.load(Ordering::Relaxed)
+                    && started.elapsed() < Duration::from_secs(10)
+                {
+                    let _ = sock.send_to(&payload, addr);
+                }
+            });
+        }
+        thread::sleep(Duration::from_millis(300));
+        server.terminate();
+        let stopping = Instant::now();
+        let exited = server.wait_exit(Duration::from_secs(3));
+        flooding.store(false, Ordering::Relaxed);
+        assert!(
+            exited.is_some_and(|status| status.success()),
+            "{exited:?} {:?} after SIGTERM under a flood; stderr:\n{}",
+            stopping.elapsed(),
+            server.stderr()
+        );
+    });
 }
 
 fn send_udp_times_out(rt: &'static str) {
