@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 
 use crate::support::{IO_TIMEOUT, Server, per_runtime, run_bounded, sansnet_bin};
 
-per_runtime!(http_write_timeout_drops_a_trickling_reader, file_send_honours_write_timeout);
+per_runtime!(
+    http_write_timeout_drops_a_trickling_reader,
+    file_send_honours_write_timeout,
+    chat_write_timeout_drops_a_trickling_member,
+);
 
 /// What a trickling peer reads at a time, and how often: about 20 KB/s,
 /// through a receive buffer of a few KiB.
@@ -113,4 +117,34 @@ fn file_send_honours_write_timeout(rt: &'static str) {
         assert!(took < Duration::from_secs(4), "gave up after {took:?}: {stderr}");
         receiver.join().expect("the receiver");
     });
+}
+
+/// `chat serve --write-timeout 1` (and an outbound budget too large to
+/// matter): a member that reads 1 KiB every 50 ms while another talks fast
+/// is dropped by its writer about a second into a batch it cannot take.
+fn chat_write_timeout_drops_a_trickling_member(rt: &'static str) {
+    let args = ["chat", "serve", "--write-timeout", "1", "--outbound-budget", "64M"];
+    let server = Server::start(rt, &[&args[..], &["--send-buffer", "4K"]].concat());
+    let addr = server.tcp_addr();
+    let s = small_rcvbuf(addr);
+    s.connect_timeout(&addr.into(), IO_TIMEOUT).expect("connect");
+    let mut slow = TcpStream::from(s);
+    slow.set_read_timeout(Some(IO_TIMEOUT)).expect("read timeout");
+    slow.write_all(br#"{"username":"slow"}"#).expect("join");
+    let mut talker = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
+    talker.set_write_timeout(Some(IO_TIMEOUT)).expect("write timeout");
+    talker.write_all(br#"{"username":"talker"}"#).expect("join");
+    let line = format!(r#"{{"content":"{}"}}"#, "x".repeat(2000));
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            for _ in 0..1000 {
+                if talker.write_all(line.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        });
+        let took = trickle_until_dropped(&mut slow, Duration::from_secs(10));
+        assert!(took < Duration::from_secs(4), "dropped after {took:?} with --write-timeout 1");
+    });
+    server.stop();
 }
