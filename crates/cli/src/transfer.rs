@@ -125,7 +125,8 @@ pub(crate) struct SendArgs {
     #[arg(long, short)]
     pub(crate) quiet: bool,
 
-    /// Seconds to wait for the connection and for each answer.
+    /// Seconds to wait for the connection and for each answer (a stalled
+    /// write gives up after --write-timeout).
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "30")]
     pub(crate) timeout: Duration,
 }
@@ -246,8 +247,10 @@ fn send<R: Transport>(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
         }))
     };
     let started = std::time::Instant::now();
-    let opts = cli.socket.options();
-    let sent = match transfer::send_file::<R, _>(&args.path, &endpoint, &opts, args.timeout, bar) {
+    // The socket options and --write-timeout.
+    let config = cli.socket.server_config();
+    let sent = match transfer::send_file::<R, _>(&args.path, &endpoint, &config, args.timeout, bar)
+    {
         Ok(sent) => sent,
         // Before a connection: the error says it all.
         Err(e @ (Open(..) | NotAFile(_) | BadName(_) | Connect(..))) => return Err(e.into()),
