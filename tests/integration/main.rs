@@ -5,6 +5,7 @@ mod file;
 mod fuzz_replay;
 mod http_core;
 mod http_server;
+mod reactors;
 mod sim;
 mod socket_tools;
 mod support;

@@ -24,8 +24,8 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-pub use sansnet_futures::{Control, Task, drive};
-use sansnet_futures::{Executor, LocalFuture, Spawner};
+use sansnet_futures::{AsyncIo, Executor, LocalFuture, Spawner};
+pub use sansnet_futures::{Control, Task};
 pub use sansnet_net::{
     Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
 };
@@ -39,7 +39,7 @@ sansnet_net::transport!("async-std", sansnet_futures, AsyncStd);
 /// server on it need no handle, so this one value is both the
 /// [`Executor`] and its [`Spawner`].
 #[derive(Debug)]
-struct AsyncStd;
+pub struct AsyncStd;
 
 impl Spawner for AsyncStd {
     fn spawn(&self, task: Task) {
@@ -52,6 +52,8 @@ impl Spawner for AsyncStd {
 }
 
 impl Executor for AsyncStd {
+    type Reactor = AsyncIo;
+
     fn serve(main: impl FnOnce(&dyn Spawner) -> io::Result<()>) -> io::Result<()> {
         main(&AsyncStd)
     }

@@ -1,0 +1,63 @@
+//! Which reactor a runtime waits on: tokio runs the one async driver on its
+//! own reactor, so a tokio program starts no async-io reactor thread (a
+//! thread named `async-io`), while smol's (async-io) does: the check below
+//! sees it, and would see it under tokio too if the driver still used
+//! async-io there.
+
+use std::fs;
+use std::net::UdpSocket;
+
+use crate::support::{IO_TIMEOUT, Server, exchange};
+
+/// The names of `pid`'s threads.
+fn threads(pid: u32) -> Vec<String> {
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).expect("the server's threads");
+    tasks
+        .filter_map(|t| fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_owned())
+        .collect()
+}
+
+/// Serves one HTTP request on `rt`; the server's threads, while it runs.
+fn http_threads(rt: &'static str) -> Vec<String> {
+    let server = Server::start(rt, &["http"]);
+    let r = exchange(&server, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 200, "{rt}");
+    let names = threads(server.pid());
+    server.stop();
+    names
+}
+
+#[test]
+fn tokio_runs_no_async_io_thread() {
+    assert!(http_threads("smol").iter().any(|t| t == "async-io"), "the check sees async-io");
+    let names = http_threads("tokio");
+    assert!(!names.iter().any(|t| t == "async-io"), "http on tokio: {names:?}");
+
+    // The hub (chat), and the TCP and UDP echo servers, exercised once each.
+    let chat = Server::start("tokio", &["chat", "serve"]);
+    let mut member = chat.connect_tcp();
+    member.send(b"{\"username\":\"a\"}\n");
+    assert_eq!(member.read_line(), "{\"type\":\"joined\",\"username\":\"a\"}\n");
+    let names = threads(chat.pid());
+    assert!(!names.iter().any(|t| t == "async-io"), "chat on tokio: {names:?}");
+    chat.stop();
+
+    let echo = Server::start("tokio", &["echo"]);
+    let mut conn = echo.connect_tcp();
+    conn.send(b"ping\n");
+    assert_eq!(conn.read_exact_bytes(5), b"ping\n");
+    let names = threads(echo.pid());
+    assert!(!names.iter().any(|t| t == "async-io"), "echo on tokio: {names:?}");
+    echo.stop();
+
+    let udp = Server::start("tokio", &["echo", "--udp"]);
+    let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    client.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    client.send_to(b"ping", udp.tcp_addr()).expect("send_to");
+    let mut buf = [0u8; 16];
+    assert_eq!(client.recv_from(&mut buf).expect("the echo").0, 4);
+    let names = threads(udp.pid());
+    assert!(!names.iter().any(|t| t == "async-io"), "udp echo on tokio: {names:?}");
+    udp.stop();
+}
