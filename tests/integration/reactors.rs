@@ -1,13 +1,20 @@
-//! Which reactor a runtime waits on: tokio runs the one async driver on its
-//! own reactor, so a tokio program starts no async-io reactor thread (a
-//! thread named `async-io`), while smol's (async-io) does: the check below
-//! sees it, and would see it under tokio too if the driver still used
-//! async-io there.
+//! Which reactor a runtime waits on, and in what order it runs what its
+//! reactor woke. tokio runs the one async driver on its own reactor, so a
+//! tokio program starts no async-io reactor thread (a thread named
+//! `async-io`), while smol's (async-io) does: the check below sees it, and
+//! would see it under tokio too if the driver still used async-io there.
+//! And tokio polls the server before the tasks its reactor woke: at the
+//! connection cap, a connect that came with the end of other connections
+//! was refused for nothing until the accept loop let those finish first.
 
 use std::fs;
 use std::net::UdpSocket;
+use std::thread;
+use std::time::Duration;
 
-use crate::support::{IO_TIMEOUT, Server, exchange};
+use crate::support::{IO_TIMEOUT, Server, exchange, per_runtime};
+
+per_runtime!(slots_freed_with_a_connect_serve_it);
 
 /// The names of `pid`'s threads.
 fn threads(pid: u32) -> Vec<String> {
@@ -60,4 +67,25 @@ fn tokio_runs_no_async_io_thread() {
     let names = threads(udp.pid());
     assert!(!names.iter().any(|t| t == "async-io"), "udp echo on tokio: {names:?}");
     udp.stop();
+}
+
+/// Every slot of `--max-connections` held, then all closed, the last with a
+/// new client right behind it: it is served, not refused.
+fn slots_freed_with_a_connect_serve_it(rt: &'static str) {
+    const CAP: usize = 50;
+    let server = Server::start(rt, &["http", "--max-connections", &CAP.to_string()]);
+    let mut held: Vec<_> = (0..CAP).map(|_| server.connect_tcp()).collect();
+    for conn in &mut held {
+        conn.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(conn.read_response().status, 200, "{rt}");
+    }
+    let last = held.pop();
+    drop(held);
+    thread::sleep(Duration::from_millis(200)); // the server has seen those go
+    // The last one goes with the next client right behind it: both news
+    // reach the server in one round of its reactor.
+    drop(last);
+    let r = exchange(&server, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 200, "{rt}");
+    server.stop();
 }

@@ -147,7 +147,15 @@ async fn accept<R: Reactor>(
     admission: &Admission,
 ) -> (Stream, ConnSlot) {
     loop {
-        match admission.admit(listener.read_with(|l| l.accept(&config.socket)).await) {
+        let accepted = listener.read_with(|l| l.accept(&config.socket)).await;
+        if accepted.is_ok() && admission.open() >= config.max_connections {
+            // At the cap: the connections ending in this same reactor round
+            // (their peers' end of stream came with this connect) free
+            // their slots first. tokio runs the server before the tasks
+            // its reactor woke, and would refuse this one for nothing.
+            R::yield_now().await;
+        }
+        match admission.admit(accepted) {
             Admit::Serve(stream, slot) => return (stream, slot),
             Admit::BackOff(pause) => sleep::<R>(pause).await,
             Admit::Refused => {}
