@@ -193,7 +193,8 @@ pub trait Transport: 'static {
 /// ```
 ///
 /// The second form is a whole async runtime shim over `sansnet-futures`:
-/// the blocking free functions (`serve`, `serve_hub`, `serve_datagrams`,
+/// the shared names re-exported (`Listener`, `ServerConfig`, `Control`,
+/// `proto`, ...), the blocking free functions (`serve`, `serve_hub`, `serve_datagrams`,
 /// `block_on`, `connect_each`, `run_client`), the async `drive` with its
 /// socket type `Io` and `register`, and `Runtime`, each running the
 /// `sansnet-futures` function of the same name on `$exec`, a type
@@ -217,6 +218,12 @@ macro_rules! transport {
         }
     };
     ($name:literal, $futures:ident, $exec:ty) => {
+        pub use $crate::__proto as proto;
+        pub use $crate::{
+            Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
+        };
+        pub use $futures::{Control, Task};
+
         $crate::transport!(@each [pub] shim ($futures, $exec));
 
         /// Runs `future` to completion on the calling thread.

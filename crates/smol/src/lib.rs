@@ -23,11 +23,6 @@
 //! ```
 
 use sansnet_futures::{AsyncIo, Executor, LocalFuture, Spawner};
-pub use sansnet_futures::{Control, Task};
-pub use sansnet_net::{
-    Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
-};
-pub use sansnet_proto as proto;
 use std::future::Future;
 use std::io;
 

@@ -27,12 +27,7 @@
 //! Inside a tokio program of your own, run [`drive`] on a socket made with
 //! [`register`] from any task of your runtime.
 
-pub use sansnet_futures::{Control, Task};
 use sansnet_futures::{Executor, LocalFuture, Reactor, Socket, Source, Spawner, Timer};
-pub use sansnet_net::{
-    Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
-};
-pub use sansnet_proto as proto;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
