@@ -24,7 +24,7 @@ when every check passed. Usage:
 
     cargo build --release
     python3 benches/faults.py [--bin target/release/sansnet]
-        [--runtimes std,async-std,smol] [--idle 10000] [--quick]
+        [--runtimes std,async-std,smol,tokio] [--idle 10000] [--quick]
 """
 
 import argparse
@@ -300,7 +300,7 @@ def run_runtime(a, rt, tmp):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--bin", default="target/release/sansnet")
-    p.add_argument("--runtimes", default="std,async-std,smol")
+    p.add_argument("--runtimes", default="std,async-std,smol,tokio")
     p.add_argument("--idle", type=int, default=10000)
     p.add_argument("--rounds", type=int, default=200)
     p.add_argument("--rss-slack", type=int, default=16, help="MiB")

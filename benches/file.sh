@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${SANSNET:-target/release/sansnet}
-RUNTIMES=${RUNTIMES:-std async-std smol}
+RUNTIMES=${RUNTIMES:-std async-std smol tokio}
 ROUNDS=${ROUNDS:-5}
 FILE_MB=${FILE_MB:-1024}
 PORT=${PORT:-19471}

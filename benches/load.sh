@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${SANSNET:-target/release/sansnet}
-RUNTIMES=${RUNTIMES:-std async-std smol}
+RUNTIMES=${RUNTIMES:-std async-std smol tokio}
 CONNS=${CONNS:-64 256}
 DUR=${DUR:-5}
 PORT=${PORT:-18381}

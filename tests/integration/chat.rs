@@ -4,9 +4,9 @@
 //! binary (`sansnet --runtime R chat serve ... --bind 127.0.0.1:0`), talks
 //! to it with raw sockets ([`Client`]), Python's `json` + `socket` or
 //! `sansnet chat join`, and stops it with SIGTERM (exit status 0). Every
-//! check but the 1,000-member one runs on std, async-std and smol: the
-//! `per_runtime!` list below makes one test per runtime
-//! (`chat::NAME::std`, `::async_std`, `::smol`).
+//! check but the 1,000-member one runs on std, async-std, smol and tokio:
+//! the `per_runtime!` list below makes one test per runtime
+//! (`chat::NAME::std`, `::async_std`, `::smol`, `::tokio`).
 //!
 //! Expected events are written out byte for byte (the key order of
 //! PROTOCOLS.md §2), with a JSON string escaper of our own ([`json_str`],

@@ -3,9 +3,9 @@
 //! Black-box: each test starts the built `sansnet` binary
 //! (`sansnet --runtime R http ... --bind 127.0.0.1:0`), talks to it with
 //! curl, Python's `http.client` or raw sockets, and stops it with SIGTERM
-//! (exit status 0). Every check runs on std, async-std and smol: the
-//! `per_runtime!` list below makes one test per runtime
-//! (`http_server::NAME::std`, `::async_std`, `::smol`).
+//! (exit status 0). Every check runs on std, async-std, smol and tokio:
+//! the `per_runtime!` list below makes one test per runtime
+//! (`http_server::NAME::std`, `::async_std`, `::smol`, `::tokio`).
 //!
 //! Bugs these tests found and that were fixed: the Unix socket file left
 //! behind by the std runtime, connections accepted and left hanging during
@@ -528,6 +528,11 @@ mod unix_socket_file_removed_on_stop {
     #[test]
     fn smol() {
         super::unix_socket_file_removed_on_stop("smol");
+    }
+
+    #[test]
+    fn tokio() {
+        super::unix_socket_file_removed_on_stop("tokio");
     }
 }
 

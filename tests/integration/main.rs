@@ -5,6 +5,7 @@ mod file;
 mod fuzz_replay;
 mod http_core;
 mod http_server;
+mod reactors;
 mod sim;
 mod slow_peers;
 mod socket_tools;

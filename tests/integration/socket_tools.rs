@@ -4,7 +4,7 @@
 //! binary (`Server` for the echo servers, `run_bounded` for the one-shot
 //! clients `send`, `scan` and `resolve`) and talks to it over 127.0.0.1,
 //! ::1 or a Unix socket. The `per_runtime!` list makes one test per
-//! runtime (`socket_tools::NAME::std`, `::async_std`, `::smol`).
+//! runtime (`socket_tools::NAME::std`, `::async_std`, `::smol`, `::tokio`).
 
 use std::io::{Read, Write};
 use std::net::{Ipv6Addr, TcpListener, TcpStream, UdpSocket};

@@ -28,7 +28,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// The runtimes every server test runs on (the `--runtime` values).
-pub(crate) const RUNTIMES: [&str; 3] = ["std", "async-std", "smol"];
+pub(crate) const RUNTIMES: [&str; 4] = ["std", "async-std", "smol", "tokio"];
 
 /// How long one socket read or write may block.
 pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -96,8 +96,8 @@ pub(crate) fn for_each_runtime(check: impl Fn(&'static str) + Sync) {
 
 /// For each named function `fn name(runtime: &'static str)`, a module
 /// `name` with one test per runtime (`name::std`, `name::async_std`,
-/// `name::smol`), so that a failure names its runtime. Attributes before
-/// a name (`#[ignore = "..."]`) apply to its three tests.
+/// `name::smol`, `name::tokio`), so that a failure names its runtime.
+/// Attributes before a name (`#[ignore = "..."]`) apply to its four tests.
 macro_rules! per_runtime {
     ($($(#[$attr:meta])* $name:ident),+ $(,)?) => {$(
         mod $name {
@@ -117,6 +117,12 @@ macro_rules! per_runtime {
             $(#[$attr])*
             fn smol() {
                 super::$name("smol");
+            }
+
+            #[test]
+            $(#[$attr])*
+            fn tokio() {
+                super::$name("tokio");
             }
         }
     )+};

@@ -128,5 +128,6 @@ mod tests {
         scan_a_closed_and_an_open_port::<sansnet_std::Runtime>();
         scan_a_closed_and_an_open_port::<sansnet_smol::Runtime>();
         scan_a_closed_and_an_open_port::<sansnet_async_std::Runtime>();
+        scan_a_closed_and_an_open_port::<sansnet_tokio::Runtime>();
     }
 }

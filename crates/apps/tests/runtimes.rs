@@ -123,6 +123,10 @@ macro_rules! on_each_runtime {
             fn async_std() {
                 super::$check::<sansnet_async_std::Runtime>();
             }
+            #[test]
+            fn tokio() {
+                super::$check::<sansnet_tokio::Runtime>();
+            }
         }
     };
 }

@@ -24,12 +24,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-pub use sansnet_futures::{Control, Task, drive};
-use sansnet_futures::{Executor, LocalFuture, Spawner};
-pub use sansnet_net::{
-    Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
-};
-pub use sansnet_proto as proto;
+use sansnet_futures::{AsyncIo, Executor, LocalFuture, Spawner};
 use std::future::Future;
 use std::io;
 
@@ -39,7 +34,7 @@ sansnet_net::transport!("async-std", sansnet_futures, AsyncStd);
 /// server on it need no handle, so this one value is both the
 /// [`Executor`] and its [`Spawner`].
 #[derive(Debug)]
-struct AsyncStd;
+pub struct AsyncStd;
 
 impl Spawner for AsyncStd {
     fn spawn(&self, task: Task) {
@@ -52,6 +47,8 @@ impl Spawner for AsyncStd {
 }
 
 impl Executor for AsyncStd {
+    type Reactor = AsyncIo;
+
     fn serve(main: impl FnOnce(&dyn Spawner) -> io::Result<()>) -> io::Result<()> {
         main(&AsyncStd)
     }

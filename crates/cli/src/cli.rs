@@ -19,14 +19,14 @@ use sansnet_proto::http::Limits;
     name = "sansnet",
     version,
     about = "The classic socket programs (HTTP server, echo, chat, file transfer, ...) \
-             built sans-IO, over std threads, async-std or smol",
+             built sans-IO, over std threads, async-std, smol or tokio",
     long_about = None,
     propagate_version = true,
     after_long_help = include_str!("../help/sansnet.examples.txt")
 )]
 pub(crate) struct Cli {
     /// Which I/O runtime drives the protocol machines (the protocol behaves
-    /// identically on all three).
+    /// identically on all four).
     #[arg(long, global = true, value_enum, default_value_t = Runtime::Smol)]
     pub(crate) runtime: Runtime,
 
@@ -52,6 +52,8 @@ pub(crate) enum Runtime {
     AsyncStd,
     /// smol (the default).
     Smol,
+    /// tokio, on its own reactor (the same async driver as smol's).
+    Tokio,
 }
 
 /// The programs (PROTOCOLS.md §1-4).

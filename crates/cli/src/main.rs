@@ -1,7 +1,7 @@
 //! `sansnet`: the classic socket programs — an HTTP server (hello page or
 //! static files), echo over TCP and UDP, chat, file transfer, a one-shot
-//! client, a port scanner and name lookup — over std threads, async-std or
-//! smol (`--runtime`).
+//! client, a port scanner and name lookup — over std threads, async-std,
+//! smol or tokio (`--runtime`).
 //!
 //! The programs themselves are the `sansnet-apps` library over the
 //! `sansnet-proto` machines; this binary parses arguments, prints, draws
@@ -56,6 +56,7 @@ fn main() -> ExitCode {
         Runtime::Std => run::<sansnet_std::Runtime>(cli),
         Runtime::AsyncStd => run::<sansnet_async_std::Runtime>(cli),
         Runtime::Smol => run::<sansnet_smol::Runtime>(cli),
+        Runtime::Tokio => run::<sansnet_tokio::Runtime>(cli),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,10 +1,12 @@
 //! # sansnet-futures: one async driver for every sansnet machine
 //!
-//! The async half of sansnet, written once over async-io (its `Async`
-//! sockets implement the futures-io traits, and its timers) and shared by
-//! `sansnet-smol` and `sansnet-async-std`, which both run on async-io
-//! underneath. Those crates only add their executor ([`Executor`]); their
-//! blocking functions and `Runtime` are `sansnet_net::transport!`'s.
+//! The async half of sansnet, written once over a small runtime trait
+//! ([`Reactor`]: sockets registered with a reactor, readiness, non-blocking
+//! reads and writes retried on readiness, timers, a yield) and shared by
+//! `sansnet-smol` and `sansnet-async-std` (async-io, [`AsyncIo`], here) and
+//! `sansnet-tokio` (tokio's own reactor). Those crates only add their
+//! executor ([`Executor`]); their blocking functions and `Runtime` are
+//! `sansnet_net::transport!`'s.
 //!
 //! [`drive`] runs one [`Session`] over one socket, performing the steps of
 //! the connection engine in `sansnet-net` ([`sansnet_net::Engine`], shared
@@ -26,7 +28,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_io::{Async, Timer};
 use bytes::Bytes;
 use futures_lite::future;
 use sansnet_net::{
@@ -37,17 +38,27 @@ use sansnet_net::{
 pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 
+mod reactor;
+pub use reactor::{AsyncIo, Reactor, Socket, Source, Timer};
+use reactor::{fired, sleep, sleep_until};
+
 /// A boxed task, as handed to the runtime's `spawn`.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// A boxed future that may borrow (a server, run by [`Spawner::run`]).
 pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
-/// What a runtime shim (`sansnet-smol`, `sansnet-async-std`) adds to this
-/// driver: an executor to spawn connections on, and `block_on`. The shim's
+/// What a runtime shim (`sansnet-smol`, `sansnet-async-std`,
+/// `sansnet-tokio`) adds to this driver: its reactor, an executor to spawn
+/// connections on, `block_on`, and where blocking work runs. The shim's
 /// blocking functions and `Runtime` come from
 /// `sansnet_net::transport!(name, sansnet_futures, TheExecutor)`.
 pub trait Executor {
+    /// The reactor the driver waits on under this executor.
+    type Reactor: Reactor;
+    /// Where applications run blocking work (`Transport::BLOCKING`).
+    const BLOCKING: sansnet_net::Blocking = sansnet_net::Blocking::Pool;
+
     /// Calls `main` with a [`Spawner`] that lives while it runs.
     fn serve(main: impl FnOnce(&dyn Spawner) -> io::Result<()>) -> io::Result<()>;
 
@@ -65,6 +76,17 @@ pub trait Spawner {
     fn run(&self, server: LocalFuture<'_, io::Result<()>>) -> io::Result<()>;
 }
 
+/// How many threads an executor runs connections on: one fewer than the
+/// cores, at least one (the load, a client or a load generator, often
+/// shares the machine, and a single thread needs no cross-thread wakeups);
+/// the `SANSNET_THREADS` environment variable overrides it. The shims'
+/// docs give each runtime's figures.
+pub fn executor_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let env = std::env::var("SANSNET_THREADS").ok().and_then(|v| v.parse().ok());
+    env.unwrap_or(cores.saturating_sub(1)).max(1)
+}
+
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; 64 * 1024]);
 }
@@ -73,7 +95,7 @@ thread_local! {
 /// connection with `spawn`. Mirrors `sansnet_std::serve`: the same cap on
 /// connections, the same graceful stop (idle connections close at once,
 /// the others get [`ServerConfig::grace`]).
-pub async fn serve<F: Factory>(
+pub async fn serve<R: Reactor, F: Factory>(
     listener: Listener,
     config: &ServerConfig,
     shutdown: &Shutdown,
@@ -83,16 +105,16 @@ pub async fn serve<F: Factory>(
     let clock = Clock::new();
     let factory = Arc::new(factory);
     let admission = Admission::new(config.max_connections);
-    let listener = Async::new(listener)?;
+    let listener = R::register(listener)?;
     loop {
         let accepted =
-            future::or(async { Some(accept(&listener, config, &admission).await) }, async {
+            future::or(async { Some(accept::<R>(&listener, config, &admission).await) }, async {
                 shutdown.wait().await;
                 None
             });
         let Some((stream, slot)) = accepted.await else { break };
         let peer = sansnet_net::peer_label(&stream);
-        let io = match Async::new(stream) {
+        let io = match R::register(stream) {
             Ok(io) => io,
             Err(e) => {
                 tracing::warn!("register: {e}");
@@ -104,7 +126,7 @@ pub async fn serve<F: Factory>(
         spawn(Box::pin(async move {
             let _slot = slot;
             let (mut session, mut app) = factory.make(ctl.clock.now(), &peer);
-            connection_ended(&peer, drive(&io, &mut session, &mut app, &ctl).await);
+            connection_ended(&peer, drive::<R, _, _>(&io, &mut session, &mut app, &ctl).await);
         }));
     }
     // Stop accepting: close the listening socket (and remove a Unix socket's
@@ -112,22 +134,30 @@ pub async fn serve<F: Factory>(
     drop(listener);
     let deadline = std::time::Instant::now() + config.grace;
     while admission.open() > 0 && std::time::Instant::now() < deadline {
-        Timer::after(Duration::from_millis(5)).await;
+        sleep::<R>(Duration::from_millis(5)).await;
     }
     Ok(())
 }
 
 /// The next accepted connection under the connection cap, with its slot
 /// (see [`Admission`]).
-async fn accept(
-    listener: &Async<Listener>,
+async fn accept<R: Reactor>(
+    listener: &R::Io<Listener>,
     config: &ServerConfig,
     admission: &Admission,
 ) -> (Stream, ConnSlot) {
     loop {
-        match admission.admit(listener.read_with(|l| l.accept(&config.socket)).await) {
+        let accepted = listener.read_with(|l| l.accept(&config.socket)).await;
+        if accepted.is_ok() && admission.open() >= config.max_connections {
+            // At the cap: the connections ending in this same reactor round
+            // (their peers' end of stream came with this connect) free
+            // their slots first. tokio runs the server before the tasks
+            // its reactor woke, and would refuse this one for nothing.
+            R::yield_now().await;
+        }
+        match admission.admit(accepted) {
             Admit::Serve(stream, slot) => return (stream, slot),
-            Admit::BackOff(pause) => _ = Timer::after(pause).await,
+            Admit::BackOff(pause) => sleep::<R>(pause).await,
             Admit::Refused => {}
         }
     }
@@ -176,15 +206,15 @@ async fn work<S: Session, A: App<S>>(working: bool, app: &mut A, session: &mut S
 /// The generic driver: runs one session over one socket until it finishes,
 /// performing the steps of the connection engine ([`sansnet_net::Engine`]):
 /// every protocol runs through this one loop.
-pub async fn drive<S: Session, A: App<S>>(
-    io: &Async<Stream>,
+pub async fn drive<R: Reactor, S: Session, A: App<S>>(
+    io: &R::Io<Stream>,
     session: &mut S,
     app: &mut A,
     ctl: &Control,
 ) -> io::Result<()> {
     let cap = Engine::read_cap(ctl.config.read_buffer);
     let mut engine = Engine::new(cap).with_write_timeout(ctl.config.write_timeout);
-    let mut timer = Timer::never();
+    let mut timer = R::Timer::never();
     let mut armed: Option<Instant> = None;
     let mut stop_listener = ctl.shutdown.listener();
     let mut read_was_full = true;
@@ -202,14 +232,14 @@ pub async fn drive<S: Session, A: App<S>>(
             // By the engine's deadline for the chunk, which a partial write
             // does not move (a trickle cannot outlast the write timeout).
             Step::Write(chunk, until) => {
-                let n = write_within(io, chunk, ctl.clock.to_std(until)).await?;
+                let n = write_within::<R>(io, chunk, ctl.clock.to_std(until)).await?;
                 engine.written(session, ctl.clock.now(), n)?;
                 continue;
             }
             Step::Read { until, idle, work } => (until, idle, work, true),
             Step::Work { until } => (until, false, true, false),
             Step::Sleep { until } => (Some(until), false, false, false),
-            Step::Linger => return linger_close(io).await,
+            Step::Linger => return linger_close::<R>(io).await,
             Step::Done => return Ok(()),
             Step::Fail(e) => return Err(e.into()),
         };
@@ -224,7 +254,7 @@ pub async fn drive<S: Session, A: App<S>>(
             }
             Some(_) => {}
             None if armed.is_some() => {
-                timer = Timer::never();
+                timer = R::Timer::never();
                 armed = None;
             }
             None => {}
@@ -232,7 +262,7 @@ pub async fn drive<S: Session, A: App<S>>(
         let timer_armed = armed.is_some();
         let timer = async {
             if timer_armed {
-                (&mut timer).await;
+                fired(&mut timer).await;
                 Wake::Timer
             } else {
                 future::pending().await
@@ -270,7 +300,7 @@ pub async fn drive<S: Session, A: App<S>>(
             let mut speculated = false;
             if !read_was_full {
                 if hits > 0 {
-                    future::yield_now().await;
+                    R::yield_now().await;
                     speculated = true;
                 } else {
                     probe_in = probe_in.saturating_sub(1);
@@ -331,25 +361,25 @@ pub async fn drive<S: Session, A: App<S>>(
 
 /// Runs one client session over a connected `stream` until it finishes,
 /// under `ctl`; see `sansnet_net::Transport::run_client`.
-pub async fn run_client<S: Session, A: App<S>>(
+pub async fn run_client<R: Reactor, S: Session, A: App<S>>(
     stream: Stream,
     ctl: &Control,
     session: &mut S,
     app: &mut A,
 ) -> io::Result<()> {
-    drive(&Async::new(stream)?, session, app, ctl).await
+    drive::<R, S, A>(&R::register(stream)?, session, app, ctl).await
 }
 
 /// Writes a prefix of `chunk`, failing with [`EngineError::WriteStalled`]
 /// if the socket takes nothing before `deadline` (the engine's or the hub
 /// writer's: whether a partial write counts as a stall is theirs to say).
-async fn write_within(
-    io: &Async<Stream>,
+async fn write_within<R: Reactor>(
+    io: &R::Io<Stream>,
     chunk: &[u8],
     deadline: std::time::Instant,
 ) -> io::Result<usize> {
     future::or(io.write_with(|s| (&*s).write(chunk)), async {
-        Timer::at(deadline).await;
+        sleep_until::<R>(deadline).await;
         Err(EngineError::WriteStalled.into())
     })
     .await
@@ -358,17 +388,14 @@ async fn write_within(
 /// Closes without losing the last response: shuts the write side and
 /// drains what the peer still sends (see [`Linger`]) for at most
 /// [`Linger::TIME`] in all.
-async fn linger_close(io: &Async<Stream>) -> io::Result<()> {
+async fn linger_close<R: Reactor>(io: &R::Io<Stream>) -> io::Result<()> {
     let _ = io.get_ref().shutdown(std::net::Shutdown::Write);
     let drain = async {
         let mut linger = Linger::new();
         let mut buf = [0u8; 4096];
         while linger.drained(io.read_with(|s| (&*s).read(&mut buf)).await) {}
     };
-    future::or(drain, async {
-        Timer::after(Linger::TIME).await;
-    })
-    .await;
+    future::or(drain, sleep::<R>(Linger::TIME)).await;
     Ok(())
 }
 
@@ -378,7 +405,7 @@ async fn linger_close(io: &Async<Stream>) -> io::Result<()> {
 /// gets a reader task and a writer task, spawned with `spawn`. Hub events go
 /// to `on_event`. On shutdown every connection is ended through the hub (so
 /// it can say goodbye) and given [`ServerConfig::grace`] to flush.
-pub async fn serve_hub<H, E>(
+pub async fn serve_hub<R: Reactor, H, E>(
     listener: Listener,
     config: &ServerConfig,
     shutdown: &Shutdown,
@@ -392,7 +419,7 @@ where
 {
     let clock = Clock::new();
     let admission = Admission::new(config.max_connections);
-    let mut listener = Some(Async::new(listener)?);
+    let mut listener = Some(R::register(listener)?);
     let (to_hub, inbox) = async_channel::unbounded::<ToHub>();
     let mut host = HubHost::new(hub);
     let mut next = 0u64;
@@ -410,7 +437,7 @@ where
         let accept = async {
             match &listener {
                 Some(l) => {
-                    let (stream, slot) = accept(l, config, &admission).await;
+                    let (stream, slot) = accept::<R>(l, config, &admission).await;
                     Wait::Accepted(stream, slot)
                 }
                 None => future::pending().await,
@@ -424,7 +451,7 @@ where
         };
         let timer = async {
             match until {
-                Some(at) => _ = Timer::at(clock.to_std(at)).await,
+                Some(at) => sleep_until::<R>(clock.to_std(at)).await,
                 None => future::pending().await,
             }
             Wait::Timer
@@ -447,19 +474,19 @@ where
             }
             Wait::Accepted(stream, slot) => {
                 let peer = sansnet_net::peer_label(&stream);
-                let Ok(io) = Async::new(stream) else { continue };
+                let Ok(io) = R::register(stream) else { continue };
                 next += 1;
                 let conn = ConnId(next);
                 let io = Arc::new(io);
-                let (writer, queue) = writer_channel(Some(Arc::new(Direct(io.clone()))));
+                let (writer, queue) = writer_channel(Some(Arc::new(Direct::<R>(io.clone()))));
                 let gate = Gate::new();
                 host.handle(clock.now(), ToHub::Opened { conn, peer, writer, gate: gate.clone() });
                 let (io2, tx2) = (io.clone(), to_hub.clone());
-                spawn(Box::pin(read_half(io, conn, gate, to_hub.clone())));
+                spawn(Box::pin(read_half::<R>(io, conn, gate, to_hub.clone())));
                 let w = HubWriter::new(conn, queue).with_write_timeout(config.write_timeout);
                 spawn(Box::pin(async move {
                     let _slot = slot;
-                    write_half(&io2, w, &tx2, clock).await;
+                    write_half::<R>(&io2, w, &tx2, clock).await;
                 }));
             }
         }
@@ -467,8 +494,8 @@ where
 }
 
 /// A hub connection's reader: bytes to the hub while its gate is open.
-async fn read_half(
-    io: Arc<Async<Stream>>,
+async fn read_half<R: Reactor>(
+    io: Arc<R::Io<Stream>>,
     conn: ConnId,
     gate: Gate,
     to_hub: async_channel::Sender<ToHub>,
@@ -496,9 +523,9 @@ async fn read_half(
 }
 
 /// The hub's direct path to an idle connection's non-blocking socket.
-struct Direct(Arc<Async<Stream>>);
+struct Direct<R: Reactor>(Arc<R::Io<Stream>>);
 
-impl TryWrite for Direct {
+impl<R: Reactor> TryWrite for Direct<R> {
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         self.0.get_ref().write(buf)
     }
@@ -506,8 +533,8 @@ impl TryWrite for Direct {
 
 /// A hub connection's writer task: performs the [`HubWriter`]'s steps, each
 /// write by the writer's deadline (on `clock`).
-async fn write_half(
-    io: &Async<Stream>,
+async fn write_half<R: Reactor>(
+    io: &R::Io<Stream>,
     mut w: HubWriter,
     to_hub: &async_channel::Sender<ToHub>,
     clock: Clock,
@@ -520,11 +547,11 @@ async fn write_half(
                 continue;
             }
             WriterStep::Write(chunk, until) => {
-                let r = write_within(io, chunk, clock.to_std(until)).await;
+                let r = write_within::<R>(io, chunk, clock.to_std(until)).await;
                 w.written(clock.now(), r)
             }
             WriterStep::Linger => {
-                let _ = linger_close(io).await;
+                let _ = linger_close::<R>(io).await;
                 continue;
             }
             WriterStep::Close(gone) => {
@@ -543,29 +570,30 @@ async fn write_half(
 
 /// Serves a datagram machine (UDP echo) on `socket` until `shutdown` is
 /// triggered: each datagram in, each reply out. Datagrams up to 64 KiB.
-pub async fn serve_datagrams<D: Datagrams>(
+pub async fn serve_datagrams<R: Reactor, D: Datagrams>(
     socket: std::net::UdpSocket,
     shutdown: &Shutdown,
     mut machine: D,
 ) -> io::Result<()> {
     let clock = Clock::new();
     machine.handle_bound(socket.local_addr()?);
-    let socket = Async::new(socket)?;
+    let socket = R::register(socket)?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         // Shutdown first: `or` polls its first future first, and under a
         // flood of datagrams the receive is always ready.
+        let recv = async { Some(socket.read_with(|s| s.recv_from(&mut buf)).await) };
         let got = future::or(
             async {
                 shutdown.wait().await;
                 None
             },
-            async { Some(socket.recv_from(&mut buf).await) },
+            recv,
         );
         let Some(received) = got.await else { return Ok(()) };
         datagram_in(&mut machine, clock.now(), received, &buf);
         while let Some((to, data)) = machine.poll_transmit() {
-            datagram_out(to, socket.send_to(&data, to).await);
+            datagram_out(to, socket.write_with(|s| s.send_to(&data, to)).await);
         }
     }
 }
@@ -577,16 +605,17 @@ pub type LocalTask<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
 /// `concurrency` at once, each given `timeout`, and records each raw result
 /// in `probes` (see `sansnet_net::Transport::connect_each`). It runs on one
 /// thread per core (the caller's included), each thread driving its share
-/// of the workers on a local executor with `block_on` (the runtime's):
-/// probes are mostly system calls, so this is how a scan uses more than one
-/// core.
+/// of the workers on a local executor (async-executor's, which has no
+/// reactor of its own: the workers wait on `R`'s) under `block_on` (the
+/// runtime's): probes are mostly system calls, so this is how a scan uses
+/// more than one core.
 ///
 /// Each worker starts a non-blocking connect and looks at the socket's
 /// error at once: on loopback the answer (a reset, mostly) is already
 /// there, and the port is settled without touching the reactor. Only
-/// connects still in progress are registered with async-io and raced
+/// connects still in progress are registered with the reactor and raced
 /// against the worker's one reusable timer.
-pub fn connect_each(
+pub fn connect_each<R: Reactor>(
     host: std::net::IpAddr,
     concurrency: usize,
     timeout: Duration,
@@ -602,7 +631,7 @@ pub fn connect_each(
             let spawned = std::thread::Builder::new()
                 .name("sansnet-scan".into())
                 .spawn_scoped(scope, move || {
-                    block_on(Box::pin(connect_shared(host, probes, share(i), timeout)))
+                    block_on(Box::pin(connect_shared::<R>(host, probes, share(i), timeout)))
                 });
             if let Err(e) = spawned {
                 // The threads already running (this one at least) finish it.
@@ -610,22 +639,23 @@ pub fn connect_each(
                 break;
             }
         }
-        block_on(Box::pin(connect_shared(host, probes, share(0), timeout)));
+        block_on(Box::pin(connect_shared::<R>(host, probes, share(0), timeout)));
     });
     Ok(())
 }
 
 /// `concurrency` workers on a local executor, taking ports from `probes`
 /// (which other threads share) until there are none left.
-async fn connect_shared(
+async fn connect_shared<R: Reactor>(
     host: std::net::IpAddr,
     probes: &dyn Probes,
     concurrency: usize,
     timeout: Duration,
 ) {
     let ex = async_executor::LocalExecutor::new();
-    let tasks: Vec<_> =
-        (0..concurrency.max(1)).map(|_| ex.spawn(connect_worker(host, probes, timeout))).collect();
+    let tasks: Vec<_> = (0..concurrency.max(1))
+        .map(|_| ex.spawn(connect_worker::<R>(host, probes, timeout)))
+        .collect();
     ex.run(async {
         for task in tasks {
             task.await;
@@ -635,27 +665,31 @@ async fn connect_shared(
 }
 
 /// One scan worker: takes ports until there are none left.
-async fn connect_worker(host: std::net::IpAddr, probes: &dyn Probes, timeout: Duration) {
-    let mut timer = Timer::never();
+async fn connect_worker<R: Reactor>(
+    host: std::net::IpAddr,
+    probes: &dyn Probes,
+    timeout: Duration,
+) {
+    let mut timer = R::Timer::never();
     let mut settled_at_once = 0u32;
     while let Some(port) = probes.next_port() {
-        let (result, waited) = probe((host, port).into(), timeout, &mut timer).await;
+        let (result, waited) = probe::<R>((host, port).into(), timeout, &mut timer).await;
         probes.record(port, result);
         // A worker whose ports all settle at once never yields by itself:
         // let the others (and the executor around us) run now and then.
         settled_at_once = if waited { 0 } else { settled_at_once + 1 };
         if settled_at_once >= 256 {
             settled_at_once = 0;
-            future::yield_now().await;
+            R::yield_now().await;
         }
     }
 }
 
 /// Connects to `addr` once; the raw result, and whether it had to wait.
-async fn probe(
+async fn probe<R: Reactor>(
     addr: std::net::SocketAddr,
     timeout: Duration,
-    timer: &mut Timer,
+    timer: &mut R::Timer,
 ) -> (io::Result<(std::net::SocketAddr, std::net::SocketAddr)>, bool) {
     use socket2::Domain;
     let started = nonblocking_tcp_socket(Domain::for_address(addr)).and_then(|s| {
@@ -674,11 +708,11 @@ async fn probe(
             Err(e) => Err(e),
         }
     });
-    let io = match started.and_then(|s| Async::new(std::net::TcpStream::from(s))) {
+    let io = match started.and_then(|s| R::register(std::net::TcpStream::from(s))) {
         Ok(io) => io,
         Err(e) => return (Err(e), false),
     };
-    timer.set_after(timeout);
+    timer.set_at(std::time::Instant::now() + timeout);
     let wait = async {
         io.writable().await?;
         match io.get_ref().take_error()? {
@@ -687,7 +721,7 @@ async fn probe(
         }
     };
     let done = future::or(async { Some(wait.await) }, async {
-        (&mut *timer).await;
+        fired(timer).await;
         None
     })
     .await;

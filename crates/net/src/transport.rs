@@ -2,7 +2,7 @@
 //! applications (`sansnet-apps`) and the binary's one runtime dispatch.
 //!
 //! Every transport crate (`sansnet-std`, `sansnet-smol`,
-//! `sansnet-async-std`) exports a unit type `Runtime` implementing
+//! `sansnet-async-std`, `sansnet-tokio`) exports a unit type `Runtime` implementing
 //! [`Transport`], beside free functions of the same names, so a program
 //! picks its runtime with one `use` line and a library takes it as a type
 //! parameter:
@@ -121,7 +121,8 @@ pub trait Probes: Sync {
 
 /// A runtime's transport, for code generic over the runtime.
 pub trait Transport: 'static {
-    /// The name `--runtime` knows it by (`std`, `smol`, `async-std`).
+    /// The name `--runtime` knows it by (`std`, `smol`, `async-std`,
+    /// `tokio`).
     const NAME: &'static str;
     /// Where an application runs its blocking work on this runtime.
     const BLOCKING: Blocking;
@@ -192,10 +193,12 @@ pub trait Transport: 'static {
 /// ```
 ///
 /// The second form is a whole async runtime shim over `sansnet-futures`:
-/// the blocking free functions (`serve`, `serve_hub`, `serve_datagrams`,
-/// `block_on`, `connect_each`, `run_client`) and `Runtime`, each running
-/// the `sansnet-futures` function of the same name on `$exec`, a type
-/// implementing `sansnet_futures::Executor`:
+/// the shared names re-exported (`Listener`, `ServerConfig`, `Control`,
+/// `proto`, ...), the blocking free functions (`serve`, `serve_hub`, `serve_datagrams`,
+/// `block_on`, `connect_each`, `run_client`), the async `drive` with its
+/// socket type `Io` and `register`, and `Runtime`, each running the
+/// `sansnet-futures` function of the same name on `$exec`, a type
+/// implementing `sansnet_futures::Executor`, and its reactor:
 ///
 /// ```text
 /// sansnet_net::transport!("smol", sansnet_futures, Smol);
@@ -215,6 +218,12 @@ macro_rules! transport {
         }
     };
     ($name:literal, $futures:ident, $exec:ty) => {
+        pub use $crate::__proto as proto;
+        pub use $crate::{
+            Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
+        };
+        pub use $futures::{Control, Task};
+
         $crate::transport!(@each [pub] shim ($futures, $exec));
 
         /// Runs `future` to completion on the calling thread.
@@ -222,7 +231,31 @@ macro_rules! transport {
             <$exec as $futures::Executor>::block_on(future)
         }
 
-        $crate::transport!($name, $crate::Blocking::Pool);
+        /// The socket type of this runtime's reactor, as [`drive`] takes it.
+        pub type Io<T> = <<$exec as $futures::Executor>::Reactor as $futures::Reactor>::Io<T>;
+
+        /// Registers `io` with this runtime's reactor (making it
+        /// non-blocking), for [`drive`]; from a task of the runtime.
+        pub fn register<T>(io: T) -> ::std::io::Result<Io<T>>
+        where
+            T: $futures::Source,
+        {
+            <<$exec as $futures::Executor>::Reactor as $futures::Reactor>::register(io)
+        }
+
+        /// The generic driver: runs one session over one registered
+        /// socket until it finishes (see `sansnet_futures::drive`).
+        pub async fn drive<S: $crate::__proto::Session, A: $crate::__proto::App<S>>(
+            io: &Io<$crate::Stream>,
+            session: &mut S,
+            app: &mut A,
+            ctl: &$futures::Control,
+        ) -> ::std::io::Result<()> {
+            $futures::drive::<<$exec as $futures::Executor>::Reactor, S, A>(io, session, app, ctl)
+                .await
+        }
+
+        $crate::transport!($name, <$exec as $futures::Executor>::BLOCKING);
     };
 
     // Every entry point's signature, written once; `$how` picks the bodies.
@@ -294,27 +327,39 @@ macro_rules! transport {
         $f($($arg),*)
     };
 
-    // An async shim's free functions: `sansnet-futures` on `$exec`.
+    // An async shim's free functions: `sansnet-futures` on `$exec` and its
+    // reactor.
     (@shim ($futures:ident, $exec:ty) serve($($arg:ident),*)) => {
         <$exec as $futures::Executor>::serve(|ex| {
             let spawn = |task| ex.spawn(task);
-            ex.run(::std::boxed::Box::pin($futures::serve($($arg,)* spawn)))
+            ex.run(::std::boxed::Box::pin($futures::serve::<
+                <$exec as $futures::Executor>::Reactor,
+                _,
+            >($($arg,)* spawn)))
         })
     };
     (@shim ($futures:ident, $exec:ty) serve_hub($($arg:ident),*)) => {
         <$exec as $futures::Executor>::serve(|ex| {
             let spawn = |task| ex.spawn(task);
-            ex.run(::std::boxed::Box::pin($futures::serve_hub($($arg,)* spawn)))
+            ex.run(::std::boxed::Box::pin($futures::serve_hub::<
+                <$exec as $futures::Executor>::Reactor,
+                _,
+                _,
+            >($($arg,)* spawn)))
         })
     };
     (@shim ($futures:ident, $exec:ty) serve_datagrams($($arg:ident),*)) => {
-        block_on($futures::serve_datagrams($($arg),*))
+        block_on($futures::serve_datagrams::<<$exec as $futures::Executor>::Reactor, _>($($arg),*))
     };
     (@shim ($futures:ident, $exec:ty) run_client($stream:ident, $config:ident, $clock:ident, $($arg:ident),*)) => {{
         let ctl = $futures::Control::with($clock, $crate::Shutdown::new(), $config.clone());
-        block_on($futures::run_client($stream, &ctl, $($arg),*))
+        block_on($futures::run_client::<<$exec as $futures::Executor>::Reactor, _, _>(
+            $stream, &ctl, $($arg),*
+        ))
     }};
     (@shim ($futures:ident, $exec:ty) connect_each($($arg:ident),*)) => {
-        $futures::connect_each($($arg,)* |task| block_on(task))
+        $futures::connect_each::<<$exec as $futures::Executor>::Reactor>(
+            $($arg,)* |task| block_on(task)
+        )
     };
 }

@@ -1,4 +1,4 @@
-//! The hello server on smol. The three transports' examples differ only in
+//! The hello server on smol. The four transports' examples differ only in
 //! the `use ... as rt` line: that line is how a program changes runtime.
 //!
 //! Run: `cargo run -p sansnet-smol --example hello_smol -- 127.0.0.1:8080`

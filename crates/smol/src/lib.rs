@@ -22,12 +22,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-pub use sansnet_futures::{Control, Task, drive};
-use sansnet_futures::{Executor, LocalFuture, Spawner};
-pub use sansnet_net::{
-    Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
-};
-pub use sansnet_proto as proto;
+use sansnet_futures::{AsyncIo, Executor, LocalFuture, Spawner};
 use std::future::Future;
 use std::io;
 
@@ -35,10 +30,13 @@ sansnet_net::transport!("smol", sansnet_futures, Smol);
 
 /// smol's executor, as `sansnet-futures` runs on it.
 #[derive(Debug)]
-enum Smol {}
+pub enum Smol {}
 
 impl Executor for Smol {
-    /// On an executor with one thread per core (see [`default_threads`]).
+    type Reactor = AsyncIo;
+
+    /// On an executor with one thread fewer than the cores (see
+    /// [`sansnet_futures::executor_threads`]).
     fn serve(main: impl FnOnce(&dyn Spawner) -> io::Result<()>) -> io::Result<()> {
         on_executor(|ex| main(&Running(ex)))
     }
@@ -61,25 +59,15 @@ impl Spawner for Running<'_, '_> {
     }
 }
 
-/// Executor threads: one fewer than the cores, at least one; the
-/// `SANSNET_THREADS` environment variable overrides it. async-io has one
-/// reactor, polled by whichever thread blocks in it, and every extra
-/// executor thread is woken from there: on the 2-core machine where the
-/// figures in the README were taken, one thread served 190k HTTP req/s and
-/// two 150k (the load generator shares those cores).
-fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1)
-}
-
-/// Runs `main` with an executor that [`default_threads`] threads (the
-/// caller's included) keep running until `main` returns.
+/// Runs `main` with an executor that [`sansnet_futures::executor_threads`]
+/// threads (the caller's included) keep running until `main` returns.
+/// async-io has one reactor, polled by whichever thread blocks in it, and
+/// every extra executor thread is woken from there: on the 2-core machine
+/// where the figures in the README were taken, one thread served 190k HTTP
+/// req/s and two 150k (the load generator shares those cores).
 fn on_executor<T>(main: impl FnOnce(&smol::Executor<'_>) -> T) -> T {
     let ex = smol::Executor::new();
-    let threads = std::env::var("SANSNET_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(default_threads)
-        .max(1);
+    let threads = sansnet_futures::executor_threads();
     let (stop, stopped) = smol::channel::bounded::<()>(1);
     std::thread::scope(|scope| {
         for _ in 1..threads {

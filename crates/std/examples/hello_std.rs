@@ -1,4 +1,4 @@
-//! The hello server on std. The three transports' examples differ only in
+//! The hello server on std. The four transports' examples differ only in
 //! the `use ... as rt` line: that line is how a program changes runtime.
 //!
 //! Run: `cargo run -p sansnet-std --example hello_std -- 127.0.0.1:8080`

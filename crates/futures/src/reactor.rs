@@ -1,0 +1,168 @@
+//! The runtime under the one async driver, as a trait: what the driver waits
+//! on (a [`Reactor`]: sockets registered with it, timers, a yield), the way
+//! quinn's `Runtime` serves tokio and smol from one connection driver. An
+//! [`Executor`](crate::Executor) adds spawning, `block_on` and where
+//! blocking work runs, and names its reactor.
+//!
+//! Implemented here for async-io ([`AsyncIo`], under smol and async-std),
+//! and in `sansnet-tokio` for tokio's own reactor: every function of this
+//! crate is generic over the reactor, so both runtimes run the same driver
+//! with the same fast paths, and a tokio program starts no async-io thread.
+
+use std::future::Future;
+use std::io;
+use std::os::fd::AsFd;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_io::Async;
+use sansnet_net::{Listener, Stream};
+
+/// A socket the driver registers with a reactor: sansnet's [`Stream`] and
+/// [`Listener`], std's `UdpSocket` and `TcpStream`. Each owns its
+/// descriptor, which stays open and the same until the socket is dropped
+/// (what a reactor that keeps the raw descriptor, as tokio's, relies on);
+/// sealed so that it stays so.
+pub trait Source: AsFd + Send + Sync + 'static + sealed::Sealed {}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+macro_rules! sources {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl Source for $t {}
+    )*};
+}
+sources!(Stream, Listener, std::net::UdpSocket, std::net::TcpStream);
+
+/// An async runtime's reactor and timers, as the driver uses them.
+pub trait Reactor: Send + Sync + 'static {
+    /// A non-blocking socket registered with the reactor.
+    type Io<T: Source>: Socket<T>;
+    /// A timer, re-armed in place.
+    type Timer: Timer;
+
+    /// Makes `io` non-blocking and registers it with the reactor. Called
+    /// from a task of the runtime.
+    fn register<T: Source>(io: T) -> io::Result<Self::Io<T>>;
+
+    /// Lets the tasks queued before this one run (and, where the runtime
+    /// does so, the reactor be polled) before going on.
+    fn yield_now() -> impl Future<Output = ()> + Send;
+}
+
+/// A socket registered with a [`Reactor`]: readiness, and non-blocking
+/// operations retried on readiness.
+pub trait Socket<T>: Send + Sync + 'static {
+    /// The socket itself, for system calls that do not wait.
+    fn get_ref(&self) -> &T;
+
+    /// Completes once the socket may be readable (or has failed).
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Completes once the socket may be writable (or has failed).
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Runs the non-blocking read `op` at once, then again each time the
+    /// socket becomes readable, until it does not fail with `WouldBlock`.
+    fn read_with<R: Send, F>(&self, op: F) -> impl Future<Output = io::Result<R>> + Send
+    where
+        F: FnMut(&T) -> io::Result<R> + Send;
+
+    /// The same for a non-blocking write (`write`, `write_vectored`,
+    /// `send_to`), on writability.
+    fn write_with<R: Send, F>(&self, op: F) -> impl Future<Output = io::Result<R>> + Send
+    where
+        F: FnMut(&T) -> io::Result<R> + Send;
+}
+
+/// A timer the driver keeps and moves (one per connection).
+pub trait Timer: Send + Unpin + 'static {
+    /// A timer that does not fire until set.
+    fn never() -> Self;
+
+    /// Fires at `at`, replacing any earlier setting.
+    fn set_at(&mut self, at: Instant);
+
+    /// Ready once the time set has come. Polled only after [`set_at`](Self::set_at).
+    fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+/// Completes when `timer` fires.
+pub(crate) async fn fired(timer: &mut impl Timer) {
+    futures_lite::future::poll_fn(|cx| timer.poll_fired(cx)).await;
+}
+
+/// Completes at `at`.
+pub(crate) async fn sleep_until<R: Reactor>(at: Instant) {
+    let mut timer = R::Timer::never();
+    timer.set_at(at);
+    fired(&mut timer).await;
+}
+
+/// Completes after `d`.
+pub(crate) async fn sleep<R: Reactor>(d: Duration) {
+    sleep_until::<R>(Instant::now() + d).await;
+}
+
+/// async-io's reactor and timers (smol's and async-std's).
+#[derive(Debug)]
+pub enum AsyncIo {}
+
+impl Reactor for AsyncIo {
+    type Io<T: Source> = Async<T>;
+    type Timer = async_io::Timer;
+
+    fn register<T: Source>(io: T) -> io::Result<Async<T>> {
+        Async::new(io)
+    }
+
+    fn yield_now() -> impl Future<Output = ()> + Send {
+        futures_lite::future::yield_now()
+    }
+}
+
+impl<T: AsFd + Send + Sync + 'static> Socket<T> for Async<T> {
+    fn get_ref(&self) -> &T {
+        Async::get_ref(self)
+    }
+
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        Async::readable(self)
+    }
+
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        Async::writable(self)
+    }
+
+    fn read_with<R: Send, F>(&self, op: F) -> impl Future<Output = io::Result<R>> + Send
+    where
+        F: FnMut(&T) -> io::Result<R> + Send,
+    {
+        Async::read_with(self, op)
+    }
+
+    fn write_with<R: Send, F>(&self, op: F) -> impl Future<Output = io::Result<R>> + Send
+    where
+        F: FnMut(&T) -> io::Result<R> + Send,
+    {
+        Async::write_with(self, op)
+    }
+}
+
+impl Timer for async_io::Timer {
+    fn never() -> Self {
+        async_io::Timer::never()
+    }
+
+    fn set_at(&mut self, at: Instant) {
+        async_io::Timer::set_at(self, at);
+    }
+
+    fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(self).poll(cx).map(drop)
+    }
+}
