@@ -49,6 +49,10 @@ per_runtime!(
     directed_messages_stay_private,
     slow_member_is_evicted,
     chat_join_client,
+    chat_join_escapes_peer_text,
+    names_that_impersonate_are_refused,
+    join_storm_then_list,
+    a_flooder_does_not_evict_a_fair_reader,
 );
 
 /// How long [`Client::expect_quiet`] waits for nothing to arrive.
@@ -867,6 +871,17 @@ fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// The CPU time a process has used (user and system), from
+/// `/proc/PID/stat` (in clock ticks, taken as 100 a second).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// A TCP connection with a small receive buffer (set before the connect,
 /// so the window stays small): a peer that never reads fills up fast.
 fn connect_small_rcvbuf(addr: SocketAddr, bytes: usize) -> TcpStream {
@@ -1227,4 +1242,196 @@ fn thousand_members_on_smol() {
     drop(host);
     server.stop();
     eprintln!("note: 1,000 members joined and got a broadcast in {took:?}");
+}
+
+// -- issue 13: what a hostile member could do ----------------------------------
+
+/// `chat join` prints other members' text escaped: escape sequences, BEL,
+/// CR and a newline that would fake `* admin joined` stay on one line.
+fn chat_join_escapes_peer_text(rt: &'static str) {
+    let server = Server::start(rt, &["chat", "serve"]);
+    let mut bob = Joiner::spawn(server.tcp_addr(), "bob");
+    bob.expect_line("* bob joined");
+    let mut mallory = Client::join(&server, "mallory");
+    bob.expect_line("* mallory joined");
+    mallory.say("\u{1b}[2J\u{1b}]0;title\u{7}bell\rcr\n* admin joined\u{202e}dlrow");
+    bob.expect_line(r"[mallory] \u{1b}[2J\u{1b}]0;title\u{7}bell\rcr\n* admin joined\u{202e}dlrow");
+    mallory.say("after");
+    bob.expect_line("[mallory] after");
+    drop(mallory);
+    bob.expect_line("* mallory left");
+    server.stop();
+}
+
+/// Beside `victim`: look-alikes are `name_taken`; invisible, bidi,
+/// separator and edge-whitespace characters and peer-address shapes are
+/// `bad_message`; the connection stays open for another try.
+fn names_that_impersonate_are_refused(rt: &'static str) {
+    let server = Server::start(rt, &["chat", "serve"]);
+    let mut victim = Client::join(&server, "victim");
+    let mut other = Client::connect(&server, "other");
+    for (name, code) in [
+        ("Victim", "name_taken"),
+        ("v\u{456}ctim", "name_taken"),
+        ("vic\u{200b}tim", "bad_message"),
+        ("\u{202e}mitciv", "bad_message"),
+        ("victim ", "bad_message"),
+        ("a\u{2028}b", "bad_message"),
+        ("127.0.0.1:1234", "bad_message"),
+        ("[::1]:5", "bad_message"),
+    ] {
+        other.send(join_frame(name));
+        let message = other.expect_error(code);
+        assert!(!message.is_empty(), "{name:?}");
+    }
+    other.send(join_frame("other"));
+    other.expect(&joined("other"));
+    victim.expect(&joined("other"));
+    victim.expect_quiet();
+    server.stop();
+}
+
+/// 1,500 connections join at once and never read; a member's `list` is
+/// answered within 10 s (it took 7 s of CPU before join announcements
+/// were coalesced, longer in a debug build).
+fn join_storm_then_list(rt: &'static str) {
+    const N: usize = 1500;
+    const THREADS: usize = 3;
+    if let Some(limit) = open_files_limit()
+        && limit < 4 * (N as u64 + 200)
+    {
+        eprintln!("note: the open files limit is {limit}; skipping the join storm on {rt}");
+        return;
+    }
+    let server = Server::start(rt, &["chat", "serve"]);
+    let addr = server.tcp_addr();
+    let mut host = Client::join(&server, "host");
+    let started = Instant::now();
+    let storm: Vec<TcpStream> = thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                s.spawn(move || {
+                    (0..N)
+                        .filter(|i| i % THREADS == t)
+                        .map(|i| {
+                            let mut c = support::tcp_connect(addr);
+                            c.write_all(join_frame(&format!("s{i:04}")).as_bytes()).expect("join");
+                            c
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("connecting thread")).collect()
+    });
+    let joined_in = started.elapsed();
+    host.send(br#"{"list":true}"#);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let users = loop {
+        assert!(Instant::now() < deadline, "{rt}: no answer to `list` 10 s after the joins");
+        let line = host.line();
+        if line.starts_with(r#"{"type":"users""#) {
+            break line;
+        }
+        assert!(line.starts_with(r#"{"type":"joined""#), "{line:.80}");
+    };
+    let answered = started.elapsed();
+    assert!(users.contains(r#""host""#), "{users:.80}");
+    let cpu = cpu_time(server.pid()).unwrap_or_default();
+    eprintln!(
+        "note: {rt}: {N} joins sent in {joined_in:?}, `list` answered {:?} later; \
+         server CPU so far {cpu:?}",
+        answered - joined_in
+    );
+    drop(storm);
+    server.stop();
+}
+
+/// A member flooding 60 KB messages as fast as the server reads them does
+/// not get a member that reads 1.5 MB/s disconnected: the flooder is slowed
+/// to what the reader takes, the reader stays for 6 s and still hears a
+/// third member.
+fn a_flooder_does_not_evict_a_fair_reader(rt: &'static str) {
+    const RATE: f64 = 1.5e6; // bytes per second
+    const STAY: Duration = Duration::from_secs(6);
+    // A small send buffer so that the room, not the kernel, holds the
+    // backlog (as in slow_member_is_evicted).
+    let server = Server::start(rt, &["chat", "serve", "--send-buffer", "64K"]);
+    let addr = server.tcp_addr();
+    let mut flood = Client::join(&server, "flood");
+    let mut reader = Client::new(connect_small_rcvbuf(addr, 64 * 1024), "reader");
+    reader.send(join_frame("reader"));
+    reader.expect(&joined("reader"));
+    flood.expect(&joined("reader"));
+    let started = Instant::now();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    /// Stops the flood however the reader's loop ends (a panic included),
+    /// unblocking a write the server does not take.
+    struct Stop<'a>(&'a std::sync::atomic::AtomicBool, TcpStream);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+            let _ = self.1.shutdown(Shutdown::Both);
+        }
+    }
+    let big = say_frame(&"f".repeat(60_000));
+    thread::scope(|s| {
+        let _stop = Stop(&stop, flood.stream.try_clone().expect("clone"));
+        let (stop, big) = (&stop, &big);
+        let mut stream = flood.stream.try_clone().expect("clone");
+        stream.set_write_timeout(Some(Duration::from_secs(30))).expect("write timeout");
+        s.spawn(move || {
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < STAY * 3 {
+                if stream.write_all(big.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        });
+        // The third member joins at 3 s, says one line and leaves.
+        s.spawn(move || {
+            thread::sleep(Duration::from_secs(3));
+            let mut talker = Client::connect_to(addr, "talker");
+            talker.send(format!("{}{}", join_frame("talker"), say_frame("still here")));
+            talker.shutdown_write();
+            let _ = talker.lines_to_close();
+        });
+        // The reader: about RATE bytes per second, until it has stayed
+        // STAY and heard the talker.
+        let want = message("talker", "still here");
+        let mut heard = false;
+        let mut total = 0usize;
+        let mut chunk = vec![0u8; 16 * 1024];
+        let mut tail = String::new();
+        while !(heard && started.elapsed() >= STAY) {
+            assert!(started.elapsed() < STAY * 3, "{rt}: the talker was never heard");
+            let n = match reader.stream.read(&mut chunk) {
+                Ok(0) => panic!("{rt}: the reader was disconnected after {:?}", started.elapsed()),
+                Ok(n) => n,
+                Err(e) => panic!("{rt}: reading: {e} after {:?}", started.elapsed()),
+            };
+            total += n;
+            // Look for the talker's line across chunk boundaries.
+            tail.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            heard |= tail.contains(&want);
+            if tail.len() > want.len() {
+                let mut cut = tail.len() - want.len();
+                while !tail.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                tail.drain(..cut);
+            }
+            let ahead = Duration::from_secs_f64(total as f64 / RATE);
+            if let Some(wait) = ahead.checked_sub(started.elapsed()) {
+                thread::sleep(wait);
+            }
+        }
+        eprintln!(
+            "note: {rt}: a reader at 1.5 MB/s stayed {:?} beside a flooder, {} MB read",
+            started.elapsed(),
+            total / 1_000_000
+        );
+    });
+    drop(flood);
+    drop(reader);
+    server.stop();
 }

@@ -586,6 +586,11 @@ impl<H: Hub> HubHost<H> {
                     Output::Event(e) => on_event(&mut self.hub, e),
                 }
             }
+            // Released by another connection's progress or a timer: their
+            // gates open and their buffered bytes are fed below.
+            while let Some(conn) = self.hub.poll_resumed() {
+                self.touched.insert(conn);
+            }
             let waiting: Vec<ConnId> = self
                 .touched
                 .iter()

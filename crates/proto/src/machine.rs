@@ -296,4 +296,14 @@ pub trait Hub {
     /// from `conn` for now.
     #[must_use]
     fn wants_read(&self, conn: ConnId) -> bool;
+
+    /// A connection whose [`wants_read`](Hub::wants_read) may have turned
+    /// true because of another connection's input or a timer (not its own
+    /// input or writes, which the driver looks at anyway): the driver offers
+    /// it its buffered bytes again and resumes reading it. Drained like
+    /// [`poll_output`](Hub::poll_output), after it. The default has none.
+    #[must_use]
+    fn poll_resumed(&mut self) -> Option<ConnId> {
+        None
+    }
 }
