@@ -686,13 +686,17 @@ fn name_taken_then_retry(rt: &'static str) {
     third.expect(&joined(&long));
     alice.expect(&joined(&long));
     second.expect(&joined(&long));
-    // Names are case-sensitive.
-    let mut upper = Client::join(&server, "ALICE");
+    // Names that differ only in case are one name.
+    let mut upper = Client::connect(&server, "upper");
+    upper.send(join_frame("ALICE"));
+    upper.expect_error("name_taken");
+    upper.send(join_frame("Carol"));
+    upper.expect(&joined("Carol"));
     for c in [&mut alice, &mut second, &mut third] {
-        c.expect(&joined("ALICE"));
+        c.expect(&joined("Carol"));
     }
     upper.send(br#"{"list":true}"#);
-    upper.expect(&users(&["ALICE", "alice", "alice2", &long]));
+    upper.expect(&users(&["Carol", "alice", "alice2", &long]));
     alice.expect_quiet();
     server.stop();
 }
