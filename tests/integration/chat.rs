@@ -1163,6 +1163,28 @@ fn chat_join_client(rt: &'static str) {
     server.stop();
 }
 
+/// Connects one client per name from `threads` threads and sends each
+/// its `username` without waiting for an answer.
+fn join_at_once(addr: SocketAddr, names: Vec<String>, threads: usize) -> Vec<Client> {
+    let names = &names;
+    thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mine = names.iter().skip(t).step_by(threads);
+                    mine.map(|name| {
+                        let mut c = Client::connect_to(addr, name);
+                        c.send(join_frame(name));
+                        c
+                    })
+                    .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("connecting thread")).collect()
+    })
+}
+
 /// The soft limit on open files, from `/proc/self/limits` (`None`:
 /// unlimited or unknown).
 fn open_files_limit() -> Option<u64> {
@@ -1188,23 +1210,7 @@ fn thousand_members_on_smol() {
     let addr = server.tcp_addr();
     let name = |i: usize| format!("m{i:04}");
     let mut host = Client::join(&server, &name(0));
-    let mut members: Vec<Client> = thread::scope(|s| {
-        let handles: Vec<_> = (0..THREADS)
-            .map(|t| {
-                s.spawn(move || {
-                    (1..N)
-                        .filter(|i| i % THREADS == t)
-                        .map(|i| {
-                            let mut c = Client::connect_to(addr, &name(i));
-                            c.send(join_frame(&name(i)));
-                            c
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("connecting thread")).collect()
-    });
+    let mut members = join_at_once(addr, (1..N).map(name).collect(), THREADS);
     // The first member sees every other one join, each once.
     let mut seen = BTreeSet::new();
     while seen.len() < N - 1 {
@@ -1312,23 +1318,7 @@ fn join_storm_then_list(rt: &'static str) {
     let addr = server.tcp_addr();
     let mut host = Client::join(&server, "host");
     let started = Instant::now();
-    let storm: Vec<TcpStream> = thread::scope(|s| {
-        let handles: Vec<_> = (0..THREADS)
-            .map(|t| {
-                s.spawn(move || {
-                    (0..N)
-                        .filter(|i| i % THREADS == t)
-                        .map(|i| {
-                            let mut c = support::tcp_connect(addr);
-                            c.write_all(join_frame(&format!("s{i:04}")).as_bytes()).expect("join");
-                            c
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("connecting thread")).collect()
-    });
+    let storm = join_at_once(addr, (0..N).map(|i| format!("s{i:04}")).collect(), THREADS);
     let joined_in = started.elapsed();
     host.send(br#"{"list":true}"#);
     let deadline = started + Duration::from_secs(10);
