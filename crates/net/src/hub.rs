@@ -687,7 +687,7 @@ mod tests {
         let now = Instant::ZERO;
         let (flood, reader) = (ConnId(1), ConnId(2));
         let (wf, _qf) = writer_channel(None);
-        let (wr, mut qr) = writer_channel(None);
+        let (wr, qr) = writer_channel(None);
         let gate = Gate::new();
         let (g, peer) = (gate.clone(), "p".to_owned());
         host.handle(now, ToHub::Opened { conn: flood, peer: peer.clone(), writer: wf, gate: g });
