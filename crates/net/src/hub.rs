@@ -692,7 +692,7 @@ mod tests {
         let (g, peer) = (gate.clone(), "p".to_owned());
         host.handle(now, ToHub::Opened { conn: flood, peer: peer.clone(), writer: wf, gate: g });
         host.handle(now, ToHub::Opened { conn: reader, peer, writer: wr, gate: Gate::new() });
-        let mut written = |host: &mut HubHost<Room>| {
+        let written = |host: &mut HubHost<Room>| {
             let mut n = 0;
             while let Ok(ToWriter::Data(b)) = qr.rx.try_recv() {
                 n += b.len();
