@@ -340,15 +340,20 @@ fn existing_files(runtime: &'static str) {
     let (_src, lpath) = source("l.txt", b"through the link?");
     let out = send_file(runtime, &lpath, recv.addr(), &["--quiet"]);
     assert!(!out.status.success() && text(&out.stderr).contains("ERR exists"));
-    // A name being received now, or its partial file's name, is taken.
+    // A name being received now is taken; its partial file's names are
+    // never a sender's (`bad_name`).
     let mut first = recv.connect();
     first.send("busy.bin|100\n0123456789");
     assert_eq!(first.read_line(), "OK 0\n");
-    for header in ["busy.bin|100\n", ".busy.bin.part|5\n", ".busy.bin.part.size|5\n"] {
+    for (header, code) in [
+        ("busy.bin|100\n", "exists"),
+        (".busy.bin.part|5\n", "bad_name"),
+        (".busy.bin.part.size|5\n", "bad_name"),
+    ] {
         let mut second = recv.connect();
         second.send(header);
         let line = second.read_line();
-        assert!(line.starts_with("ERR exists "), "{header:?}: {line:?}");
+        assert!(line.starts_with(&format!("ERR {code} ")), "{header:?}: {line:?}");
     }
     drop(first);
     let Recv { server, root } = recv;
@@ -528,3 +533,213 @@ per_runtime!(
     once_exits_with_the_outcome,
     sender_errors_are_one_line,
 );
+
+// Issue 13, items 1, 7 and 8: attacks on the receiver.
+per_runtime!(
+    idle_offers_hold_no_thread,
+    transfers_in_progress_are_capped,
+    bookkeeping_names_are_refused,
+    old_partial_files_expire,
+    a_fifo_in_dir_is_answered,
+);
+
+/// How many idle transfers the thread-exhaustion tests open: 600 (over the
+/// blocking pool's 500 threads), fewer only if this process's descriptor
+/// limit (`ulimit -n`; three runtimes run at once) cannot hold them.
+fn idle_count() -> usize {
+    let limits = fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(usize::MAX);
+    let n = 600.min(soft.saturating_sub(512) / 3);
+    assert!(n > 500, "ulimit -n is {soft}: too low to open over 500 connections per runtime");
+    n
+}
+
+/// A raw connection to the receiver from the loopback address `from`
+/// (127.0.0.2 and so on are loopback too: another peer address).
+fn connect_from(recv: &Recv, from: [u8; 4]) -> Conn<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    socket.bind(&SocketAddr::from((from, 0)).into()).expect("bind a loopback address");
+    socket.connect_timeout(&recv.addr().into(), IO_TIMEOUT).expect("connect");
+    let stream = TcpStream::from(socket);
+    stream.set_read_timeout(Some(IO_TIMEOUT)).expect("read timeout");
+    Conn::new(stream)
+}
+
+/// An honest `file send` of 256 KiB, which must succeed and arrive whole
+/// within a generous bound (a timeout is a failure).
+fn honest_send(runtime: &'static str, recv: &Recv, name: &str) {
+    let data = content(256 << 10, 13);
+    let (_src, path) = source(name, &data);
+    let mut cmd = Command::new(sansnet_bin());
+    cmd.args(["--runtime", runtime, "file", "send", "--quiet", "--timeout", "10"])
+        .arg(&path)
+        .arg(recv.addr().to_string());
+    let out = run_bounded(&mut cmd, b"", Duration::from_secs(30));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(fs::read(recv.dir().join(name)).expect("stored") == data, "{name} differs");
+}
+
+/// Item 1: transfers accepted and then idle (the sender never sends a
+/// byte) hold no thread of the blocking pool, so more of them than the
+/// pool has threads do not stop an honest transfer beside them.
+fn idle_offers_hold_no_thread(runtime: &'static str) {
+    let n = idle_count();
+    let cap = (n + 1).to_string();
+    let recv = Recv::start(runtime, &["--max-transfers", &cap, "--max-transfers-per-peer", &cap]);
+    let mut idle: Vec<Conn<TcpStream>> = (0..n).map(|_| recv.connect()).collect();
+    for (i, conn) in idle.iter_mut().enumerate() {
+        conn.send(format!("hold{i}|100000\n"));
+    }
+    for (i, conn) in idle.iter_mut().enumerate() {
+        assert_eq!(conn.read_line(), "OK 0\n", "hold{i}");
+    }
+    honest_send(runtime, &recv, "honest.bin");
+    drop(idle);
+    recv.server.stop();
+}
+
+/// Item 1's caps: with the defaults, one address has 8 transfers in
+/// progress at most, and another address is still served; in all,
+/// `--max-transfers`. Past a cap: `ERR no_space busy: ...`, and the place
+/// is free again once a transfer ends.
+fn transfers_in_progress_are_capped(runtime: &'static str) {
+    let recv = Recv::start(runtime, &[]);
+    let mut held = Vec::new();
+    for i in 0..20 {
+        let mut conn = connect_from(&recv, [127, 0, 0, 2]);
+        conn.send(format!("hold{i}|100000\n"));
+        let line = conn.read_line();
+        if i < 8 {
+            assert_eq!(line, "OK 0\n", "hold{i}");
+            held.push(conn);
+        } else {
+            let busy = "ERR no_space busy: 8 transfers from 127.0.0.2 in progress";
+            assert!(line.starts_with(busy), "hold{i}: {line:?}");
+            conn.expect_closed();
+        }
+    }
+    honest_send(runtime, &recv, "honest.bin");
+    drop(held);
+    recv.server.stop();
+
+    let recv = Recv::start(runtime, &["--max-transfers", "2"]);
+    let mut first = connect_from(&recv, [127, 0, 0, 2]);
+    let mut second = connect_from(&recv, [127, 0, 0, 3]);
+    first.send("a|10\n");
+    second.send("b|10\n");
+    assert_eq!((first.read_line(), second.read_line()), ("OK 0\n".into(), "OK 0\n".into()));
+    let mut third = connect_from(&recv, [127, 0, 0, 4]);
+    third.send("c|10\n");
+    let line = third.read_line();
+    assert!(line.starts_with("ERR no_space busy: 2 transfers in progress"), "{line:?}");
+    // One ends (its sender goes away): its place is free again.
+    drop(first);
+    let deadline = Instant::now() + IO_TIMEOUT * 2;
+    loop {
+        let mut conn = connect_from(&recv, [127, 0, 0, 4]);
+        conn.send("d|10\n");
+        if conn.read_line() == "OK 0\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the ended transfer's place never came free");
+        thread::sleep(Duration::from_millis(20));
+    }
+    drop(second);
+    recv.server.stop();
+}
+
+/// Item 7: names of the receiver's own partial files are not taken from a
+/// sender (anyone could plant a part that spoils another name's resume).
+fn bookkeeping_names_are_refused(runtime: &'static str) {
+    let recv = Recv::start(runtime, &[]);
+    let long_part = format!(".{}~0123456789abcdef.part", "n".repeat(200));
+    for name in [".x.part", ".x.part.size", long_part.as_str()] {
+        let mut conn = recv.connect();
+        conn.send(format!("{name}|5\nhello"));
+        let line = conn.read_line();
+        assert!(line.starts_with("ERR bad_name "), "{name:?}: {line:?}");
+        conn.expect_closed();
+        recv.assert_nothing_written(name);
+    }
+    recv.server.stop();
+}
+
+/// Item 7: a partial file last written `--part-ttl` ago (24 h by default)
+/// is not resumed but started over, and is deleted at start.
+fn old_partial_files_expire(runtime: &'static str) {
+    let recv = Recv::start(runtime, &[]);
+    let dir = recv.dir();
+    let age = |name: &str, ago: Duration| {
+        let file = fs::File::options().write(true).open(dir.join(name)).expect(name);
+        file.set_modified(std::time::SystemTime::now() - ago).expect("set the mtime");
+    };
+    // An interrupted transfer keeps 5 bytes: resumed while fresh.
+    let mut conn = recv.connect();
+    conn.send("f.bin|10\n");
+    assert_eq!(conn.read_line(), "OK 0\n");
+    conn.send("01234");
+    conn.stream().shutdown(std::net::Shutdown::Write).expect("shutdown");
+    assert!(conn.read_line().starts_with("ERR short "));
+    recv.wait_for("the part", |d| fs::metadata(d.join(".f.bin.part")).is_ok_and(|m| m.len() == 5));
+    let offer = |expect: &str| {
+        let mut conn = recv.connect();
+        conn.send("f.bin|10\n");
+        assert_eq!(conn.read_line(), expect);
+    };
+    offer("OK 5\n");
+    // A day and a minute later: started over (once the resumed offer's
+    // connection, gone, lets the name go: an offer waits a moment for it).
+    age(".f.bin.part", Duration::from_secs(24 * 3600 + 60));
+    offer("OK 0\n");
+    let Recv { server, root: _root } = recv;
+    server.stop();
+
+    // At start, old parts and notes go and fresh ones stay.
+    for name in [".old.part", ".old.part.size", ".new.part", ".new.part.size"] {
+        fs::write(dir.join(name), b"10\n").expect(name);
+    }
+    age(".old.part", Duration::from_secs(2 * 24 * 3600));
+    age(".old.part.size", Duration::from_secs(2 * 24 * 3600));
+    age(".new.part", Duration::from_secs(120));
+    age(".new.part.size", Duration::from_secs(120));
+    let dir_arg = dir.display().to_string();
+    let server = Server::start(runtime, &["file", "recv", "--dir", &dir_arg]);
+    let left = listing(&dir);
+    assert!(!left.contains(&".old.part".to_owned()), "{left:?}");
+    assert!(!left.contains(&".old.part.size".to_owned()), "{left:?}");
+    assert!(left.contains(&".new.part".to_owned()), "{left:?}");
+    server.stop();
+    // `--part-ttl 60`: two minutes is too old.
+    let server = Server::start(runtime, &["file", "recv", "--dir", &dir_arg, "--part-ttl", "60"]);
+    assert!(!dir.join(".new.part").exists() && !dir.join(".new.part.size").exists());
+    server.stop();
+}
+
+/// Item 8: a FIFO under a partial file's name is answered (`ERR io`) at
+/// once instead of hanging the offer, holds nothing, and the receiver goes
+/// on serving.
+fn a_fifo_in_dir_is_answered(runtime: &'static str) {
+    let recv = Recv::start(runtime, &[]);
+    let fifo = recv.dir().join(".fifo.part.size");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("run mkfifo");
+    assert!(made.success(), "mkfifo failed");
+    let mut conn = recv.connect();
+    conn.send("fifo|10\n");
+    let line = conn.read_line(); // bounded: IO_TIMEOUT
+    assert!(line.starts_with("ERR io ") && line.contains("not a regular file"), "{line:?}");
+    conn.expect_closed();
+    honest_send(runtime, &recv, "after.bin");
+    // The name was not held: without the FIFO it is received.
+    fs::remove_file(&fifo).expect("rm the fifo");
+    let mut conn = recv.connect();
+    conn.send("fifo|10\n");
+    assert_eq!(conn.read_line(), "OK 0\n");
+    drop(conn);
+    recv.server.stop();
+}

@@ -51,6 +51,8 @@ per_runtime!(
     chunk_extension_limit,
     grace_period_bounds_the_stop,
     write_timeout_drops_a_peer_that_never_reads,
+    trickled_body_gets_408_at_the_body_timeout,
+    static_files_hardening,
 );
 
 /// The hello page for an (already escaped) path.
@@ -855,12 +857,19 @@ fn idle_and_stalled_body_timeouts(rt: &'static str) {
     let started = Instant::now();
     idle.expect_closed();
     assert_rejected(&mut stalled, 408);
+    assert_about_a_second(started, "closed, idle timeout 1 s");
+    server.stop();
+}
+
+/// Asserts that about a second (a timeout of 1 s, give or take the
+/// scheduling of a loaded machine) has passed since `started`.
+#[track_caller]
+fn assert_about_a_second(started: Instant, what: &str) {
     let elapsed = started.elapsed();
     assert!(
         elapsed >= Duration::from_millis(800) && elapsed < Duration::from_millis(3000),
-        "closed after {elapsed:?}, idle timeout 1 s"
+        "{what} after {elapsed:?}"
     );
-    server.stop();
 }
 
 /// SIGINT stops the server like SIGTERM (exit 0).
@@ -1090,5 +1099,87 @@ fn write_timeout_drops_a_peer_that_never_reads(rt: &'static str) {
         }
     }
     assert!(total < 256 << 20, "the whole file arrived: the server never gave up");
+    server.stop();
+}
+
+// Issue 13, item 8: FIFOs under the root.
+per_runtime!(a_fifo_under_the_root_is_answered);
+
+/// A FIFO under `--root` (a file, and a directory's `index.html`) is not a
+/// regular file: answered like any other non-file at once, never opened in
+/// a way that waits for a writer, and the server goes on serving.
+fn a_fifo_under_the_root_is_answered(rt: &'static str) {
+    assert!(support::have_program("mkfifo"), "mkfifo (coreutils) is needed");
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("hello.txt"), HELLO).expect("write");
+    fs::create_dir(dir.path().join("d")).expect("mkdir");
+    for fifo in ["pipe", "d/index.html"] {
+        let made = Command::new("mkfifo").arg(dir.path().join(fifo)).status().expect("mkfifo");
+        assert!(made.success(), "mkfifo {fifo}");
+    }
+    let root = dir.path().to_str().expect("UTF-8 path");
+    let server = Server::start(rt, &["http", "--root", root]);
+    for _ in 0..2 {
+        let r = fetch(&server, "GET", "/pipe", "");
+        assert_eq!(r.status, 404, "{r:?}");
+        let r = fetch(&server, "GET", "/d/", "");
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(String::from_utf8_lossy(&r.body).contains("index.html"), "a listing");
+        let r = fetch(&server, "GET", "/hello.txt", "");
+        assert_eq!((r.status, &r.body[..]), (200, HELLO), "{r:?}");
+    }
+    server.stop();
+}
+
+/// `--body-timeout 1`: a body trickled a byte every 200 ms (each byte
+/// restarts the idle timer, so that one never fires) is answered 408 with
+/// `Connection: close` once the second is up.
+fn trickled_body_gets_408_at_the_body_timeout(rt: &'static str) {
+    use std::io::Write as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let server = Server::start(rt, &["http", "--body-timeout", "1"]);
+    let mut conn = server.connect_tcp();
+    conn.send("POST /t HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n");
+    let started = Instant::now();
+    let mut trickle = conn.stream().try_clone().expect("clone the stream");
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(10) {
+                if trickle.write_all(b"x").is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(200));
+            }
+        });
+        assert_rejected(&mut conn, 408);
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert_about_a_second(started, "408, body timeout 1 s");
+    server.stop();
+}
+
+/// `--root`: `X-Content-Type-Options: nosniff`, no file behind a trailing
+/// `.` segment, an `If-Modified-Since` in the future ignored, and no
+/// listing of symlinks that leave the root.
+fn static_files_hardening(rt: &'static str) {
+    let top = tempfile::tempdir().expect("temp dir");
+    let root = make_site(top.path());
+    let server = Server::start(rt, &["http".as_ref(), "--root".as_ref(), root.as_os_str()]);
+    let r = fetch(&server, "GET", "/hello.txt", "");
+    assert_eq!((r.status, r.field("X-Content-Type-Options")), (200, Some("nosniff")), "{r:?}");
+    for target in ["/hello.txt/.", "/hello.txt/%2e", "/hello.txt/./", "/alias.txt/."] {
+        let r = fetch(&server, "GET", target, "");
+        assert_eq!(r.status, 404, "{target}: {r:?}");
+        assert_eq!(r.field("X-Content-Type-Options"), Some("nosniff"), "{target}");
+    }
+    let future = "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n";
+    let r = fetch(&server, "GET", "/hello.txt", future);
+    assert_eq!((r.status, r.body.as_slice()), (200, HELLO), "a date in the future: {r:?}");
+    let listing = fetch(&server, "GET", "/", "").text();
+    assert!(listing.contains("href=\"alias.txt\""), "{listing}");
+    for outside in ["href=\"out\"", "href=\"up/\"", "href=\"up\""] {
+        assert!(!listing.contains(outside), "{outside} listed: {listing}");
+    }
     server.stop();
 }

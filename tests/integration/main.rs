@@ -6,5 +6,6 @@ mod fuzz_replay;
 mod http_core;
 mod http_server;
 mod sim;
+mod slow_peers;
 mod socket_tools;
 mod support;

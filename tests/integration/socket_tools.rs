@@ -22,6 +22,7 @@ per_runtime!(
     echo_prefix_and_verbose_options,
     echo_idle_timeout_closes,
     udp_echo_and_send_udp,
+    udp_echo_refuses_what_could_loop_and_stops,
     send_udp_times_out,
     send_tcp_times_out_and_errors,
     scan_finds_open_ports_not_closed_ones,
@@ -196,6 +197,149 @@ fn udp_echo_and_send_udp(rt: &'static str) {
     let out = sansnet(rt, &["send", "--udp", &addr.to_string(), "via send"]);
     assert_eq!(ok(&out, "send --udp"), "> via send");
     server.stop();
+}
+
+/// UDP echo drops a datagram from a port below 1024 (one of the
+/// reflecting services, perhaps: answering could start a loop), stays
+/// responsive, and stops on SIGTERM while datagrams keep arriving (the
+/// receive never wins over the shutdown). Binding a port below 1024 takes
+/// root, as the tests have here and in CI; without it that part is skipped.
+/// A datagram forged "from" the server itself (through a raw socket, root
+/// again) gets no answer: the server does not loop.
+fn udp_echo_refuses_what_could_loop_and_stops(rt: &'static str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut server = Server::start(rt, &["echo", "--udp"]);
+    let addr = server.tcp_addr(); // the UDP address, as the line said
+    let mut buf = [0u8; 2048];
+    let low = (600..1024).map(|port| UdpSocket::bind(("127.0.0.1", port))).find(Result::is_ok);
+    match low {
+        Some(Ok(low)) => {
+            low.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+            low.send_to(b"from a low port", addr).expect("send_to");
+            let got = low.recv_from(&mut buf);
+            assert!(got.is_err(), "answered port {:?}: {got:?}", low.local_addr());
+        }
+        _ => eprintln!("udp echo: no port below 1024 to bind (not root): that part skipped"),
+    }
+    // A datagram forged "from" the server itself (a raw socket: root
+    // again): echoed, it would come straight back, forever, at full CPU.
+    let cpu = server_cpu_ticks(server.pid());
+    if forge_udp(addr, addr.port(), b"from myself") {
+        thread::sleep(Duration::from_secs(1));
+        let spent = server_cpu_ticks(server.pid()) - cpu;
+        assert!(spent < 10, "{spent} CPU ticks in the second after a datagram from itself");
+    } else {
+        eprintln!("udp echo: no raw socket (not root): the forged datagram skipped");
+    }
+    let honest = UdpSocket::bind("127.0.0.1:0").expect("udp bind");
+    honest.set_read_timeout(Some(support::IO_TIMEOUT)).expect("timeout");
+    honest.send_to(b"still there?", addr).expect("send_to");
+    let (n, from) = honest.recv_from(&mut buf).expect("an echo");
+    assert_eq!((from, &buf[..n]), (addr, &b"still there?"[..]));
+    // Two clients keep hundreds of datagrams circling (each echo sent
+    // straight back, for 10 s at most: the loop a forged datagram would
+    // start, played by cooperating peers), so that a datagram is always
+    // waiting, while the server is told to stop.
+    let circling = AtomicBool::new(true);
+    let started = Instant::now();
+    thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let sock = UdpSocket::bind("127.0.0.1:0").expect("udp bind");
+                sock.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+                for _ in 0..200 {
+                    let _ = sock.send_to(&[b'f'; 512], addr);
+                }
+                let mut buf = [0u8; 2048];
+                while circling.load(Ordering::Relaxed)
+                    && started.elapsed() < Duration::from_secs(10)
+                {
+                    if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                        let _ = sock.send_to(&buf[..n], addr);
+                    }
+                }
+            });
+        }
+        thread::sleep(Duration::from_millis(300));
+        server.terminate();
+        let stopping = Instant::now();
+        let exited = server.wait_exit(Duration::from_secs(3));
+        circling.store(false, Ordering::Relaxed);
+        assert!(
+            exited.is_some_and(|status| status.success()),
+            "{exited:?} {:?} after SIGTERM with datagrams circling; stderr:\n{}",
+            stopping.elapsed(),
+            server.stderr()
+        );
+    });
+}
+
+/// The async datagram loop (sansnet-smol here; async-std runs the same
+/// one) looks at the shutdown signal before each receive: with a machine
+/// that sends every datagram to its own socket (a loop no policy stops, so
+/// a datagram is always waiting) it still stops when told.
+#[test]
+fn datagram_loop_stops_on_shutdown_while_datagrams_keep_coming() {
+    use bytes::Bytes;
+    use sansnet_proto::{Datagrams, Instant};
+    use std::net::SocketAddr;
+    #[derive(Default)]
+    struct ToItself(Option<SocketAddr>, Option<Bytes>);
+    impl Datagrams for ToItself {
+        fn handle_bound(&mut self, local: SocketAddr) {
+            self.0 = Some(local);
+        }
+        fn handle_datagram(&mut self, _now: Instant, _from: SocketAddr, data: &[u8]) {
+            self.1 = Some(Bytes::copy_from_slice(data));
+        }
+        fn poll_transmit(&mut self) -> Option<(SocketAddr, Bytes)> {
+            Some((self.0?, self.1.take()?))
+        }
+    }
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("udp bind");
+    let addr = socket.local_addr().expect("address");
+    let shutdown = sansnet_smol::Shutdown::new();
+    let (done, finished) = std::sync::mpsc::channel();
+    let stop = shutdown.clone();
+    thread::spawn(move || {
+        let served = sansnet_smol::serve_datagrams(socket, &stop, ToItself::default());
+        let _ = done.send(served.is_ok());
+    });
+    let kick = UdpSocket::bind("127.0.0.1:0").expect("udp bind");
+    for _ in 0..4 {
+        kick.send_to(b"round and round", addr).expect("send_to");
+    }
+    thread::sleep(Duration::from_millis(200));
+    shutdown.trigger();
+    let stopped = finished.recv_timeout(Duration::from_secs(3));
+    assert_eq!(stopped, Ok(true), "still serving 3 s after shutdown, a datagram looping");
+}
+
+/// Sends `payload` to `to` (IPv4) in a UDP datagram from port `from_port`
+/// of the address the kernel picks for `to` (for loopback, `to`'s own),
+/// through a raw socket; false if none can be had (not root).
+fn forge_udp(to: std::net::SocketAddr, from_port: u16, payload: &[u8]) -> bool {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let Ok(raw) = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::UDP)) else { return false };
+    let len = u16::try_from(8 + payload.len()).expect("a small datagram");
+    let mut datagram = Vec::new();
+    datagram.extend(from_port.to_be_bytes());
+    datagram.extend(to.port().to_be_bytes());
+    datagram.extend(len.to_be_bytes());
+    datagram.extend([0, 0]); // no checksum (allowed over IPv4)
+    datagram.extend(payload);
+    raw.send_to(&datagram, &to.into()).is_ok()
+}
+
+/// The CPU time a process has used, in clock ticks (utime + stime of
+/// /proc/PID/stat).
+fn server_cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // The fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')').expect("(comm)") + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15, 12 and 13 after the name.
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
 }
 
 fn send_udp_times_out(rt: &'static str) {

@@ -3,9 +3,35 @@
 
 use std::fs::File;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 
 use bytes::Bytes;
+use rustix::fs::{FileType, Mode, OFlags};
+
+/// Opens `path` (relative to `dir`, or absolute) with `flags` plus
+/// `O_NONBLOCK`, `O_NOFOLLOW` and `O_CLOEXEC`, then checks with `fstat`
+/// that what was opened is a regular file; anything else (a FIFO, a
+/// device, a socket, a directory) is an error and its descriptor closed.
+///
+/// Checking the type *after* opening, on the descriptor, leaves no window
+/// between the check and the open; `O_NONBLOCK` keeps the open itself from
+/// waiting (opening a FIFO blocks until its other end is opened). On a
+/// regular file the flag changes nothing.
+pub(crate) fn open_regular<P: rustix::path::Arg>(
+    dir: impl AsFd,
+    path: P,
+    flags: OFlags,
+    mode: Mode,
+) -> io::Result<File> {
+    let flags = flags | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(dir, path, flags, mode)?;
+    let st = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok(File::from(fd))
+}
 
 /// Fills `buf` from `offset` (less at the end of the file).
 pub(crate) fn read_at(file: &File, offset: u64, mut buf: Vec<u8>) -> io::Result<Vec<u8>> {

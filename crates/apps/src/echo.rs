@@ -24,7 +24,9 @@ pub fn tcp(prefix: Bytes, max_unsent: usize, idle: Duration) -> impl Factory {
     }
 }
 
-/// A UDP echo machine: each datagram answered with `prefix` and its bytes.
-pub fn udp(prefix: Bytes) -> UdpEcho {
-    UdpEcho::new().with_prefix(prefix)
+/// A UDP echo machine: each datagram answered with `prefix` and its bytes,
+/// except those that could start a loop ([`UdpEcho::refuses`]); source
+/// ports below 1024 are answered only with `allow_low_ports`.
+pub fn udp(prefix: Bytes, allow_low_ports: bool) -> UdpEcho {
+    UdpEcho::new().with_prefix(prefix).with_allow_low_ports(allow_low_ports)
 }

@@ -90,9 +90,9 @@ fn receive_over<R: Transport>() {
     let (addr, server) = start::<R>(factory, &shutdown);
 
     let endpoint = Endpoint::Tcp(addr);
-    let opts = SocketOptions::default();
+    let config = ServerConfig::default();
     let sent =
-        transfer::send_file::<R, _>(&path, &endpoint, &opts, Duration::from_secs(20), |_, _| ())
+        transfer::send_file::<R, _>(&path, &endpoint, &config, Duration::from_secs(20), |_, _| ())
             .expect("sent");
     assert!(sent.verified, "{}", R::NAME);
     assert_eq!((sent.name.as_str(), sent.size), ("data.bin", data.len() as u64));

@@ -151,12 +151,14 @@ pub(crate) struct SocketArgs {
     #[arg(long, global = true, value_name = "SECS", value_parser = parse_secs)]
     pub(crate) idle_timeout: Option<Duration>,
 
-    /// Connections served at once; more are closed on accept.
+    /// Connections served at once; more are closed on accept (on std,
+    /// each connection is a thread: this bounds the threads too).
     #[arg(long, global = true, value_name = "N", default_value_t = ServerConfig::default().max_connections)]
     pub(crate) max_connections: usize,
 
-    /// Seconds a write to a peer may stall (a peer that never reads) before
-    /// the connection is dropped.
+    /// Seconds each chunk written to a peer may take (a peer that never
+    /// reads, or reads a few bytes now and then) before the connection is
+    /// dropped; `file send` too.
     #[arg(long, global = true, value_name = "SECS", value_parser = parse_secs, default_value = "30")]
     pub(crate) write_timeout: Duration,
 
@@ -247,6 +249,11 @@ pub(crate) struct HttpArgs {
     /// Seconds a client has to send a whole request head; over it: 408.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
     pub(crate) header_timeout: Duration,
+
+    /// Seconds a client has to send a whole request body, from the end of
+    /// its head, however its bytes trickle in; over it: 408.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "60")]
+    pub(crate) body_timeout: Duration,
 }
 
 impl HttpArgs {
@@ -258,7 +265,8 @@ impl HttpArgs {
             .with_max_fields(self.max_fields)
             .with_max_body(self.max_body)
             .with_max_chunk_ext(self.max_chunk_ext)
-            .with_header_timeout(self.header_timeout);
+            .with_header_timeout(self.header_timeout)
+            .with_body_timeout(self.body_timeout);
         if let Some(idle) = socket.idle_timeout {
             limits = limits.with_idle_timeout(idle);
         }

@@ -38,6 +38,12 @@ pub(crate) struct EchoArgs {
     #[arg(long, value_name = "TEXT", default_value = "")]
     pub(crate) prefix: String,
 
+    /// UDP: also answer source ports below 1024 (the well-known services;
+    /// echo 7, daytime 13, qotd 17 and chargen 19 are never answered, nor
+    /// the server's own address) [default: dropped].
+    #[arg(long)]
+    pub(crate) allow_low_ports: bool,
+
     /// TCP: stop reading from a peer while this many bytes of its echo
     /// wait unwritten (a peer that sends but never reads gets TCP
     /// back-pressure, not server memory).
@@ -53,12 +59,15 @@ pub(crate) fn run<R: Transport>(cli: &Cli, args: &EchoArgs) -> anyhow::Result<()
     let idle = cli.socket.idle_timeout.unwrap_or(echo::DEFAULT_IDLE);
     if args.udp {
         if plan.verbose {
-            eprintln!("udp echo: prefix={:?}", args.prefix);
+            eprintln!(
+                "udp echo: prefix={:?} allow_low_ports={}",
+                args.prefix, args.allow_low_ports
+            );
         }
         if let Endpoint::Unix(_) = plan.endpoint {
             bail!("--udp echo listens on an IP address: --unix is for TCP only");
         }
-        return server::run_datagrams::<R, _>(plan, echo::udp(prefix));
+        return server::run_datagrams::<R, _>(plan, echo::udp(prefix, args.allow_low_ports));
     }
     if plan.verbose {
         let (p, max) = (&args.prefix, args.max_unsent);

@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sansnet_apps::transfer::{
-    self, Inbox, Once, Progress, READ_BUFFER, ReceiveError, ReceiveEvents, Received,
+    self, Inbox, InboxLimits, Once, Progress, READ_BUFFER, ReceiveError, ReceiveEvents, Received,
 };
 use sansnet_net::{Shutdown, Transport};
 use sansnet_proto::file::Limits;
@@ -76,6 +76,20 @@ pub(crate) struct RecvArgs {
     /// hold.
     #[arg(long, value_name = "BYTES", value_parser = parse_buffered, default_value = "4M")]
     pub(crate) max_buffered: usize,
+
+    /// Transfers in progress at once, past it `ERR no_space busy: ...`
+    /// (their disk work: a pool of 500 threads, BLOCKING_MAX_THREADS).
+    #[arg(long, value_name = "N", default_value_t = InboxLimits::default().max_transfers)]
+    pub(crate) max_transfers: usize,
+
+    /// Transfers in progress at once from one address (IPv6: a /64); past it, the same.
+    #[arg(long, value_name = "N", default_value_t = InboxLimits::default().max_transfers_per_peer)]
+    pub(crate) max_transfers_per_peer: usize,
+
+    /// Seconds a partial file is kept for a resume after its last write;
+    /// older ones are deleted (at start, hourly, and when offered again).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "86400")]
+    pub(crate) part_ttl: Duration,
 }
 
 /// `--max-buffered`: a size of at least one byte.
@@ -112,7 +126,8 @@ pub(crate) struct SendArgs {
     #[arg(long, short)]
     pub(crate) quiet: bool,
 
-    /// Seconds to wait for the connection and for each answer.
+    /// Seconds to wait for the connection and for each answer (a stalled
+    /// write gives up after --write-timeout).
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "30")]
     pub(crate) timeout: Duration,
 }
@@ -188,7 +203,13 @@ fn recv<R: Transport>(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
     process::keep_freed_memory();
     process::ignore_sigxfsz()?;
     let inbox = Inbox::open(&args.dir, args.overwrite)
-        .with_context(|| format!("cannot open the directory {}", args.dir.display()))?;
+        .with_context(|| format!("cannot open the directory {}", args.dir.display()))?
+        .with_limits(InboxLimits {
+            max_transfers: args.max_transfers,
+            max_transfers_per_peer: args.max_transfers_per_peer,
+            part_ttl: args.part_ttl,
+        });
+    inbox.expire_parts(std::time::SystemTime::now()).context("cannot sweep the directory")?;
     let mut plan = Plan::new(cli, args.bind.as_deref(), DEFAULT_BIND)?;
     plan.config.read_buffer = READ_BUFFER;
     if args.once {
@@ -228,8 +249,10 @@ fn send<R: Transport>(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
         }))
     };
     let started = std::time::Instant::now();
-    let opts = cli.socket.options();
-    let sent = match transfer::send_file::<R, _>(&args.path, &endpoint, &opts, args.timeout, bar) {
+    // The socket options and --write-timeout.
+    let config = cli.socket.server_config();
+    let sent = match transfer::send_file::<R, _>(&args.path, &endpoint, &config, args.timeout, bar)
+    {
         Ok(sent) => sent,
         // Before a connection: the error says it all.
         Err(e @ (Open(..) | NotAFile(_) | BadName(_) | Connect(..))) => return Err(e.into()),

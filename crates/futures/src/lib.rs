@@ -183,7 +183,7 @@ pub async fn drive<S: Session, A: App<S>>(
     ctl: &Control,
 ) -> io::Result<()> {
     let cap = Engine::read_cap(ctl.config.read_buffer);
-    let mut engine = Engine::new(cap);
+    let mut engine = Engine::new(cap).with_write_timeout(ctl.config.write_timeout);
     let mut timer = Timer::never();
     let mut armed: Option<Instant> = None;
     let mut stop_listener = ctl.shutdown.listener();
@@ -199,8 +199,10 @@ pub async fn drive<S: Session, A: App<S>>(
         // What to wait for: the deadline, shutdown while idle, the
         // application's work, the socket.
         let (deadline, idle, working, reading) = match step {
-            Step::Write(chunk) => {
-                let n = write_within(io, chunk, ctl.config.write_timeout).await?;
+            // By the engine's deadline for the chunk, which a partial write
+            // does not move (a trickle cannot outlast the write timeout).
+            Step::Write(chunk, until) => {
+                let n = write_within(io, chunk, ctl.clock.to_std(until)).await?;
                 engine.written(session, ctl.clock.now(), n)?;
                 continue;
             }
@@ -339,10 +341,15 @@ pub async fn run_client<S: Session, A: App<S>>(
 }
 
 /// Writes a prefix of `chunk`, failing with [`EngineError::WriteStalled`]
-/// if the socket takes nothing for `limit`.
-async fn write_within(io: &Async<Stream>, chunk: &[u8], limit: Duration) -> io::Result<usize> {
+/// if the socket takes nothing before `deadline` (the engine's or the hub
+/// writer's: whether a partial write counts as a stall is theirs to say).
+async fn write_within(
+    io: &Async<Stream>,
+    chunk: &[u8],
+    deadline: std::time::Instant,
+) -> io::Result<usize> {
     future::or(io.write_with(|s| (&*s).write(chunk)), async {
-        Timer::after(limit).await;
+        Timer::at(deadline).await;
         Err(EngineError::WriteStalled.into())
     })
     .await
@@ -449,10 +456,10 @@ where
                 host.handle(clock.now(), ToHub::Opened { conn, peer, writer, gate: gate.clone() });
                 let (io2, tx2) = (io.clone(), to_hub.clone());
                 spawn(Box::pin(read_half(io, conn, gate, to_hub.clone())));
-                let write_timeout = config.write_timeout;
+                let w = HubWriter::new(conn, queue).with_write_timeout(config.write_timeout);
                 spawn(Box::pin(async move {
                     let _slot = slot;
-                    write_half(&io2, HubWriter::new(conn, queue), &tx2, write_timeout).await;
+                    write_half(&io2, w, &tx2, clock).await;
                 }));
             }
         }
@@ -502,23 +509,23 @@ impl TryWrite for Direct {
 }
 
 /// A hub connection's writer task: performs the [`HubWriter`]'s steps, each
-/// write within `write_timeout`.
+/// write by the writer's deadline (on `clock`).
 async fn write_half(
     io: &Async<Stream>,
     mut w: HubWriter,
     to_hub: &async_channel::Sender<ToHub>,
-    write_timeout: Duration,
+    clock: Clock,
 ) {
     loop {
-        let sent = match w.step() {
+        let sent = match w.step(clock.now()) {
             WriterStep::Recv(queue) => {
                 let msg = queue.recv().await;
                 w.received(msg);
                 continue;
             }
-            WriterStep::Write(chunk) => {
-                let r = write_within(io, chunk, write_timeout).await;
-                w.written(r)
+            WriterStep::Write(chunk, until) => {
+                let r = write_within(io, chunk, clock.to_std(until)).await;
+                w.written(clock.now(), r)
             }
             WriterStep::Linger => {
                 let _ = linger_close(io).await;
@@ -546,13 +553,19 @@ pub async fn serve_datagrams<D: Datagrams>(
     mut machine: D,
 ) -> io::Result<()> {
     let clock = Clock::new();
+    machine.handle_bound(socket.local_addr()?);
     let socket = Async::new(socket)?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let got = future::or(async { Some(socket.recv_from(&mut buf).await) }, async {
-            shutdown.wait().await;
-            None
-        });
+        // Shutdown first: `or` polls its first future first, and under a
+        // flood of datagrams the receive is always ready.
+        let got = future::or(
+            async {
+                shutdown.wait().await;
+                None
+            },
+            async { Some(socket.recv_from(&mut buf).await) },
+        );
         let Some(received) = got.await else { return Ok(()) };
         datagram_in(&mut machine, clock.now(), received, &buf);
         while let Some((to, data)) = machine.poll_transmit() {

@@ -39,7 +39,8 @@ pub enum EngineError {
     Stalled,
     /// The input buffer reached its cap and the session consumed none of it.
     InputFull,
-    /// A write made no progress for [`ServerConfig::write_timeout`](crate::ServerConfig::write_timeout).
+    /// A write did not finish within [`ServerConfig::write_timeout`](crate::ServerConfig::write_timeout)
+    /// (the bytes it did take do not count as progress: see [`Step::Write`]).
     WriteStalled,
     /// The socket took zero bytes of a write.
     WriteZero,
@@ -85,10 +86,16 @@ impl From<EngineError> for io::Error {
 /// What the driver does next for a connection; see [`Engine::step`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step<'a> {
-    /// Write (a prefix of) these bytes, then report with
-    /// [`Engine::written`]. A write that makes no progress for the write
-    /// timeout ends the connection with [`EngineError::WriteStalled`].
-    Write(&'a [u8]),
+    /// Write (a prefix of) these bytes, giving up at the deadline (the
+    /// second field), then report with [`Engine::written`]. The deadline is
+    /// the write timeout from the moment these bytes were first asked for,
+    /// and a partial write does not move it: the chunk must be written
+    /// whole by then, else the connection ends with
+    /// [`EngineError::WriteStalled`], as a blocking write with a send
+    /// timeout gives up after the timeout however much it wrote. (A peer
+    /// that reads a few bytes now and then cannot hold a connection past
+    /// the write timeout.)
+    Write(&'a [u8], Instant),
     /// Read, waiting at most until `until`, and report with
     /// [`Engine::read`] or [`Engine::eof`] (a read that timed out reports
     /// nothing). While `idle`, a shutdown ends the connection instead
@@ -151,7 +158,7 @@ enum Phase {
 /// let (mut peer_sends, mut wire): (&[u8], Vec<u8>) = (b"hello", Vec::new());
 /// loop {
 ///     match engine.step(&mut session, &mut app, now, false) {
-///         Step::Write(chunk) => {
+///         Step::Write(chunk, _deadline) => {
 ///             wire.extend_from_slice(chunk); // the socket took it all
 ///             let n = chunk.len();
 ///             engine.written(&mut session, now, n)?;
@@ -173,6 +180,50 @@ pub struct Engine {
     /// Made by [`Engine::blocking`].
     blocking: bool,
     phase: Phase,
+    deadline: WriteDeadline,
+}
+
+/// The write timeout's rule, written once for the [`Engine`] and the
+/// [`HubWriter`](crate::HubWriter): a chunk must be written whole by the
+/// deadline set when it was first asked for; bytes taken before then do
+/// not move it (see [`Step::Write`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WriteDeadline {
+    timeout: Duration,
+    /// The chunk being written: its length, and its deadline (`None`
+    /// between chunks).
+    writing: Option<(usize, Instant)>,
+}
+
+impl WriteDeadline {
+    /// `timeout` per chunk.
+    pub(crate) fn new(timeout: Duration) -> WriteDeadline {
+        WriteDeadline { timeout, writing: None }
+    }
+
+    /// A chunk of `len` bytes is asked for at `now` (again, if part of it
+    /// was written): its deadline.
+    pub(crate) fn ask(&mut self, now: Instant, len: usize) -> Instant {
+        let until = self.writing.map_or(now + self.timeout, |(_, until)| until);
+        self.writing = Some((len, until));
+        until
+    }
+
+    /// `n` bytes (more than zero) of the chunk asked for were written at
+    /// `now`: a stall if that is not all of it and the deadline has come.
+    pub(crate) fn written(&mut self, now: Instant, n: usize) -> Result<(), EngineError> {
+        match self.writing {
+            Some((len, _)) if n >= len => self.writing = None,
+            Some((_, until)) if now >= until => return Err(EngineError::WriteStalled),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Nothing is being written any more.
+    pub(crate) fn clear(&mut self) {
+        self.writing = None;
+    }
 }
 
 impl Engine {
@@ -188,7 +239,16 @@ impl Engine {
             cap: Engine::read_cap(read_buffer),
             blocking: false,
             phase: Phase::Round,
+            deadline: WriteDeadline::new(crate::ServerConfig::default().write_timeout),
         }
+    }
+
+    /// Gives each chunk [`Step::Write`] asks for `timeout` to be written
+    /// whole (default: [`ServerConfig::write_timeout`](crate::ServerConfig::write_timeout)'s
+    /// default, 30 s).
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Engine {
+        self.deadline = WriteDeadline::new(timeout);
+        self
     }
 
     /// An engine for a thread-per-connection driver, which cannot wait for
@@ -266,15 +326,16 @@ impl Engine {
             }
             return Step::Read { until, idle, work };
         }
-        match self.out.front() {
-            Some(chunk) => Step::Write(chunk),
-            None => Step::Fail(EngineError::WriteZero), // not reached: the outbox is not empty
-        }
+        let Some(chunk) = self.out.front() else {
+            return Step::Fail(EngineError::WriteZero); // not reached: the outbox is not empty
+        };
+        Step::Write(chunk, self.deadline.ask(now, chunk.len()))
     }
 
-    /// `n` bytes of the last [`Step::Write`] were written: the outbox moves
-    /// on and the session hears `handle_sent`. Zero bytes is
-    /// [`EngineError::WriteZero`].
+    /// `n` bytes of the last [`Step::Write`] were written at `now`: the
+    /// outbox moves on and the session hears `handle_sent`. Zero bytes is
+    /// [`EngineError::WriteZero`]; part of the chunk at or after its
+    /// deadline is [`EngineError::WriteStalled`] (see [`Step::Write`]).
     pub fn written<S: Session>(
         &mut self,
         session: &mut S,
@@ -284,6 +345,7 @@ impl Engine {
         if n == 0 {
             return Err(EngineError::WriteZero);
         }
+        self.deadline.written(now, n)?;
         let n = n.min(self.out.front().map_or(0, <[u8]>::len));
         self.out.advance(n);
         session.handle_sent(now, n);
@@ -546,7 +608,7 @@ mod tests {
         let mut wire = Vec::new();
         loop {
             let n = match e.step(s, a, now, false) {
-                Step::Write(chunk) => {
+                Step::Write(chunk, _) => {
                     let n = chunk.len().min(max);
                     wire.extend_from_slice(&chunk[..n]);
                     n
@@ -571,10 +633,10 @@ mod tests {
     fn writes_advance_the_outbox_and_call_handle_sent() {
         let (mut e, mut s, mut a) = (Engine::new(4096), toy(), Worker::default());
         e.read(b"hello world");
-        assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Write(b"hello world")));
+        assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Write(b"hello world", _)));
         e.written(&mut s, T0, 6).unwrap();
         assert_eq!((s.sent, e.unsent()), (6, 5));
-        assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Write(b"world")));
+        assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Write(b"world", _)));
         assert_eq!(e.written(&mut s, T0, 0), Err(EngineError::WriteZero));
         e.written(&mut s, T0, 5).unwrap();
         assert_eq!(s.sent, 11);
@@ -585,6 +647,41 @@ mod tests {
         e.read(b"abcdefghij");
         assert_eq!(flush(&mut e, &mut s, &mut a, T0, 3), b"abcdefghij");
         assert_eq!(s.sent, 21);
+    }
+
+    #[test]
+    fn a_trickled_write_stalls_at_its_deadline_whatever_it_took() {
+        let (mut e, mut s, mut a) = (Engine::new(4096), toy(), Worker::default());
+        e = e.with_write_timeout(Duration::from_millis(1000));
+        e.read(&[b'x'; 100]);
+        // The deadline is set when the chunk is first asked for...
+        assert!(
+            matches!(e.step(&mut s, &mut a, ms(10), false), Step::Write(_, t) if t == ms(1010))
+        );
+        // ... and a few bytes taken now and then do not move it.
+        e.written(&mut s, ms(500), 10).unwrap();
+        assert!(
+            matches!(e.step(&mut s, &mut a, ms(500), false), Step::Write(c, t) if c.len() == 90 && t == ms(1010))
+        );
+        e.written(&mut s, ms(900), 10).unwrap();
+        assert!(
+            matches!(e.step(&mut s, &mut a, ms(1010), false), Step::Write(_, t) if t == ms(1010))
+        );
+        assert_eq!(e.written(&mut s, ms(1010), 10), Err(EngineError::WriteStalled));
+        // The rest of a chunk written whole, even late, is no stall; the
+        // next chunk gets a deadline of its own.
+        let (mut e, mut s) =
+            (Engine::new(4096).with_write_timeout(Duration::from_millis(1000)), toy());
+        e.read(b"abc");
+        assert!(matches!(e.step(&mut s, &mut a, ms(0), false), Step::Write(_, t) if t == ms(1000)));
+        e.written(&mut s, ms(300), 1).unwrap();
+        assert!(matches!(e.step(&mut s, &mut a, ms(300), false), Step::Write(b"bc", _)));
+        e.written(&mut s, ms(1200), 2).unwrap();
+        assert!(matches!(e.step(&mut s, &mut a, ms(1200), false), Step::Read { .. }));
+        e.read(b"d");
+        assert!(
+            matches!(e.step(&mut s, &mut a, ms(1300), false), Step::Write(b"d", t) if t == ms(2300))
+        );
     }
 
     #[test]
@@ -646,7 +743,7 @@ mod tests {
         );
         // A driver that cannot wait for both has the engine poll each round.
         let mut e = Engine::blocking(4096);
-        assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Write(b"done")));
+        assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Write(b"done", _)));
         assert_eq!(a.polls, 1);
     }
 

@@ -29,6 +29,7 @@ use event_listener::{Event, Listener as _};
 use sansnet_proto::{ConnId, Hub, Input, Instant, Output};
 
 use crate::Outbox;
+use crate::engine::WriteDeadline;
 
 /// A message from a connection's reader or writer to the host.
 #[derive(Debug)]
@@ -214,13 +215,16 @@ pub fn reader_news(conn: ConnId, read: io::Result<Bytes>) -> ReaderNews {
 /// the connection from its [`WriterQueue`], batches it, asks for it to be
 /// written, reports [`ToHub::Sent`], lingers and closes after
 /// [`ToWriter::Close`], and ends with [`ToHub::Gone`]. A failed write (or a
-/// host that stopped listening, see [`failed`](Self::failed)) closes at once.
+/// host that stopped listening, see [`failed`](Self::failed)) closes at once,
+/// and so does a chunk not written whole by its deadline, as for a
+/// connection's [`Engine`](crate::Engine) (see [`crate::Step::Write`]).
 #[derive(Debug)]
 pub struct HubWriter {
     conn: ConnId,
     queue: WriterQueue,
     out: Outbox,
     state: WriterState,
+    deadline: WriteDeadline,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,9 +246,10 @@ pub enum WriterStep<'a> {
     /// when the host dropped the connection's [`Writer`]) to
     /// [`HubWriter::received`].
     Recv(&'a mut WriterQueue),
-    /// Write (a prefix of) these bytes, within the write timeout, and
-    /// report the result with [`HubWriter::written`].
-    Write(&'a [u8]),
+    /// Write (a prefix of) these bytes, giving up at the deadline (the
+    /// second field, which a partial write does not move), and report the
+    /// result with [`HubWriter::written`].
+    Write(&'a [u8], Instant),
     /// Close with a [`crate::Linger`], then step again.
     Linger,
     /// Shut the socket both ways, send this ([`ToHub::Gone`]) to the host
@@ -256,13 +261,26 @@ impl HubWriter {
     /// The most one batch gathers before it is written.
     pub const BATCH: usize = 64 * 1024;
 
-    /// The writer of `conn`, fed by `queue`.
+    /// The writer of `conn`, fed by `queue`, with the default write
+    /// timeout ([`ServerConfig::write_timeout`](crate::ServerConfig::write_timeout)'s).
     pub fn new(conn: ConnId, queue: WriterQueue) -> HubWriter {
-        HubWriter { conn, queue, out: Outbox::new(), state: WriterState::Idle }
+        HubWriter {
+            conn,
+            queue,
+            out: Outbox::new(),
+            state: WriterState::Idle,
+            deadline: WriteDeadline::new(crate::ServerConfig::default().write_timeout),
+        }
     }
 
-    /// The next step.
-    pub fn step(&mut self) -> WriterStep<'_> {
+    /// Gives each chunk `timeout` to be written whole.
+    pub fn with_write_timeout(mut self, timeout: Duration) -> HubWriter {
+        self.deadline = WriteDeadline::new(timeout);
+        self
+    }
+
+    /// The next step; `now` starts a new chunk's deadline.
+    pub fn step(&mut self, now: Instant) -> WriterStep<'_> {
         if let WriterState::Writing { close } = self.state
             && self.out.is_empty()
         {
@@ -272,7 +290,7 @@ impl HubWriter {
         match self.state {
             WriterState::Idle => WriterStep::Recv(&mut self.queue),
             WriterState::Writing { .. } => match self.out.front() {
-                Some(chunk) => WriterStep::Write(chunk),
+                Some(chunk) => WriterStep::Write(chunk, self.deadline.ask(now, chunk.len())),
                 None => WriterStep::Linger, // not reached: the outbox is not empty
             },
             WriterState::Linger => {
@@ -295,10 +313,18 @@ impl HubWriter {
         };
     }
 
-    /// The result of a [`WriterStep::Write`]: the [`ToHub::Sent`] to send
-    /// to the host, if any bytes went out. A failed, stalled or empty write
-    /// closes the connection; an interrupted one is tried again.
-    pub fn written(&mut self, result: io::Result<usize>) -> Option<ToHub> {
+    /// The result of a [`WriterStep::Write`], at `now`: the [`ToHub::Sent`]
+    /// to send to the host, if any bytes went out. A failed, stalled or
+    /// empty write closes the connection, and so does part of a chunk at or
+    /// after its deadline; an interrupted write is tried again.
+    pub fn written(&mut self, now: Instant, result: io::Result<usize>) -> Option<ToHub> {
+        if let Ok(&n) = result.as_ref()
+            && n > 0
+            && self.deadline.written(now, n).is_err()
+        {
+            self.failed();
+            return None;
+        }
         match result {
             Ok(n) if n > 0 => {
                 let n = n.min(self.out.front().map_or(0, <[u8]>::len));
@@ -315,6 +341,7 @@ impl HubWriter {
 
     /// The host is gone (a send to it failed): close without lingering.
     pub fn failed(&mut self) {
+        self.deadline.clear();
         self.out = Outbox::new();
         self.state = WriterState::Closing;
     }
@@ -778,6 +805,8 @@ mod tests {
         }
     }
 
+    const T0: Instant = Instant::ZERO;
+
     fn data(b: &'static [u8]) -> ToWriter {
         ToWriter::Data(Bytes::from_static(b))
     }
@@ -787,8 +816,8 @@ mod tests {
     fn perform(w: &mut HubWriter, max: usize) -> (Vec<u8>, Vec<usize>, &'static str) {
         let (mut wire, mut sent) = (Vec::new(), Vec::new());
         loop {
-            let n = match w.step() {
-                WriterStep::Write(chunk) => {
+            let n = match w.step(T0) {
+                WriterStep::Write(chunk, _) => {
                     let n = chunk.len().min(max);
                     wire.extend_from_slice(&chunk[..n]);
                     n
@@ -797,7 +826,7 @@ mod tests {
                 WriterStep::Linger => return (wire, sent, "linger"),
                 WriterStep::Close(_) => return (wire, sent, "close"),
             };
-            match w.written(Ok(n)) {
+            match w.written(T0, Ok(n)) {
                 Some(ToHub::Sent { n, .. }) => sent.push(n),
                 other => panic!("{other:?}"),
             }
@@ -811,7 +840,7 @@ mod tests {
             got: Default::default(),
         })));
         let mut w = HubWriter::new(ConnId(3), queue);
-        assert!(matches!(w.step(), WriterStep::Recv(_)));
+        assert!(matches!(w.step(T0), WriterStep::Recv(_)));
         writer.send(data(b"ab"));
         writer.send(data(b"cd"));
         assert!(!writer.is_direct(), "queued: the host must not write itself");
@@ -822,8 +851,8 @@ mod tests {
         assert!(writer.is_direct(), "all written: the host may write directly again");
         // An interrupted write is tried again.
         w.received(Some(data(b"ef")));
-        assert!(w.written(Err(io::ErrorKind::Interrupted.into())).is_none());
-        assert!(matches!(w.step(), WriterStep::Write(b"ef")));
+        assert!(w.written(T0, Err(io::ErrorKind::Interrupted.into())).is_none());
+        assert!(matches!(w.step(T0), WriterStep::Write(b"ef", _)));
     }
 
     #[test]
@@ -835,7 +864,7 @@ mod tests {
         let mut w = HubWriter::new(ConnId(4), queue);
         w.received(first);
         assert_eq!(perform(&mut w, 100), (b"bye".to_vec(), vec![3], "linger"));
-        assert!(matches!(w.step(), WriterStep::Close(ToHub::Gone { conn: ConnId(4) })));
+        assert!(matches!(w.step(T0), WriterStep::Close(ToHub::Gone { conn: ConnId(4) })));
     }
 
     #[test]
@@ -843,17 +872,44 @@ mod tests {
         let (_writer, queue) = writer_channel(None);
         let mut w = HubWriter::new(ConnId(5), queue);
         w.received(Some(data(b"lost")));
-        assert!(w.written(Err(io::ErrorKind::BrokenPipe.into())).is_none());
-        assert!(matches!(w.step(), WriterStep::Close(ToHub::Gone { .. })));
+        assert!(w.written(T0, Err(io::ErrorKind::BrokenPipe.into())).is_none());
+        assert!(matches!(w.step(T0), WriterStep::Close(ToHub::Gone { .. })));
         let (_writer, queue) = writer_channel(None);
         let mut w = HubWriter::new(ConnId(6), queue);
         w.received(Some(data(b"x")));
-        assert!(w.written(Ok(0)).is_none(), "a zero write is a failure");
-        assert!(matches!(w.step(), WriterStep::Close(_)));
+        assert!(w.written(T0, Ok(0)).is_none(), "a zero write is a failure");
+        assert!(matches!(w.step(T0), WriterStep::Close(_)));
         let (_writer, queue) = writer_channel(None);
         let mut w = HubWriter::new(ConnId(7), queue);
         w.received(None);
-        assert!(matches!(w.step(), WriterStep::Close(_)));
+        assert!(matches!(w.step(T0), WriterStep::Close(_)));
+    }
+
+    #[test]
+    fn a_trickled_member_write_stalls_at_its_deadline() {
+        let ms = |n| T0 + Duration::from_millis(n);
+        let (_writer, queue) = writer_channel(None);
+        let mut w = HubWriter::new(ConnId(9), queue).with_write_timeout(Duration::from_secs(1));
+        w.received(Some(data(b"0123456789")));
+        assert!(matches!(w.step(ms(0)), WriterStep::Write(_, t) if t == ms(1000)));
+        // A byte now and then: the deadline stays where it was.
+        assert!(matches!(w.written(ms(400), Ok(1)), Some(ToHub::Sent { n: 1, .. })));
+        assert!(matches!(w.step(ms(400)), WriterStep::Write(b"123456789", t) if t == ms(1000)));
+        assert!(matches!(w.written(ms(800), Ok(1)), Some(ToHub::Sent { .. })));
+        assert!(matches!(w.step(ms(1000)), WriterStep::Write(_, t) if t == ms(1000)));
+        // At the deadline with part of the chunk written: closed.
+        assert!(w.written(ms(1000), Ok(1)).is_none());
+        assert!(matches!(w.step(ms(1000)), WriterStep::Close(ToHub::Gone { .. })));
+        // A chunk written whole, even late, is no stall; the next one has
+        // a deadline of its own.
+        let (_writer, queue) = writer_channel(None);
+        let mut w = HubWriter::new(ConnId(10), queue).with_write_timeout(Duration::from_secs(1));
+        w.received(Some(data(b"ab")));
+        assert!(matches!(w.step(ms(0)), WriterStep::Write(_, _)));
+        assert!(w.written(ms(1500), Ok(2)).is_some());
+        assert!(matches!(w.step(ms(1500)), WriterStep::Recv(_)));
+        w.received(Some(data(b"c")));
+        assert!(matches!(w.step(ms(2000)), WriterStep::Write(b"c", t) if t == ms(3000)));
     }
 
     #[test]

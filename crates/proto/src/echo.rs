@@ -25,7 +25,7 @@
 
 use alloc::collections::VecDeque;
 use core::convert::Infallible;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -177,6 +177,13 @@ impl Session for Echo {
 /// bounded queue (`max_queued` datagrams); past it new datagrams are
 /// dropped, as UDP allows, instead of growing memory.
 ///
+/// A datagram's source address is not authenticated, so an echo must not
+/// answer where an answer starts a loop ([`UdpEcho::refuses`]): a datagram
+/// "from" the server itself would be echoed to itself forever, and one
+/// "from" another reflecting service (echo, daytime, qotd, chargen) would
+/// bounce between the two. Such datagrams are dropped and counted
+/// ([`UdpEcho::refused`]).
+///
 /// ```
 /// use sansnet_proto::echo::UdpEcho;
 ///
@@ -185,6 +192,9 @@ impl Session for Echo {
 /// udp.handle_datagram(from, b"ping");
 /// let (to, reply) = udp.poll_transmit().unwrap();
 /// assert_eq!((to, &reply[..]), (from, &b"Echo: ping"[..]));
+/// // A datagram from the chargen port gets no answer.
+/// udp.handle_datagram("127.0.0.1:19".parse().unwrap(), b"!");
+/// assert!(udp.poll_transmit().is_none());
 /// ```
 #[derive(Debug)]
 pub struct UdpEcho {
@@ -192,6 +202,10 @@ pub struct UdpEcho {
     queue: VecDeque<(SocketAddr, Bytes)>,
     max_queued: usize,
     dropped: u64,
+    /// The server's own address, once the driver has said it.
+    local: Option<SocketAddr>,
+    allow_low_ports: bool,
+    refused: u64,
 }
 
 impl Default for UdpEcho {
@@ -201,9 +215,27 @@ impl Default for UdpEcho {
 }
 
 impl UdpEcho {
+    /// The source ports of the reflecting services (and port 0, which no
+    /// real sender has): echo, daytime, qotd, chargen. Datagrams from them
+    /// are always dropped.
+    pub const REFLECTORS: [u16; 5] = [0, 7, 13, 17, 19];
+
+    /// Source ports below this are dropped unless
+    /// [`with_allow_low_ports`](Self::with_allow_low_ports): the
+    /// well-known services, several of which answer whatever they receive.
+    pub const LOW_PORTS: u16 = 1024;
+
     /// An echo with no prefix and room for 1024 queued replies.
     pub fn new() -> UdpEcho {
-        UdpEcho { prefix: Bytes::new(), queue: VecDeque::new(), max_queued: 1024, dropped: 0 }
+        UdpEcho {
+            prefix: Bytes::new(),
+            queue: VecDeque::new(),
+            max_queued: 1024,
+            dropped: 0,
+            local: None,
+            allow_low_ports: false,
+            refused: 0,
+        }
     }
 
     /// Writes `prefix` before each reply.
@@ -218,8 +250,52 @@ impl UdpEcho {
         self
     }
 
+    /// Answers source ports below [`LOW_PORTS`](Self::LOW_PORTS) too (the
+    /// [`REFLECTORS`](Self::REFLECTORS) stay refused).
+    pub fn with_allow_low_ports(mut self, allow: bool) -> UdpEcho {
+        self.allow_low_ports = allow;
+        self
+    }
+
+    /// The address the server's socket is bound to (drivers say it through
+    /// [`Datagrams::handle_bound`](crate::Datagrams::handle_bound)).
+    pub fn with_local(mut self, local: SocketAddr) -> UdpEcho {
+        self.local = Some(local);
+        self
+    }
+
+    /// Whether a datagram from `from` goes unanswered, because answering
+    /// it could start a loop:
+    ///
+    /// - it claims to come from the server itself: its bound address and
+    ///   port, or, bound to a wildcard address (`0.0.0.0`, `::`), any
+    ///   address with its port (which local addresses the host has is
+    ///   not the core's to know; a remote peer on the very port of an
+    ///   echo server is most likely another echo server, a loop as well);
+    /// - its address cannot be a sender's (unspecified, multicast,
+    ///   broadcast);
+    /// - its port is a reflecting service's ([`REFLECTORS`](Self::REFLECTORS)),
+    ///   or below [`LOW_PORTS`](Self::LOW_PORTS) unless allowed.
+    pub fn refuses(&self, from: SocketAddr) -> bool {
+        let own = self.local.is_some_and(|l| {
+            from.port() == l.port() && (l.ip().is_unspecified() || from.ip() == l.ip())
+        });
+        let bogus = match from.ip() {
+            IpAddr::V4(ip) => ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast(),
+            IpAddr::V6(ip) => ip.is_unspecified() || ip.is_multicast(),
+        };
+        let port = from.port();
+        own || bogus
+            || Self::REFLECTORS.contains(&port)
+            || (port < Self::LOW_PORTS && !self.allow_low_ports)
+    }
+
     /// A datagram arrived from `from`.
     pub fn handle_datagram(&mut self, from: SocketAddr, data: &[u8]) {
+        if self.refuses(from) {
+            self.refused += 1;
+            return;
+        }
         if self.queue.len() >= self.max_queued {
             self.dropped += 1;
             return;
@@ -240,9 +316,19 @@ impl UdpEcho {
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
+
+    /// Datagrams dropped because answering them could start a loop (see
+    /// [`refuses`](Self::refuses)).
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
 }
 
 impl crate::Datagrams for UdpEcho {
+    fn handle_bound(&mut self, local: SocketAddr) {
+        self.local = Some(local);
+    }
+
     fn handle_datagram(&mut self, _now: Instant, from: SocketAddr, data: &[u8]) {
         UdpEcho::handle_datagram(self, from, data);
     }
@@ -255,6 +341,7 @@ impl crate::Datagrams for UdpEcho {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
 
     use crate::testing::{Conn, Split, Writes};
 
@@ -315,12 +402,65 @@ mod tests {
     #[test]
     fn udp_queue_is_bounded() {
         let mut u = UdpEcho::new().with_max_queued(2);
-        let a: SocketAddr = "[::1]:9".parse().unwrap();
+        let a: SocketAddr = "[::1]:9000".parse().unwrap();
         for _ in 0..5 {
             u.handle_datagram(a, b"x");
         }
         assert_eq!(u.dropped(), 3);
         assert!(u.poll_transmit().is_some() && u.poll_transmit().is_some());
         assert!(u.poll_transmit().is_none());
+    }
+
+    #[test]
+    fn udp_refuses_what_could_loop() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let u = UdpEcho::new().with_local(addr("127.0.0.1:8889"));
+        // Itself: the very address, or another loopback one is not it.
+        assert!(u.refuses(addr("127.0.0.1:8889")));
+        assert!(!u.refuses(addr("127.0.0.2:8889")));
+        // The reflecting services and every low port.
+        for port in [0, 7, 13, 17, 19, 53, 123, 1023] {
+            assert!(u.refuses(addr(&format!("10.0.0.1:{port}"))), "{port}");
+        }
+        assert!(!u.refuses(addr("10.0.0.1:1024")));
+        // Sources no sender has.
+        for bogus in [
+            "0.0.0.0:5000",
+            "224.0.0.1:5000",
+            "255.255.255.255:5000",
+            "[::]:5000",
+            "[ff02::1]:5000",
+        ] {
+            assert!(u.refuses(addr(bogus)), "{bogus}");
+        }
+        // Allowing low ports keeps the reflectors refused.
+        let u = UdpEcho::new().with_allow_low_ports(true).with_local(addr("[::1]:8889"));
+        assert!(!u.refuses(addr("[::1]:53")));
+        for port in UdpEcho::REFLECTORS {
+            assert!(u.refuses(addr(&format!("[::1]:{port}"))), "{port}");
+        }
+        assert!(u.refuses(addr("[::1]:8889")), "itself over IPv6");
+        // Bound to a wildcard: any address with its port is itself.
+        let u = UdpEcho::new().with_local(addr("0.0.0.0:7777"));
+        assert!(u.refuses(addr("192.168.1.9:7777")) && u.refuses(addr("127.0.0.1:7777")));
+        assert!(!u.refuses(addr("192.168.1.9:7778")));
+        // Unbound (an embedder that never said): the port rules still hold.
+        assert!(!UdpEcho::new().refuses(addr("127.0.0.1:8889")));
+    }
+
+    #[test]
+    fn udp_refused_datagrams_get_no_answer_and_are_counted() {
+        use crate::Datagrams;
+        let mut u = UdpEcho::new();
+        let me: SocketAddr = "127.0.0.1:8889".parse().unwrap();
+        Datagrams::handle_bound(&mut u, me);
+        // One forged datagram "from" the server: no reply, so no loop.
+        Datagrams::handle_datagram(&mut u, T0, me, b"loop");
+        Datagrams::handle_datagram(&mut u, T0, "127.0.0.1:19".parse().unwrap(), b"chargen");
+        assert!(Datagrams::poll_transmit(&mut u).is_none());
+        assert_eq!((u.refused(), u.dropped()), (2, 0));
+        let honest: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        Datagrams::handle_datagram(&mut u, T0, honest, b"hi");
+        assert_eq!(Datagrams::poll_transmit(&mut u).map(|(to, _)| to), Some(honest));
     }
 }

@@ -198,7 +198,17 @@ impl<S: Session, F: FnMut(&mut S, S::Event)> App<S> for F {
 
 /// A datagram protocol (UDP echo): one input per datagram, outputs
 /// addressed to peers. Drivers send each output as one datagram.
+///
+/// Drivers call [`handle_bound`](Datagrams::handle_bound) once, before the
+/// first datagram, so that a machine can refuse datagrams that claim to
+/// come from itself.
 pub trait Datagrams {
+    /// The socket is bound to `local` (a wildcard address when bound to
+    /// every interface). The default ignores it.
+    fn handle_bound(&mut self, local: core::net::SocketAddr) {
+        let _ = local;
+    }
+
     /// A datagram arrived from `from`.
     fn handle_datagram(&mut self, now: Instant, from: core::net::SocketAddr, data: &[u8]);
 

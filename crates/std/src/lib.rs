@@ -45,9 +45,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sansnet_net::{
-    Admission, Admit, ConnSlot, Engine, EngineError, Factory, Gate, HubHost, HubStep, HubWriter,
-    Linger, Probes, ReaderNews, Step, ToHub, WriterStep, connection_ended, datagram_in,
-    datagram_out, reader_news, writer_channel,
+    Admission, Admit, ConnSlot, Engine, Factory, Gate, HubHost, HubStep, HubWriter, Linger, Probes,
+    ReaderNews, Step, ToHub, WriterStep, connection_ended, datagram_in, datagram_out, reader_news,
+    writer_channel,
 };
 pub use sansnet_net::{
     Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
@@ -215,7 +215,7 @@ pub fn drive<S: Session, A: App<S>>(
     let mut read_timeout = None;
     stream.set_read_timeout(None)?;
     let cap = Engine::read_cap(ctl.config.read_buffer);
-    let mut engine = Engine::blocking(cap);
+    let mut engine = Engine::blocking(cap).with_write_timeout(ctl.config.write_timeout);
     // Small at first (an idle connection's thread blocks reading into it),
     // doubled by full reads up to the configured size.
     let mut scratch = vec![0u8; cap.min(4 * 1024)];
@@ -224,16 +224,11 @@ pub fn drive<S: Session, A: App<S>>(
     loop {
         let to_std = |at| ctl.clock.to_std(at);
         match engine.step(session, app, ctl.clock.now(), ctl.shutdown.is_triggered()) {
-            Step::Write(chunk) => {
-                let began = std::time::Instant::now();
+            // The send timeout (the write timeout) ends a blocking write
+            // by the chunk's deadline; the engine decides whether what it
+            // took was a stall (a partial write at the deadline is).
+            Step::Write(chunk, _deadline) => {
                 let n = match { stream }.write(chunk) {
-                    // The send timeout ran out with only part written: the
-                    // peer took next to nothing for that long. (It may still
-                    // trickle a few KiB a second into a full window, so a
-                    // partial success is not enough to keep the connection.)
-                    Ok(n) if n < chunk.len() && began.elapsed() >= ctl.config.write_timeout => {
-                        return Err(EngineError::WriteStalled.into());
-                    }
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(e),
@@ -390,7 +385,7 @@ where
     let (l, sd, cfg, tx) = (listener.clone(), shutdown.clone(), config.clone(), to_hub.clone());
     let acceptor = thread::Builder::new()
         .name("sansnet-accept".into())
-        .spawn(move || accept_hub(&l, &cfg, &sd, &tx, &admission))?;
+        .spawn(move || accept_hub(&l, &cfg, &sd, &tx, &admission, clock))?;
     // On shutdown: wake the accept thread, and tell the hub thread (None).
     let (l, sd, tx) = (listener, shutdown.clone(), to_hub.clone());
     let waker = thread::Builder::new().name("sansnet-waker".into()).spawn(move || {
@@ -432,6 +427,7 @@ fn accept_hub(
     shutdown: &Shutdown,
     to_hub: &mpsc::Sender<Option<ToHub>>,
     admission: &Admission,
+    clock: Clock,
 ) {
     let mut next = 0u64;
     while let Some((stream, slot)) = accept_slot(listener, config, shutdown, admission) {
@@ -455,7 +451,8 @@ fn accept_hub(
         let _ = thread::Builder::new().name("sansnet-write".into()).spawn(move || {
             let _slot = slot;
             let _ = writer_stream.set_write_timeout(Some(write_timeout));
-            write_half(&writer_stream, HubWriter::new(conn, queue), &tx);
+            let w = HubWriter::new(conn, queue).with_write_timeout(write_timeout);
+            write_half(&writer_stream, w, &tx, clock);
         });
     }
 }
@@ -481,18 +478,19 @@ fn read_half(mut reader: Stream, conn: ConnId, gate: &Gate, tx: &mpsc::Sender<Op
     }
 }
 
-/// A hub connection's writer thread: performs the [`HubWriter`]'s steps.
-fn write_half(stream: &Stream, mut w: HubWriter, tx: &mpsc::Sender<Option<ToHub>>) {
+/// A hub connection's writer thread: performs the [`HubWriter`]'s steps
+/// (the send timeout ends each write by its deadline).
+fn write_half(stream: &Stream, mut w: HubWriter, tx: &mpsc::Sender<Option<ToHub>>, clock: Clock) {
     let mut scratch = [0u8; 4096];
     loop {
-        match w.step() {
+        match w.step(clock.now()) {
             WriterStep::Recv(queue) => {
                 let msg = queue.recv_blocking();
                 w.received(msg);
             }
-            WriterStep::Write(chunk) => {
+            WriterStep::Write(chunk, _deadline) => {
                 let result = { stream }.write(chunk);
-                let sent = w.written(result);
+                let sent = w.written(clock.now(), result);
                 if sent.is_some_and(|m| tx.send(Some(m)).is_err()) {
                     w.failed();
                 }
@@ -517,6 +515,7 @@ pub fn serve_datagrams<D: Datagrams>(
     mut machine: D,
 ) -> io::Result<()> {
     let clock = Clock::new();
+    machine.handle_bound(socket.local_addr()?);
     // Wake up now and then to notice a shutdown: one socket, so it is cheap.
     socket.set_read_timeout(Some(Duration::from_millis(100)))?;
     let mut buf = vec![0u8; 64 * 1024];

@@ -13,6 +13,7 @@ use super::harness::{Driver, Norm, Response, parse_responses};
 const T0: Instant = Instant::from_nanos(1_000_000_000);
 
 /// A scripted client: writes `bytes` at `at`, and reads what comes back.
+#[derive(Clone)]
 struct Client {
     script: VecDeque<(Instant, Vec<u8>)>,
 }
@@ -185,15 +186,21 @@ fn stalled_body_gets_408_at_the_idle_timeout() {
     assert_eq!(data, 10);
 
     // Body bytes every 30 s keep it alive (each arrival re-arms the idle
-    // timer); the stall after the last one is what times out.
+    // timer); the stall after the last one is what times out, given a
+    // body timeout longer than all that.
     let mut client = Client::new().send_at(Duration::ZERO, head);
     for i in 1..=5u32 {
         client = client.send_at(Duration::from_secs(30) * i, &[b'b'; 10]);
     }
-    let o = simulate(limits, client);
+    let patient = limits.with_body_timeout(Duration::from_secs(3600));
+    let o = simulate(patient, client.clone());
     assert_408(&o);
     assert_eq!(o.closed_at, Some(T0 + Duration::from_secs(150) + limits.idle_timeout));
     assert_eq!(o.delivered, head.len() + 50);
+    // With the default body timeout, the trickle ends 60 s after the head.
+    let o = simulate(limits, client);
+    assert_408(&o);
+    assert_eq!(o.closed_at, Some(T0 + limits.body_timeout));
 
     // A chunked body stalled in the middle of a chunk.
     let chunked =

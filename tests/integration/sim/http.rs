@@ -10,8 +10,9 @@
 //! rejection is the one the plan calls for (its status, or 408 only at a
 //! deadline, 400 `Truncated` only after the client ended mid-request); each
 //! timer fires at the deadline the oracle computes (header timeout from the
-//! first byte of a head, idle timeout mid-body or between requests), never
-//! later than the deadline plus [`GRANULARITY`]; the client's responses match
+//! first byte of a head, idle timeout mid-body or between requests, body
+//! timeout from the end of a head), never later than the deadline plus
+//! [`GRANULARITY`]; the client's responses match
 //! its requests in order (status, `X-Req`, echoed body, `100 Continue`
 //! only where asked, `Connection: close` where due), and an error
 //! response is the last thing on the connection. At the end: the server is
@@ -432,6 +433,9 @@ struct ServerApp {
     head_from: Option<Instant>,
     /// When the current body last made progress (`Request` or `Data`).
     body_from: Instant,
+    /// When the current request's head ended (`Request`): the body
+    /// timeout counts from there.
+    body_began: Instant,
     /// The idle timer's base: the latest time the machine was given when
     /// the response finished (commands arm timers from it), or the last
     /// write while idle (`handle_sent`).
@@ -497,7 +501,8 @@ impl ServerApp {
         if self.owed.is_some() {
             None
         } else if self.started > self.ended {
-            Some(self.body_from + self.limits.idle_timeout)
+            let stalled = self.body_from + self.limits.idle_timeout;
+            Some(stalled.min(self.body_began + self.limits.body_timeout))
         } else if let Some(t) = self.head_from {
             Some(t + self.limits.header_timeout)
         } else {
@@ -533,6 +538,7 @@ impl ServerApp {
                 self.body.clear();
                 self.head_from = None;
                 self.body_from = now;
+                self.body_began = now;
             }
             Event::Data(d) => {
                 assert!(self.started > self.ended, "Data outside a request");
@@ -657,7 +663,9 @@ fn run(seed: u64) {
     let mut rng = Rng::new(seed);
     let limits = Limits::default()
         .with_max_body(64 * 1024)
-        .with_header_timeout(Duration::from_secs(rng.range(1, 20) as u64));
+        .with_header_timeout(Duration::from_secs(rng.range(1, 20) as u64))
+        // From the seed, not the generator: the seeds' runs stay as they were.
+        .with_body_timeout(Duration::from_secs(20 + seed % 100));
     let (stream, reqs) = plan(&mut rng);
     let total = stream.len();
     let mut c2s = Pipe::new(rng.range(16, 128 * 1024));
@@ -675,6 +683,7 @@ fn run(seed: u64) {
         limits,
         head_from: None,
         body_from: now,
+        body_began: now,
         idle_base: now,
         idle_armed_at: now,
         clock_seen: now,

@@ -70,16 +70,20 @@ impl Reply {
     }
 }
 
-/// Decides the response to `head`, with its `Date`.
+/// Decides the response to `head`, with its `Date` and
+/// `X-Content-Type-Options: nosniff` (a browser takes the `Content-Type`
+/// as given and does not guess, say, a script or a page in an upload).
 pub(super) fn decide(root: &Path, head: &RequestHead) -> Reply {
-    let mut reply = plan(root, head);
-    let date = date::format(unix_secs(SystemTime::now()));
-    reply.fields.push(("Date", Cow::Owned(date.to_vec())));
+    let now = unix_secs(SystemTime::now());
+    let mut reply = plan(root, head, now);
+    reply.fields.push(("X-Content-Type-Options", Cow::Borrowed(b"nosniff")));
+    reply.fields.push(("Date", Cow::Owned(date::format(now).to_vec())));
     reply
 }
 
-/// Decides the response to `head` (everything but `Date`).
-fn plan(root: &Path, head: &RequestHead) -> Reply {
+/// Decides the response to `head` at `now` (Unix seconds): everything but
+/// `Date` and `X-Content-Type-Options`.
+fn plan(root: &Path, head: &RequestHead, now: u64) -> Reply {
     if !matches!(head.method(), "GET" | "HEAD") {
         return Reply::error(405).with("Allow", &b"GET, HEAD"[..]);
     }
@@ -112,15 +116,24 @@ fn plan(root: &Path, head: &RequestHead) -> Reply {
         let index = rel.join("index.html");
         if let Ok(index_real) = resolve(root, &index) {
             if index_real.is_file() {
-                return file(head, &index_real, &index);
+                return file(head, &index_real, &index, now);
             }
         }
-        return listing(&real, &decoded);
+        return listing(root, &real, &decoded);
     }
-    if !meta.is_file() || decoded.ends_with(b"/") {
+    if !meta.is_file() || !names_a_file(&decoded) {
         return Reply::error(404);
     }
-    file(head, &real, &rel)
+    file(head, &real, &rel, now)
+}
+
+/// Whether a decoded request path may name a file: its last segment is a
+/// name, not empty (`/hello.txt/`), `.` (`/hello.txt/.`) or `..`
+/// (`/hello.txt/x/..`). Normalising drops such segments, so without this a
+/// file would be served at paths that say it is a directory.
+fn names_a_file(decoded: &[u8]) -> bool {
+    let last = decoded.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    !matches!(last, b"" | b"." | b"..")
 }
 
 /// `root/rel` with every symlink resolved, provided it is still under
@@ -149,9 +162,9 @@ pub(super) fn slash_location(raw_path: &str, query: Option<&str>) -> String {
 }
 
 /// A regular file: 200, 206, 304 or 416. `name` (the path asked for)
-/// decides the MIME type.
-fn file(head: &RequestHead, real: &Path, name: &Path) -> Reply {
-    let file = match File::open(real) {
+/// decides the MIME type; `now` (Unix seconds) judges `If-Modified-Since`.
+fn file(head: &RequestHead, real: &Path, name: &Path, now: u64) -> Reply {
+    let file = match open_file(real) {
         Ok(f) => f,
         Err(e) => return Reply::io_error(real, &e),
     };
@@ -163,12 +176,7 @@ fn file(head: &RequestHead, real: &Path, name: &Path) -> Reply {
     let modified = meta.modified().ok().map(unix_secs);
     let last_modified = modified.map(date::format);
 
-    // If-Modified-Since counts only without If-None-Match (RFC 9110 §13.1.3).
-    if let (Some(mtime), None, Some(since)) = (
-        modified,
-        head.field("If-None-Match"),
-        head.field("If-Modified-Since").and_then(date::parse),
-    ) {
+    if let (Some(mtime), Some(since)) = (modified, if_modified_since(head, now)) {
         if mtime <= since {
             let mut reply = Reply::page(304, HTML, Bytes::new());
             reply.fields.clear();
@@ -208,6 +216,27 @@ fn file(head: &RequestHead, real: &Path, name: &Path) -> Reply {
     reply
 }
 
+/// Opens the file at `real` (canonical, so no symlink is left in it) for
+/// reading, without waiting and only if it is a regular file: a FIFO put in
+/// place of a file after [`plan`] looked at it would otherwise block the
+/// open for as long as nobody writes to it. Anything else is an error,
+/// answered 404 like every other non-file ([`Reply::io_error`]).
+pub(super) fn open_file(real: &Path) -> io::Result<File> {
+    use rustix::fs::{CWD, Mode, OFlags};
+    crate::disk::open_regular(CWD, real, OFlags::RDONLY, Mode::empty())
+}
+
+/// The `If-Modified-Since` date that counts (RFC 9110 §13.1.3): none with
+/// `If-None-Match`, none that does not parse, and none later than `now`
+/// (a date in the future is invalid: answering 304 to it would let a
+/// client pin a stale copy by sending one).
+fn if_modified_since(head: &RequestHead, now: u64) -> Option<u64> {
+    if head.field("If-None-Match").is_some() {
+        return None;
+    }
+    head.field("If-Modified-Since").and_then(date::parse).filter(|&since| since <= now)
+}
+
 impl Reply {
     fn with_date(self, name: &'static str, date: Option<[u8; date::LEN]>) -> Reply {
         match date {
@@ -229,13 +258,24 @@ fn if_range_holds(if_range: Option<&[u8]>, last_modified: Option<&[u8; date::LEN
 }
 
 /// An HTML listing of the directory `real`, titled with the request path.
-fn listing(real: &Path, decoded: &[u8]) -> Reply {
+/// A symlink that does not resolve under `root` (it points outside, or
+/// nowhere) is not listed: following it would answer 404 anyway, and its
+/// name would say what lies outside.
+fn listing(root: &Path, real: &Path, decoded: &[u8]) -> Reply {
     let entries = match fs::read_dir(real) {
         Ok(rd) => rd,
         Err(e) => return Reply::io_error(real, &e),
     };
+    let inside = |entry: &fs::DirEntry| match entry.file_type() {
+        Ok(t) if t.is_symlink() => {
+            fs::canonicalize(entry.path()).is_ok_and(|target| target.starts_with(root))
+        }
+        Ok(_) => true,
+        Err(_) => false,
+    };
     let mut names: Vec<(String, Vec<u8>, bool)> = entries
         .filter_map(Result::ok)
+        .filter(inside)
         .map(|entry| {
             let name = entry.file_name();
             let is_dir = entry.path().is_dir(); // follows symlinks, as links do

@@ -139,6 +139,12 @@ fn missing_and_malformed() {
     assert_eq!(status(&root, "/nope"), "HTTP/1.1 404 Not Found");
     assert_eq!(status(&root, "/hello.txt/"), "HTTP/1.1 404 Not Found");
     assert_eq!(status(&root, "/hello.txt/x"), "HTTP/1.1 404 Not Found");
+    // Dot segments after a file make it look like a directory: not served.
+    for target in
+        ["/hello.txt/.", "/hello.txt/./", "/hello.txt/%2e", "/hello.txt/x/..", "/in-link/."]
+    {
+        assert_eq!(status(&root, target), "HTTP/1.1 404 Not Found", "{target}");
+    }
     assert_eq!(status(&root, "/a%zz"), "HTTP/1.1 400 Bad Request");
     assert_eq!(status(&root, "/hello.txt%00"), "HTTP/1.1 400 Bad Request");
     assert_eq!(status(&root, "/%"), "HTTP/1.1 400 Bad Request");
@@ -204,12 +210,45 @@ fn directories() {
 }
 
 #[test]
+fn the_listing_hides_symlinks_that_leave_the_root() {
+    let (s, root) = site();
+    symlink(s.0.join("nowhere"), root.join("dangling")).expect("symlink");
+    symlink("sub", root.join("in-dir")).expect("symlink");
+    let wire = get(&root, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let page = body(&wire);
+    for hidden in ["out-link", "out-dir", "dangling"] {
+        assert!(!page.contains(hidden), "{hidden} listed: {page}");
+    }
+    // Links that stay inside are listed, as what they point to.
+    assert!(page.contains("<a href=\"in-link\">in-link</a>"), "{page}");
+    assert!(page.contains("<a href=\"in-dir/\">in-dir/</a>"), "{page}");
+}
+
+#[test]
+fn every_answer_says_nosniff() {
+    let (_s, root) = site();
+    for target in ["/hello.txt", "/", "/sub", "/nope", "/../secret.txt", "/%zz"] {
+        let wire = get(&root, &format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(wire.contains("\r\nX-Content-Type-Options: nosniff\r\n"), "{target}: {wire}");
+    }
+    let wire = get(&root, "DELETE /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wire.contains("\r\nX-Content-Type-Options: nosniff\r\n"), "{wire}");
+}
+
+#[test]
 fn conditional_requests() {
     let (s, root) = site();
+    // Modified an hour ago, so that a minute later is still in the past.
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let hello = fs::File::options().write(true).open(s.0.join("www/hello.txt")).expect("open");
+    hello.set_modified(hour_ago).expect("set the mtime");
     let mtime = fs::metadata(s.0.join("www/hello.txt")).and_then(|m| m.modified()).expect("mtime");
     let lm = String::from_utf8(date::format(unix_secs(mtime)).to_vec()).expect("ascii");
     let later = String::from_utf8(date::format(unix_secs(mtime) + 60).to_vec()).expect("ascii");
     let earlier = String::from_utf8(date::format(unix_secs(mtime) - 60).to_vec()).expect("ascii");
+    // A day ahead of the server's clock: invalid (RFC 9110 §13.1.3).
+    let now = unix_secs(std::time::SystemTime::now());
+    let future = String::from_utf8(date::format(now + 86_400).to_vec()).expect("ascii");
     for since in [&lm, &later] {
         let wire = get(
             &root,
@@ -224,6 +263,7 @@ fn conditional_requests() {
         format!("If-Modified-Since: {earlier}\r\n"),
         "If-Modified-Since: garbage\r\n".to_owned(),
         format!("If-Modified-Since: {lm}\r\nIf-None-Match: \"x\"\r\n"),
+        format!("If-Modified-Since: {future}\r\n"),
     ] {
         let wire = get(&root, &format!("GET /hello.txt HTTP/1.1\r\nHost: x\r\n{extra}\r\n"));
         assert!(wire.starts_with("HTTP/1.1 200 OK\r\n"), "{extra}: {wire}");
@@ -309,4 +349,29 @@ fn slash_locations() {
     assert_eq!(slash_location("/a/b", Some("q=1")), "/a/b/?q=1");
     assert_eq!(slash_location("//evil.example", None), "/evil.example/");
     assert_eq!(slash_location("///x", Some("")), "/x/?");
+}
+
+/// A FIFO put in place of a file after the server looked at it (a race
+/// the request cannot win on purpose, so the open is tested alone) is
+/// refused at once, not opened: an open that waited for a writer would
+/// hold the request, and a pool thread, forever.
+#[test]
+fn a_fifo_is_never_waited_for() {
+    let s = Scratch::new();
+    let fifo = s.0.join("pipe");
+    let dir = rustix::fs::open(&s.0, rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty())
+        .expect("open the directory");
+    let mode = rustix::fs::Mode::from_raw_mode(0o644);
+    rustix::fs::mknodat(&dir, "pipe", rustix::fs::FileType::Fifo, mode, 0).expect("mkfifo");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(super::reply::open_file(&fifo).map(drop)));
+    let opened = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the open hung");
+    let e = opened.expect_err("a FIFO is not a file");
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+    // A regular file opens; a symlink (none is left in a canonical path)
+    // does not.
+    let file = s.write("f.txt", b"x");
+    assert!(super::reply::open_file(&file).is_ok());
+    symlink(&file, s.0.join("link")).expect("symlink");
+    assert!(super::reply::open_file(&s.0.join("link")).is_err());
 }

@@ -15,7 +15,8 @@
 //! write at an offset, a commit. This module answers them:
 //!
 //! - the writes of a transfer, on every runtime, on one thread of the
-//!   `blocking` crate's pool (a disk writer), so that receiving and
+//!   `blocking` crate's pool (a disk writer) while they are queued, and on
+//!   none while the transfer waits for the network, so that receiving and
 //!   hashing go on while the disk works: the results reach the machine
 //!   through [`App::poll_work`](sansnet_proto::App::poll_work), which the async driver polls beside the
 //!   socket and the std driver between reads (and waits on while the
@@ -46,6 +47,20 @@
 //! name in progress is `exists` as well, once it has waited [`CLAIM_WAIT`]
 //! for the name in vain. A transfer holds its name until its last write is
 //! on disk, even when it failed before that.
+//!
+//! Every file in DIR is opened with `O_NONBLOCK` and checked with `fstat`
+//! once open: a FIFO, a device or anything else that is not a regular file
+//! is `ERR io`, never a wait. A NAME shaped like the receiver's own files
+//! (`.X.part`, `.X.part.size`) is `bad_name`, so no sender can plant a part
+//! that spoils another name's resume. A transfer whose writes fill the disk
+//! (`no_space`) deletes its part: keeping it would keep the disk full. A
+//! part last written [`InboxLimits::part_ttl`] ago or more is deleted
+//! (never resumed; swept by [`Inbox::expire_parts`], which `file recv`
+//! calls at start, and then by an offer at most hourly). At most
+//! [`InboxLimits::max_transfers`] transfers are in progress at once, and
+//! [`InboxLimits::max_transfers_per_peer`] from one address; past either, an
+//! offer is answered `ERR no_space busy: ...` (PROTOCOLS.md has no `busy`:
+//! `no_space`, "no room now", is the closest of its codes).
 
 use std::sync::{Arc, Mutex};
 
@@ -58,7 +73,7 @@ mod receiving;
 mod sending;
 mod writer;
 
-pub use inbox::Inbox;
+pub use inbox::{Inbox, InboxLimits};
 pub use receiving::{CLAIM_WAIT, ReceiveApp};
 pub use sending::{SendError, Sent, send_file};
 

@@ -12,7 +12,7 @@ use sansnet_net::{Blocking, Job};
 use sansnet_proto::file::{ErrorCode, Receiver, Refusal, Stash, receiver};
 use sansnet_proto::{App, Instant};
 
-use super::inbox::{self, Claim, Inbox};
+use super::inbox::{self, Claim, Inbox, Slot};
 use super::writer::DiskWriter;
 use super::{AppClock, Progress, ReceiveError, ReceiveEvents, Received};
 use crate::disk::read_at;
@@ -62,6 +62,8 @@ pub struct ReceiveApp<E: ReceiveEvents> {
     current: Option<Current<E::Progress>>,
     /// The names this connection holds in the inbox.
     claim: Option<Claim>,
+    /// The transfer counted as in progress, from its offer to its end.
+    slot: Option<Slot>,
     jobs: VecDeque<RecvJob>,
     /// The partial file's writer, once the offer is accepted.
     writer: Option<DiskWriter>,
@@ -93,6 +95,7 @@ impl<E: ReceiveEvents> ReceiveApp<E> {
             clock: AppClock::new(now),
             current: None,
             claim: None,
+            slot: None,
             jobs: VecDeque::new(),
             writer: None,
             told: false,
@@ -119,6 +122,7 @@ impl<E: ReceiveEvents> ReceiveApp<E> {
         let _ = rx.refuse(&refusal);
         self.tell(Err(ReceiveError::Failed(refusal)));
         self.jobs.clear();
+        self.slot = None;
     }
 
     /// Starts the next job (or does it now, inline) and applies what is
@@ -157,12 +161,14 @@ impl<E: ReceiveEvents> ReceiveApp<E> {
                     rx.written(self.clock.now(), n);
                 }
                 Err(e) => {
-                    let code = if e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error())
-                    {
-                        ErrorCode::NoSpace
-                    } else {
-                        ErrorCode::Io
-                    };
+                    let full = e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error());
+                    let code = if full { ErrorCode::NoSpace } else { ErrorCode::Io };
+                    if full && let Some(c) = &self.current {
+                        // What was written filled the disk: keeping it for a
+                        // resume would keep the disk full. (The writer has
+                        // stopped; the names are still held.)
+                        inbox::discard(&self.inbox, &c.stash);
+                    }
                     self.give_up(rx, Refusal::new(code, e.to_string()));
                     break;
                 }
@@ -210,6 +216,7 @@ impl<E: ReceiveEvents> ReceiveApp<E> {
     /// The name is free for another transfer.
     /// (Once the writes still queued are on disk, if any.)
     fn release(&mut self) {
+        self.slot = None;
         let claim = self.claim.take();
         if let Some(w) = &mut self.writer {
             w.close(claim);
@@ -221,6 +228,14 @@ impl<E: ReceiveEvents> App<Receiver> for ReceiveApp<E> {
     fn on_event(&mut self, rx: &mut Receiver, event: receiver::Event) {
         match event {
             receiver::Event::Offer { name, size } => {
+                if inbox::is_bookkeeping(&name) {
+                    let why = format!("{name:?} is a name the receiver keeps partial files under");
+                    return self.give_up(rx, Refusal::new(ErrorCode::BadName, why));
+                }
+                match self.inbox.admit(&self.peer) {
+                    Ok(slot) => self.slot = Some(slot),
+                    Err(refusal) => return self.give_up(rx, refusal),
+                }
                 let stash = Stash::for_name(&name);
                 // Claimed on the pool with the rest of the offer (see `Claim`).
                 let names = vec![name.clone(), stash.part(), stash.size_note()];
@@ -285,5 +300,90 @@ impl<E: ReceiveEvents> Drop for ReceiveApp<E> {
         self.release();
         self.tell(Err(ReceiveError::NoTransfer));
         self.events.closed(&self.peer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sansnet_proto::file::Limits;
+    use sansnet_proto::testing::Conn;
+
+    /// Polls the app's work (bounded) until the wire holds `want`.
+    fn until<E: ReceiveEvents>(conn: &mut Conn<Receiver>, app: &mut ReceiveApp<E>, want: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !String::from_utf8_lossy(conn.wire()).contains(want) {
+            assert!(std::time::Instant::now() < deadline, "no {want:?}: {:?}", conn.wire());
+            if !conn.poll_work(app) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    fn names(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A transfer whose writes find the disk full (`/dev/full` stands in
+    /// for its partial file) is answered `no_space` and keeps nothing: a
+    /// part kept for a resume would keep the disk full.
+    #[test]
+    fn a_full_disk_keeps_no_partial_file() {
+        for io in [Blocking::Inline, Blocking::Pool] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let inbox = Arc::new(Inbox::open(dir.path(), false).expect("inbox"));
+            let quiet = Arc::new(|_: &str, _: &Result<Received, ReceiveError>| {});
+            let mut app = ReceiveApp::new(inbox, quiet, io, "127.0.0.1:1", Instant::ZERO);
+            let rx = Receiver::new(Limits::default(), Instant::ZERO);
+            let mut conn = Conn::new(rx, Instant::ZERO);
+            conn.read(b"full.bin|10\n", &mut app);
+            until(&mut conn, &mut app, "OK 0\n");
+            assert_eq!(names(dir.path()), [".full.bin.part", ".full.bin.part.size"]);
+            let full = File::options().write(true).open("/dev/full").expect("/dev/full");
+            app.writer = Some(DiskWriter::new(Arc::new(full)));
+            conn.read(b"0123456789", &mut app);
+            until(&mut conn, &mut app, "ERR no_space ");
+            assert_eq!(names(dir.path()), Vec::<String>::new(), "{io:?}");
+        }
+    }
+
+    /// Names of the receiver's own files are refused before anything is
+    /// written; past the caps, an offer is refused `busy`.
+    #[test]
+    fn bookkeeping_names_and_busy_inboxes_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let limits = super::super::InboxLimits { max_transfers: 1, ..Default::default() };
+        let inbox = Arc::new(Inbox::open(dir.path(), false).expect("inbox").with_limits(limits));
+        let quiet = Arc::new(|_: &str, _: &Result<Received, ReceiveError>| {});
+        let offer = |header: &[u8]| {
+            let mut app = ReceiveApp::new(
+                inbox.clone(),
+                quiet.clone(),
+                Blocking::Inline,
+                "a:1",
+                Instant::ZERO,
+            );
+            let mut conn =
+                Conn::new(Receiver::new(Limits::default(), Instant::ZERO), Instant::ZERO);
+            conn.read(header, &mut app);
+            (String::from_utf8_lossy(conn.wire()).into_owned(), app, conn)
+        };
+        for header in [&b".x.part|5\n"[..], b".x.part.size|5\n"] {
+            let (wire, ..) = offer(header);
+            assert!(wire.starts_with("ERR bad_name "), "{wire}");
+        }
+        assert_eq!(names(dir.path()), Vec::<String>::new());
+        let (wire, held, _conn) = offer(b"one|5\n");
+        assert_eq!(wire, "OK 0\n");
+        let (wire, ..) = offer(b"two|5\n");
+        assert!(wire.starts_with("ERR no_space busy: 1 transfers in progress"), "{wire}");
+        drop(held);
+        let (wire, ..) = offer(b"two|5\n");
+        assert_eq!(wire, "OK 0\n", "a place is free again");
     }
 }

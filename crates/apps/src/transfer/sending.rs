@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use sansnet_net::{Blocking, Clock, Endpoint, Job, ServerConfig, SocketOptions, Transport};
+use sansnet_net::{Blocking, Clock, Endpoint, Job, ServerConfig, Transport};
 use sansnet_proto::App;
 use sansnet_proto::file::{Hash, Limits, Refusal, Sender, sender};
 
@@ -67,13 +67,16 @@ pub enum SendError {
 }
 
 /// Sends the file at `path` to the receiver at `endpoint` over the runtime
-/// `R`: `timeout` bounds the connect and each wait for an answer.
+/// `R`, with `config`'s socket options and write timeout (each chunk of the
+/// file must be written whole within it: a receiver that stops reading, or
+/// reads a few bytes now and then, is given up on): `timeout` bounds the
+/// connect and each wait for an answer.
 /// `progress` is called with the file's name and size once it is open, and
 /// what it returns hears how far the transfer got.
 pub fn send_file<R: Transport, P: Progress>(
     path: &Path,
     endpoint: &Endpoint,
-    opts: &SocketOptions,
+    config: &ServerConfig,
     timeout: Duration,
     progress: impl FnOnce(&str, u64) -> P,
 ) -> Result<Sent, SendError> {
@@ -84,11 +87,10 @@ pub fn send_file<R: Transport, P: Progress>(
     }
     let size = meta.len();
     let name = file_name(path)?;
-    let stream = opts
+    let stream = config
+        .socket
         .connect(endpoint, Some(timeout))
         .map_err(|e| SendError::Connect(endpoint.clone(), e))?;
-    let config =
-        ServerConfig { write_timeout: timeout, socket: opts.clone(), ..ServerConfig::default() };
     let limits = Limits::default()
         .with_ack_timeout(timeout)
         .with_done_timeout(timeout.max(Duration::from_secs(60)));
@@ -105,7 +107,7 @@ pub fn send_file<R: Transport, P: Progress>(
         progress: progress(&name, size),
         outcome: None,
     };
-    let driven = R::run_client(stream, &config, clock, &mut tx, &mut app);
+    let driven = R::run_client(stream, config, clock, &mut tx, &mut app);
     let outcome = app.outcome.take();
     app.progress.ended(matches!(outcome, Some(Ok(_))) && driven.is_ok());
     let (hash, verified) = match (outcome, driven) {

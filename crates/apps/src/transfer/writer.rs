@@ -1,8 +1,9 @@
 //! The disk writer: one transfer's writes, in order, on the blocking pool.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -16,16 +17,36 @@ use crate::disk::write_all_at;
 /// and never waits for the disk unless [`Limits::max_buffered`] bytes are
 /// still unwritten. Consecutive batches waiting in the queue are joined
 /// into one `pwritev`. Completions are picked up with [`DiskWriter::poll`].
+///
+/// The pool job runs only while batches are queued: the first batch starts
+/// it, it writes until the queue is empty and then ends, and the next batch
+/// starts another. A transfer that is waiting for the network holds no
+/// thread (the pool has 500 at most: idle transfers must not use them up).
+///
+/// [`Limits::max_buffered`]: sansnet_proto::file::Limits::max_buffered
 pub(super) struct DiskWriter {
-    queue: Option<mpsc::Sender<(u64, Vec<Bytes>)>>,
-    state: Arc<Mutex<WriterState>>,
+    shared: Arc<Shared>,
+    /// No more batches are taken (see [`DiskWriter::close`]).
+    closed: bool,
     /// Bytes queued and not yet reported written.
     pub(super) queued: usize,
 }
 
-/// What the writer thread reports.
+/// The file and the state the connection and the pool job share.
+struct Shared {
+    file: Arc<File>,
+    state: Mutex<WriterState>,
+}
+
+/// The queue, and what the pool job reports.
 #[derive(Default)]
 struct WriterState {
+    /// Batches to write: (offset, pieces), in order.
+    batches: VecDeque<(u64, Vec<Bytes>)>,
+    /// A pool job is writing `batches` (it ends once they are empty).
+    running: bool,
+    /// A write failed: later batches are dropped.
+    stopped: bool,
     written: usize,
     error: Option<io::Error>,
     waker: Option<Waker>,
@@ -33,54 +54,87 @@ struct WriterState {
     /// writes still queued: released only once they are on disk, so that a
     /// resumed transfer never reads a partial file still being written.
     claim: Option<Claim>,
-    /// The writer thread ended.
-    finished: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WriterState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The pool job: writes the queue until it is empty (or a write
+    /// fails), then ends, letting the names go if they were handed over.
+    fn drain(&self) {
+        loop {
+            let mut st = self.lock();
+            let Some((offset, mut data)) = st.batches.pop_front() else {
+                st.running = false;
+                let claim = st.claim.take();
+                drop(st);
+                drop(claim); // outside the lock
+                return;
+            };
+            // Join what else is waiting and follows on.
+            let mut end = offset + batch_len(&data) as u64;
+            while st.batches.front().is_some_and(|(next, _)| *next == end) {
+                if let Some((_, more)) = st.batches.pop_front() {
+                    end += batch_len(&more) as u64;
+                    data.extend(more);
+                }
+            }
+            drop(st);
+            let result = write_all_at(&self.file, offset, &data);
+            let mut st = self.lock();
+            let claim = match result {
+                Ok(()) => {
+                    st.written += batch_len(&data);
+                    None
+                }
+                Err(e) => {
+                    st.error = Some(e);
+                    st.stopped = true;
+                    st.running = false;
+                    st.batches.clear();
+                    st.claim.take()
+                }
+            };
+            let (waker, failed) = (st.waker.take(), !st.running);
+            drop(st);
+            drop(claim);
+            if let Some(w) = waker {
+                w.wake();
+            }
+            if failed {
+                return;
+            }
+        }
+    }
 }
 
 impl DiskWriter {
     pub(super) fn new(file: Arc<File>) -> DiskWriter {
-        let (queue, batches) = mpsc::channel::<(u64, Vec<Bytes>)>();
-        let state = Arc::new(Mutex::new(WriterState::default()));
-        let report = state.clone();
-        blocking::unblock(move || {
-            let mut carry = None;
-            while let Some((offset, mut data)) = carry.take().or_else(|| batches.recv().ok()) {
-                // Join what else is waiting and follows on.
-                let mut end = offset + batch_len(&data) as u64;
-                while let Ok((next, more)) = batches.try_recv() {
-                    if next != end {
-                        carry = Some((next, more));
-                        break;
-                    }
-                    end += batch_len(&more) as u64;
-                    data.extend(more);
-                }
-                if !report_write(&report, &data, write_all_at(&file, offset, &data)) {
-                    break;
-                }
-            }
-            // Done with the file: the names may go (here, not when the
-            // connection is dropped, which may be later).
-            let claim = {
-                let mut st = report.lock().unwrap_or_else(|e| e.into_inner());
-                st.finished = true;
-                st.claim.take()
-            };
-            drop(claim);
-        })
-        .detach();
-        DiskWriter { queue: Some(queue), state, queued: 0 }
+        let shared = Arc::new(Shared { file, state: Mutex::default() });
+        DiskWriter { shared, closed: false, queued: 0 }
     }
 
-    /// Queues `data` to be written at `offset`.
+    /// Queues `data` to be written at `offset`, starting the pool job if
+    /// none is running.
     pub(super) fn write(&mut self, offset: u64, data: Vec<Bytes>) {
+        if self.closed {
+            return;
+        }
         let n = batch_len(&data);
-        // A send fails only once the writer stopped on an error, which
-        // `poll` reports (or reported: then the queue is gone).
-        if let Some(queue) = &self.queue
-            && queue.send((offset, data)).is_ok()
-        {
-            self.queued += n;
+        let mut st = self.shared.lock();
+        // Once the writer stopped on an error, which `poll` reports (or
+        // reported), batches are dropped, not waited for.
+        if st.stopped {
+            return;
+        }
+        st.batches.push_back((offset, data));
+        self.queued += n;
+        if !std::mem::replace(&mut st.running, true) {
+            drop(st);
+            let shared = self.shared.clone();
+            blocking::unblock(move || shared.drain()).detach();
         }
     }
 
@@ -90,10 +144,9 @@ impl DiskWriter {
         if self.queued == 0 {
             return Poll::Pending;
         }
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.shared.lock();
         if let Some(e) = st.error.take() {
             self.queued = 0;
-            self.queue = None;
             return Poll::Ready(Err(e));
         }
         if st.written > 0 {
@@ -107,48 +160,31 @@ impl DiskWriter {
         Poll::Pending
     }
 
-    /// Stops the writer once the queue is written, and lets `claim` go
-    /// then: now if every byte queued is on disk (reported or not) or the
-    /// writer is gone, else from the writer thread right after its last
-    /// write (it does not wait for anything once the queue is closed).
+    /// Takes no more batches, and lets `claim` go once the queue is
+    /// written: now if no pool job is running (every byte queued is on
+    /// disk, or the writer stopped), else from the job right after its
+    /// last write.
     pub(super) fn close(&mut self, claim: Option<Claim>) {
+        self.closed = true;
         let mut claim = claim;
-        if self.queued > 0 {
-            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if !st.finished && st.written < self.queued {
-                st.claim = claim.take();
-            }
+        let mut st = self.shared.lock();
+        if st.running {
+            st.claim = claim.take();
         }
-        self.queue = None;
+        drop(st);
         drop(claim); // outside the lock
+    }
+
+    /// Whether a pool job is running for this writer.
+    #[cfg(test)]
+    fn is_running(&self) -> bool {
+        self.shared.lock().running
     }
 }
 
 /// The bytes in a batch of pieces written back to back.
 fn batch_len(data: &[Bytes]) -> usize {
     data.iter().map(Bytes::len).sum()
-}
-
-/// Records a write's outcome for [`DiskWriter::poll`]; false if the writer
-/// must stop.
-fn report_write(state: &Mutex<WriterState>, data: &[Bytes], r: io::Result<()>) -> bool {
-    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-    let ok = match r {
-        Ok(()) => {
-            st.written += batch_len(data);
-            true
-        }
-        Err(e) => {
-            st.error = Some(e);
-            false
-        }
-    };
-    let waker = st.waker.take();
-    drop(st);
-    if let Some(w) = waker {
-        w.wake();
-    }
-    ok
 }
 
 #[cfg(test)]
@@ -208,6 +244,41 @@ mod tests {
         assert_eq!(std::fs::read(&path).expect("read back"), expect);
         // Nothing queued: nothing to wait for.
         assert!(w.poll(&mut Context::from_waker(Waker::noop())).is_pending());
+        std::fs::remove_file(&path).expect("remove");
+    }
+
+    /// Waits (bounded) until `w`'s pool job has ended.
+    fn wait_idle(w: &DiskWriter) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while w.is_running() {
+            assert!(std::time::Instant::now() < deadline, "the job never ended");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// More transfers than the pool has threads (500), each waiting for
+    /// its next batch, hold none of them: a job runs only while batches
+    /// are queued, and the next transfer's writes still happen.
+    #[test]
+    fn idle_writers_hold_no_thread_of_the_pool() {
+        let (path, file) = temp_file(false);
+        let mut idle: Vec<DiskWriter> = (0..600).map(|_| DiskWriter::new(file.clone())).collect();
+        for (i, w) in idle.iter_mut().enumerate() {
+            w.write(i as u64, vec![Bytes::from_static(b"x")]);
+        }
+        for w in &mut idle {
+            assert_eq!(next(w).expect("write"), 1);
+            wait_idle(w);
+        }
+        let mut w = DiskWriter::new(file);
+        w.write(600, vec![Bytes::from_static(b"abc")]);
+        assert_eq!(next(&mut w).expect("written beside 600 idle writers"), 3);
+        // Each new batch starts a job again, still in order.
+        w.write(603, vec![Bytes::from_static(b"def")]);
+        assert_eq!(next(&mut w).expect("write"), 3);
+        wait_idle(&w);
+        assert_eq!(std::fs::read(&path).expect("read back").len(), 606);
+        drop((w, idle));
         std::fs::remove_file(&path).expect("remove");
     }
 

@@ -34,11 +34,13 @@ pub(crate) enum Timer {
     Idle,
     /// From the first byte of a head to its end (408).
     Header,
+    /// From the end of a head to the end of its body (408).
+    Body,
 }
 
 impl TimerKind for Timer {
-    const COUNT: usize = 2;
-    const ALL: &'static [Timer] = &[Timer::Idle, Timer::Header];
+    const COUNT: usize = 3;
+    const ALL: &'static [Timer] = &[Timer::Idle, Timer::Header, Timer::Body];
     fn index(self) -> usize {
         self as usize
     }
@@ -122,7 +124,7 @@ pub struct ServerConn {
     limits: Limits,
     parser: HeadParser,
     state: State,
-    timers: Timers<Timer, 2>,
+    timers: Timers<Timer, 3>,
     events: VecDeque<Event>,
     transmit: VecDeque<Bytes>,
     queued: usize,
@@ -358,6 +360,7 @@ impl ServerConn {
                 }
                 if has_body {
                     self.timers.set(Timer::Idle, self.now + self.limits.idle_timeout);
+                    self.timers.set(Timer::Body, self.now + self.limits.body_timeout);
                 }
                 self.requests += 1;
                 self.state = State::Body { decoder, exchange };
@@ -425,7 +428,7 @@ impl Session for ServerConn {
         self.now = now;
         while let Some(timer) = self.timers.expired(now) {
             match (timer, &self.state) {
-                (Timer::Header, State::Head) | (Timer::Idle, State::Body { .. }) => {
+                (Timer::Header, State::Head) | (Timer::Idle | Timer::Body, State::Body { .. }) => {
                     self.reject(Error::Timeout)
                 }
                 (Timer::Idle, State::Head) if !self.parser.has_partial() => self.close(),

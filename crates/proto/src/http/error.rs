@@ -118,7 +118,8 @@ pub enum Error {
     #[error("request body too large")]
     BodyTooLarge,
     /// The head did not arrive within the header timeout, or the body
-    /// stalled past the idle timeout: 408.
+    /// stalled past the idle timeout or was not whole within the body
+    /// timeout: 408.
     #[error("request timed out")]
     Timeout,
     /// The peer ended the stream in the middle of a request.

@@ -39,6 +39,10 @@ pub struct Limits {
     /// Time a connection may sit idle between requests (closed silently) or
     /// stall mid-body (408). Default 60 s.
     pub idle_timeout: Duration,
+    /// Time from the end of a request head to the end of its body, however
+    /// the bytes trickle in (the idle timer restarts on each one, this
+    /// does not); over it: 408. Default 60 s.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -51,6 +55,7 @@ impl Default for Limits {
             max_chunk_ext: 4 * 1024,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -89,6 +94,11 @@ impl Limits {
     /// Sets [`idle_timeout`](Limits::idle_timeout).
     pub fn with_idle_timeout(mut self, d: Duration) -> Self {
         self.idle_timeout = d;
+        self
+    }
+    /// Sets [`body_timeout`](Limits::body_timeout).
+    pub fn with_body_timeout(mut self, d: Duration) -> Self {
+        self.body_timeout = d;
         self
     }
 }

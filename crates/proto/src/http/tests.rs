@@ -1136,6 +1136,7 @@ fn limits_defaults_match_protocols_md() {
     assert_eq!(l.max_fields, 100);
     assert_eq!(l.max_body, 16 * 1024 * 1024);
     assert_eq!(l.max_chunk_ext, 4 * 1024);
+    assert_eq!(l.body_timeout, Duration::from_secs(60));
 }
 
 // ---------------------------------------------------------------------------
@@ -1182,7 +1183,8 @@ fn rfc9110_15_5_9_slowloris_is_408_from_the_first_byte() {
 
 #[test]
 fn rfc9110_15_5_9_stalled_body_is_408() {
-    let mut p = Peer::new();
+    // The idle timer alone: a body timeout longer than this exchange.
+    let mut p = Peer::with(Limits::default().with_body_timeout(Duration::from_secs(600)));
     p.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf");
     assert_eq!(p.h.session.poll_timeout(), Some(at(60.0)));
     p.h.now = at(30.0);
@@ -1196,6 +1198,47 @@ fn rfc9110_15_5_9_stalled_body_is_408() {
     assert_eq!(events[1], Event::Data(Bytes::from_static(b"halfmore")));
     check_rejection_response(p.wire().as_bytes(), "408 Request Timeout", "stalled body");
     assert!(p.h.session.is_finished());
+}
+
+#[test]
+fn rfc9110_15_5_9_trickled_body_is_408_at_the_body_timeout() {
+    // One byte every 2 s keeps the idle timer (5 s) from ever firing; the
+    // body timeout (20 s from the end of the head) ends it all the same.
+    let limits = Limits::default()
+        .with_idle_timeout(Duration::from_secs(5))
+        .with_body_timeout(Duration::from_secs(20));
+    let mut p = Peer::with(limits);
+    p.h.now = at(1.0);
+    p.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
+    for i in 1..=20 {
+        p.h.now = at(1.0 + 2.0 * f64::from(i) - 0.5);
+        p.timeout(p.h.now);
+        if p.h.now < at(21.0) {
+            assert!(!p.h.session.is_finished(), "finished at {:?}", p.h.now);
+            p.send(b"x");
+        }
+    }
+    let events = p.events();
+    assert_eq!(events.last(), Some(&Event::Rejected(Error::Timeout)));
+    check_rejection_response(p.wire().as_bytes(), "408 Request Timeout", "trickled body");
+    assert!(p.h.session.is_finished());
+    // The deadline is exact, on the simulated clock.
+    let mut p = Peer::with(limits);
+    p.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n");
+    for t in [4.0, 8.0, 12.0, 16.0, 19.9] {
+        p.h.now = at(t);
+        p.send(b"1\r\nb\r\n");
+        p.timeout(p.h.now);
+    }
+    assert!(!p.h.session.is_finished());
+    assert_eq!(p.h.session.poll_timeout(), Some(at(20.0)));
+    p.timeout(at(20.0));
+    assert_eq!(p.events().last(), Some(&Event::Rejected(Error::Timeout)));
+    // A body that ends in time leaves no timer behind.
+    let mut p = Peer::with(limits);
+    p.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok");
+    assert_eq!(p.h.session.poll_timeout(), None);
+    assert_eq!(p.events().last(), Some(&Event::End));
 }
 
 #[test]
