@@ -1163,6 +1163,25 @@ fn chat_join_client(rt: &'static str) {
     server.stop();
 }
 
+/// The limits of issue 13 are listed in `chat serve --help` with their
+/// defaults.
+#[test]
+fn chat_serve_help_lists_the_fairness_limits() {
+    let out = run_bounded(
+        Command::new(sansnet_bin()).args(["chat", "serve", "--help"]),
+        b"",
+        Duration::from_secs(10),
+    );
+    let help =
+        String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+    for (flag, default) in [("--announce-every", "0.05"), ("--sender-hold", "1")] {
+        let at = help.find(flag).unwrap_or_else(|| panic!("{flag} not in --help: {help}"));
+        let rest = &help[at..];
+        let next = rest[2..].find(" --").map_or(rest.len(), |i| i + 2);
+        assert!(rest[..next].contains(&format!("[default: {default}]")), "{}", &rest[..next]);
+    }
+}
+
 /// Connects one client per name from `threads` threads and sends each
 /// its `username` without waiting for an answer.
 fn join_at_once(addr: SocketAddr, names: Vec<String>, threads: usize) -> Vec<Client> {
@@ -1314,7 +1333,7 @@ fn join_storm_then_list(rt: &'static str) {
         eprintln!("note: the open files limit is {limit}; skipping the join storm on {rt}");
         return;
     }
-    let server = Server::start(rt, &["chat", "serve"]);
+    let server = Server::start(rt, &["chat", "serve", "--announce-every", "0.05"]);
     let addr = server.tcp_addr();
     let mut host = Client::join(&server, "host");
     let started = Instant::now();
@@ -1351,7 +1370,8 @@ fn a_flooder_does_not_evict_a_fair_reader(rt: &'static str) {
     const STAY: Duration = Duration::from_secs(6);
     // A small send buffer so that the room, not the kernel, holds the
     // backlog (as in slow_member_is_evicted).
-    let server = Server::start(rt, &["chat", "serve", "--send-buffer", "64K"]);
+    let args = ["chat", "serve", "--send-buffer", "64K", "--sender-hold", "1"];
+    let server = Server::start(rt, &args);
     let addr = server.tcp_addr();
     let mut flood = Client::join(&server, "flood");
     let mut reader = Client::new(connect_small_rcvbuf(addr, 64 * 1024), "reader");
