@@ -283,7 +283,9 @@ pub enum Output<E> {
 /// Many connections in one machine, driven from one task or thread.
 ///
 /// The same drain contract as [`Session`], with every input and output
-/// tagged by connection.
+/// tagged by connection; one step more: after the outputs, drain
+/// [`poll_resumed`](Hub::poll_resumed) and feed those connections' buffered
+/// input again (one connection's progress can let another be read).
 pub trait Hub {
     /// What the hub tells the application.
     type Event;
