@@ -49,6 +49,10 @@ per_runtime!(
     directed_messages_stay_private,
     slow_member_is_evicted,
     chat_join_client,
+    chat_join_escapes_peer_text,
+    names_that_impersonate_are_refused,
+    join_storm_then_list,
+    a_flooder_does_not_evict_a_fair_reader,
 );
 
 /// How long [`Client::expect_quiet`] waits for nothing to arrive.
@@ -682,13 +686,17 @@ fn name_taken_then_retry(rt: &'static str) {
     third.expect(&joined(&long));
     alice.expect(&joined(&long));
     second.expect(&joined(&long));
-    // Names are case-sensitive.
-    let mut upper = Client::join(&server, "ALICE");
+    // Names that differ only in case are one name.
+    let mut upper = Client::connect(&server, "upper");
+    upper.send(join_frame("ALICE"));
+    upper.expect_error("name_taken");
+    upper.send(join_frame("Carol"));
+    upper.expect(&joined("Carol"));
     for c in [&mut alice, &mut second, &mut third] {
-        c.expect(&joined("ALICE"));
+        c.expect(&joined("Carol"));
     }
     upper.send(br#"{"list":true}"#);
-    upper.expect(&users(&["ALICE", "alice", "alice2", &long]));
+    upper.expect(&users(&["Carol", "alice", "alice2", &long]));
     alice.expect_quiet();
     server.stop();
 }
@@ -865,6 +873,17 @@ fn rss_bytes(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// The CPU time a process has used (user and system), from
+/// `/proc/PID/stat` (in clock ticks, taken as 100 a second).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// A TCP connection with a small receive buffer (set before the connect,
@@ -1144,6 +1163,47 @@ fn chat_join_client(rt: &'static str) {
     server.stop();
 }
 
+/// The limits of issue 13 are listed in `chat serve --help` with their
+/// defaults.
+#[test]
+fn chat_serve_help_lists_the_fairness_limits() {
+    let out = run_bounded(
+        Command::new(sansnet_bin()).args(["chat", "serve", "--help"]),
+        b"",
+        Duration::from_secs(10),
+    );
+    let help =
+        String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+    for (flag, default) in [("--announce-every", "0.05"), ("--sender-hold", "1")] {
+        let at = help.find(flag).unwrap_or_else(|| panic!("{flag} not in --help: {help}"));
+        let rest = &help[at..];
+        let next = rest[2..].find(" --").map_or(rest.len(), |i| i + 2);
+        assert!(rest[..next].contains(&format!("[default: {default}]")), "{}", &rest[..next]);
+    }
+}
+
+/// Connects one client per name from `threads` threads and sends each
+/// its `username` without waiting for an answer.
+fn join_at_once(addr: SocketAddr, names: Vec<String>, threads: usize) -> Vec<Client> {
+    let names = &names;
+    thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mine = names.iter().skip(t).step_by(threads);
+                    mine.map(|name| {
+                        let mut c = Client::connect_to(addr, name);
+                        c.send(join_frame(name));
+                        c
+                    })
+                    .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("connecting thread")).collect()
+    })
+}
+
 /// The soft limit on open files, from `/proc/self/limits` (`None`:
 /// unlimited or unknown).
 fn open_files_limit() -> Option<u64> {
@@ -1169,23 +1229,7 @@ fn thousand_members_on_smol() {
     let addr = server.tcp_addr();
     let name = |i: usize| format!("m{i:04}");
     let mut host = Client::join(&server, &name(0));
-    let mut members: Vec<Client> = thread::scope(|s| {
-        let handles: Vec<_> = (0..THREADS)
-            .map(|t| {
-                s.spawn(move || {
-                    (1..N)
-                        .filter(|i| i % THREADS == t)
-                        .map(|i| {
-                            let mut c = Client::connect_to(addr, &name(i));
-                            c.send(join_frame(&name(i)));
-                            c
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("connecting thread")).collect()
-    });
+    let mut members = join_at_once(addr, (1..N).map(name).collect(), THREADS);
     // The first member sees every other one join, each once.
     let mut seen = BTreeSet::new();
     while seen.len() < N - 1 {
@@ -1227,4 +1271,182 @@ fn thousand_members_on_smol() {
     drop(host);
     server.stop();
     eprintln!("note: 1,000 members joined and got a broadcast in {took:?}");
+}
+
+// -- issue 13: what a hostile member could do ----------------------------------
+
+/// `chat join` prints other members' text escaped: escape sequences, BEL,
+/// CR and a newline that would fake `* admin joined` stay on one line.
+fn chat_join_escapes_peer_text(rt: &'static str) {
+    let server = Server::start(rt, &["chat", "serve"]);
+    let mut bob = Joiner::spawn(server.tcp_addr(), "bob");
+    bob.expect_line("* bob joined");
+    let mut mallory = Client::join(&server, "mallory");
+    bob.expect_line("* mallory joined");
+    mallory.say("\u{1b}[2J\u{1b}]0;title\u{7}bell\rcr\n* admin joined\u{202e}dlrow");
+    bob.expect_line(r"[mallory] \u{1b}[2J\u{1b}]0;title\u{7}bell\rcr\n* admin joined\u{202e}dlrow");
+    mallory.say("after");
+    bob.expect_line("[mallory] after");
+    drop(mallory);
+    bob.expect_line("* mallory left");
+    server.stop();
+}
+
+/// Beside `victim`: look-alikes are `name_taken`; invisible, bidi,
+/// separator and edge-whitespace characters and peer-address shapes are
+/// `bad_message`; the connection stays open for another try.
+fn names_that_impersonate_are_refused(rt: &'static str) {
+    let server = Server::start(rt, &["chat", "serve"]);
+    let mut victim = Client::join(&server, "victim");
+    let mut other = Client::connect(&server, "other");
+    for (name, code) in [
+        ("Victim", "name_taken"),
+        ("v\u{456}ctim", "name_taken"),
+        ("vic\u{200b}tim", "bad_message"),
+        ("\u{202e}mitciv", "bad_message"),
+        ("victim ", "bad_message"),
+        ("a\u{2028}b", "bad_message"),
+        ("127.0.0.1:1234", "bad_message"),
+        ("[::1]:5", "bad_message"),
+    ] {
+        other.send(join_frame(name));
+        let message = other.expect_error(code);
+        assert!(!message.is_empty(), "{name:?}");
+    }
+    other.send(join_frame("other"));
+    other.expect(&joined("other"));
+    victim.expect(&joined("other"));
+    victim.expect_quiet();
+    server.stop();
+}
+
+/// 3,000 connections join at once and never read; a member's `list` is
+/// answered within 10 s of the storm's start. Before join announcements
+/// were coalesced, each join cost a write to every member: 4.5 million
+/// writes, 7 to 30 s of the server's CPU in a debug build.
+fn join_storm_then_list(rt: &'static str) {
+    const N: usize = 3000;
+    const THREADS: usize = 3;
+    if let Some(limit) = open_files_limit()
+        && limit < 4 * (N as u64 + 200)
+    {
+        eprintln!("note: the open files limit is {limit}; skipping the join storm on {rt}");
+        return;
+    }
+    let server = Server::start(rt, &["chat", "serve", "--announce-every", "0.05"]);
+    let addr = server.tcp_addr();
+    let mut host = Client::join(&server, "host");
+    let started = Instant::now();
+    let storm = join_at_once(addr, (0..N).map(|i| format!("s{i:04}")).collect(), THREADS);
+    let joined_in = started.elapsed();
+    host.send(br#"{"list":true}"#);
+    let deadline = started + Duration::from_secs(10);
+    let users = loop {
+        assert!(Instant::now() < deadline, "{rt}: no answer to `list` 10 s after the storm began");
+        let line = host.line();
+        if line.starts_with(r#"{"type":"users""#) {
+            break line;
+        }
+        assert!(line.starts_with(r#"{"type":"joined""#), "{line:.80}");
+    };
+    let answered = started.elapsed();
+    assert!(users.contains(r#""host""#), "{users:.80}");
+    let cpu = cpu_time(server.pid()).unwrap_or_default();
+    eprintln!(
+        "note: {rt}: {N} joins sent in {joined_in:?}, `list` answered {:?} later; \
+         server CPU so far {cpu:?}",
+        answered - joined_in
+    );
+    drop(storm);
+    server.stop();
+}
+
+/// A member flooding 60 KB messages as fast as the server reads them does
+/// not get a member that reads 1.5 MB/s disconnected: the flooder is slowed
+/// to what the reader takes, the reader stays for 6 s and still hears a
+/// third member.
+fn a_flooder_does_not_evict_a_fair_reader(rt: &'static str) {
+    const RATE: f64 = 1.5e6; // bytes per second
+    const STAY: Duration = Duration::from_secs(6);
+    // A small send buffer so that the room, not the kernel, holds the
+    // backlog (as in slow_member_is_evicted).
+    let args = ["chat", "serve", "--send-buffer", "64K", "--sender-hold", "1"];
+    let server = Server::start(rt, &args);
+    let addr = server.tcp_addr();
+    let mut flood = Client::join(&server, "flood");
+    let mut reader = Client::new(connect_small_rcvbuf(addr, 64 * 1024), "reader");
+    reader.send(join_frame("reader"));
+    reader.expect(&joined("reader"));
+    flood.expect(&joined("reader"));
+    let started = Instant::now();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    /// Stops the flood however the reader's loop ends (a panic included),
+    /// unblocking a write the server does not take.
+    struct Stop<'a>(&'a std::sync::atomic::AtomicBool, TcpStream);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+            let _ = self.1.shutdown(Shutdown::Both);
+        }
+    }
+    let big = say_frame(&"f".repeat(60_000));
+    thread::scope(|s| {
+        let _stop = Stop(&stop, flood.stream.try_clone().expect("clone"));
+        let (stop, big) = (&stop, &big);
+        let mut stream = flood.stream.try_clone().expect("clone");
+        stream.set_write_timeout(Some(Duration::from_secs(30))).expect("write timeout");
+        s.spawn(move || {
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < STAY * 3 {
+                if stream.write_all(big.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        });
+        // The third member joins at 3 s, says one line and leaves.
+        s.spawn(move || {
+            thread::sleep(Duration::from_secs(3));
+            let mut talker = Client::connect_to(addr, "talker");
+            talker.send(format!("{}{}", join_frame("talker"), say_frame("still here")));
+            talker.shutdown_write();
+            let _ = talker.lines_to_close();
+        });
+        // The reader: about RATE bytes per second, until it has stayed
+        // STAY and heard the talker.
+        let want = message("talker", "still here");
+        let mut heard = false;
+        let mut total = 0usize;
+        let mut chunk = vec![0u8; 16 * 1024];
+        let mut tail = String::new();
+        while !(heard && started.elapsed() >= STAY) {
+            assert!(started.elapsed() < STAY * 3, "{rt}: the talker was never heard");
+            let n = match reader.stream.read(&mut chunk) {
+                Ok(0) => panic!("{rt}: the reader was disconnected after {:?}", started.elapsed()),
+                Ok(n) => n,
+                Err(e) => panic!("{rt}: reading: {e} after {:?}", started.elapsed()),
+            };
+            total += n;
+            // Look for the talker's line across chunk boundaries.
+            tail.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            heard |= tail.contains(&want);
+            if tail.len() > want.len() {
+                let mut cut = tail.len() - want.len();
+                while !tail.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                tail.drain(..cut);
+            }
+            let ahead = Duration::from_secs_f64(total as f64 / RATE);
+            if let Some(wait) = ahead.checked_sub(started.elapsed()) {
+                thread::sleep(wait);
+            }
+        }
+        eprintln!(
+            "note: {rt}: a reader at 1.5 MB/s stayed {:?} beside a flooder, {} MB read",
+            started.elapsed(),
+            total / 1_000_000
+        );
+    });
+    drop(flood);
+    drop(reader);
+    server.stop();
 }

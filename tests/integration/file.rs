@@ -153,7 +153,10 @@ fn big_file_intact(runtime: &'static str) {
 fn hostile_names_are_refused(runtime: &'static str) {
     let recv = Recv::start(runtime, &[]);
     let long = "n".repeat(300);
-    for name in ["../x", "/abs", "a/b", "..", ".", "a\\b", "a\0b", long.as_str()] {
+    let hidden = ["vic\u{200b}tim", "\u{202e}mitciv", "victim ", "a\u{2028}b", "\u{feff}x"];
+    for name in
+        ["../x", "/abs", "a/b", "..", ".", "a\\b", "a\0b", long.as_str()].into_iter().chain(hidden)
+    {
         let mut conn = recv.connect();
         conn.send(format!("{name}|5\nhello"));
         let line = conn.read_line();

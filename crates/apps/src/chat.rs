@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sansnet_net::{Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, Transport};
 use sansnet_proto::chat::{ClientMessage, Event, Limits, Room, ServerEvent};
+use sansnet_proto::text::escape;
 
 /// Serves a chat room with `limits` on `listener` over the runtime `R`
 /// until `shutdown` is triggered; the room's events are logged (tracing).
@@ -85,6 +86,23 @@ pub fn typed(line: &str) -> Option<ClientMessage> {
     Some(ClientMessage::Say { content: line.to_owned(), to: None })
 }
 
+/// How a terminal client shows `event`: `* NAME joined`, `* NAME left`,
+/// `[FROM] TEXT`, `* here: A, B`, `! CODE: MESSAGE`, with every text from
+/// the peers escaped ([`escape`]): always one line, with no control
+/// character, so a member cannot fake another event, clear the screen or
+/// set the window title.
+pub fn shown(event: &ServerEvent) -> String {
+    match event {
+        ServerEvent::Joined { username } => format!("* {} joined", escape(username)),
+        ServerEvent::Left { username } => format!("* {} left", escape(username)),
+        ServerEvent::Message { from, content, .. } => {
+            format!("[{}] {}", escape(from), escape(content))
+        }
+        ServerEvent::Users { users } => format!("* here: {}", escape(&users.join(", "))),
+        ServerEvent::Error { code, message } => format!("! {code}: {}", escape(message)),
+    }
+}
+
 /// `Read` for a connected [`Stream`] (TCP or Unix).
 struct Reader(Stream);
 
@@ -97,6 +115,20 @@ impl Read for Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sansnet_proto::chat::ErrorCode;
+
+    #[test]
+    fn peer_text_is_shown_on_one_line() {
+        let evil = "\u{1b}[2J\u{7}\r\n* admin joined";
+        let say = ServerEvent::Message { from: "m".into(), content: evil.into(), to: None };
+        assert_eq!(shown(&say), r"[m] \u{1b}[2J\u{7}\r\n* admin joined");
+        let users = ServerEvent::Users { users: vec!["a".into(), "b\nc".into()] };
+        assert_eq!(shown(&users), r"* here: a, b\nc");
+        let left = ServerEvent::Left { username: "x\u{202e}y".into() };
+        assert_eq!(shown(&left), r"* x\u{202e}y left");
+        let err = ServerEvent::Error { code: ErrorCode::BadMessage, message: "a\nb".into() };
+        assert_eq!(shown(&err), r"! bad_message: a\nb");
+    }
 
     #[test]
     fn typed_lines_become_messages() {

@@ -12,8 +12,9 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use sansnet_apps::chat::{self, Member};
 use sansnet_proto::chat::{ErrorCode, Limits, ServerEvent};
+use sansnet_proto::text::escape;
 
-use crate::cli::{Cli, SocketArgs, parse_size};
+use crate::cli::{Cli, SocketArgs, parse_secs, parse_size};
 use crate::server::{self, Plan};
 use sansnet_net::Transport;
 
@@ -55,6 +56,17 @@ pub(crate) struct ServeArgs {
     /// disconnected as too slow.
     #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = Limits::default().outbound_budget)]
     pub(crate) outbound_budget: usize,
+
+    /// In a room of over 64 members, `joined` and `left` lines go out
+    /// coalesced, at most this often (0: each at once).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "0.05")]
+    pub(crate) announce_every: Duration,
+
+    /// Longest pause of the heaviest senders while a member they fill is
+    /// over half its budget; still behind after it, that member counts as
+    /// stalled.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "1")]
+    pub(crate) sender_hold: Duration,
 }
 
 /// `sansnet chat join` flags.
@@ -69,7 +81,7 @@ pub(crate) struct JoinArgs {
     pub(crate) name: String,
 
     /// Seconds to wait for the connection.
-    #[arg(long, value_name = "SECS", value_parser = crate::cli::parse_secs, default_value = "10")]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
     pub(crate) timeout: Duration,
 }
 
@@ -86,7 +98,9 @@ fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     let limits = Limits::default()
         .with_max_frame(args.max_frame)
         .with_max_name(args.max_name)
-        .with_outbound_budget(args.outbound_budget);
+        .with_outbound_budget(args.outbound_budget)
+        .with_announce_every(args.announce_every)
+        .with_sender_hold(args.sender_hold);
     let shutdown = sansnet_net::Shutdown::new();
     server::run_with::<R>(plan, shutdown, |l, config, s| chat::serve::<R>(l, config, s, limits))
 }
@@ -110,7 +124,8 @@ fn join(socket: &SocketArgs, args: &JoinArgs) -> anyhow::Result<()> {
     print_events(events, &args.name)
 }
 
-/// Prints every event until the server closes. An `error` before we
+/// Prints every event until the server closes, as [`chat::shown`] shows
+/// it (one line each, the peers' text escaped). An `error` before we
 /// joined (a taken or invalid name) ends the program with that error.
 fn print_events(
     events: impl Iterator<Item = io::Result<Option<ServerEvent>>>,
@@ -123,23 +138,18 @@ fn print_events(
             eprintln!("warning: unreadable event from the server");
             continue;
         };
-        let text = match event {
-            ServerEvent::Joined { username } => {
-                joined |= username == me;
-                format!("* {username} joined")
-            }
-            ServerEvent::Left { username } => format!("* {username} left"),
-            ServerEvent::Message { from, content, .. } => format!("[{from}] {content}"),
-            ServerEvent::Users { users } => format!("* here: {}", users.join(", ")),
+        match &event {
+            ServerEvent::Joined { username } => joined |= username == me,
             ServerEvent::Error { code, message } => {
                 if !joined && matches!(code, ErrorCode::NameTaken | ErrorCode::BadMessage) {
-                    bail!("cannot join as {me:?}: {}: {message}", code.as_str());
+                    bail!("cannot join as {me:?}: {code}: {}", escape(message));
                 }
-                eprintln!("! {}: {message}", code.as_str());
+                eprintln!("{}", chat::shown(&event));
                 continue;
             }
-        };
-        writeln!(out, "{text}").and_then(|()| out.flush()).context("stdout")?;
+            _ => {}
+        }
+        writeln!(out, "{}", chat::shown(&event)).and_then(|()| out.flush()).context("stdout")?;
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ use sansnet_apps::transfer::{
 };
 use sansnet_net::{Shutdown, Transport};
 use sansnet_proto::file::Limits;
+use sansnet_proto::text::escape;
 
 use crate::cli::{Cli, parse_endpoint, parse_secs, parse_size, parse_size_u64};
 use crate::process;
@@ -184,7 +185,7 @@ impl ReceiveEvents for Report {
     fn offered(&self, _peer: &str, name: &str, size: u64) -> Bar {
         Bar(self.bars.as_ref().map(|m| {
             let bar = m.add(ProgressBar::new(size).with_style(bar_style()));
-            bar.set_message(name.to_owned());
+            bar.set_message(escape(name).to_string());
             bar
         }))
     }
@@ -192,7 +193,8 @@ impl ReceiveEvents for Report {
     fn outcome(&self, peer: &str, outcome: &Result<Received, ReceiveError>) {
         if let (Ok(r), false) = (outcome, self.quiet) {
             let dir = self.dir.display();
-            eprintln!("received {} ({} bytes) from {peer} into {dir}", r.name, r.size);
+            let name = escape(&r.name);
+            eprintln!("received {name} ({} bytes) from {peer} into {dir}", r.size);
         }
     }
 }
@@ -242,7 +244,7 @@ fn send<R: Transport>(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
         Bar(bars_enabled(args.quiet).then(|| {
             let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr())
                 .with_style(bar_style());
-            bar.set_message(name.to_owned());
+            bar.set_message(escape(name).to_string());
             bar
         }))
     };

@@ -519,6 +519,10 @@ async fn read_half<R: Reactor>(
         if to_hub.send(news).await.is_err() || last {
             return;
         }
+        // Let the hub see these bytes (and shut the gate if it must) before
+        // reading more: on one executor thread a flooding peer would
+        // otherwise be read ahead of the hub without bound.
+        future::yield_now().await;
     }
 }
 

@@ -613,6 +613,11 @@ impl<H: Hub> HubHost<H> {
                     Output::Event(e) => on_event(&mut self.hub, e),
                 }
             }
+            // Released by another connection's progress or a timer: their
+            // gates open and their buffered bytes are fed below.
+            while let Some(conn) = self.hub.poll_resumed() {
+                self.touched.insert(conn);
+            }
             let waiting: Vec<ConnId> = self
                 .touched
                 .iter()
@@ -697,6 +702,48 @@ mod tests {
         queue.written();
         host.handle(now, ToHub::Read { conn, data: Bytes::from_static(b"tial\"}") });
         host.flush(now, &mut |_, _| {});
+    }
+
+    /// A sender held by the room (it fills a reader over half its budget)
+    /// is fed again when the reader catches up: another connection's
+    /// `Sent` resumes it (`Hub::poll_resumed`), which the host must notice.
+    #[test]
+    fn a_held_sender_is_fed_again_when_its_reader_catches_up() {
+        use sansnet_proto::chat::{ClientMessage, Limits};
+        let mut host = HubHost::new(Room::new(Limits::default().with_outbound_budget(4096)));
+        let now = Instant::ZERO;
+        let (flood, reader) = (ConnId(1), ConnId(2));
+        let (wf, _qf) = writer_channel(None);
+        let (wr, qr) = writer_channel(None);
+        let gate = Gate::new();
+        let (g, peer) = (gate.clone(), "p".to_owned());
+        host.handle(now, ToHub::Opened { conn: flood, peer: peer.clone(), writer: wf, gate: g });
+        host.handle(now, ToHub::Opened { conn: reader, peer, writer: wr, gate: Gate::new() });
+        let written = |host: &mut HubHost<Room>| {
+            let mut n = 0;
+            while let Ok(ToWriter::Data(b)) = qr.rx.try_recv() {
+                n += b.len();
+            }
+            host.handle(now, ToHub::Sent { conn: reader, n });
+            host.flush(now, &mut |_, _| {});
+            n
+        };
+        for (conn, name) in [(flood, "flood"), (reader, "reader")] {
+            let data = ClientMessage::Join { username: name.into() }.encode();
+            host.handle(now, ToHub::Read { conn, data });
+            host.flush(now, &mut |_, _| {});
+        }
+        written(&mut host);
+        let say = ClientMessage::Say { content: "x".repeat(1000), to: None }.encode();
+        let data: Vec<u8> = say.iter().copied().cycle().take(say.len() * 10).collect();
+        host.handle(now, ToHub::Read { conn: flood, data: data.into() });
+        host.flush(now, &mut |_, _| {});
+        assert!(host.hub().is_held(flood) && gate.is_shut(), "the flood is held");
+        let first = written(&mut host);
+        assert!(first > 2000 && first < 4096, "{first}");
+        // The reader caught up: the flood was fed again (and held again).
+        let second = written(&mut host);
+        assert!(second > 2000, "the held flood was not fed again: {second}");
     }
 
     /// A socket that takes `room` more bytes, then would block.

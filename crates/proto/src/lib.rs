@@ -35,6 +35,9 @@
 //!   connection, [`Hub`] for many, [`Datagrams`] for datagrams), the drain
 //!   contract drivers follow, and [`App`], the application side.
 //! - [`time`]: [`Instant`], time as a value passed in by the driver.
+//! - [`text`]: peer text: the character rules every name follows (chat
+//!   and file names), the look-alike keys names are compared on (UTS #39),
+//!   and escaping for terminals.
 //!
 //! Two kinds of error: the peer's are each protocol's `Error` (the machine
 //! answers them on the wire and closes), the application's are each
@@ -97,6 +100,7 @@ pub mod machine;
 pub mod scan;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod text;
 pub mod time;
 
 pub use machine::{App, ConnId, Datagrams, Hub, Input, Output, Session};

@@ -283,7 +283,9 @@ pub enum Output<E> {
 /// Many connections in one machine, driven from one task or thread.
 ///
 /// The same drain contract as [`Session`], with every input and output
-/// tagged by connection.
+/// tagged by connection; one step more: after the outputs, drain
+/// [`poll_resumed`](Hub::poll_resumed) and feed those connections' buffered
+/// input again (one connection's progress can let another be read).
 pub trait Hub {
     /// What the hub tells the application.
     type Event;
@@ -306,4 +308,14 @@ pub trait Hub {
     /// from `conn` for now.
     #[must_use]
     fn wants_read(&self, conn: ConnId) -> bool;
+
+    /// A connection whose [`wants_read`](Hub::wants_read) may have turned
+    /// true because of another connection's input or a timer (not its own
+    /// input or writes, which the driver looks at anyway): the driver offers
+    /// it its buffered bytes again and resumes reading it. Drained like
+    /// [`poll_output`](Hub::poll_output), after it. The default has none.
+    #[must_use]
+    fn poll_resumed(&mut self) -> Option<ConnId> {
+        None
+    }
 }

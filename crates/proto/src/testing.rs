@@ -719,6 +719,10 @@ pub struct HubConns<H: Hub> {
     /// Assert that reporting `Sent` produces no output (default `false`):
     /// for a hub whose only reaction to a write is bookkeeping.
     pub quiet_sent: bool,
+    /// Connections the hub said it wants to read again
+    /// ([`Hub::poll_resumed`]), in order; [`offer_resumed`](Self::offer_resumed)
+    /// offers them their buffers, as a driver does.
+    pub resumed: Vec<ConnId>,
 }
 
 impl<H: Hub> HubConns<H> {
@@ -731,6 +735,7 @@ impl<H: Hub> HubConns<H> {
             sent: Vec::new(),
             auto_write: true,
             quiet_sent: false,
+            resumed: Vec::new(),
         }
     }
 
@@ -784,6 +789,25 @@ impl<H: Hub> HubConns<H> {
         }
     }
 
+    /// Offers their buffers to the connections the hub resumed (see
+    /// [`resumed`](Self::resumed)), until it resumes no more. Whether any
+    /// was consumed.
+    pub fn offer_resumed(&mut self, app: &mut impl HubApp<H>) -> bool {
+        let mut any = false;
+        for _ in 0..MAX_ROUNDS {
+            if self.resumed.is_empty() {
+                return any;
+            }
+            for conn in core::mem::take(&mut self.resumed) {
+                let c = &self.conns[&conn];
+                if !c.gone && !c.closing {
+                    any |= self.offer(conn, app);
+                }
+            }
+        }
+        panic!("the hub keeps resuming connections");
+    }
+
     /// `conn`'s peer ended its stream.
     pub fn eof(&mut self, conn: ConnId, app: &mut impl HubApp<H>) {
         let c = self.conn(conn);
@@ -811,6 +835,9 @@ impl<H: Hub> HubConns<H> {
             assert!(round < MAX_ROUNDS, "the hub's drain never settles");
             let from = self.sent.len();
             let mut progressed = self.poll_all(app);
+            while let Some(conn) = self.hub.poll_resumed() {
+                self.resumed.push(conn);
+            }
             app.on_polled(&self.conns, &self.sent[from..]);
             if self.auto_write {
                 let ready: BTreeSet<ConnId> = self

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::{Bytes, BytesMut};
 use sansnet_proto::chat::{
-    ClientMessage, ErrorCode, Event, LeaveReason, Limits, Room, ServerEvent,
+    ClientMessage, ErrorCode, Event, LeaveReason, Limits, Room, ServerEvent, looks_like_peer,
 };
 use sansnet_proto::testing::{Conns, HubApp, HubConns};
 use sansnet_proto::{ConnId, Hub, Instant};
@@ -227,8 +227,10 @@ impl Sim {
         let mut c = Client::new(&mut self.rng, idx, self.limits.max_frame);
         // Now and then a newcomer asks for the name of someone who joined
         // (maybe gone since): `name_taken` while that one is in the room,
-        // then it tries its own name.
-        let names: Vec<String> = self.joined.values().cloned().collect();
+        // then it tries its own name. (A peer address is not asked for: no
+        // name may look like one.)
+        let names: Vec<String> =
+            self.joined.values().filter(|n| !looks_like_peer(n)).cloned().collect();
         if !c.auto && !names.is_empty() && self.rng.one_in(3) {
             let wanted = self.rng.pick(&names).clone();
             c.retry = Some(std::mem::replace(&mut c.name, wanted));

@@ -1,5 +1,7 @@
 //! The limits of a chat room.
 
+use core::time::Duration;
+
 use super::Splitter;
 use super::frame::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_FRAME};
 
@@ -35,6 +37,16 @@ pub struct Limits {
     /// `max_frame`: a message event can be a few times the size of its frame
     /// (JSON escapes). Default 1 MiB.
     pub outbound_budget: usize,
+    /// In a room of more than [`Room::BATCH_ABOVE`](super::Room::BATCH_ABOVE)
+    /// members, `joined` and `left` lines go out at most this often,
+    /// coalesced, so that a join storm costs O(n) writes per batch rather
+    /// than O(n) per join. Zero: every line at once. Default 50 ms.
+    pub announce_every: Duration,
+    /// How long, at most, the heaviest senders filling a member's queue are
+    /// not read while that member is over half its budget (see the Room's
+    /// "Fair share"); still over half after it, the member counts as
+    /// stalled. Default 1 s.
+    pub sender_hold: Duration,
 }
 
 impl Default for Limits {
@@ -44,6 +56,8 @@ impl Default for Limits {
             max_depth: DEFAULT_MAX_DEPTH,
             max_name: 32,
             outbound_budget: 1024 * 1024,
+            announce_every: Duration::from_millis(50),
+            sender_hold: Duration::from_secs(1),
         }
     }
 }
@@ -67,6 +81,16 @@ impl Limits {
     /// Sets [`outbound_budget`](Limits::outbound_budget).
     pub fn with_outbound_budget(mut self, bytes: usize) -> Self {
         self.outbound_budget = bytes;
+        self
+    }
+    /// Sets [`announce_every`](Limits::announce_every).
+    pub fn with_announce_every(mut self, every: Duration) -> Self {
+        self.announce_every = every;
+        self
+    }
+    /// Sets [`sender_hold`](Limits::sender_hold).
+    pub fn with_sender_hold(mut self, hold: Duration) -> Self {
+        self.sender_hold = hold;
         self
     }
     /// A [`Splitter`] with these frame limits.

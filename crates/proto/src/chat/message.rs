@@ -14,6 +14,8 @@ use core::fmt;
 
 use bytes::Bytes;
 use serde::de::{Deserializer, IgnoredAny};
+
+use crate::text::{BadChar, check_name_chars};
 use serde::{Deserialize, Serialize, Serializer};
 
 /// The `code` of an `error` event.
@@ -142,8 +144,8 @@ fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, MessageError> {
 /// `null`, `{}`, `"list": false`, `"to": []`, `to` without `content`, two
 /// kinds of message in one object) is [`ErrorCode::BadMessage`] (the
 /// connection stays open). The name rules (1 to 32 characters, no control
-/// characters) are checked by the room, which knows its limit; see
-/// [`is_valid_name`].
+/// characters, nothing invisible...) are checked by the room, which knows
+/// its limit; see [`check_username`].
 ///
 /// ```
 /// use sansnet_proto::chat::{ClientMessage, ErrorCode};
@@ -390,9 +392,82 @@ impl Serialize for ServerEvent {
     }
 }
 
-/// Whether `name` is an acceptable user name: 1 to `max_chars` characters
-/// (Unicode scalar values, not bytes) and no control character (C0, DEL,
-/// C1).
+/// Why a user name is refused (`bad_message`; see [`check_username`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsernameError {
+    /// Empty, or over the limit (in characters).
+    #[error("a username is 1 to {0} characters")]
+    Length(usize),
+    /// A character no name may hold ([`crate::text::check_name_chars`]).
+    #[error("a username may not hold {0}")]
+    Char(BadChar),
+    /// Shaped like what a member without a name is called
+    /// ([`looks_like_peer`]).
+    #[error("a username may not look like a peer address (what a member without a name is called)")]
+    PeerLike,
+}
+
+/// Checks a user name: 1 to `max_chars` characters (Unicode scalar values,
+/// not bytes), none of the characters no name may hold
+/// ([`crate::text::check_name_chars`]: control, bidirectional control,
+/// separator, invisible; no whitespace at either end), and not shaped like
+/// a peer address ([`looks_like_peer`]). Whether it looks like a name in
+/// use is the room's to say ([`crate::text::name_keys`]).
+///
+/// # Errors
+///
+/// The first rule broken.
+///
+/// ```
+/// use sansnet_proto::chat::{UsernameError, check_username};
+/// use sansnet_proto::text::BadChar;
+///
+/// assert_eq!(check_username("zoë", 32), Ok(()));
+/// assert_eq!(check_username("abcd", 3), Err(UsernameError::Length(3)));
+/// assert_eq!(check_username("a\u{2028}b", 32), Err(UsernameError::Char(BadChar::Separator)));
+/// assert_eq!(check_username("127.0.0.1:1234", 32), Err(UsernameError::PeerLike));
+/// ```
+pub fn check_username(name: &str, max_chars: usize) -> Result<(), UsernameError> {
+    let n = name.chars().take(max_chars.saturating_add(1)).count();
+    if n == 0 || n > max_chars {
+        return Err(UsernameError::Length(max_chars));
+    }
+    check_name_chars(name).map_err(UsernameError::Char)?;
+    if looks_like_peer(name) {
+        return Err(UsernameError::PeerLike);
+    }
+    Ok(())
+}
+
+/// Whether `name` is shaped like what the room calls a member that sent no
+/// name: a socket address (`127.0.0.1:1234`, `[::1]:5`), an IP address,
+/// `unix` (a Unix socket peer), `?` (unknown), any of these followed by
+/// `#` and digits (the room's second choice), or `#` and digits alone.
+///
+/// ```
+/// use sansnet_proto::chat::looks_like_peer;
+///
+/// for peer in ["127.0.0.1:1234", "[::1]:5", "::1", "10.0.0.1", "unix", "unix#7", "127.0.0.1:9#12", "#3"] {
+///     assert!(looks_like_peer(peer), "{peer}");
+/// }
+/// for name in ["alice", "host:80", "1.2.3", "unix2", "#", "a#1"] {
+///     assert!(!looks_like_peer(name), "{name}");
+/// }
+/// ```
+pub fn looks_like_peer(name: &str) -> bool {
+    let base = match name.rsplit_once('#') {
+        Some((base, id)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => base,
+        _ => name,
+    };
+    (base.is_empty() && !name.is_empty())
+        || matches!(base, "unix" | "?")
+        || base.parse::<core::net::SocketAddr>().is_ok()
+        || base.parse::<core::net::IpAddr>().is_ok()
+}
+
+/// Whether `name` is an acceptable user name under a limit of `max_chars`
+/// characters: [`check_username`] passes.
 ///
 /// ```
 /// use sansnet_proto::chat::is_valid_name;
@@ -400,17 +475,8 @@ impl Serialize for ServerEvent {
 /// assert!(!is_valid_name("", 32));
 /// assert!(!is_valid_name("a\tb", 32));
 /// assert!(!is_valid_name("abcd", 3));
+/// assert!(!is_valid_name("vic\u{200b}tim", 32));
 /// ```
 pub fn is_valid_name(name: &str, max_chars: usize) -> bool {
-    let mut n = 0;
-    for c in name.chars() {
-        if c.is_control() {
-            return false;
-        }
-        n += 1;
-        if n > max_chars {
-            return false;
-        }
-    }
-    n > 0
+    check_username(name, max_chars).is_ok()
 }

@@ -18,7 +18,8 @@
 //!   one. It tells the application what happened through [`Event`].
 //!
 //! [`Limits`] holds every bound, with defaults: 64 KiB frames, nesting 64,
-//! names of 32 characters, 1 MiB unsent per connection.
+//! names of 32 characters, 1 MiB unsent per connection, announcements of a
+//! large room coalesced every 50 ms, heavy senders held at most 1 s.
 //!
 //! # Error codes
 //!
@@ -26,8 +27,8 @@
 //! | --- | --- | --- |
 //! | `bad_json` | not UTF-8, not JSON, a byte other than whitespace or `{` between objects, objects nested over the limit, end of stream inside a frame | closed after the error |
 //! | `frame_too_large` | a frame over [`Limits::max_frame`], detected as soon as it passes the limit | closed after the error |
-//! | `bad_message` | a JSON object that is not a message, an invalid name, a `username` after joining | stays open |
-//! | `name_taken` | the name is in use | stays open: try another |
+//! | `bad_message` | a JSON object that is not a message, an invalid name ([`check_username`]), a `username` after joining | stays open |
+//! | `name_taken` | the name, or one that looks like it, is in use | stays open: try another |
 //! | `unknown_user` | a directed message named users not in the room (the others still get it) | stays open |
 //!
 //! # Choices where PROTOCOLS.md is silent
@@ -37,8 +38,13 @@
 //!   [`ClientMessage`]. Keys may come in any order.
 //! - A connection without a name that sends any other valid message joins
 //!   under its peer address, then the message is handled. A `username`
-//!   after joining is `bad_message` (no renames). Names are compared
-//!   exactly (case-sensitive).
+//!   after joining is `bad_message` (no renames). A name that breaks the
+//!   rules of [`check_username`] is `bad_message` (PROTOCOLS.md says "no
+//!   control characters"; sansnet also refuses invisible, bidirectional
+//!   control and separator characters, whitespace at either end, and names
+//!   shaped like a peer address). A name that looks like a member's
+//!   ([`crate::text::name_keys`]: `Victim` or `vіctim` beside `victim`) is
+//!   `name_taken`. Directed messages name members exactly.
 //! - A directed message reaches the named members that exist (each once,
 //!   the sender only if it names itself); the unknown names come back in
 //!   one `unknown_user` error.
@@ -127,5 +133,8 @@ mod tests;
 
 pub use frame::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_FRAME, FrameError, Splitter};
 pub use limits::Limits;
-pub use message::{ClientMessage, ErrorCode, MessageError, ServerEvent, is_valid_name};
+pub use message::{
+    ClientMessage, ErrorCode, MessageError, ServerEvent, UsernameError, check_username,
+    is_valid_name, looks_like_peer,
+};
 pub use room::{Event, LeaveReason, Room};

@@ -8,14 +8,16 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 
 use super::message::Wire;
-use super::{ClientMessage, ErrorCode, FrameError, Limits, Splitter, is_valid_name};
+use super::{ClientMessage, ErrorCode, FrameError, Limits, Splitter, check_username};
+use crate::text::name_keys;
 use crate::{ConnId, Hub, Input, Instant, Output};
 
 /// What the room tells the application (for logging and metrics); it needs
 /// no answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// `conn` joined the room as `name` (every member was sent `joined`).
+    /// `conn` joined the room as `name` (every member is sent `joined`, at
+    /// once or with the next batch).
     Joined {
         /// The connection.
         conn: ConnId,
@@ -74,8 +76,81 @@ struct Conn {
     splitter: Splitter,
     /// Bytes emitted to it that the driver has not reported written.
     unsent: usize,
+    /// Those bytes by origin, oldest first (consecutive ones of one origin
+    /// merged): what each [`Input::Sent`] takes off. `None`: the room's own
+    /// announcements.
+    queued: VecDeque<(Option<ConnId>, usize)>,
+    /// Unsent bytes per sending member: who is filling its queue.
+    by_origin: BTreeMap<ConnId, usize>,
+    /// Where its share of the pending announcements starts (a member that
+    /// joined since the last flush is owed only what came after it).
+    owed_from: usize,
+    /// The senders it holds while it is over half its budget.
+    holding: BTreeSet<ConnId>,
+    /// When its holds run out, if it holds any.
+    hold_until: Option<Instant>,
+    /// How many members hold it: it is not read while any does.
+    held_by: usize,
+    /// Its holds ran out while it stayed over half its budget: it is
+    /// treated as stalled (holds no one) until it gets back under half.
+    stalled: bool,
     /// `Output::Close` was emitted: nothing more is read or sent.
     closed: bool,
+}
+
+impl Conn {
+    fn new(peer: String, splitter: Splitter) -> Conn {
+        Conn {
+            peer,
+            name: None,
+            splitter,
+            unsent: 0,
+            queued: VecDeque::new(),
+            by_origin: BTreeMap::new(),
+            owed_from: 0,
+            holding: BTreeSet::new(),
+            hold_until: None,
+            held_by: 0,
+            stalled: false,
+            closed: false,
+        }
+    }
+
+    /// Counts `n` more bytes from `origin` as unsent.
+    fn queue(&mut self, origin: Option<ConnId>, n: usize) {
+        self.unsent += n;
+        match self.queued.back_mut() {
+            Some((o, len)) if *o == origin => *len += n,
+            _ => self.queued.push_back((origin, n)),
+        }
+        if let Some(o) = origin {
+            *self.by_origin.entry(o).or_default() += n;
+        }
+    }
+
+    /// The driver wrote `n` more bytes: off the front of the queue.
+    fn sent(&mut self, n: usize) {
+        let mut n = n.min(self.unsent);
+        self.unsent -= n;
+        while n > 0 {
+            let Some((origin, len)) = self.queued.front_mut() else { break };
+            let k = n.min(*len);
+            *len -= k;
+            n -= k;
+            let origin = *origin;
+            if *len == 0 {
+                self.queued.pop_front();
+            }
+            if let Some(o) = origin
+                && let Some(b) = self.by_origin.get_mut(&o)
+            {
+                *b -= k.min(*b);
+                if *b == 0 {
+                    self.by_origin.remove(&o);
+                }
+            }
+        }
+    }
 }
 
 /// The chat room of PROTOCOLS.md §2, as a [`Hub`]: every connection of a
@@ -84,31 +159,44 @@ struct Conn {
 /// The driver reports connections ([`Input::Opened`], [`Input::Read`],
 /// [`Input::Eof`], [`Input::Sent`], [`Input::Gone`]) and drains
 /// [`poll_output`](Hub::poll_output) after each input: bytes addressed to a
-/// connection, closes, and [`Event`]s. The room has no timers (idle
-/// timeouts belong to the transport).
+/// connection, closes, and [`Event`]s; then
+/// [`poll_resumed`](Hub::poll_resumed). Its timers
+/// ([`poll_timeout`](Hub::poll_timeout)) flush coalesced announcements and
+/// end holds (below); idle timeouts belong to the transport.
 ///
 /// # What it does
 ///
 /// - **Joining.** A connection is not a member until it has a name. Its
 ///   first valid message should be `{"username": NAME}`: a name that breaks
-///   the rules ([`is_valid_name`] with [`Limits::max_name`]) gets
-///   `bad_message`, a name in use `name_taken` (exact, case-sensitive
-///   comparison); both leave the connection open for another try. Any
-///   other valid message from a connection without a name joins it under
-///   its peer address (as the reference server does), then is handled; if
-///   the peer address is empty or in use, `PEER#ID` (the [`ConnId`]) is
-///   tried, and if that is taken too the message gets `name_taken`. Names
-///   from peer addresses are not held to the name rules. A `username`
-///   after joining is `bad_message` (no renames).
+///   the rules ([`check_username`](super::check_username) with
+///   [`Limits::max_name`]: length, the characters of
+///   [`crate::text::check_name_chars`], not shaped like a socket address)
+///   gets `bad_message`; a name in use, or one that looks like a name in
+///   use ([`crate::text::name_keys`]: case, compatibility forms and UTS #39
+///   confusables), gets `name_taken`; both leave the connection open for
+///   another try. Any other valid message from a connection without a name
+///   joins it under its peer address (as the reference server does), then
+///   is handled; if the peer address is empty or in use, `PEER#ID` (the
+///   [`ConnId`]) is tried, and if that is taken too the message gets
+///   `name_taken`. Names from peer addresses are not held to the name
+///   rules. A `username` after joining is `bad_message` (no renames).
 /// - **Broadcast.** `joined` goes to every member, the newcomer included;
 ///   `{"content"}` goes to every member but the sender; `left` to every
 ///   remaining member. Recipients are served in [`ConnId`] order.
+/// - **Join storms.** In a room of more than [`Room::BATCH_ABOVE`] members,
+///   `joined` and `left` lines are coalesced: at most one batch per
+///   [`Limits::announce_every`], each batch one [`Bytes`] of NDJSON lines
+///   that every member gets a slice of (a newcomer from its own `joined`
+///   on). So n members joining at once cost O(n) writes per batch, not
+///   O(n²) in all. Pending lines always go out before anything else is
+///   sent to a member (a message, an answer, an error, the close), so each
+///   member still sees every event in order.
 /// - **Directed messages.** `{"content", "to"}` goes to each named member
 ///   once (duplicates are dropped; the sender gets it only if it names
 ///   itself), in the order of `to`; the event's `to` lists those
-///   recipients. Names that are not in the room get one `unknown_user`
-///   error listing them, after delivery to the others (as IRC does for
-///   `PRIVMSG a,b`); if none is known, nothing is delivered.
+///   recipients. Names (exact) that are not in the room get one
+///   `unknown_user` error listing them, after delivery to the others (as
+///   IRC does for `PRIVMSG a,b`); if none is known, nothing is delivered.
 /// - **List.** `{"list": true}` answers `users` to the sender: the members'
 ///   names sorted by code point.
 /// - **Errors.** `bad_json` (not UTF-8, not JSON, bytes other than
@@ -131,9 +219,19 @@ struct Conn {
 ///   costs the others nothing. Above half the budget the room stops
 ///   reading from that connection ([`Hub::wants_read`] is false, and it
 ///   leaves unread frames in the buffer) until the driver reports progress.
+/// - **Fair share.** A member over half its budget is being filled faster
+///   than it reads. Each sender that then adds to it and has at least a
+///   fair share of its unsent bytes (1/(k+1) with k senders in its queue:
+///   the heaviest, a flooder, not a member who said one line) is *held*: not read ([`Hub::wants_read`]
+///   false) until the reader gets back under half, for at most
+///   [`Limits::sender_hold`]. So a flood slows to what the readers take,
+///   and a reader that keeps up with its share stays. A reader still over
+///   half when the hold runs out is treated as stalled: it holds no one
+///   until it gets under half again, and is evicted if its budget runs out.
+///   Released senders are reported by [`Hub::poll_resumed`].
 ///
 /// Every event is serialised once into a [`Bytes`]; each recipient gets a
-/// clone of it (the same allocation).
+/// clone of it (the same allocation), or a slice of a batch.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -159,12 +257,26 @@ struct Conn {
 #[derive(Debug)]
 pub struct Room {
     limits: Limits,
+    /// The time of the input being handled.
+    now: Instant,
     conns: BTreeMap<ConnId, Conn>,
     /// The members by name.
     names: BTreeMap<String, ConnId>,
+    /// The members by look-alike key ([`name_keys`]).
+    keys: BTreeMap<String, ConnId>,
     outputs: VecDeque<Output<Event>>,
     /// Evicted members whose `left` is still to be announced.
     evicted: VecDeque<ConnId>,
+    /// `joined` and `left` lines not yet sent (see "Join storms").
+    batch: BytesMut,
+    /// When the pending batch goes out.
+    batch_due: Option<Instant>,
+    /// When the last batch went out on its own (not before other output).
+    batch_sent: Option<Instant>,
+    /// Members holding senders, by when their holds run out.
+    holds: BTreeSet<(Instant, ConnId)>,
+    /// Connections released from holds, for [`Hub::poll_resumed`].
+    resumed: VecDeque<ConnId>,
 }
 
 impl Default for Room {
@@ -174,14 +286,26 @@ impl Default for Room {
 }
 
 impl Room {
+    /// Up to this many members, `joined` and `left` go out at once; above,
+    /// they are coalesced (see "Join storms" above). Such a room costs at
+    /// most 64 writes per join.
+    pub const BATCH_ABOVE: usize = 64;
+
     /// An empty room enforcing `limits`.
     pub fn new(limits: Limits) -> Room {
         Room {
             limits,
+            now: Instant::ZERO,
             conns: BTreeMap::new(),
             names: BTreeMap::new(),
+            keys: BTreeMap::new(),
             outputs: VecDeque::new(),
             evicted: VecDeque::new(),
+            batch: BytesMut::new(),
+            batch_due: None,
+            batch_sent: None,
+            holds: BTreeSet::new(),
+            resumed: VecDeque::new(),
         }
     }
 
@@ -222,21 +346,38 @@ impl Room {
         self.conns.get(&conn).map(|c| c.unsent)
     }
 
+    /// Whether `conn` is held: it sends more than its share to a member
+    /// that is behind (see "Fair share" above).
+    pub fn is_held(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.held_by > 0)
+    }
+
+    /// Above this many unsent bytes a connection is not read, and it holds
+    /// the heaviest senders filling it.
+    fn half_budget(&self) -> usize {
+        self.limits.outbound_budget / 2
+    }
+
+    /// Whether `c` may be read now.
+    fn readable(&self, c: &Conn) -> bool {
+        !c.closed && c.unsent <= self.half_budget() && c.held_by == 0
+    }
+
     // -- inputs --------------------------------------------------------------
 
     fn on_read(&mut self, conn: ConnId, buf: &mut BytesMut) {
-        let pause_above = self.limits.outbound_budget / 2;
         loop {
-            let Some(c) = self.conns.get_mut(&conn) else { return };
+            let Some(c) = self.conns.get(&conn) else { return };
             if c.closed {
                 // Whatever follows a fatal error or an eviction is dropped.
                 buf.clear();
                 return;
             }
-            if c.unsent > pause_above {
+            if !self.readable(c) {
                 // Backpressure: the rest waits in the driver's buffer.
                 return;
             }
+            let Some(c) = self.conns.get_mut(&conn) else { return };
             match c.splitter.next_frame(buf) {
                 Ok(None) => return,
                 Ok(Some(frame)) => {
@@ -279,19 +420,22 @@ impl Room {
         };
         match msg {
             ClientMessage::Say { content, to: None } => {
+                // Everyone hears of the pending joins and leaves first.
+                self.flush_batch();
                 let data = Wire::Message { from: &from, content: &content, to: None }.encode();
                 let others: Vec<ConnId> = self.recipients().filter(|&c| c != conn).collect();
                 for to in others {
-                    self.transmit(to, data.clone());
+                    self.transmit(to, data.clone(), Some(conn));
                 }
             }
             ClientMessage::Say { content, to: Some(names) } => {
                 self.direct(conn, &from, &content, names)
             }
             ClientMessage::List => {
+                self.catch_up(conn);
                 let users = self.names.keys().map(String::as_str).collect();
                 let data = Wire::Users { users }.encode();
-                self.transmit(conn, data);
+                self.transmit(conn, data, Some(conn));
             }
             // Handled above.
             ClientMessage::Join { .. } => {}
@@ -311,7 +455,18 @@ impl Room {
         }
     }
 
+    fn on_sent(&mut self, conn: ConnId, n: usize) {
+        let half = self.half_budget();
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.sent(n);
+        if c.unsent <= half {
+            c.stalled = false;
+            self.release(conn);
+        }
+    }
+
     fn on_gone(&mut self, conn: ConnId) {
+        self.release(conn);
         let Some(c) = self.conns.remove(&conn) else { return };
         if let Some(name) = c.name {
             self.announce_left(conn, name, LeaveReason::Gone);
@@ -321,15 +476,15 @@ impl Room {
     // -- commands of the protocol ----------------------------------------------
 
     fn join(&mut self, conn: ConnId, name: String) {
-        if !is_valid_name(&name, self.limits.max_name) {
-            let message = format!(
-                "a username is 1 to {} characters, without control characters",
-                self.limits.max_name
-            );
-            return self.error(conn, ErrorCode::BadMessage, message);
+        if let Err(e) = check_username(&name, self.limits.max_name) {
+            return self.error(conn, ErrorCode::BadMessage, e.to_string());
         }
-        if self.names.contains_key(&name) {
-            let message = format!("the name {name} is taken");
+        if let Some(&other) = name_keys(&name).iter().find_map(|k| self.keys.get(k)) {
+            let message = match self.name(other) {
+                Some(taken) if taken == name => format!("the name {name} is taken"),
+                Some(taken) => format!("the name {name} is too like {taken}, which is taken"),
+                None => format!("the name {name} is taken"),
+            };
             return self.error(conn, ErrorCode::NameTaken, message);
         }
         self.admit(conn, name);
@@ -339,11 +494,15 @@ impl Room {
     /// error) when no such name is free.
     fn auto_join(&mut self, conn: ConnId) -> Option<String> {
         let peer = &self.conns.get(&conn)?.peer;
+        let free = |room: &Room, name: &str| {
+            !room.names.contains_key(name)
+                && name_keys(name).iter().all(|k| !room.keys.contains_key(k))
+        };
         let mut name = peer.clone();
-        if name.is_empty() || self.names.contains_key(&name) {
+        if name.is_empty() || !free(self, &name) {
             name = format!("{peer}#{}", conn.0);
         }
-        if self.names.contains_key(&name) {
+        if !free(self, &name) {
             let message = format!("the name {name} is taken; send a username");
             self.error(conn, ErrorCode::NameTaken, message);
             return None;
@@ -355,13 +514,14 @@ impl Room {
     fn admit(&mut self, conn: ConnId, name: String) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.name = Some(name.clone());
+        c.owed_from = self.batch.len();
         self.names.insert(name.clone(), conn);
+        for key in name_keys(&name) {
+            self.keys.insert(key, conn);
+        }
         let data = Wire::Joined { username: &name }.encode();
         self.outputs.push_back(Output::Event(Event::Joined { conn, name }));
-        let all: Vec<ConnId> = self.recipients().collect();
-        for to in all {
-            self.transmit(to, data.clone());
-        }
+        self.announce(&data);
     }
 
     fn direct(&mut self, conn: ConnId, from: &str, content: &str, names: Vec<String>) {
@@ -381,13 +541,67 @@ impl Room {
             let to: Vec<String> = known.iter().map(|(n, _)| n.clone()).collect();
             let data = Wire::Message { from, content, to: Some(&to) }.encode();
             for (_, to) in known {
-                self.transmit(to, data.clone());
+                self.catch_up(to);
+                self.transmit(to, data.clone(), Some(conn));
             }
         }
         if !unknown.is_empty() {
             let message = format!("unknown user: {}", unknown.join(", "));
             self.error(conn, ErrorCode::UnknownUser, message);
         }
+    }
+
+    // -- announcements ---------------------------------------------------------
+
+    /// Queues a `joined` or `left` line for every member: sent at once in a
+    /// small room or when the last batch is old enough, else at the next
+    /// batch (see "Join storms").
+    fn announce(&mut self, line: &[u8]) {
+        self.batch.extend_from_slice(line);
+        let every = self.limits.announce_every;
+        let next = self.batch_sent.map(|t| t.saturating_add(every));
+        if self.names.len() <= Room::BATCH_ABOVE || next.is_none_or(|t| t <= self.now) {
+            if self.names.len() > Room::BATCH_ABOVE {
+                self.batch_sent = Some(self.now);
+            }
+            self.flush_batch();
+        } else if self.batch_due.is_none() {
+            self.batch_due = next;
+        }
+    }
+
+    /// Sends the pending `joined` and `left` lines: one `Bytes`, a slice of
+    /// it per member (from where it is owed).
+    fn flush_batch(&mut self) {
+        self.batch_due = None;
+        if self.batch.is_empty() {
+            return;
+        }
+        let data = self.batch.split().freeze();
+        let mut owed = Vec::with_capacity(self.names.len());
+        for (&id, c) in self.conns.iter_mut() {
+            if c.name.is_some() && !c.closed && c.owed_from < data.len() {
+                owed.push((id, c.owed_from));
+            }
+            c.owed_from = 0;
+        }
+        for (to, from) in owed {
+            let part = if from == 0 { data.clone() } else { data.slice(from..) };
+            self.transmit(to, part, None);
+        }
+    }
+
+    /// Sends `conn` what it is owed of the pending batch (a copy), before
+    /// something for it alone, so that it sees events in order.
+    fn catch_up(&mut self, conn: ConnId) {
+        let len = self.batch.len();
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.name.is_none() || c.closed || c.owed_from >= len {
+            return;
+        }
+        let data = Bytes::copy_from_slice(&self.batch[c.owed_from..]);
+        c.owed_from = len;
+        self.transmit(conn, data, None);
     }
 
     // -- plumbing ------------------------------------------------------------
@@ -397,10 +611,12 @@ impl Room {
         self.conns.iter().filter(|(_, c)| c.name.is_some() && !c.closed).map(|(&id, _)| id)
     }
 
-    /// Emits `data` to `conn`, or evicts `conn` if that would break its
-    /// budget.
-    fn transmit(&mut self, conn: ConnId, data: Bytes) {
+    /// Emits `data` (from `origin`, a member, or the room) to `conn`, or
+    /// evicts `conn` if that would break its budget. A heavy sender that
+    /// takes `conn` over half its budget is held.
+    fn transmit(&mut self, conn: ConnId, data: Bytes, origin: Option<ConnId>) {
         let budget = self.limits.outbound_budget;
+        let half = self.half_budget();
         let Some(c) = self.conns.get_mut(&conn) else { return };
         if c.closed {
             return;
@@ -410,20 +626,65 @@ impl Room {
             let unsent = c.unsent;
             self.outputs.push_back(Output::Event(Event::Evicted { conn, unsent }));
             self.outputs.push_back(Output::Close { conn });
+            self.release(conn);
             // Announcing `left` may evict others in turn: done in `settle`,
             // one at a time, rather than recursively.
             self.evicted.push_back(conn);
             return;
         }
-        c.unsent += data.len();
+        c.queue(origin, data.len());
+        let heavy = match origin {
+            Some(o) if o != conn && c.unsent > half && !c.stalled => {
+                // At least a fair share of what is unsent, the room's own
+                // lines counting as one more sender.
+                let share = c.by_origin.get(&o).copied().unwrap_or(0);
+                share.saturating_mul(c.by_origin.len() + 1) >= c.unsent
+            }
+            _ => false,
+        };
         self.outputs.push_back(Output::Transmit { conn, data });
+        if let Some(o) = origin.filter(|_| heavy) {
+            self.hold(conn, o);
+        }
+    }
+
+    /// `reader` holds `sender` (see "Fair share").
+    fn hold(&mut self, reader: ConnId, sender: ConnId) {
+        let until = self.now.saturating_add(self.limits.sender_hold);
+        let Some(r) = self.conns.get_mut(&reader) else { return };
+        if !r.holding.insert(sender) {
+            return;
+        }
+        if r.hold_until.is_none() {
+            r.hold_until = Some(until);
+            self.holds.insert((until, reader));
+        }
+        if let Some(s) = self.conns.get_mut(&sender) {
+            s.held_by += 1;
+        }
+    }
+
+    /// `reader` lets go of every sender it holds.
+    fn release(&mut self, reader: ConnId) {
+        let Some(r) = self.conns.get_mut(&reader) else { return };
+        if let Some(until) = r.hold_until.take() {
+            self.holds.remove(&(until, reader));
+        }
+        for sender in core::mem::take(&mut r.holding) {
+            let Some(s) = self.conns.get_mut(&sender) else { continue };
+            s.held_by = s.held_by.saturating_sub(1);
+            if s.held_by == 0 && !s.closed {
+                self.resumed.push_back(sender);
+            }
+        }
     }
 
     /// Sends an `error` event to `conn`.
     fn error(&mut self, conn: ConnId, code: ErrorCode, message: String) {
+        self.catch_up(conn);
         let data = Wire::Error { code, message: &message }.encode();
         self.outputs.push_back(Output::Event(Event::Error { conn, code, message }));
-        self.transmit(conn, data);
+        self.transmit(conn, data, Some(conn));
     }
 
     /// Sends an `error` event to `conn`, then closes it.
@@ -434,14 +695,17 @@ impl Room {
         }
     }
 
-    /// Emits `Close` for `conn` unless already closed; whether it did.
+    /// Emits `Close` for `conn` (after what it is owed) unless already
+    /// closed; whether it did.
     fn close(&mut self, conn: ConnId) -> bool {
+        self.catch_up(conn);
         let Some(c) = self.conns.get_mut(&conn) else { return false };
         if c.closed {
             return false;
         }
         c.closed = true;
         self.outputs.push_back(Output::Close { conn });
+        self.release(conn);
         true
     }
 
@@ -453,12 +717,14 @@ impl Room {
 
     fn announce_left(&mut self, conn: ConnId, name: String, reason: LeaveReason) {
         self.names.remove(&name);
+        for key in name_keys(&name) {
+            if self.keys.get(&key) == Some(&conn) {
+                self.keys.remove(&key);
+            }
+        }
         let data = Wire::Left { username: &name }.encode();
         self.outputs.push_back(Output::Event(Event::Left { conn, name, reason }));
-        let rest: Vec<ConnId> = self.recipients().collect();
-        for to in rest {
-            self.transmit(to, data.clone());
-        }
+        self.announce(&data);
     }
 
     /// Announces the departure of evicted members (each may evict more).
@@ -472,43 +738,63 @@ impl Room {
 impl Hub for Room {
     type Event = Event;
 
-    fn handle(&mut self, _now: Instant, input: Input<'_>) {
+    fn handle(&mut self, now: Instant, input: Input<'_>) {
+        self.now = self.now.max(now);
         match input {
             Input::Opened { conn, peer } => {
                 let splitter = self.limits.splitter();
-                self.conns.entry(conn).or_insert(Conn {
-                    peer,
-                    name: None,
-                    splitter,
-                    unsent: 0,
-                    closed: false,
-                });
+                self.conns.entry(conn).or_insert_with(|| Conn::new(peer, splitter));
             }
             Input::Read { conn, buf } => self.on_read(conn, buf),
             Input::Eof { conn } => self.on_eof(conn),
-            Input::Sent { conn, n } => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.unsent = c.unsent.saturating_sub(n);
-                }
-            }
+            Input::Sent { conn, n } => self.on_sent(conn, n),
             Input::Gone { conn } => self.on_gone(conn),
         }
         self.settle();
     }
 
-    fn handle_timeout(&mut self, _now: Instant) {}
+    fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if self.batch_due.is_some_and(|t| t <= now) {
+            self.batch_sent = Some(now);
+            self.flush_batch();
+        }
+        while let Some(&(until, reader)) = self.holds.first() {
+            if until > now {
+                break;
+            }
+            // Still behind after the hold: stalled, not slow.
+            if let Some(r) = self.conns.get_mut(&reader) {
+                r.stalled = true;
+            }
+            self.release(reader);
+            self.holds.remove(&(until, reader));
+        }
+        self.settle();
+    }
 
     fn poll_output(&mut self) -> Option<Output<Event>> {
         self.outputs.pop_front()
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        None
+        let hold = self.holds.first().map(|&(t, _)| t);
+        match (self.batch_due, hold) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn wants_read(&self, conn: ConnId) -> bool {
-        self.conns
-            .get(&conn)
-            .is_some_and(|c| !c.closed && c.unsent <= self.limits.outbound_budget / 2)
+        self.conns.get(&conn).is_some_and(|c| self.readable(c))
+    }
+
+    fn poll_resumed(&mut self) -> Option<ConnId> {
+        while let Some(conn) = self.resumed.pop_front() {
+            if self.wants_read(conn) {
+                return Some(conn);
+            }
+        }
+        None
     }
 }

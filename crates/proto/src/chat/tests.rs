@@ -568,11 +568,29 @@ impl Sim {
         self.last_batch = core::mem::take(&mut self.h.sent);
         for (conn, data) in &self.last_batch {
             assert_eq!(data.last(), Some(&b'\n'));
-            let ev = ServerEvent::decode(data).expect("a well-formed event");
-            self.got.entry(*conn).or_default().push(ev);
+            // One event, or a batch of `joined` and `left` lines.
+            for line in data.split_inclusive(|&b| b == b'\n') {
+                let ev = ServerEvent::decode(line).expect("a well-formed event");
+                self.got.entry(*conn).or_default().push(ev);
+            }
             *self.wire_bytes.entry(*conn).or_default() += data.len();
         }
-        assert!(self.h.hub.poll_timeout().is_none());
+    }
+
+    /// Fires the room's timers as they come due (the hold of a sender
+    /// running out, say), the clock jumping to each, offering the resumed
+    /// connections their buffers, until none is armed.
+    fn run_timers(&mut self) {
+        let events = &mut self.events;
+        let mut app = |_: &Conns, ev: Event| events.push(ev);
+        for _ in 0..1000 {
+            let Some(at) = self.h.hub.poll_timeout() else { break };
+            let at = at.max(self.h.now);
+            self.h.timeout(at, &mut app);
+            self.h.offer_resumed(&mut app);
+        }
+        assert!(self.h.hub.poll_timeout().is_none(), "timers keep coming");
+        self.record();
     }
 
     fn open(&mut self, id: u64) -> ConnId {
@@ -1020,15 +1038,21 @@ fn outbound_budget_evicts_a_stalled_member_and_no_one_else() {
     sim.wire_bytes.clear();
     let line = |i: usize| format!("{{\"content\":\"message number {i:04} {}\"}}", "x".repeat(60));
     let mut evicted_at = None;
+    let mut held = false;
     for i in 0..400 {
         let from = ConnId(1 + (i as u64 % 3));
         sim.send(from, line(i).as_bytes());
+        // The stalled member holds the senders filling it (fair share) until
+        // the hold runs out: then it is stalled, and evicted in time.
+        held |= (1..=3).any(|k| sim.h.hub.is_held(ConnId(k)));
+        sim.run_timers();
         if evicted_at.is_none() && sim.closed().contains(&ConnId(13)) {
             evicted_at = Some(i);
         }
         assert!(sim.wire_bytes.get(&ConnId(13)).copied().unwrap_or(0) <= budget);
         assert!(sim.h.hub.unsent(ConnId(13)).unwrap() <= budget);
     }
+    assert!(held, "the senders filling a member over half its budget are held first");
     let at = evicted_at.expect("the stalled member is evicted");
     assert!(at > 50 && at < 200, "evicted after about budget/event-size messages: {at}");
     let evs = sim.take_events();
@@ -1101,6 +1125,9 @@ fn eviction_cascades_without_recursion() {
     sim.send(ConnId(1), br#"{"content":"one"}"#);
     sim.send(ConnId(1), br#"{"content":"two"}"#);
     sim.send(ConnId(1), br#"{"content":"three"}"#);
+    // m01 is held by the members it fills until they count as stalled.
+    sim.run_timers();
+    assert!(sim.buf(ConnId(1)).is_empty(), "read again once the holds ran out");
     assert_eq!(sim.h.hub.len(), sim.h.hub.members().count());
     for i in 2..=30 {
         assert!(sim.h.hub.unsent(ConnId(i)).unwrap() <= 100);
@@ -1206,4 +1233,212 @@ proptest! {
         let valid = script.iter().map(|(id, _)| (*id, br#"{"username":"x"}{"list":true}"#.to_vec()));
         let _ = run_room(&valid.collect::<Vec<_>>(), &[3, 7]);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Names that impersonate, join storms, fair share (issue 13)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn names_that_impersonate_are_refused() {
+    let mut sim = Sim::new(Limits::default());
+    let victim = sim.join(1, "victim");
+    assert_eq!(sim.take(victim), [joined("victim")]);
+    // Look-alikes of a taken name: name_taken. Forbidden characters and
+    // names shaped like a peer address: bad_message, whatever is taken.
+    let cases: [(&str, ErrorCode); 10] = [
+        ("Victim", ErrorCode::NameTaken),
+        ("VICTIM", ErrorCode::NameTaken),
+        ("v\u{456}ctim", ErrorCode::NameTaken), // Cyrillic і
+        ("victim\u{fe0f}", ErrorCode::NameTaken),
+        ("vic\u{200b}tim", ErrorCode::BadMessage),
+        ("\u{202e}mitciv", ErrorCode::BadMessage),
+        ("victim ", ErrorCode::BadMessage),
+        ("a\u{2028}b", ErrorCode::BadMessage),
+        ("127.0.0.1:1234", ErrorCode::BadMessage),
+        ("[::1]:5", ErrorCode::BadMessage),
+    ];
+    let c = sim.open(2);
+    for (name, code) in cases {
+        sim.send_msg(c, &ClientMessage::Join { username: name.into() });
+        assert_eq!(code_of(&sim.take(c)), [code], "{name:?}");
+        assert!(!sim.closed().contains(&c), "{name:?}: the connection stays");
+    }
+    assert!(sim.take(victim).is_empty(), "the victim hears nothing of it");
+    assert_eq!(sim.h.hub.len(), 1);
+    // An unnamed member is called by its address: nobody can take it.
+    let unnamed = sim.open(3);
+    sim.send(unnamed, br#"{"list":true}"#);
+    assert_eq!(sim.h.hub.name(unnamed), Some("10.0.0.3:40003"));
+    sim.send_msg(c, &ClientMessage::Join { username: "10.0.0.3:40003".into() });
+    assert_eq!(code_of(&sim.take(c)), [ErrorCode::BadMessage]);
+    // Once the victim leaves, the name (and its look-alikes) are free.
+    sim.input(Input::Eof { conn: victim });
+    sim.send_msg(c, &ClientMessage::Join { username: "Victim".into() });
+    assert_eq!(sim.h.hub.name(c), Some("Victim"));
+}
+
+/// Joins `n` members at one instant on a bare harness (no decoding: a
+/// room of n members gets n²/2 lines in all); returns it and how many
+/// `Transmit`s the joins took.
+fn storm(n: u64) -> (HubConns<Room>, usize) {
+    let mut h = HubConns::new(Room::new(Limits::default()), Instant::ZERO);
+    let mut app = |_: &Conns, _: Event| {};
+    let mut transmits = 0;
+    for i in 1..=n {
+        let conn = ConnId(i);
+        h.open(conn, &format!("10.0.{}.{}:4000", i / 250, i % 250), &mut app);
+        let join = ClientMessage::Join { username: format!("m{i:04}") }.encode();
+        h.read(conn, &join, &mut app);
+        transmits += core::mem::take(&mut h.sent).len();
+    }
+    (h, transmits)
+}
+
+/// Everything `conn` was sent, as text.
+fn text_sent(sent: &[(ConnId, Bytes)], conn: ConnId) -> String {
+    let mut all = Vec::new();
+    for (_, data) in sent.iter().filter(|(c, _)| *c == conn) {
+        all.extend_from_slice(data);
+    }
+    String::from_utf8(all).expect("UTF-8")
+}
+
+#[test]
+fn a_join_storm_costs_linear_writes() {
+    // 1,500 members join at one instant: with every `joined` sent to every
+    // member at once that is n(n+1)/2 = 1,125,750 writes; coalesced, the
+    // first 65 go out at once and the rest in one batch when the timer
+    // fires: about 3,600.
+    const N: u64 = 1500;
+    let (mut h, transmits) = storm(N);
+    let small = (Room::BATCH_ABOVE as u64 + 1) * (Room::BATCH_ABOVE as u64 + 2) / 2;
+    assert_eq!(transmits as u64, small, "only the small room's joins went out at once");
+    let due = h.hub.poll_timeout().expect("a batch is due");
+    assert_eq!(due, Instant::ZERO + Limits::default().announce_every);
+    let mut app = |_: &Conns, _: Event| {};
+    h.timeout(due, &mut app);
+    let batch = core::mem::take(&mut h.sent);
+    assert_eq!(batch.len() as u64, N, "one write per member");
+    assert!(transmits as u64 + N < 4 * N, "linear: {transmits} + {N}");
+    // One allocation for the batch, a slice of it per member.
+    let first = batch[0].1.as_ptr();
+    let end = first as usize + batch[0].1.len();
+    assert!(batch.iter().all(|(_, d)| d.as_ptr() as usize + d.len() == end));
+    // Each member got every `joined` from its own on, in order, once.
+    // (The first 65 members got the lines up to m0065 at once.)
+    for i in [1, 64, 65, 66, 700, N] {
+        let want: String = (i.max(66)..=N)
+            .map(|j| format!("{{\"type\":\"joined\",\"username\":\"m{j:04}\"}}\n"))
+            .collect();
+        assert_eq!(text_sent(&batch, ConnId(i)), want, "member {i}");
+    }
+    // A list is answered at once.
+    h.read(ConnId(9), br#"{"list":true}"#, &mut app);
+    let users = text_sent(&core::mem::take(&mut h.sent), ConnId(9));
+    assert!(users.starts_with("{\"type\":\"users\",\"users\":[\"m0001\","), "{users:.80}");
+}
+
+#[test]
+fn pending_announcements_go_out_before_anything_else() {
+    // In a large room, a member that joins and at once asks for the list,
+    // says something or leaves gets its own `joined` first.
+    let (mut h, _) = storm(100);
+    let mut app = |_: &Conns, _: Event| {};
+    h.timeout(h.hub.poll_timeout().expect("due"), &mut app);
+    h.sent.clear();
+    let a = ConnId(101);
+    h.open(a, "10.1.0.1:1", &mut app);
+    h.read(a, br#"{"username":"late"}{"list":true}"#, &mut app);
+    let got = text_sent(&h.sent, a);
+    assert!(got.starts_with("{\"type\":\"joined\",\"username\":\"late\"}\n{\"type\":\"users\""));
+    assert!(text_sent(&h.sent, ConnId(1)).is_empty(), "the others wait for the batch");
+    h.sent.clear();
+    let b = ConnId(102);
+    h.open(b, "10.1.0.2:1", &mut app);
+    h.read(b, br#"{"username":"later"}{"content":"hi"}"#, &mut app);
+    let want = "{\"type\":\"joined\",\"username\":\"late\"}\n\
+                {\"type\":\"joined\",\"username\":\"later\"}\n\
+                {\"type\":\"message\",\"from\":\"later\",\"content\":\"hi\"}\n";
+    assert_eq!(text_sent(&h.sent, ConnId(1)), want);
+    assert_eq!(
+        text_sent(&h.sent, a),
+        "{\"type\":\"joined\",\"username\":\"later\"}\n\
+         {\"type\":\"message\",\"from\":\"later\",\"content\":\"hi\"}\n"
+    );
+    assert_eq!(text_sent(&h.sent, b), "{\"type\":\"joined\",\"username\":\"later\"}\n");
+    h.sent.clear();
+    // A member that joins and leaves within a batch gets its `joined`,
+    // then the close; the others get both lines in the next batch.
+    let c = ConnId(103);
+    h.open(c, "10.1.0.3:1", &mut app);
+    h.read(c, br#"{"username":"brief"}"#, &mut app);
+    h.eof(c, &mut app);
+    assert_eq!(text_sent(&h.sent, c), "{\"type\":\"joined\",\"username\":\"brief\"}\n");
+    assert!(h.is_closing(c));
+    h.timeout(h.hub.poll_timeout().expect("due"), &mut app);
+    assert_eq!(
+        text_sent(&h.sent, ConnId(1)),
+        "{\"type\":\"joined\",\"username\":\"brief\"}\n{\"type\":\"left\",\"username\":\"brief\"}\n"
+    );
+}
+
+/// The fair-share scene on the simulated clock, 10 ms a tick: `flood`
+/// sends 60 KB messages whenever the room reads it, `reader` reads
+/// 15 KB a tick (1.5 MB/s), `stalled` never reads, `talker` says one line
+/// at 3 s. Returns what `reader` got and the connections closed by then.
+fn fair_share_scene(secs: u64) -> (String, BTreeSet<ConnId>, bool) {
+    let limits = Limits::default();
+    let mut h = HubConns::new(Room::new(limits), Instant::ZERO);
+    let mut app = |_: &Conns, _: Event| {};
+    let [flood, reader, stalled, talker] = [ConnId(1), ConnId(2), ConnId(3), ConnId(4)];
+    for (conn, name) in
+        [(flood, "flood"), (reader, "reader"), (stalled, "stalled"), (talker, "talker")]
+    {
+        h.open(conn, &format!("10.0.0.{}:1", conn.0), &mut app);
+        let join = ClientMessage::Join { username: name.into() }.encode();
+        h.read(conn, &join, &mut app);
+    }
+    h.conn(reader).stalled = true; // written by hand below
+    h.conn(stalled).stalled = true;
+    let big = say(&"f".repeat(60_000), &[]).encode();
+    let mut got = BytesMut::new();
+    let mut held = false;
+    let tick = core::time::Duration::from_millis(10);
+    for t in 1..=secs * 100 {
+        // The flooder keeps its buffer full: the room takes what it wants.
+        while h.conns[&flood].inbox.len() < 4 * big.len() {
+            h.conn(flood).inbox.extend_from_slice(&big);
+        }
+        h.offer(flood, &mut app);
+        held |= h.hub.is_held(flood);
+        if t == 300 {
+            h.read(talker, &say("still here", &[]).encode(), &mut app);
+        }
+        if !h.is_closing(reader) {
+            h.write(reader, 15_000, &mut got);
+        }
+        h.drain(&mut app);
+        let now = h.now + tick;
+        h.timeout(now, &mut app);
+        h.offer_resumed(&mut app);
+    }
+    let closed = h.conns.iter().filter(|(_, c)| c.closing).map(|(&id, _)| id).collect();
+    (String::from_utf8(got.to_vec()).expect("UTF-8"), closed, held)
+}
+
+#[test]
+fn a_flooder_is_slowed_and_a_fair_reader_stays() {
+    let (got, closed, held) = fair_share_scene(6);
+    assert!(held, "the flooder was held");
+    assert!(!closed.contains(&ConnId(2)), "the reader keeping up was disconnected");
+    assert!(closed.contains(&ConnId(3)), "the member that never reads is still evicted");
+    assert!(got.contains("{\"type\":\"left\",\"username\":\"stalled\"}"));
+    // The reader got a steady flow, and the other member's line.
+    let floods = got.matches("\"from\":\"flood\"").count();
+    assert!(floods > 50, "the flood went on at the reader's pace: {floods} messages");
+    assert!(
+        got.contains("{\"type\":\"message\",\"from\":\"talker\",\"content\":\"still here\"}\n"),
+        "the talker was heard"
+    );
 }

@@ -40,7 +40,7 @@
 //! | code | when | partial file |
 //! | --- | --- | --- |
 //! | `bad_header` | no `\n` within 4 KiB, no `\|`, SIZE not digits, the stream ends or stalls inside the header | none |
-//! | `bad_name` | NAME not a plain name (`/`, `\`, NUL, control characters, `.`, `..`, over 255 bytes, not UTF-8, empty) | none |
+//! | `bad_name` | NAME not a plain name (`/`, `\`, NUL, control characters, `.`, `..`, over 255 bytes, not UTF-8, empty; bidirectional controls, line separators, invisible characters, whitespace at either end: [`crate::text`]) | none |
 //! | `too_large` | SIZE over [`Limits::max_size`] (or over `u64`) | none |
 //! | `no_space` | SIZE more than the free space (the application decides) | none |
 //! | `exists` | NAME exists (the application decides) | none |

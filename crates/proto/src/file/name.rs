@@ -4,6 +4,8 @@
 use alloc::string::String;
 use core::fmt;
 
+use crate::text::{BadChar, check_name_chars};
+
 /// The longest name, in bytes of UTF-8.
 pub const MAX_NAME: usize = 255;
 
@@ -25,14 +27,24 @@ pub enum NameError {
     /// Holds NUL or another control character.
     #[error("the name holds a control character")]
     Control,
+    /// Holds a character no name may hold (see
+    /// [`check_name_chars`](crate::text::check_name_chars)): a bidirectional
+    /// control, a line or paragraph separator, an invisible character, or
+    /// whitespace at either end.
+    #[error("the name holds {0}")]
+    Hidden(BadChar),
     /// `.` or `..`.
     #[error("the name is . or ..")]
     Dots,
 }
 
 /// Checks that `name` is a plain file name: UTF-8, 1 to 255 bytes, no `/`,
-/// `\`, NUL or other control character (C0, DEL, C1), not `.` or `..`.
-/// Returns it as text.
+/// `\`, NUL or other control character (C0, DEL, C1), not `.` or `..`,
+/// and none of what no name may hold
+/// ([`check_name_chars`](crate::text::check_name_chars), the rules chat
+/// names follow too): no bidirectional control (`U+202E` makes
+/// `invoice\u{202e}fdp.exe` show as `invoiceexe.pdf`), line separator or
+/// invisible character, no whitespace at either end. Returns it as text.
 ///
 /// ```
 /// use sansnet_proto::file::{check_name, NameError};
@@ -41,6 +53,8 @@ pub enum NameError {
 /// assert_eq!(check_name(b"../x"), Err(NameError::Separator));
 /// assert_eq!(check_name(b".."), Err(NameError::Dots));
 /// assert_eq!(check_name(&[b'a'; 300]), Err(NameError::TooLong(300)));
+/// assert!(matches!(check_name("a\u{202e}fdp.exe".as_bytes()), Err(NameError::Hidden(_))));
+/// assert!(matches!(check_name(b"report.pdf "), Err(NameError::Hidden(_))));
 /// ```
 pub fn check_name(name: &[u8]) -> Result<&str, NameError> {
     if name.is_empty() {
@@ -53,8 +67,10 @@ pub fn check_name(name: &[u8]) -> Result<&str, NameError> {
     if text.contains(['/', '\\']) {
         return Err(NameError::Separator);
     }
-    if text.chars().any(char::is_control) {
-        return Err(NameError::Control);
+    match check_name_chars(text) {
+        Ok(()) => {}
+        Err(BadChar::Control) => return Err(NameError::Control),
+        Err(bad) => return Err(NameError::Hidden(bad)),
     }
     if text == "." || text == ".." {
         return Err(NameError::Dots);

@@ -177,6 +177,16 @@ fn hostile_names_are_bad_name() {
         "\u{85}c1",
         "",
         &long,
+        // What no name may hold (crate::text): invisible, bidi, separators,
+        // whitespace at the ends.
+        "vic\u{200b}tim",
+        "\u{202e}mitciv",
+        "invoice\u{202e}fdp.exe",
+        "victim ",
+        " victim",
+        "a\u{2028}b",
+        "a\u{2029}b",
+        "\u{feff}x",
     ] {
         let input = alloc::format!("{name}|1\nx");
         let run = receive_three_ways(input.as_bytes(), false);
@@ -599,6 +609,7 @@ proptest! {
     #[test]
     fn names_round_trip_through_the_header(name in "[^/\\\\\\x00-\\x1f\\x7f-\\u{9f}]{1,60}") {
         prop_assume!(name != "." && name != "..");
+        prop_assume!(crate::text::check_name_chars(&name).is_ok());
         let h = Header { name: name.clone(), size: 42 };
         let line = h.encode();
         prop_assert_eq!(Header::decode(&line[..line.len() - 1], u64::MAX), Ok(h));
