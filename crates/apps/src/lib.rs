@@ -4,7 +4,7 @@
 //! sans-IO machine (`sansnet-proto`) with the I/O it asks for (files,
 //! names, connects), generic over the runtime (`R:`
 //! [`Transport`](sansnet_net::Transport): `sansnet_std::Runtime`,
-//! `sansnet_smol::Runtime`, `sansnet_async_std::Runtime`). Blocking work
+//! `sansnet_smol::Runtime`, `sansnet_async_std::Runtime`, `sansnet_tokio::Runtime`). Blocking work
 //! runs where the runtime says ([`Transport::BLOCKING`](sansnet_net::Transport::BLOCKING)),
 //! never on an executor thread.
 //!
@@ -15,7 +15,8 @@
 //! - [`scan()`]: a TCP connect scan, with the one classification of
 //!   connect failures for every runtime.
 //! - [`echo`] and [`chat`]: the echo and chat hosts; [`oneshot`]: one
-//!   message, one reply; [`lookup`]: name lookup.
+//!   message, one reply; [`lookup`]: name lookup; [`units`]: sizes and
+//!   durations as users type them (`64K`, `0.5`).
 //!
 //! Nothing here prints: progress and outcomes reach the caller through
 //! small hooks ([`transfer::ReceiveEvents`], [`transfer::Progress`]) and
@@ -52,6 +53,7 @@ pub mod static_files;
 #[cfg(test)]
 mod testing;
 pub mod transfer;
+pub mod units;
 
 pub use hello::Hello;
 pub use scan::{connect_failure, scan, scan_address};

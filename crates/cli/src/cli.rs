@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+pub(crate) use sansnet_apps::units::{parse_secs, parse_size, parse_size_u64};
 use sansnet_net::{Endpoint, ServerConfig, SocketOptions};
 use sansnet_proto::http::Limits;
 
@@ -276,37 +277,6 @@ impl HttpArgs {
     }
 }
 
-/// A byte count: digits with an optional binary suffix `K`, `M` or `G`
-/// (`KiB`, `KB` and lowercase spellings too): `65536`, `64K`, `16MiB`.
-pub(crate) fn parse_size_u64(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
-    let (num, unit) = t.split_at(digits);
-    if num.is_empty() {
-        return Err(format!("{s:?} is not a size (digits with an optional K, M or G)"));
-    }
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is too large"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => return Err(format!("{s:?}: unknown size suffix (use K, M or G)")),
-    };
-    n.checked_mul(1 << shift).ok_or_else(|| format!("{s:?} is too large"))
-}
-
-/// [`parse_size_u64`] as a `usize`.
-pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
-    parse_size_u64(s).and_then(|n| usize::try_from(n).map_err(|_| format!("{s:?} is too large")))
-}
-
-/// Seconds, possibly fractional: `10`, `0.5`.
-pub(crate) fn parse_secs(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is not a valid duration"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,21 +285,6 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn sizes_and_seconds() {
-        for (text, n) in [("65536", 65536), ("64K", 64 << 10), ("64kib", 64 << 10), ("1G", 1 << 30)]
-        {
-            assert_eq!(parse_size(text), Ok(n));
-        }
-        for bad in ["", "K", "12X", "-1", "99999999999999999999", "99999999999G"] {
-            assert!(parse_size_u64(bad).is_err(), "{bad}");
-        }
-        assert_eq!(parse_secs("0.25"), Ok(Duration::from_millis(250)));
-        for bad in ["-1", "soon", "inf"] {
-            assert!(parse_secs(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]
