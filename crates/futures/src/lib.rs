@@ -33,7 +33,7 @@ use futures_lite::future;
 use sansnet_net::{
     Admission, Admit, ConnSlot, Engine, EngineError, Factory, Gate, HubHost, HubStep, HubWriter,
     Linger, Probes, ReaderNews, Step, ToHub, TryWrite, WriterStep, connection_ended, datagram_in,
-    datagram_out, reader_news, writer_channel,
+    datagram_out, datagram_start, reader_news, writer_channel,
 };
 pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
@@ -579,10 +579,8 @@ pub async fn serve_datagrams<R: Reactor, D: Datagrams>(
     shutdown: &Shutdown,
     mut machine: D,
 ) -> io::Result<()> {
-    let clock = Clock::new();
-    machine.handle_bound(socket.local_addr()?);
+    let (clock, mut buf) = datagram_start(&mut machine, &socket)?;
     let socket = R::register(socket)?;
-    let mut buf = vec![0u8; 64 * 1024];
     loop {
         // Shutdown first: `or` polls its first future first, and under a
         // flood of datagrams the receive is always ready.

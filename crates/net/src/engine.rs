@@ -474,6 +474,17 @@ pub fn connection_ended(peer: &str, result: io::Result<()>) {
     }
 }
 
+/// The datagram loop's start: the clock its deadlines are on, `machine`
+/// told the address it serves on (its loop protection needs it), and the
+/// receive buffer (64 KiB, the largest datagram).
+pub fn datagram_start<D: Datagrams>(
+    machine: &mut D,
+    socket: &std::net::UdpSocket,
+) -> io::Result<(crate::Clock, Vec<u8>)> {
+    machine.handle_bound(socket.local_addr()?);
+    Ok((crate::Clock::new(), vec![0u8; 64 * 1024]))
+}
+
 /// The datagram loop's input half: one receive's result, fed to `machine`
 /// (a failed receive is logged; a timeout, an interrupt or "would block"
 /// is not).

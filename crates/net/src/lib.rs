@@ -18,7 +18,7 @@
 //!   an accept error; [`Linger`]: the drain of a lingering close;
 //! - [`HubHost`], [`HubWriter`] and [`reader_news`]: hosting a [`Hub`]
 //!   (the chat room), its per-connection writers and readers;
-//! - [`datagram_in`] / [`datagram_out`]: the datagram loop;
+//! - [`datagram_start`] / [`datagram_in`] / [`datagram_out`]: the datagram loop;
 //! - [`EngineError`]: every error text the drivers produce;
 //! - [`Transport`] and [`transport!`]: the runtime-generic entry points and
 //!   the one implementation of them every transport crate expands.
@@ -44,7 +44,7 @@ mod pump;
 mod transport;
 pub use engine::{
     Admission, Admit, Engine, EngineError, Linger, Step, connection_ended, datagram_in,
-    datagram_out,
+    datagram_out, datagram_start,
 };
 pub use hub::{
     Gate, HubHost, HubStep, HubWriter, ReaderNews, ToHub, ToWriter, TryWrite, Writer, WriterQueue,

@@ -46,8 +46,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use sansnet_net::{
     Admission, Admit, ConnSlot, Engine, Factory, Gate, HubHost, HubStep, HubWriter, Linger, Probes,
-    ReaderNews, Step, ToHub, WriterStep, connection_ended, datagram_in, datagram_out, reader_news,
-    writer_channel,
+    ReaderNews, Step, ToHub, WriterStep, connection_ended, datagram_in, datagram_out,
+    datagram_start, reader_news, writer_channel,
 };
 pub use sansnet_net::{
     Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
@@ -514,11 +514,9 @@ pub fn serve_datagrams<D: Datagrams>(
     shutdown: &Shutdown,
     mut machine: D,
 ) -> io::Result<()> {
-    let clock = Clock::new();
-    machine.handle_bound(socket.local_addr()?);
     // Wake up now and then to notice a shutdown: one socket, so it is cheap.
     socket.set_read_timeout(Some(Duration::from_millis(100)))?;
-    let mut buf = vec![0u8; 64 * 1024];
+    let (clock, mut buf) = datagram_start(&mut machine, &socket)?;
     while !shutdown.is_triggered() {
         let received = socket.recv_from(&mut buf);
         datagram_in(&mut machine, clock.now(), received, &buf);
