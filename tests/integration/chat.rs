@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use sansnet_proto::chat::ServerEvent;
 
-use crate::support::{self, IO_TIMEOUT, Server, per_runtime, run_bounded, sansnet_bin};
+use crate::support::{self, IO_TIMEOUT, Server, cpu_ticks, per_runtime, run_bounded, sansnet_bin};
 
 per_runtime!(
     python_style_client,
@@ -878,12 +878,7 @@ fn rss_bytes(pid: u32) -> Option<u64> {
 /// The CPU time a process has used (user and system), from
 /// `/proc/PID/stat` (in clock ticks, taken as 100 a second).
 fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The fields after the command name (which may hold spaces).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
+    cpu_ticks(pid).map(|ticks| Duration::from_millis(ticks * 10))
 }
 
 /// A TCP connection with a small receive buffer (set before the connect,
@@ -1204,12 +1199,10 @@ fn join_at_once(addr: SocketAddr, names: Vec<String>, threads: usize) -> Vec<Cli
     })
 }
 
-/// The soft limit on open files, from `/proc/self/limits` (`None`:
-/// unlimited or unknown).
+/// The limit on open files after raising the soft limit to the hard one,
+/// as every `sansnet` program does (`None`: unknown).
 fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line["Max open files".len()..].split_whitespace().next()?.parse().ok()
+    rlimit::increase_nofile_limit(u64::MAX).ok()
 }
 
 /// 1,000 members on smol: all join, one broadcast reaches every one of

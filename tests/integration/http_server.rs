@@ -514,27 +514,7 @@ fn unix_socket(rt: &'static str) {
     server.stop();
 }
 
-mod unix_socket_file_removed_on_stop {
-    #[test]
-    fn std() {
-        super::unix_socket_file_removed_on_stop("std");
-    }
-
-    #[test]
-    fn async_std() {
-        super::unix_socket_file_removed_on_stop("async-std");
-    }
-
-    #[test]
-    fn smol() {
-        super::unix_socket_file_removed_on_stop("smol");
-    }
-
-    #[test]
-    fn tokio() {
-        super::unix_socket_file_removed_on_stop("tokio");
-    }
-}
+per_runtime!(unix_socket_file_removed_on_stop);
 
 /// SIGTERM removes the Unix socket file, every time (five starts and
 /// stops, after a request each).

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::{self, Addr, Conn, Server, per_runtime, run_bounded, tcp_connect};
+use crate::support::{self, Addr, Conn, Server, cpu_ticks, per_runtime, run_bounded, tcp_connect};
 
 per_runtime!(
     echo_three_mib_intact,
@@ -334,12 +334,7 @@ fn forge_udp(to: std::net::SocketAddr, from_port: u16, payload: &[u8]) -> bool {
 /// The CPU time a process has used, in clock ticks (utime + stime of
 /// /proc/PID/stat).
 fn server_cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-    // The fields after the command name, which is in parentheses.
-    let rest = &stat[stat.rfind(')').expect("(comm)") + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    // utime and stime are fields 14 and 15, 12 and 13 after the name.
-    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+    cpu_ticks(pid).expect("utime and stime in /proc/PID/stat")
 }
 
 fn send_udp_times_out(rt: &'static str) {

@@ -790,3 +790,14 @@ pub(crate) fn run_bounded(cmd: &mut Command, input: &[u8], timeout: Duration) ->
     let stderr = err.join().expect("stderr reader");
     Output { status, stdout, stderr }
 }
+
+/// The CPU time process `pid` has used (user + system), in clock ticks
+/// (10 ms each), from `/proc/PID/stat`.
+pub(crate) fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces and is in
+    // parentheses); utime and stime are fields 14 and 15, 12 and 13 after it.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}

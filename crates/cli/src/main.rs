@@ -78,14 +78,14 @@ fn main() -> ExitCode {
 fn run<R: Transport>(cli: Cli) -> anyhow::Result<()> {
     // Every program may hold many sockets (servers up to --max-connections,
     // the scanner its --concurrency): take all the descriptors allowed.
-    process::raise_fd_limit();
+    let fd_limit = process::raise_fd_limit();
     match &cli.command {
         Command::Http(args) => http::run::<R>(&cli, args),
         Command::Chat(args) => chat::run::<R>(&cli, args),
         Command::Echo(args) => echo::run::<R>(&cli, args),
         Command::File(args) => transfer::run::<R>(&cli, args),
         Command::Send(args) => oneshot::run(&cli, args),
-        Command::Scan(args) => scan::run::<R>(&cli, args),
+        Command::Scan(args) => scan::run::<R>(&cli, args, fd_limit),
         Command::Resolve(args) => resolve::run(&cli, args),
     }
 }

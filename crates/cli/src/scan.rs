@@ -17,7 +17,6 @@ use sansnet_net::Transport;
 use sansnet_proto::scan::{PortSet, Scan};
 
 use crate::cli::Cli;
-use crate::process::raise_fd_limit;
 
 /// Descriptors kept free for everything but the probes (stdio, the
 /// reactor, logging).
@@ -56,10 +55,15 @@ fn parse_spec(s: &str) -> Result<PortSet, String> {
 }
 
 /// Runs `sansnet scan`.
-pub(crate) fn run<R: Transport>(cli: &Cli, args: &ScanArgs) -> anyhow::Result<()> {
+/// `fd_limit` is the descriptor limit the program raised itself to at start.
+pub(crate) fn run<R: Transport>(
+    cli: &Cli,
+    args: &ScanArgs,
+    fd_limit: Option<u64>,
+) -> anyhow::Result<()> {
     let host = sansnet_apps::scan_address(&args.host)
         .with_context(|| format!("cannot resolve {:?}", args.host))?;
-    let limit = raise_fd_limit();
+    let limit = fd_limit;
     let mut concurrency = u64::from(args.concurrency);
     if let Some(limit) = limit {
         let fit = limit.saturating_sub(RESERVED_FDS).max(1);

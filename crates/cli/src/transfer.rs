@@ -222,11 +222,10 @@ fn recv<R: Transport>(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
     };
     let (inbox, limits, io) = (Arc::new(inbox), recv_limits(cli, args), R::BLOCKING);
-    let shutdown = Shutdown::new();
     if !args.once {
-        let factory = transfer::receiver(inbox, limits, Arc::new(report), io);
-        return server::run_with::<R>(plan, shutdown, |l, c, s| R::serve(l, c, s, factory));
+        return server::run::<R>(plan, transfer::receiver(inbox, limits, Arc::new(report), io));
     }
+    let shutdown = Shutdown::new();
     let once = Arc::new(Once::new(report, shutdown.clone()));
     let factory = transfer::receiver(inbox, limits, once.clone(), io);
     server::run_with::<R>(plan, shutdown, |l, c, s| R::serve(l, c, s, factory))?;

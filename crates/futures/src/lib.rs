@@ -465,7 +465,9 @@ where
                 Wait::Stop
             }
         };
-        match future::or(msg, future::or(accept, future::or(timer, stop))).await {
+        // Shutdown first: while readers keep the inbox full, a message is
+        // always ready and the later branches would never be polled.
+        match future::or(stop, future::or(msg, future::or(accept, timer))).await {
             Wait::Msg(m) => host.handle(clock.now(), m),
             Wait::Timer => {}
             Wait::Stop => {

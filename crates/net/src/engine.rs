@@ -496,7 +496,7 @@ pub fn datagram_in<D: Datagrams>(
 ) {
     match received {
         Ok((n, from)) => machine.handle_datagram(now, from, &buf[..n.min(buf.len())]),
-        Err(e) if quiet(&e) => {}
+        Err(e) if is_quiet(&e) => {}
         Err(e) => tracing::debug!("udp recv: {e}"),
     }
 }
@@ -509,8 +509,9 @@ pub fn datagram_out(to: SocketAddr, sent: io::Result<usize>) {
     }
 }
 
-/// Errors that only mean "nothing yet".
-fn quiet(e: &io::Error) -> bool {
+/// Errors of a read or write that only mean "nothing yet" (would block,
+/// timed out, interrupted).
+pub fn is_quiet(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted

@@ -471,7 +471,10 @@ impl<H: Hub> HubHost<H> {
         self.flush(now, on_event);
         match (self.stopping, self.hub.poll_timeout()) {
             (Some(end), _) if self.is_empty() || now >= end => HubStep::Stop,
-            (_, Some(at)) => HubStep::Wait { until: Some(at) },
+            // A hub deadline past the end of the grace period must not
+            // keep a stopping host waiting beyond it.
+            (Some(end), Some(at)) => HubStep::Wait { until: Some(at.min(end)) },
+            (None, Some(at)) => HubStep::Wait { until: Some(at) },
             (Some(_), None) => HubStep::Wait { until: Some(now + HubHost::<H>::STOP_POLL) },
             (None, None) => HubStep::Wait { until: None },
         }
@@ -944,5 +947,39 @@ mod tests {
         host.stop(ms(0), Duration::from_secs(5));
         host.handle(ms(1), ToHub::Gone { conn });
         assert_eq!(host.step(ms(1), &mut |_, _| {}), HubStep::Stop);
+    }
+
+    /// A hub whose only timer is an hour away.
+    struct Late;
+
+    impl Hub for Late {
+        type Event = ();
+        fn handle(&mut self, _: Instant, _: Input<'_>) {}
+        fn handle_timeout(&mut self, _: Instant) {}
+        fn poll_output(&mut self) -> Option<Output<()>> {
+            None
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            Some(Instant::ZERO + Duration::from_secs(3600))
+        }
+        fn wants_read(&self, _: ConnId) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_hub_deadline_does_not_outlast_the_grace_period() {
+        let ms = |n| Instant::ZERO + Duration::from_millis(n);
+        let mut host = HubHost::new(Late);
+        assert_eq!(
+            host.step(ms(0), &mut |_, _| {}),
+            HubStep::Wait { until: Some(Instant::ZERO + Duration::from_secs(3600)) }
+        );
+        let (writer, _queue) = writer_channel(None);
+        let conn = ConnId(1);
+        host.handle(ms(0), ToHub::Opened { conn, peer: "p".into(), writer, gate: Gate::new() });
+        host.stop(ms(0), Duration::from_millis(100));
+        assert_eq!(host.step(ms(10), &mut |_, _| {}), HubStep::Wait { until: Some(ms(100)) });
+        assert_eq!(host.step(ms(100), &mut |_, _| {}), HubStep::Stop);
     }
 }

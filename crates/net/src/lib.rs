@@ -44,7 +44,7 @@ mod pump;
 mod transport;
 pub use engine::{
     Admission, Admit, Engine, EngineError, Linger, Step, connection_ended, datagram_in,
-    datagram_out, datagram_start,
+    datagram_out, datagram_start, is_quiet,
 };
 pub use hub::{
     Gate, HubHost, HubStep, HubWriter, ReaderNews, ToHub, ToWriter, TryWrite, Writer, WriterQueue,

@@ -45,9 +45,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sansnet_net::{
-    Admission, Admit, ConnSlot, Engine, Factory, Gate, HubHost, HubStep, HubWriter, Linger, Probes,
-    ReaderNews, Step, ToHub, WriterStep, connection_ended, datagram_in, datagram_out,
-    datagram_start, reader_news, writer_channel,
+    Admission, Admit, ConnSlot, Engine, EngineError, Factory, Gate, HubHost, HubStep, HubWriter,
+    Linger, Probes, ReaderNews, Step, ToHub, WriterStep, connection_ended, datagram_in,
+    datagram_out, datagram_start, is_quiet, reader_news, writer_channel,
 };
 pub use sansnet_net::{
     Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
@@ -231,6 +231,9 @@ pub fn drive<S: Session, A: App<S>>(
                 let n = match { stream }.write(chunk) {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    // The send timeout ran out with nothing taken: the same
+                    // error, and text, as on the other runtimes.
+                    Err(e) if is_quiet(&e) => return Err(EngineError::WriteStalled.into()),
                     Err(e) => return Err(e),
                 };
                 engine.written(session, ctl.clock.now(), n)?;
@@ -261,7 +264,7 @@ pub fn drive<S: Session, A: App<S>>(
                             scratch.resize((scratch.len() * 2).min(cap), 0);
                         }
                     }
-                    Err(e) if timed_out(&e) => {}
+                    Err(e) if is_quiet(&e) => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -277,14 +280,6 @@ pub fn drive<S: Session, A: App<S>>(
             Step::Fail(e) => return Err(e.into()),
         }
     }
-}
-
-/// A read that ended without data or error: a timeout or an interrupt.
-fn timed_out(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-    )
 }
 
 /// A waker that unparks the thread that made it.
@@ -352,12 +347,20 @@ fn read_timeout_change(
 
 /// Closes after a finished exchange without losing the last response:
 /// shuts the write side and drains what the peer still sends (see
-/// [`Linger`]), each read waiting at most [`Linger::TIME`].
+/// [`Linger`]) for at most [`Linger::TIME`] in all.
 fn linger_close(mut stream: &Stream, scratch: &mut [u8]) -> io::Result<()> {
     let _ = stream.shutdown(How::Write);
-    let _ = stream.set_read_timeout(Some(Linger::TIME));
+    let end = std::time::Instant::now() + Linger::TIME;
     let mut linger = Linger::new();
-    while linger.drained(stream.read(scratch)) {}
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        if !linger.drained(stream.read(scratch)) {
+            break;
+        }
+    }
     Ok(())
 }
 

@@ -430,7 +430,7 @@ pub(super) mod tests {
     }
 
     /// Runs `f` on a thread, failing if it takes over 10 s (it hung).
-    fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    pub(crate) fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || tx.send(f()));
         rx.recv_timeout(Duration::from_secs(10)).expect("it hung")

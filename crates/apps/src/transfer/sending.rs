@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -80,7 +81,13 @@ pub fn send_file<R: Transport, P: Progress>(
     timeout: Duration,
     progress: impl FnOnce(&str, u64) -> P,
 ) -> Result<Sent, SendError> {
-    let file = File::open(path).map_err(|e| SendError::Open(path.into(), e))?;
+    // Without waiting: opening a FIFO for reading would block until a writer
+    // came; its type is checked right after.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| SendError::Open(path.into(), e))?;
     let meta = file.metadata().map_err(|e| SendError::Open(path.into(), e))?;
     if !meta.is_file() {
         return Err(SendError::NotAFile(path.into()));
@@ -251,5 +258,32 @@ impl<P: Progress> App<Sender> for SendApp<P> {
 
     fn poll_work(&mut self, tx: &mut Sender, cx: &mut Context<'_>) -> Poll<()> {
         self.finish_jobs(tx, cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transfer::inbox::tests::{bounded, mkfifo};
+
+    #[test]
+    fn a_fifo_is_not_a_file_and_is_never_waited_for() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        mkfifo(dir.path(), "fifo");
+        let path = dir.path().join("fifo");
+        // Nobody listens there: the send must stop at the file, before any connect.
+        let endpoint: Endpoint = "127.0.0.1:9".parse().expect("endpoint");
+        let sent = bounded(move || {
+            let config = ServerConfig::default();
+            let none = |_: &str, _| ();
+            send_file::<sansnet_std::Runtime, _>(
+                &path,
+                &endpoint,
+                &config,
+                Duration::from_secs(1),
+                none,
+            )
+        });
+        assert!(matches!(sent, Err(SendError::NotAFile(_))), "{sent:?}");
     }
 }
