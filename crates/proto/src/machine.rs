@@ -252,6 +252,16 @@ pub enum Input<'a> {
         /// How many bytes.
         n: usize,
     },
+    /// `conn`'s peer proved who it is: a layer below the hub (TLS with
+    /// client certificates, say) verified a credential naming `name`.
+    /// Arrives before any byte of `conn` is read. A hub that has no use
+    /// for identities ignores it.
+    Identified {
+        /// The connection.
+        conn: ConnId,
+        /// The verified name (a certificate's common name).
+        name: &'a str,
+    },
     /// `conn` is gone (reset, write error, or closed after an
     /// [`Output::Close`]). The hub forgets it.
     Gone {

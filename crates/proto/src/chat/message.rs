@@ -42,6 +42,10 @@ pub enum ErrorCode {
     /// A directed message named users that are not in the room. The
     /// connection stays open.
     UnknownUser,
+    /// The connection's verified identity (its client certificate) names
+    /// someone else than the `username` asked for. The connection stays
+    /// open.
+    Forbidden,
 }
 
 impl ErrorCode {
@@ -53,6 +57,7 @@ impl ErrorCode {
             ErrorCode::BadMessage => "bad_message",
             ErrorCode::NameTaken => "name_taken",
             ErrorCode::UnknownUser => "unknown_user",
+            ErrorCode::Forbidden => "forbidden",
         }
     }
 

@@ -71,6 +71,9 @@ pub enum LeaveReason {
 #[derive(Debug)]
 struct Conn {
     peer: String,
+    /// The name a layer below proved ([`Input::Identified`]): the only
+    /// name it may join under.
+    verified: Option<String>,
     /// Its name once it joined.
     name: Option<String>,
     splitter: Splitter,
@@ -102,6 +105,7 @@ impl Conn {
     fn new(peer: String, splitter: Splitter) -> Conn {
         Conn {
             peer,
+            verified: None,
             name: None,
             splitter,
             unsent: 0,
@@ -476,6 +480,12 @@ impl Room {
     // -- commands of the protocol ----------------------------------------------
 
     fn join(&mut self, conn: ConnId, name: String) {
+        if let Some(verified) = self.conns.get(&conn).and_then(|c| c.verified.as_ref()) {
+            if *verified != name {
+                let message = format!("your certificate names {verified}: join as {verified}");
+                return self.error(conn, ErrorCode::Forbidden, message);
+            }
+        }
         if let Err(e) = check_username(&name, self.limits.max_name) {
             return self.error(conn, ErrorCode::BadMessage, e.to_string());
         }
@@ -493,6 +503,10 @@ impl Room {
     /// Joins `conn` under its peer address; `None` (after a `name_taken`
     /// error) when no such name is free.
     fn auto_join(&mut self, conn: ConnId) -> Option<String> {
+        if let Some(verified) = self.conns.get(&conn)?.verified.clone() {
+            self.join(conn, verified);
+            return self.conns.get(&conn)?.name.clone();
+        }
         let peer = &self.conns.get(&conn)?.peer;
         let free = |room: &Room, name: &str| {
             !room.names.contains_key(name)
@@ -749,6 +763,11 @@ impl Hub for Room {
             Input::Eof { conn } => self.on_eof(conn),
             Input::Sent { conn, n } => self.on_sent(conn, n),
             Input::Gone { conn } => self.on_gone(conn),
+            Input::Identified { conn, name } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.verified = Some(name.into());
+                }
+            }
         }
         self.settle();
     }

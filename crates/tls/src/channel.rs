@@ -1,0 +1,350 @@
+//! One TLS connection's record layer between ciphertext and plaintext: the
+//! part the [`Tls`](crate::Tls) session and the [`TlsHub`](crate::TlsHub)
+//! share. It owns the rustls connection and the plaintext that has been
+//! decrypted but not yet taken by the inner machine, and it does the
+//! bookkeeping that maps ciphertext written by the driver back to the
+//! plaintext the inner machine handed over.
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Write};
+
+use bytes::{Buf, Bytes, BytesMut};
+use rustls::Connection;
+use sansnet_proto::Instant;
+
+use crate::{Error, Limits, Peer};
+
+/// Where the peer's side of the stream stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// Still open.
+    Open,
+    /// `close_notify` received, or the stream ended without it; the inner
+    /// machine has not been told yet because plaintext is still waiting.
+    Pending,
+    /// The inner machine was told (`handle_eof`).
+    Told,
+}
+
+/// A TLS connection's record layer (see the [module docs](self)).
+pub(crate) struct Channel {
+    conn: Connection,
+    limits: Limits,
+    /// Decrypted bytes the inner machine has not consumed.
+    pub(crate) plain_in: BytesMut,
+    /// Plaintext from the inner machine that rustls did not take yet.
+    leftover: Option<Bytes>,
+    /// Plaintext handed to rustls since the last ciphertext chunk.
+    plain_unattributed: usize,
+    /// Per ciphertext chunk given to the driver and not yet written:
+    /// `(ciphertext bytes, plaintext bytes it carries)`.
+    in_flight: VecDeque<(usize, usize)>,
+    /// Ciphertext of the front chunk already written.
+    front_written: usize,
+    ending: Ending,
+    /// The failure that ends the connection, reported once.
+    failure: Option<Error>,
+    failure_reported: bool,
+    handshake_deadline: Option<Instant>,
+    established: bool,
+    established_reported: bool,
+    close_sent: bool,
+    close_taken: bool,
+}
+
+impl Channel {
+    pub(crate) fn new(conn: Connection, limits: Limits, now: Instant) -> Channel {
+        Channel {
+            conn,
+            limits,
+            plain_in: BytesMut::new(),
+            leftover: None,
+            plain_unattributed: 0,
+            in_flight: VecDeque::new(),
+            front_written: 0,
+            ending: Ending::Open,
+            failure: None,
+            failure_reported: false,
+            handshake_deadline: Some(now + limits.handshake_timeout),
+            established: false,
+            established_reported: false,
+            close_sent: false,
+            close_taken: false,
+        }
+    }
+
+    /// Whether the handshake finished.
+    pub(crate) fn is_established(&self) -> bool {
+        self.established
+    }
+
+    /// Whether the connection failed (an alert may still be queued).
+    pub(crate) fn has_failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    /// Whether the driver should read ciphertext for this connection.
+    pub(crate) fn wants_read(&self) -> bool {
+        self.failure.is_none()
+            && !self.close_sent
+            && self.ending == Ending::Open
+            && self.plain_in.len() < self.limits.max_plaintext
+            && self.conn.wants_read()
+    }
+
+    /// Consumes a prefix of `buf` (ciphertext) until the plaintext waiting
+    /// for the inner machine reaches its cap. Returns whether anything was
+    /// consumed.
+    pub(crate) fn receive(&mut self, buf: &mut BytesMut) -> bool {
+        let mut progressed = false;
+        while self.wants_read() && !buf.is_empty() {
+            let n = match self.conn.read_tls(&mut &buf[..]) {
+                Ok(n) => n,
+                // rustls's own buffers are full: come back later.
+                Err(_) => break,
+            };
+            if n == 0 {
+                break;
+            }
+            buf.advance(n);
+            progressed = true;
+            self.process();
+        }
+        progressed
+    }
+
+    /// The peer ended its side of the stream.
+    pub(crate) fn receive_eof(&mut self) {
+        if self.ending != Ending::Open || self.failure.is_some() {
+            return;
+        }
+        // An empty read tells rustls the stream ended.
+        let _ = self.conn.read_tls(&mut io::empty());
+        self.process();
+        if self.ending == Ending::Open && self.failure.is_none() {
+            // No close_notify and no error from rustls: the peer cut the
+            // stream (during the handshake, or between records).
+            self.fail(Error::Truncated);
+        }
+    }
+
+    fn process(&mut self) {
+        if let Err(e) = self.conn.process_new_packets() {
+            self.fail(Error::from_rustls(e, self.established));
+            return;
+        }
+        if !self.established && !self.conn.is_handshaking() {
+            self.established = true;
+            self.handshake_deadline = None;
+        }
+        self.take_plaintext();
+    }
+
+    /// Moves decrypted bytes out of rustls, up to the cap (rustls keeps
+    /// what did not fit, and reads no more ciphertext until it is taken).
+    pub(crate) fn take_plaintext(&mut self) {
+        if self.failure.is_some() {
+            return;
+        }
+        while self.plain_in.len() < self.limits.max_plaintext {
+            let mut reader = self.conn.reader();
+            match reader.fill_buf() {
+                Ok([]) => {
+                    // close_notify: a clean end.
+                    self.ending = Ending::Pending;
+                    return;
+                }
+                Ok(chunk) => {
+                    let n = chunk.len().min(self.limits.max_plaintext - self.plain_in.len());
+                    self.plain_in.extend_from_slice(&chunk[..n]);
+                    reader.consume(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    // UnexpectedEof: the transport ended without close_notify.
+                    self.fail(Error::Truncated);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Whether the inner machine should now be told that the stream ended
+    /// (every plaintext byte consumed first). Marks it told.
+    pub(crate) fn take_eof(&mut self) -> bool {
+        let ended = self.ending == Ending::Pending
+            || (self.failure.is_some() && self.ending == Ending::Open);
+        if ended && self.plain_in.is_empty() {
+            self.ending = Ending::Told;
+            return true;
+        }
+        false
+    }
+
+    fn fail(&mut self, error: Error) {
+        if self.failure.is_none() {
+            self.failure = Some(error);
+            self.plain_in.clear();
+            self.leftover = None;
+        }
+    }
+
+    /// Fails the handshake when its deadline passed.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        if self.handshake_deadline.is_some_and(|d| now >= d) {
+            self.handshake_deadline = None;
+            self.fail(Error::HandshakeTimeout(self.limits.handshake_timeout));
+        }
+    }
+
+    /// The handshake's deadline, while it runs.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.handshake_deadline
+    }
+
+    /// The next ciphertext to write. Plaintext is pulled from `next` (the
+    /// inner machine's output) only once the handshake is done; `finished`
+    /// says the inner machine is done, so that `close_notify` follows its
+    /// last bytes.
+    pub(crate) fn transmit(
+        &mut self,
+        mut next: impl FnMut() -> Option<Bytes>,
+        finished: impl Fn() -> bool,
+    ) -> Option<Bytes> {
+        loop {
+            if self.conn.wants_write() {
+                return self.flush();
+            }
+            if self.failure.is_some() || self.close_sent || !self.established {
+                return None;
+            }
+            let plain = match self.leftover.take() {
+                Some(p) => p,
+                None => match next() {
+                    Some(p) => p,
+                    None => {
+                        if finished() {
+                            self.conn.send_close_notify();
+                            self.close_sent = true;
+                            continue;
+                        }
+                        return None;
+                    }
+                },
+            };
+            let taken = self.conn.writer().write(&plain).unwrap_or(0);
+            self.plain_unattributed += taken;
+            if taken < plain.len() {
+                self.leftover = Some(plain.slice(taken..));
+                if !self.conn.wants_write() {
+                    return None; // nothing taken and nothing to send
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Option<Bytes> {
+        let mut out = Vec::with_capacity(self.limits.write_chunk);
+        while self.conn.wants_write() && out.len() < self.limits.write_chunk {
+            match self.conn.write_tls(&mut out) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        if out.is_empty() {
+            return None;
+        }
+        self.in_flight.push_back((out.len(), std::mem::take(&mut self.plain_unattributed)));
+        Some(Bytes::from(out))
+    }
+
+    /// The driver wrote `n` more ciphertext bytes; returns the plaintext
+    /// bytes that are now wholly on the wire.
+    pub(crate) fn sent(&mut self, mut n: usize) -> usize {
+        let mut plain = 0;
+        while n > 0 {
+            let Some(&(cipher, p)) = self.in_flight.front() else { break };
+            let step = n.min(cipher - self.front_written);
+            self.front_written += step;
+            n -= step;
+            if self.front_written == cipher {
+                self.in_flight.pop_front();
+                self.front_written = 0;
+                plain += p;
+            }
+        }
+        plain
+    }
+
+    /// Whether every ciphertext byte handed out was written.
+    pub(crate) fn all_sent(&self) -> bool {
+        self.in_flight.is_empty() && !self.conn.wants_write()
+    }
+
+    /// The connection is over for TLS: failed (its alert handed out), or
+    /// `close_notify` handed out after the inner machine's last bytes.
+    pub(crate) fn is_closed(&self) -> bool {
+        (self.failure.is_some() || self.close_sent) && !self.conn.wants_write()
+    }
+
+    /// The handshake's result, once, when it finished.
+    pub(crate) fn take_established(&mut self) -> Option<Peer> {
+        if self.established && !self.established_reported {
+            self.established_reported = true;
+            return Some(Peer::of(&self.conn));
+        }
+        None
+    }
+
+    /// The failure, once.
+    pub(crate) fn take_failure(&mut self) -> Option<Error> {
+        if self.failure_reported {
+            return None;
+        }
+        let failure = self.failure.clone()?;
+        self.failure_reported = true;
+        Some(failure)
+    }
+
+    /// The peer's identity, once the handshake is done.
+    pub(crate) fn peer(&self) -> Option<Peer> {
+        self.established.then(|| Peer::of(&self.conn))
+    }
+
+    /// Plaintext waiting for the inner machine, or the end of the stream
+    /// to tell it about: whether the owner should feed it.
+    pub(crate) fn has_input(&mut self) -> bool {
+        self.take_plaintext();
+        !self.plain_in.is_empty()
+            || (self.ending == Ending::Pending || (self.failure.is_some() && self.ending == Ending::Open))
+    }
+
+    /// Queues `data` (plaintext) whole, for a hub whose machine budgets
+    /// what it queues itself (the buffer limit is off for hub
+    /// connections). Before the handshake finishes rustls holds it.
+    pub(crate) fn seal(&mut self, data: &[u8]) {
+        if self.failure.is_none() && !self.close_sent {
+            let _ = self.conn.writer().write_all(data);
+            self.plain_unattributed += data.len();
+        }
+    }
+
+    /// Queues `close_notify` after what was sealed.
+    pub(crate) fn close(&mut self) {
+        if self.failure.is_none() && !self.close_sent {
+            self.conn.send_close_notify();
+            self.close_sent = true;
+        }
+    }
+
+    /// Whether the connection is over for TLS and the close was not yet
+    /// handed out (once).
+    pub(crate) fn take_close(&mut self) -> bool {
+        if self.is_closed() && !self.close_taken {
+            self.close_taken = true;
+            return true;
+        }
+        false
+    }
+}
+

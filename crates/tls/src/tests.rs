@@ -1,0 +1,450 @@
+//! The wrappers against each other in memory, on a simulated clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use proptest::prelude::*;
+use rcgen::{CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::ServerName;
+use sansnet_proto::echo::Echo;
+use sansnet_proto::testing::Pair;
+use sansnet_proto::{ConnId, Hub, Input, Instant, Output, Session};
+
+use crate::{config, Error, Event, HubEvent, Limits, Secured, Tls, TlsHub};
+
+/// A CA, a server certificate for `localhost`, a client certificate for
+/// `alice`, and a CA nobody trusts: PEM texts.
+struct Pki {
+    ca: String,
+    server: (String, String),
+    alice: (String, String),
+    stranger: (String, String),
+}
+
+fn ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
+    let mut params = CertificateParams::new(Vec::new()).unwrap();
+    params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), Issuer::new(params, key))
+}
+
+fn leaf(issuer: &Issuer<'_, KeyPair>, names: &[&str], cn: &str) -> (String, String) {
+    let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, issuer).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+fn pki() -> Pki {
+    let (ca_pem, issuer) = ca("test CA");
+    let (_, other) = ca("stranger CA");
+    Pki {
+        ca: ca_pem,
+        server: leaf(&issuer, &["localhost"], "localhost"),
+        alice: leaf(&issuer, &[], "alice"),
+        stranger: leaf(&other, &[], "mallory"),
+    }
+}
+
+fn server_config(pki: &Pki, mutual: bool) -> Arc<rustls::ServerConfig> {
+    let ca = mutual.then_some(pki.ca.as_bytes());
+    config::server(pki.server.0.as_bytes(), pki.server.1.as_bytes(), ca, &[b"http/1.1"]).unwrap()
+}
+
+fn client_config(pki: &Pki, identity: Option<&(String, String)>) -> Arc<rustls::ClientConfig> {
+    let roots = config::roots(pki.ca.as_bytes(), "ca").unwrap();
+    let identity = identity.map(|(c, k)| (c.as_bytes(), k.as_bytes()));
+    config::client(roots, identity, &[b"http/1.1"]).unwrap()
+}
+
+/// A client that sends `payload`, reads until it got `expect` bytes, and
+/// finishes.
+struct Probe {
+    out: Option<Bytes>,
+    got: Vec<u8>,
+    expect: usize,
+    eof: bool,
+}
+
+impl Probe {
+    fn new(payload: &[u8], expect: usize) -> Probe {
+        Probe { out: Some(Bytes::copy_from_slice(payload)), got: Vec::new(), expect, eof: false }
+    }
+}
+
+impl Session for Probe {
+    type Event = ();
+    fn handle_read(&mut self, _: Instant, buf: &mut BytesMut) {
+        self.got.extend_from_slice(&buf.split());
+    }
+    fn handle_eof(&mut self, _: Instant) {
+        self.eof = true;
+    }
+    fn handle_timeout(&mut self, _: Instant) {}
+    fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.out.take()
+    }
+    fn poll_event(&mut self) -> Option<()> {
+        None
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn wants_read(&self) -> bool {
+        !self.eof
+    }
+    fn is_finished(&self) -> bool {
+        self.eof || self.got.len() >= self.expect
+    }
+}
+
+/// What a test saw of TLS events.
+#[derive(Default)]
+struct Log(Vec<String>);
+
+impl PartialEq<[&str; 1]> for Log {
+    fn eq(&self, other: &[&str; 1]) -> bool {
+        self.0 == other
+    }
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+fn logging<S: Session>() -> (Log, impl FnMut(&mut Log, &mut S, &Event<S::Event>)) {
+    (Log::default(), |log: &mut Log, _: &mut S, e: &Event<S::Event>| match e {
+        Event::Established(p) => log.0.push(format!("established {:?} {}", p.name, p.version)),
+        Event::Failed(e) => log.0.push(format!("failed {e} {}", e.is_certificate())),
+        Event::Inner(_) => {}
+    })
+}
+
+/// An app that records TLS events and ignores the inner ones.
+fn recorder<S: Session>() -> Secured<Log, impl FnMut(&mut Log, &mut S, &Event<S::Event>)> {
+    let (log, f) = logging::<S>();
+    Secured::new(log, f)
+}
+
+impl<S: Session> sansnet_proto::App<S> for Log {
+    fn on_event(&mut self, _: &mut S, _: S::Event) {}
+}
+
+fn name() -> ServerName<'static> {
+    ServerName::try_from("localhost").unwrap()
+}
+
+fn echo_pair(pki: &Pki, mutual: bool, who: Option<&(String, String)>, payload: &[u8]) -> Pair<Tls<Probe>, Tls<Echo>> {
+    let t0 = Instant::ZERO;
+    let client =
+        Tls::client(client_config(pki, who), name(), Limits::default(), Probe::new(payload, payload.len()), t0)
+            .unwrap();
+    let server = Tls::server(server_config(pki, mutual), Limits::default(), Echo::new(t0), t0).unwrap();
+    Pair::new(client, server, t0)
+}
+
+#[test]
+fn echo_through_tls_and_close_notify() {
+    let pki = pki();
+    let payload = vec![7u8; 100_000];
+    let mut pair = echo_pair(&pki, false, None, &payload);
+    let (mut a, mut b) = (recorder::<Probe>(), recorder::<Echo>());
+    pair.run(&mut a, &mut b);
+    assert_eq!(pair.a.session.inner().got, payload);
+    assert_eq!(a.app, ["established Some(\"localhost\") TLSv1.3"]);
+    // The client finished with close_notify: a clean end for the server.
+    assert_eq!(b.app, ["established None TLSv1.3"]);
+    assert!(pair.b.session.is_finished());
+    assert_eq!(pair.a.session.peer().unwrap().alpn.as_deref(), Some(&b"http/1.1"[..]));
+}
+
+#[test]
+fn client_certificate_names_the_peer() {
+    let pki = pki();
+    let mut pair = echo_pair(&pki, true, Some(&pki.alice), b"hi");
+    let (mut a, mut b) = (recorder::<Probe>(), recorder::<Echo>());
+    pair.run(&mut a, &mut b);
+    assert_eq!(pair.a.session.inner().got, b"hi");
+    assert_eq!(b.app, ["established Some(\"alice\") TLSv1.3"]);
+    assert_eq!(pair.b.session.peer().unwrap().name.as_deref(), Some("alice"));
+}
+
+#[test]
+fn missing_or_untrusted_client_certificate_fails_the_handshake() {
+    let pki = pki();
+    for who in [None, Some(&pki.stranger)] {
+        let mut pair = echo_pair(&pki, true, who, b"hi");
+        let (mut a, mut b) = (recorder::<Probe>(), recorder::<Echo>());
+        pair.run(&mut a, &mut b);
+        assert!(pair.a.session.inner().got.is_empty());
+        assert_eq!(b.app.0.len(), 1, "{:?}", b.app);
+        assert!(b.app.0[0].starts_with("failed TLS handshake failed"), "{:?}", b.app);
+        assert!(b.app.0[0].ends_with(" true"), "a certificate error: {:?}", b.app);
+        assert!(pair.b.session.is_finished());
+        assert!(a.app.0.iter().any(|l| l.starts_with("failed")), "{:?}", a.app);
+    }
+}
+
+#[test]
+fn untrusted_server_fails_with_a_certificate_error() {
+    let pki = pki();
+    let other = self::pki(); // a different CA
+    let t0 = Instant::ZERO;
+    let client = Tls::client(client_config(&other, None), name(), Limits::default(), Probe::new(b"x", 1), t0).unwrap();
+    let server = Tls::server(server_config(&pki, false), Limits::default(), Echo::new(t0), t0).unwrap();
+    let mut pair = Pair::new(client, server, t0);
+    let (mut a, mut b) = (recorder::<Probe>(), recorder::<Echo>());
+    pair.run(&mut a, &mut b);
+    assert_eq!(a.app.0.len(), 1);
+    assert!(a.app.0[0].contains("invalid peer certificate"), "{:?}", a.app);
+    assert!(a.app.0[0].ends_with(" true"), "a certificate error: {:?}", a.app);
+}
+
+#[test]
+fn plaintext_on_a_tls_port_is_not_tls() {
+    let pki = pki();
+    let t0 = Instant::ZERO;
+    let mut server = Tls::server(server_config(&pki, false), Limits::default(), Echo::new(t0), t0).unwrap();
+    let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..]);
+    server.handle_read(t0, &mut buf);
+    let Some(Event::Failed(e)) = server.poll_event() else { panic!("no failure") };
+    assert!(matches!(e, Error::NotTls(_)), "{e}");
+    let alert = server.poll_transmit().expect("an alert");
+    assert_eq!(alert[0], 21, "an alert record");
+    assert!(server.poll_transmit().is_none());
+    assert!(server.is_finished());
+}
+
+#[test]
+fn a_handshake_that_never_finishes_times_out() {
+    let pki = pki();
+    let t0 = Instant::ZERO;
+    let limits = Limits::default().with_handshake_timeout(Duration::from_secs(3));
+    let mut server = Tls::server(server_config(&pki, false), limits, Echo::new(t0), t0).unwrap();
+    assert_eq!(server.poll_timeout(), Some(t0 + Duration::from_secs(3)));
+    server.handle_timeout(t0 + Duration::from_secs(2));
+    assert!(server.poll_event().is_none());
+    server.handle_timeout(t0 + Duration::from_secs(3));
+    let Some(Event::Failed(e)) = server.poll_event() else { panic!("no failure") };
+    assert_eq!(e, Error::HandshakeTimeout(Duration::from_secs(3)));
+    assert!(server.is_finished());
+}
+
+#[test]
+fn a_cut_without_close_notify_is_a_truncation_and_ends_the_inner_stream() {
+    let pki = pki();
+    let mut pair = echo_pair(&pki, false, None, b"hello");
+    let (mut a, mut b) = (recorder::<Probe>(), recorder::<Echo>());
+    // Handshake and the echo, but stop before the client closes.
+    for _ in 0..20 {
+        pair.step(&mut a, &mut b);
+        if pair.a.session.inner().got.len() == 5 {
+            break;
+        }
+    }
+    assert_eq!(pair.a.session.inner().got, b"hello");
+    assert!(!pair.b.session.is_finished());
+    pair.a.drop_unwritten();
+    pair.b.eof(&mut b);
+    assert_eq!(b.app.0.last().unwrap(), "failed TLS stream cut without close_notify (truncated) false");
+    assert!(pair.b.session.inner().is_finished(), "the echo saw its end of stream");
+    assert!(pair.b.session.is_finished());
+}
+
+/// A machine that takes nothing until its timer fires.
+struct Stubborn {
+    open_at: Instant,
+    open: bool,
+    got: usize,
+}
+
+impl Session for Stubborn {
+    type Event = ();
+    fn handle_read(&mut self, _: Instant, buf: &mut BytesMut) {
+        self.got += buf.len();
+        buf.clear();
+    }
+    fn handle_eof(&mut self, _: Instant) {}
+    fn handle_timeout(&mut self, now: Instant) {
+        self.open |= now >= self.open_at;
+    }
+    fn poll_transmit(&mut self) -> Option<Bytes> {
+        None
+    }
+    fn poll_event(&mut self) -> Option<()> {
+        None
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        (!self.open).then_some(self.open_at)
+    }
+    fn wants_read(&self) -> bool {
+        self.open
+    }
+    fn is_finished(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_machine_that_stops_reading_stops_the_wrapper_reading() {
+    let pki = pki();
+    let t0 = Instant::ZERO;
+    let limits = Limits::default().with_max_plaintext(20_000);
+    let payload = vec![1u8; 1_000_000];
+    let client = Tls::client(client_config(&pki, None), name(), limits, Probe::new(&payload, 0), t0).unwrap();
+    let stubborn = Stubborn { open_at: t0 + Duration::from_secs(1), open: false, got: 0 };
+    let server = Tls::server(server_config(&pki, false), limits, stubborn, t0).unwrap();
+    let mut pair = Pair::new(client, server, t0);
+    let (mut a, mut b) = (recorder::<Probe>(), recorder::<Stubborn>());
+    for _ in 0..200 {
+        pair.step(&mut a, &mut b);
+    }
+    // The server took at most its cap plus one record; the rest waits
+    // unread (the driver's buffer, the socket), not in the wrapper.
+    assert!(!pair.b.session.wants_read());
+    assert!(pair.b.inbox().len() > 900_000, "{}", pair.b.inbox().len());
+    pair.timeout(t0 + Duration::from_secs(1), &mut a, &mut b);
+    for _ in 0..2000 {
+        if !pair.step(&mut a, &mut b) {
+            break;
+        }
+    }
+    assert_eq!(pair.b.session.inner().got, payload.len());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// However the ciphertext is cut on its way, both machines see the
+    /// same plaintext.
+    #[test]
+    fn any_split_of_the_ciphertext_gives_the_same_plaintext(
+        sizes in proptest::collection::vec(1usize..3000, 1..20),
+        len in 0usize..40_000,
+    ) {
+        let pki = PKI.with(|p| p.clone());
+        let payload: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+        let mut pair = echo_pair(&pki, false, None, &payload);
+        let (mut a, mut b) = (recorder::<Probe>(), recorder::<Echo>());
+        let mut i = 0;
+        for _ in 0..100_000 {
+            let max = sizes[i % sizes.len()];
+            i += 1;
+            if !pair.step_max(max, &mut a, &mut b) && (pair.a.session.is_finished() && pair.b.session.is_finished()) {
+                break;
+            }
+            if !pair.step_max(max, &mut a, &mut b) && pair.deadline().is_none() {
+                break;
+            }
+        }
+        prop_assert_eq!(&pair.a.session.inner().got, &payload);
+        prop_assert_eq!(&b.app.0, &vec!["established None TLSv1.3".to_string()]);
+    }
+}
+
+thread_local! {
+    static PKI: SharedPki = SharedPki(Arc::new(pki()));
+}
+
+#[derive(Clone)]
+struct SharedPki(Arc<Pki>);
+
+impl std::ops::Deref for SharedPki {
+    type Target = Pki;
+    fn deref(&self) -> &Pki {
+        &self.0
+    }
+}
+
+// ---- the hub ------------------------------------------------------------
+
+/// A hub that echoes each connection's bytes back, and records
+/// identities.
+#[derive(Default)]
+struct EchoHub {
+    out: std::collections::VecDeque<Output<String>>,
+}
+
+impl Hub for EchoHub {
+    type Event = String;
+    fn handle(&mut self, _: Instant, input: Input<'_>) {
+        match input {
+            Input::Read { conn, buf } => {
+                let data = buf.split().freeze();
+                self.out.push_back(Output::Transmit { conn, data });
+            }
+            Input::Identified { conn, name } => self.out.push_back(Output::Event(format!("{} is {name}", conn.0))),
+            Input::Eof { conn } => self.out.push_back(Output::Close { conn }),
+            Input::Gone { conn } => self.out.push_back(Output::Event(format!("{} gone", conn.0))),
+            _ => {}
+        }
+    }
+    fn handle_timeout(&mut self, _: Instant) {}
+    fn poll_output(&mut self) -> Option<Output<String>> {
+        self.out.pop_front()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn wants_read(&self, _: ConnId) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_hub_gets_plaintext_and_identities_per_connection() {
+    let pki = pki();
+    let t0 = Instant::ZERO;
+    let mut hub = TlsHub::new(server_config(&pki, true), Limits::default(), EchoHub::default());
+    let mut clients = Vec::new();
+    for (i, who) in [&pki.alice, &pki.stranger].into_iter().enumerate() {
+        let conn = ConnId(i as u64);
+        hub.handle(t0, Input::Opened { conn, peer: format!("peer{i}") });
+        let client = Tls::client(client_config(&pki, Some(who)), name(), Limits::default(), Probe::new(b"ping", 4), t0).unwrap();
+        clients.push((conn, client, recorder::<Probe>()));
+    }
+    let mut events = Vec::new();
+    let mut closed = Vec::new();
+    for _ in 0..50 {
+        for (conn, client, app) in &mut clients {
+            let mut to_hub = BytesMut::new();
+            loop {
+                while let Some(e) = client.poll_event() {
+                    sansnet_proto::App::on_event(app, client, e);
+                }
+                let Some(data) = client.poll_transmit() else { break };
+                to_hub.extend_from_slice(&data);
+                client.handle_sent(t0, data.len());
+            }
+            if !to_hub.is_empty() {
+                hub.handle(t0, Input::Read { conn: *conn, buf: &mut to_hub });
+            }
+        }
+        while let Some(out) = hub.poll_output() {
+            match out {
+                Output::Transmit { conn, data } => {
+                    let (_, client, _) = clients.iter_mut().find(|(c, ..)| *c == conn).unwrap();
+                    client.handle_read(t0, &mut BytesMut::from(&data[..]));
+                    hub.handle(t0, Input::Sent { conn, n: data.len() });
+                }
+                Output::Close { conn } => closed.push(conn),
+                Output::Event(HubEvent::Inner(e)) => events.push(e),
+                Output::Event(HubEvent::Established { conn, peer }) => events.push(format!("{} established {:?}", conn.0, peer.name)),
+                Output::Event(HubEvent::Failed { conn, error }) => events.push(format!("{} failed {}", conn.0, error.is_certificate())),
+            }
+        }
+    }
+    assert_eq!(clients[0].1.inner().got, b"ping");
+    assert!(clients[1].1.inner().got.is_empty());
+    assert!(events.contains(&"0 is alice".to_string()), "{events:?}");
+    assert!(events.contains(&"0 established Some(\"alice\")".to_string()), "{events:?}");
+    assert!(!events.iter().any(|e| e.starts_with("1 is")), "{events:?}");
+    assert!(events.contains(&"1 failed true".to_string()), "{events:?}");
+    assert!(closed.contains(&ConnId(1)));
+}
