@@ -213,14 +213,17 @@ impl<S: Session> Session for Tls<S> {
 /// the certificate names).
 ///
 /// ```
-/// use sansnet_proto::echo::Echo;
+/// use sansnet_proto::{echo::Echo, Session};
 /// use sansnet_tls::{Event, Secured};
 ///
-/// let app = Secured::new(|_: &mut Echo, _| {}, |_: &mut _, _: &mut Echo, event: &Event<()>| {
+/// type E = <Echo as Session>::Event;
+/// fn inner(_: &mut Echo, _: E) {}
+/// fn on_tls(_: &mut fn(&mut Echo, E), _: &mut Echo, event: &Event<E>) {
 ///     if let Event::Failed(e) = event {
 ///         eprintln!("{e}");
 ///     }
-/// });
+/// }
+/// let app = Secured::new(inner as fn(&mut Echo, E), on_tls);
 /// # let _ = app;
 /// ```
 pub struct Secured<A, T> {
