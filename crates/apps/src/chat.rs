@@ -9,15 +9,38 @@ use sansnet_net::{Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Str
 use sansnet_proto::chat::{ClientMessage, Event, Limits, Room, ServerEvent};
 use sansnet_proto::text::escape;
 
+use crate::tls::{ClientTls, HubEvent, ServerTls, TlsHub};
+
 /// Serves a chat room with `limits` on `listener` over the runtime `R`
 /// until `shutdown` is triggered; the room's events are logged (tracing).
+///
+/// With `tls`, every connection speaks TLS, and where it requires client
+/// certificates a member's name is its certificate's common name
+/// (PROTOCOLS.md §5).
 pub fn serve<R: Transport>(
     listener: Listener,
     config: &ServerConfig,
     shutdown: &Shutdown,
     limits: Limits,
+    tls: Option<&ServerTls>,
 ) -> io::Result<()> {
-    R::serve_hub(listener, config, shutdown, Room::new(limits), log_event)
+    let room = Room::new(limits);
+    match tls {
+        None => R::serve_hub(listener, config, shutdown, room, log_event),
+        Some(tls) => R::serve_hub(listener, config, shutdown, tls.hub(room), log_tls_event),
+    }
+}
+
+/// Logs one of the TLS room's events.
+pub fn log_tls_event(hub: &mut TlsHub<Room>, event: HubEvent<Event>) {
+    match event {
+        HubEvent::Inner(e) => log_event(hub.inner_mut(), e),
+        HubEvent::Established { conn, peer } => match peer.name {
+            Some(name) => tracing::info!("connection {}: certificate {}", conn.0, escape(&name)),
+            None => tracing::debug!("connection {}: {} {}", conn.0, peer.version, peer.cipher),
+        },
+        HubEvent::Failed { conn, error } => tracing::warn!("connection {}: {error}", conn.0),
+    }
 }
 
 /// Logs one of the room's events.
@@ -39,16 +62,20 @@ pub fn log_event(_room: &mut Room, event: Event) {
 pub struct Member(Stream);
 
 impl Member {
-    /// Connects to `endpoint` (within `timeout`) and asks to join as
-    /// `name`. Returns the member and the events that arrive, in order,
+    /// Connects to `endpoint` (within `timeout`), over TLS with `tls`, and
+    /// asks to join as `name`. Returns the member and the events that arrive, in order,
     /// until the server closes (an unreadable event is `Ok(None)`).
     pub fn join(
         endpoint: &Endpoint,
         opts: &SocketOptions,
         timeout: Duration,
         name: &str,
+        tls: Option<&ClientTls>,
     ) -> io::Result<(Member, impl Iterator<Item = io::Result<Option<ServerEvent>>> + use<>)> {
         let mut stream = opts.connect(endpoint, Some(timeout))?;
+        if let Some(tls) = tls {
+            stream = tls.bridge(stream)?;
+        }
         let reader = BufReader::new(Reader(stream.try_clone()?));
         stream.write_all(&ClientMessage::Join { username: name.to_owned() }.encode())?;
         let events = reader.split(b'\n').map(|line| Ok(ServerEvent::decode(&line?).ok()));

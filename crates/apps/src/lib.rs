@@ -52,6 +52,7 @@ mod scan;
 pub mod static_files;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 pub mod transfer;
 pub mod units;
 

@@ -15,6 +15,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sansnet_net::{Endpoint, SocketOptions, Stream};
+
+use crate::tls::ClientTls;
 use socket2::SockRef;
 
 /// Why no reply was had.
@@ -30,12 +32,15 @@ pub enum Error {
     /// A socket call failed: what was being done, and the error.
     #[error("{0}: {1}")]
     Io(String, io::Error),
+    /// The TLS handshake failed (the text names the cause).
+    #[error("{0}")]
+    Tls(io::Error),
     /// Writing the reply out failed.
     #[error("output: {0}")]
     Output(io::Error),
 }
 
-/// Connects to `endpoint`, sends `message` and copies the reply to `out`
+/// Connects to `endpoint` (over TLS with `tls`), sends `message` and copies the reply to `out`
 /// as it arrives, until the peer closes, or `quiet` passes without a byte
 /// once one came, or `timeout` since the connect. Returns the bytes of the
 /// reply; nothing at all in time is [`Error::TimedOut`].
@@ -46,18 +51,23 @@ pub fn send_tcp(
     timeout: Duration,
     quiet: Duration,
     out: &mut dyn Write,
+    tls: Option<&ClientTls>,
 ) -> Result<usize, Error> {
     let start = Instant::now();
-    let stream = match opts.connect(endpoint, Some(timeout)) {
+    let mut stream = match opts.connect(endpoint, Some(timeout)) {
         Ok(s) => s,
         Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(Error::TimedOut(timeout)),
         Err(e) => return Err(Error::Io(format!("cannot connect to {endpoint}"), e)),
     };
+
     let options = match &stream {
         Stream::Tcp(s) => SocketOptions::effective(&SockRef::from(s)),
         Stream::Unix(s) => SocketOptions::effective(&SockRef::from(s)),
     };
     tracing::info!("socket options on the connection to {endpoint}: {options}");
+    if let Some(tls) = tls {
+        stream = tls.bridge(stream).map_err(Error::Tls)?;
+    }
     let socket = |e| Error::Io("socket".into(), e);
     let deadline = start + timeout;
     // Write from another thread while this one reads, so that a long

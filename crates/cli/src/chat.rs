@@ -14,7 +14,7 @@ use sansnet_apps::chat::{self, Member};
 use sansnet_proto::chat::{ErrorCode, Limits, ServerEvent};
 use sansnet_proto::text::escape;
 
-use crate::cli::{Cli, SocketArgs, parse_secs, parse_size};
+use crate::cli::{Cli, parse_secs, parse_size};
 use crate::server::{self, Plan};
 use sansnet_net::Transport;
 
@@ -89,12 +89,12 @@ pub(crate) struct JoinArgs {
 pub(crate) fn run<R: Transport>(cli: &Cli, args: &ChatArgs) -> anyhow::Result<()> {
     match &args.command {
         ChatCommand::Serve(a) => serve::<R>(cli, a),
-        ChatCommand::Join(a) => join(&cli.socket, a),
+        ChatCommand::Join(a) => join(cli, a),
     }
 }
 
 fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
-    let plan = Plan::new(cli, args.bind.as_deref(), "127.0.0.1:8888")?;
+    let plan = Plan::new(cli, args.bind.as_deref(), "127.0.0.1:8888", &[])?;
     let limits = Limits::default()
         .with_max_frame(args.max_frame)
         .with_max_name(args.max_name)
@@ -102,12 +102,17 @@ fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         .with_announce_every(args.announce_every)
         .with_sender_hold(args.sender_hold);
     let shutdown = sansnet_net::Shutdown::new();
-    server::run_with::<R>(plan, shutdown, |l, config, s| chat::serve::<R>(l, config, s, limits))
+    let tls = plan.tls.clone();
+    server::run_with::<R>(plan, shutdown, |l, config, s| {
+        chat::serve::<R>(l, config, s, limits, tls.as_ref())
+    })
 }
 
-fn join(socket: &SocketArgs, args: &JoinArgs) -> anyhow::Result<()> {
-    let endpoint = socket.endpoint(Some(&args.addr), "127.0.0.1:8888")?;
-    let (mut member, events) = Member::join(&endpoint, &socket.options(), args.timeout, &args.name)
+fn join(cli: &Cli, args: &JoinArgs) -> anyhow::Result<()> {
+    let endpoint = cli.socket.endpoint(Some(&args.addr), "127.0.0.1:8888")?;
+    let tls = cli.tls.client(&args.addr)?;
+    let opts = cli.socket.options();
+    let (mut member, events) = Member::join(&endpoint, &opts, args.timeout, &args.name, tls.as_ref())
         .with_context(|| format!("cannot connect to {endpoint}"))?;
     // Typing happens on a thread of its own, so that the program ends as soon
     // as the server closes, even while nobody types.

@@ -40,6 +40,9 @@ pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) socket: SocketArgs,
 
+    #[command(flatten)]
+    pub(crate) tls: crate::tls::TlsArgs,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -54,7 +54,9 @@ pub(crate) struct EchoArgs {
 /// Runs `sansnet echo` until SIGINT or SIGTERM.
 pub(crate) fn run<R: Transport>(cli: &Cli, args: &EchoArgs) -> anyhow::Result<()> {
     let default = if args.udp { UDP_DEFAULT } else { TCP_DEFAULT };
-    let plan = Plan::new(cli, args.bind.as_deref(), default)?;
+    let what = args.udp.then_some("echo --udp");
+    cli.tls.server(&[], what)?;
+    let plan = Plan::new(cli, args.bind.as_deref(), default, &[])?;
     let prefix = Bytes::from(args.prefix.clone().into_bytes());
     let idle = cli.socket.idle_timeout.unwrap_or(echo::DEFAULT_IDLE);
     if args.udp {
@@ -73,5 +75,5 @@ pub(crate) fn run<R: Transport>(cli: &Cli, args: &EchoArgs) -> anyhow::Result<()
         let (p, max) = (&args.prefix, args.max_unsent);
         eprintln!("echo: prefix={p:?} max_unsent={max} idle_timeout={idle:?}");
     }
-    server::run::<R>(plan, echo::tcp(prefix, args.max_unsent, idle))
+    server::run::<R, _>(plan, echo::tcp(prefix, args.max_unsent, idle), sansnet_apps::tls::anyone)
 }

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use sansnet_apps::static_files::{self, Root};
+use sansnet_apps::tls::anyone;
 use sansnet_net::Transport;
 
 use crate::cli::{Cli, HttpArgs};
@@ -10,14 +11,14 @@ use crate::server::{self, Plan};
 
 /// Runs `sansnet http` until SIGINT or SIGTERM.
 pub(crate) fn run<R: Transport>(cli: &Cli, args: &HttpArgs) -> anyhow::Result<()> {
-    let plan = Plan::new(cli, args.bind.as_deref(), "127.0.0.1:8080")?;
+    let plan = Plan::new(cli, args.bind.as_deref(), "127.0.0.1:8080", &[b"http/1.1"])?;
     let limits = args.limits(&cli.socket);
     match &args.root {
-        None => server::run::<R>(plan, sansnet_apps::hello::factory(limits)),
+        None => server::run::<R, _>(plan, sansnet_apps::hello::factory(limits), anyone),
         Some(dir) => {
             let root = Root::new(dir).with_context(|| format!("--root {}", dir.display()))?;
             tracing::info!("serving files from {}", root.path().display());
-            server::run::<R>(plan, static_files::factory::<R>(root, limits))
+            server::run::<R, _>(plan, static_files::factory::<R>(root, limits), anyone)
         }
     }
 }

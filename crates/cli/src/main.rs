@@ -25,6 +25,7 @@ mod process;
 mod resolve;
 mod scan;
 mod server;
+mod tls;
 mod transfer;
 
 use cli::{Cli, Command, Runtime};
@@ -85,8 +86,14 @@ fn run<R: Transport>(cli: Cli) -> anyhow::Result<()> {
         Command::Echo(args) => echo::run::<R>(&cli, args),
         Command::File(args) => transfer::run::<R>(&cli, args),
         Command::Send(args) => oneshot::run(&cli, args),
-        Command::Scan(args) => scan::run::<R>(&cli, args, fd_limit),
-        Command::Resolve(args) => resolve::run(&cli, args),
+        Command::Scan(args) => {
+            cli.tls.server(&[], Some("scan"))?;
+            scan::run::<R>(&cli, args, fd_limit)
+        }
+        Command::Resolve(args) => {
+            cli.tls.server(&[], Some("resolve"))?;
+            resolve::run(&cli, args)
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::io::{self, Write};
 use std::thread;
 
 use anyhow::Context;
+use sansnet_apps::tls::{self, Peer, ServerTls};
 use sansnet_net::{Endpoint, Factory, Listener, ServerConfig, Shutdown, Transport};
 use sansnet_proto::Datagrams;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -25,20 +26,38 @@ pub(crate) struct Plan {
     pub(crate) config: ServerConfig,
     /// Print the effective socket options on stderr (`-v`).
     pub(crate) verbose: bool,
+    /// TLS on the listener (`--tls-cert`).
+    pub(crate) tls: Option<ServerTls>,
 }
 
 impl Plan {
     /// Where and how the flags say to serve: `--unix`, else `bind`, else
     /// `default`.
-    pub(crate) fn new(cli: &Cli, bind: Option<&str>, default: &str) -> anyhow::Result<Plan> {
+    /// TLS as `--tls-cert` says, offering the ALPN protocols `alpn`.
+    pub(crate) fn new(
+        cli: &Cli,
+        bind: Option<&str>,
+        default: &str,
+        alpn: &[&[u8]],
+    ) -> anyhow::Result<Plan> {
         let (config, verbose) = (cli.socket.server_config(), cli.verbose > 0);
-        Ok(Plan { endpoint: cli.socket.endpoint(bind, default)?, config, verbose })
+        let tls = cli.tls.server(alpn, None)?;
+        Ok(Plan { endpoint: cli.socket.endpoint(bind, default)?, config, verbose, tls })
     }
 }
 
 /// Serves `factory`'s sessions as [`run_with`] does, until SIGINT or SIGTERM.
-pub(crate) fn run<R: Transport>(plan: Plan, factory: impl Factory) -> anyhow::Result<()> {
-    run_with::<R>(plan, Shutdown::new(), |l, config, s| R::serve(l, config, s, factory))
+/// With TLS, `identify` tells each application who its client's
+/// certificate names.
+pub(crate) fn run<R: Transport, F: Factory>(
+    plan: Plan,
+    factory: F,
+    identify: fn(&mut F::App, &Peer),
+) -> anyhow::Result<()> {
+    let tls = plan.tls.clone();
+    run_with::<R>(plan, Shutdown::new(), |l, config, s| {
+        tls::serve::<R, F>(l, config, s, tls.as_ref(), factory, identify)
+    })
 }
 
 /// Binds, prints `listening on ADDR` as the first stdout line, installs the

@@ -11,7 +11,8 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sansnet_apps::transfer::{
-    self, Inbox, InboxLimits, Once, Progress, READ_BUFFER, ReceiveError, ReceiveEvents, Received,
+    self, Inbox, InboxLimits, Once, Progress, READ_BUFFER, ReceiveApp, ReceiveError, ReceiveEvents,
+    Received,
 };
 use sansnet_net::{Shutdown, Transport};
 use sansnet_proto::file::Limits;
@@ -210,7 +211,7 @@ fn recv<R: Transport>(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
             part_ttl: args.part_ttl,
         });
     inbox.expire_parts(std::time::SystemTime::now()).context("cannot sweep the directory")?;
-    let mut plan = Plan::new(cli, args.bind.as_deref(), DEFAULT_BIND)?;
+    let mut plan = Plan::new(cli, args.bind.as_deref(), DEFAULT_BIND, &[])?;
     plan.config.read_buffer = READ_BUFFER;
     if args.once {
         plan.config.max_connections = 1;
@@ -223,12 +224,16 @@ fn recv<R: Transport>(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
     };
     let (inbox, limits, io) = (Arc::new(inbox), recv_limits(cli, args), R::BLOCKING);
     if !args.once {
-        return server::run::<R>(plan, transfer::receiver(inbox, limits, Arc::new(report), io));
+        let factory = transfer::receiver(inbox, limits, Arc::new(report), io);
+        return server::run::<R, _>(plan, factory, ReceiveApp::identified);
     }
     let shutdown = Shutdown::new();
     let once = Arc::new(Once::new(report, shutdown.clone()));
     let factory = transfer::receiver(inbox, limits, once.clone(), io);
-    server::run_with::<R>(plan, shutdown, |l, c, s| R::serve(l, c, s, factory))?;
+    let tls = plan.tls.clone();
+    server::run_with::<R>(plan, shutdown, |l, c, s| {
+        sansnet_apps::tls::serve::<R, _>(l, c, s, tls.as_ref(), factory, ReceiveApp::identified)
+    })?;
     match once.take() {
         Some((_, Ok(_))) => Ok(()),
         Some((peer, Err(e))) => bail!("receiving from {peer}: {e}"),
@@ -250,8 +255,15 @@ fn send<R: Transport>(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     // The socket options and --write-timeout.
     let config = cli.socket.server_config();
-    let sent = match transfer::send_file::<R, _>(&args.path, &endpoint, &config, args.timeout, bar)
-    {
+    let tls = cli.tls.client(&args.addr)?;
+    let sent = match transfer::send_file::<R, _>(
+        &args.path,
+        &endpoint,
+        &config,
+        args.timeout,
+        bar,
+        tls.as_ref(),
+    ) {
         Ok(sent) => sent,
         // Before a connection: the error says it all.
         Err(e @ (Open(..) | NotAFile(_) | BadName(_) | Connect(..))) => return Err(e.into()),

@@ -237,6 +237,11 @@ impl<A, T> Secured<A, T> {
     pub fn new(app: A, on_tls: T) -> Secured<A, T> {
         Secured { app, on_tls }
     }
+
+    /// The inner application back.
+    pub fn into_app(self) -> A {
+        self.app
+    }
 }
 
 impl<S, A, T> App<Tls<S>> for Secured<A, T>

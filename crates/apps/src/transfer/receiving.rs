@@ -58,6 +58,9 @@ pub struct ReceiveApp<E: ReceiveEvents> {
     events: Arc<E>,
     io: Blocking,
     peer: String,
+    /// `peer` as logs and events name it: with the name of its verified
+    /// client certificate, when it has one.
+    label: String,
     clock: AppClock,
     current: Option<Current<E::Progress>>,
     /// The names this connection holds in the inbox.
@@ -73,11 +76,19 @@ pub struct ReceiveApp<E: ReceiveEvents> {
 
 impl<E: ReceiveEvents> std::fmt::Debug for ReceiveApp<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReceiveApp").field("peer", &self.peer).finish_non_exhaustive()
+        f.debug_struct("ReceiveApp").field("peer", &self.label).finish_non_exhaustive()
     }
 }
 
 impl<E: ReceiveEvents> ReceiveApp<E> {
+    /// The peer proved who it is (a verified TLS client certificate): its
+    /// transfers are logged and reported under that name too.
+    pub fn identified(&mut self, peer: &sansnet_tls::Peer) {
+        if let Some(name) = &peer.name {
+            self.label = format!("{} (certificate {})", self.peer, sansnet_proto::text::escape(name));
+        }
+    }
+
     /// The application of a connection from `peer`, accepted at `now`; its
     /// disk work runs as `io` says.
     pub fn new(
@@ -92,6 +103,7 @@ impl<E: ReceiveEvents> ReceiveApp<E> {
             events,
             io,
             peer: peer.to_owned(),
+            label: peer.to_owned(),
             clock: AppClock::new(now),
             current: None,
             claim: None,
@@ -112,13 +124,13 @@ impl<E: ReceiveEvents> ReceiveApp<E> {
             if let Some(c) = &mut self.current {
                 c.progress.ended(outcome.is_ok());
             }
-            self.events.outcome(&self.peer, &outcome);
+            self.events.outcome(&self.label, &outcome);
         }
     }
 
     /// Gives the transfer up with `refusal` (sent to the peer).
     fn give_up(&mut self, rx: &mut Receiver, refusal: Refusal) {
-        tracing::warn!("{}: {refusal}", self.peer);
+        tracing::warn!("{}: {refusal}", self.label);
         let _ = rx.refuse(&refusal);
         self.tell(Err(ReceiveError::Failed(refusal)));
         self.jobs.clear();
@@ -187,7 +199,7 @@ impl<E: ReceiveEvents> ReceiveApp<E> {
                     c.file = Some(file);
                     c.pos = offset;
                     c.progress.at(offset);
-                    tracing::info!("{}: receiving {} from byte {offset}", self.peer, c.name);
+                    tracing::info!("{}: receiving {} from byte {offset}", self.label, c.name);
                 }
                 let _ = rx.accept(now, offset);
             }
@@ -239,7 +251,7 @@ impl<E: ReceiveEvents> App<Receiver> for ReceiveApp<E> {
                 let stash = Stash::for_name(&name);
                 // Claimed on the pool with the rest of the offer (see `Claim`).
                 let names = vec![name.clone(), stash.part(), stash.size_note()];
-                let progress = self.events.offered(&self.peer, &name, size);
+                let progress = self.events.offered(&self.label, &name, size);
                 self.current = Some(Current {
                     name: name.clone(),
                     stash: stash.clone(),
@@ -275,7 +287,7 @@ impl<E: ReceiveEvents> App<Receiver> for ReceiveApp<E> {
                 self.start(rx, RecvJob::Commit(job));
             }
             receiver::Event::Failed { refusal, discard } => {
-                tracing::warn!("{}: {refusal}", self.peer);
+                tracing::warn!("{}: {refusal}", self.label);
                 if discard && let Some(c) = &self.current {
                     // Small and rare: done here, on whatever thread.
                     inbox::discard(&self.inbox, &c.stash);
@@ -299,7 +311,7 @@ impl<E: ReceiveEvents> Drop for ReceiveApp<E> {
     fn drop(&mut self) {
         self.release();
         self.tell(Err(ReceiveError::NoTransfer));
-        self.events.closed(&self.peer);
+        self.events.closed(&self.label);
     }
 }
 

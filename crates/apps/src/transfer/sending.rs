@@ -17,6 +17,7 @@ use sansnet_proto::file::{Hash, Limits, Refusal, Sender, sender};
 
 use super::{AppClock, Progress};
 use crate::disk::read_at;
+use crate::tls::{ClientTls, Event, Secured};
 
 /// A file sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +66,10 @@ pub enum SendError {
     /// The connection ended before the transfer did.
     #[error("the connection ended early")]
     EndedEarly,
+    /// TLS failed (the handshake, or a record), or the receiver cut the
+    /// stream without `close_notify`.
+    #[error(transparent)]
+    Tls(#[from] sansnet_tls::Error),
 }
 
 /// Sends the file at `path` to the receiver at `endpoint` over the runtime
@@ -80,6 +85,7 @@ pub fn send_file<R: Transport, P: Progress>(
     config: &ServerConfig,
     timeout: Duration,
     progress: impl FnOnce(&str, u64) -> P,
+    tls: Option<&ClientTls>,
 ) -> Result<Sent, SendError> {
     // Without waiting: opening a FIFO for reading would block until a writer
     // came; its type is checked right after.
@@ -114,11 +120,27 @@ pub fn send_file<R: Transport, P: Progress>(
         progress: progress(&name, size),
         outcome: None,
     };
-    let driven = R::run_client(stream, config, clock, &mut tx, &mut app);
+    let mut failure = None;
+    let driven = match tls {
+        None => R::run_client(stream, config, clock, &mut tx, &mut app),
+        Some(tls) => {
+            let on_tls = |_: &mut SendApp<P>, _: &mut Sender, event: &Event<_>| {
+                if let Event::Failed(e) = event {
+                    failure = Some(e.clone());
+                }
+            };
+            let mut session = tls.session(tx, now);
+            let mut secured = Secured::new(app, on_tls);
+            let driven = R::run_client(stream, config, clock, &mut session, &mut secured);
+            app = secured.into_app();
+            driven
+        }
+    };
     let outcome = app.outcome.take();
-    app.progress.ended(matches!(outcome, Some(Ok(_))) && driven.is_ok());
+    app.progress.ended(matches!(outcome, Some(Ok(_))) && driven.is_ok() && failure.is_none());
     let (hash, verified) = match (outcome, driven) {
         (Some(Err(e)), _) => return Err(e),
+        _ if failure.is_some() => return Err(failure.take().expect("checked").into()),
         (_, Err(e)) => return Err(e.into()),
         (Some(Ok(sent)), Ok(())) => sent,
         (None, Ok(())) => return Err(SendError::EndedEarly),

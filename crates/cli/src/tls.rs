@@ -1,0 +1,78 @@
+//! The TLS flags (PROTOCOLS.md §5), global like the socket options: the
+//! servers take `--tls-cert`, `--tls-key`, `--tls-client-ca`; the clients
+//! `--tls`, `--ca`, `--server-name`, `--cert`, `--key`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::Args;
+use sansnet_apps::tls::{ClientTls, Limits, ServerTls};
+
+use crate::cli::parse_secs;
+
+/// TLS flags.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "TLS (servers: http, chat serve, echo, file recv)")]
+pub(crate) struct TlsArgs {
+    /// Serve TLS 1.3 and 1.2 with this certificate chain (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Require a client certificate that chains to this CA (mutual TLS).
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_client_ca: Option<PathBuf>,
+    /// Seconds a TLS handshake may take, servers and clients.
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
+    pub(crate) tls_handshake_timeout: Duration,
+    /// Clients (chat join, file send, send): connect with TLS.
+    #[arg(long, global = true, help_heading = "TLS (clients: chat join, file send, send)")]
+    pub(crate) tls: bool,
+    /// The CA to trust (PEM) [default: the system's roots].
+    #[arg(long, global = true, value_name = "FILE", requires = "tls", help_heading = "TLS (clients: chat join, file send, send)")]
+    pub(crate) ca: Option<PathBuf>,
+    /// The name to verify when it differs from the host in ADDR.
+    #[arg(long, global = true, value_name = "NAME", requires = "tls", help_heading = "TLS (clients: chat join, file send, send)")]
+    pub(crate) server_name: Option<String>,
+    /// A client certificate chain to present (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires_all = ["tls", "key"], help_heading = "TLS (clients: chat join, file send, send)")]
+    pub(crate) cert: Option<PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires = "cert", help_heading = "TLS (clients: chat join, file send, send)")]
+    pub(crate) key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn limits(&self) -> Limits {
+        Limits::default().with_handshake_timeout(self.tls_handshake_timeout)
+    }
+
+    /// A server's TLS (ALPN `alpn`), if the flags ask for it; `None` where
+    /// the program has no TLS (`what` names it in the error).
+    pub(crate) fn server(&self, alpn: &[&[u8]], what: Option<&str>) -> anyhow::Result<Option<ServerTls>> {
+        if self.tls || self.ca.is_some() || self.server_name.is_some() || self.cert.is_some() {
+            bail!("--tls, --ca, --server-name and --cert are client flags (chat join, file send, send)");
+        }
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else { return Ok(None) };
+        if let Some(what) = what {
+            bail!("{what} has no TLS: --tls-cert applies to http, chat serve, echo (TCP) and file recv");
+        }
+        Ok(Some(ServerTls::load(cert, key, self.tls_client_ca.as_deref(), alpn, self.limits())?))
+    }
+
+    /// A client's TLS for ADDR `addr`, if `--tls`.
+    pub(crate) fn client(&self, addr: &str) -> anyhow::Result<Option<ClientTls>> {
+        if self.tls_cert.is_some() {
+            bail!("--tls-cert, --tls-key and --tls-client-ca are server flags; a client takes --tls (--cert FILE --key FILE)");
+        }
+        if !self.tls {
+            return Ok(None);
+        }
+        let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+        let name = self.server_name.as_deref().unwrap_or(host);
+        let identity = self.cert.as_deref().zip(self.key.as_deref());
+        Ok(Some(ClientTls::load(self.ca.as_deref(), identity, name, self.limits())?))
+    }
+}
