@@ -73,12 +73,20 @@ impl Member {
         tls: Option<&ClientTls>,
     ) -> io::Result<(Member, impl Iterator<Item = io::Result<Option<ServerEvent>>> + use<>)> {
         let mut stream = opts.connect(endpoint, Some(timeout))?;
+        let mut bridge = None;
         if let Some(tls) = tls {
-            stream = tls.bridge(stream)?;
+            let (plain, b) = tls.bridge(stream)?;
+            (stream, bridge) = (plain, Some(b));
         }
         let reader = BufReader::new(Reader(stream.try_clone()?));
         stream.write_all(&ClientMessage::Join { username: name.to_owned() }.encode())?;
         let events = reader.split(b'\n').map(|line| Ok(ServerEvent::decode(&line?).ok()));
+        // A TLS failure that ended the stream ends the events with it.
+        let failure = std::iter::from_fn(move || {
+            let e = bridge.take()?.failure()?;
+            Some(Err(io::Error::other(e)))
+        });
+        let events = events.chain(failure);
         Ok((Member(stream), events))
     }
 

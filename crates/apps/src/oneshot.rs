@@ -65,8 +65,10 @@ pub fn send_tcp(
         Stream::Unix(s) => SocketOptions::effective(&SockRef::from(s)),
     };
     tracing::info!("socket options on the connection to {endpoint}: {options}");
+    let mut bridge = None;
     if let Some(tls) = tls {
-        stream = tls.bridge(stream).map_err(Error::Tls)?;
+        let (plain, b) = tls.bridge(stream).map_err(Error::Tls)?;
+        (stream, bridge) = (plain, Some(b));
     }
     let socket = |e| Error::Io("socket".into(), e);
     let deadline = start + timeout;
@@ -111,6 +113,9 @@ pub fn send_tcp(
     let _ = stream.shutdown(std::net::Shutdown::Both);
     let written = writer.join().unwrap_or_else(|_| Err(io::Error::other("writer panicked")));
     tracing::debug!("received {received} bytes from {endpoint}");
+    if let Some(e) = bridge.and_then(|b| b.failure()) {
+        return Err(Error::Tls(io::Error::other(e)));
+    }
     if received > 0 {
         return Ok(received);
     }

@@ -197,8 +197,11 @@ impl ClientTls {
     /// Runs the handshake on `stream` (within the handshake timeout), then
     /// returns a local socket that carries the plaintext: a thread pumps
     /// it through a [`Tls`] session. A failed handshake is the error
-    /// (its text names the cause: `TLS handshake failed: ...`).
-    pub fn bridge(&self, stream: Stream) -> io::Result<Stream> {
+    /// (its text names the cause: `TLS handshake failed: ...`); a failure
+    /// after it (TLS 1.3 servers refuse a client certificate after the
+    /// client finished) ends the local socket and is kept in the
+    /// [`Bridge`].
+    pub fn bridge(&self, stream: Stream) -> io::Result<(Stream, Bridge)> {
         let clock = Clock::new();
         let tls = Arc::new(Mutex::new(self.session(Relay::default(), clock.now())));
         let (to_net, ciphertext) = mpsc::channel::<Bytes>();
@@ -244,7 +247,8 @@ impl ClientTls {
             let _ = net_w.shutdown(std::net::Shutdown::Write);
         });
         // The network side: ciphertext in, plaintext to the local socket.
-        let (t, tx, c) = (tls.clone(), to_net.clone(), clock.clone());
+        let bridge = Bridge::default();
+        let (t, tx, c, failed) = (tls.clone(), to_net.clone(), clock, bridge.clone());
         thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
             loop {
@@ -260,7 +264,12 @@ impl ClientTls {
                 let plain = s.inner_mut().received.split().freeze();
                 let ended = s.inner().ended || n == 0;
                 drop(s);
-                if (&far_w).write_all(&plain).is_err() || ended || matches!(news, News::Failed(_)) {
+                if let News::Failed(e) = news {
+                    *failed.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                    let _ = far_w.shutdown(std::net::Shutdown::Write);
+                    return;
+                }
+                if (&far_w).write_all(&plain).is_err() || ended {
                     let _ = far_w.shutdown(std::net::Shutdown::Write);
                     return;
                 }
@@ -285,7 +294,18 @@ impl ClientTls {
                 }
             }
         });
-        Ok(Stream::Unix(near))
+        Ok((Stream::Unix(near), bridge))
+    }
+}
+
+/// What became of a [`bridge`](ClientTls::bridge) after its handshake.
+#[derive(Clone, Debug, Default)]
+pub struct Bridge(Arc<Mutex<Option<Error>>>);
+
+impl Bridge {
+    /// The TLS failure that ended the local socket, if one did.
+    pub fn failure(&self) -> Option<Error> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

@@ -146,7 +146,7 @@ fn print_events(
         match &event {
             ServerEvent::Joined { username } => joined |= username == me,
             ServerEvent::Error { code, message } => {
-                if !joined && matches!(code, ErrorCode::NameTaken | ErrorCode::BadMessage) {
+                if !joined && matches!(code, ErrorCode::NameTaken | ErrorCode::BadMessage | ErrorCode::Forbidden) {
                     bail!("cannot join as {me:?}: {code}: {}", escape(message));
                 }
                 eprintln!("{}", chat::shown(&event));

@@ -139,8 +139,9 @@ pub fn send_file<R: Transport, P: Progress>(
     let outcome = app.outcome.take();
     app.progress.ended(matches!(outcome, Some(Ok(_))) && driven.is_ok() && failure.is_none());
     let (hash, verified) = match (outcome, driven) {
-        (Some(Err(e)), _) => return Err(e),
+        // TLS failing is the cause of whatever the sender saw after it.
         _ if failure.is_some() => return Err(failure.take().expect("checked").into()),
+        (Some(Err(e)), _) => return Err(e),
         (_, Err(e)) => return Err(e.into()),
         (Some(Ok(sent)), Ok(())) => sent,
         (None, Ok(())) => return Err(SendError::EndedEarly),
