@@ -10,3 +10,6 @@ mod sim;
 mod slow_peers;
 mod socket_tools;
 mod support;
+mod tls;
+#[path = "pki_stub.rs"]
+mod pki;

@@ -285,6 +285,7 @@ impl ClientTls {
                 let relay = s.inner_mut();
                 if n == 0 {
                     relay.done = true;
+                    s.close_write();
                 } else {
                     relay.outbox.push_back(Bytes::copy_from_slice(&buf[..n]));
                 }
@@ -403,7 +404,7 @@ impl Session for Relay {
     }
 
     fn is_finished(&self) -> bool {
-        self.done && self.outbox.is_empty()
+        self.done && self.outbox.is_empty() && self.ended
     }
 }
 

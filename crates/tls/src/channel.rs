@@ -49,6 +49,7 @@ pub(crate) struct Channel {
     established: bool,
     established_reported: bool,
     close_sent: bool,
+    close_requested: bool,
     close_taken: bool,
 }
 
@@ -69,6 +70,7 @@ impl Channel {
             established: false,
             established_reported: false,
             close_sent: false,
+            close_requested: false,
             close_taken: false,
         }
     }
@@ -86,7 +88,6 @@ impl Channel {
     /// Whether the driver should read ciphertext for this connection.
     pub(crate) fn wants_read(&self) -> bool {
         self.failure.is_none()
-            && !self.close_sent
             && self.ending == Ending::Open
             && self.plain_in.len() < self.limits.max_plaintext
             && self.conn.wants_read()
@@ -223,7 +224,7 @@ impl Channel {
                 None => match next() {
                     Some(p) => p,
                     None => {
-                        if finished() {
+                        if finished() || self.close_requested {
                             self.conn.send_close_notify();
                             self.close_sent = true;
                             continue;
@@ -329,12 +330,11 @@ impl Channel {
         }
     }
 
-    /// Queues `close_notify` after what was sealed.
+    /// Asks for `close_notify` after everything sealed so far (and the
+    /// plaintext rustls has not taken yet). Reading goes on: the peer
+    /// may still send until its own `close_notify`.
     pub(crate) fn close(&mut self) {
-        if self.failure.is_none() && !self.close_sent {
-            self.conn.send_close_notify();
-            self.close_sent = true;
-        }
+        self.close_requested = true;
     }
 
     /// Whether the connection is over for TLS and the close was not yet

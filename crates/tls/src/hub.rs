@@ -243,7 +243,9 @@ impl<H: Hub> Hub for TlsHub<H> {
     }
 
     fn wants_read(&self, conn: ConnId) -> bool {
-        self.conns.get(&conn).is_some_and(|ch| ch.wants_read())
+        self.conns.get(&conn).is_some_and(|ch| {
+            ch.wants_read() && (!ch.is_established() || self.inner.wants_read(conn))
+        })
     }
 
     fn poll_resumed(&mut self) -> Option<ConnId> {

@@ -97,6 +97,13 @@ impl<S: Session> Tls<S> {
         &mut self.inner
     }
 
+    /// Ends our side: `close_notify` follows what the inner machine sent
+    /// so far, while reading goes on until the peer's end (a half-close,
+    /// for a client that has said everything).
+    pub fn close_write(&mut self) {
+        self.channel.close();
+    }
+
     /// The peer, once the handshake is done.
     pub fn peer(&self) -> Option<Peer> {
         self.channel.peer()
@@ -191,7 +198,11 @@ impl<S: Session> Session for Tls<S> {
     }
 
     fn wants_read(&self) -> bool {
+        // Once the handshake is done, as the inner machine says: a driver
+        // that wants no input from a machine waits for its other work.
         self.channel.wants_read()
+            && !self.channel.is_closed()
+            && (!self.channel.is_established() || self.inner.wants_read())
     }
 
     fn is_finished(&self) -> bool {

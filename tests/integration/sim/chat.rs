@@ -453,6 +453,8 @@ impl Sim {
                     ErrorCode::FrameTooLarge => assert_eq!(c.fault, Some(Fault::Fatal(code))),
                     ErrorCode::BadMessage => assert!(c.bad_messages > 0),
                     ErrorCode::UnknownUser => assert!(!c.directed.is_empty()),
+                    // The simulation verifies no identities.
+                    ErrorCode::Forbidden => panic!("{conn:?}: forbidden without an identity"),
                     ErrorCode::NameTaken => {
                         let wanted = c.name.clone();
                         let retry = c.retry.is_some() && c.joined_at.is_none();
