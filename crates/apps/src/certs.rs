@@ -183,7 +183,9 @@ fn check_names(clients: &[&str]) -> Result<(), CertError> {
                 || stem_of_key(other)
                 || other.strip_suffix("-key") == Some(name)
             {
-                let reason = if other == name {
+                let reason = if RESERVED.contains(&other.as_str()) {
+                    format!("its files would clash with those of the {other}")
+                } else if other == name {
                     "given twice".to_owned()
                 } else {
                     format!("its files would clash with those of {other:?}")
