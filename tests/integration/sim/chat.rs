@@ -453,6 +453,7 @@ impl Sim {
                     ErrorCode::FrameTooLarge => assert_eq!(c.fault, Some(Fault::Fatal(code))),
                     ErrorCode::BadMessage => assert!(c.bad_messages > 0),
                     ErrorCode::UnknownUser => assert!(!c.directed.is_empty()),
+                    ErrorCode::Forbidden => panic!("{conn:?}: forbidden, without certificates"),
                     ErrorCode::NameTaken => {
                         let wanted = c.name.clone();
                         let retry = c.retry.is_some() && c.joined_at.is_none();
