@@ -1,10 +1,12 @@
 //! sansnet's integration tests: one binary (one link), a module per area.
 
+mod cert;
 mod chat;
 mod file;
 mod fuzz_replay;
 mod http_core;
 mod http_server;
+mod pki;
 mod reactors;
 mod sim;
 mod slow_peers;
