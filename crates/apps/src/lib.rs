@@ -14,6 +14,8 @@
 //!   [`Inbox`](transfer::Inbox) and [`send_file`](transfer::send_file).
 //! - [`scan()`]: a TCP connect scan, with the one classification of
 //!   connect failures for every runtime.
+//! - [`certs`]: a new CA, server and client certificates for TLS
+//!   (`sansnet cert`).
 //! - [`echo`] and [`chat`]: the echo and chat hosts; [`oneshot`]: one
 //!   message, one reply; [`lookup`]: name lookup; [`units`]: sizes and
 //!   durations as users type them (`64K`, `0.5`).
@@ -42,6 +44,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod certs;
 pub mod chat;
 mod disk;
 pub mod echo;

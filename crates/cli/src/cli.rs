@@ -109,6 +109,24 @@ pub(crate) enum Command {
         after_long_help = include_str!("../help/resolve.examples.txt")
     )]
     Resolve(crate::resolve::ResolveArgs),
+
+    /// Write a new CA, a server certificate for localhost and client
+    /// certificates into DIR, for the --tls-* options (keys: mode 0600).
+    #[command(after_long_help = include_str!("../help/cert.examples.txt"))]
+    Cert(CertArgs),
+}
+
+/// `sansnet cert` arguments.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct CertArgs {
+    /// Directory to write into (created if missing); no file in it is
+    /// overwritten.
+    pub(crate) dir: PathBuf,
+
+    /// Also a client certificate whose common name is NAME (its chat
+    /// name), as NAME.pem and NAME-key.pem; repeatable.
+    #[arg(long = "client", value_name = "NAME")]
+    pub(crate) clients: Vec<String>,
 }
 
 /// Socket options (PROTOCOLS.md §4), global to every subcommand.

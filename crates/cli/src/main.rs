@@ -94,6 +94,14 @@ fn run<R: Transport>(cli: Cli) -> anyhow::Result<()> {
             cli.tls.server(&[], Some("resolve"))?;
             resolve::run(&cli, args)
         }
+        Command::Cert(args) => {
+            cli.tls.server(&[], Some("cert"))?;
+            let clients: Vec<&str> = args.clients.iter().map(String::as_str).collect();
+            for path in sansnet_apps::certs::generate(&args.dir, &clients)? {
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
     }
 }
 
