@@ -13,4 +13,3 @@ mod slow_peers;
 mod socket_tools;
 mod support;
 mod tls;
-

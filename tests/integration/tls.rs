@@ -33,7 +33,9 @@ const RUN: Duration = Duration::from_secs(20);
 
 fn need(program: &str) {
     let found = match program {
-        "openssl" => Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success()),
+        "openssl" => {
+            Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success())
+        }
         _ => have_program(program),
     };
     assert!(found, "{program} is needed for the TLS tests (.ci/run installs it)");
@@ -83,7 +85,9 @@ fn https_hello_with_curl(rt: &'static str) {
     let server = start(rt, &["http"], &server_flags(&pki, false));
     let port = server.tcp_addr().port();
     let ca = path(&pki.ca());
-    for (version, flags) in [("TLSv1.3", &["--tlsv1.3"][..]), ("TLSv1.2", &["--tlsv1.2", "--tls-max", "1.2"])] {
+    for (version, flags) in
+        [("TLSv1.3", &["--tlsv1.3"][..]), ("TLSv1.2", &["--tlsv1.2", "--tls-max", "1.2"])]
+    {
         let url = format!("https://localhost:{port}/a%20b?<x>");
         let mut args = vec!["-v", "--cacert", &ca, &url, "-w", "\n%{http_version}"];
         args.extend(flags);
@@ -112,7 +116,8 @@ fn https_requires_a_client_certificate(rt: &'static str) {
     let pki = Pki::new(&["alice"]);
     let server = start(rt, &["http"], &server_flags(&pki, true));
     let url = format!("https://localhost:{}/who", server.tcp_addr().port());
-    let (ca, cert, key) = (path(&pki.ca()), path(&pki.client("alice")), path(&pki.client_key("alice")));
+    let (ca, cert, key) =
+        (path(&pki.ca()), path(&pki.client("alice")), path(&pki.client_key("alice")));
     for v in ["--tlsv1.3", "--tlsv1.2"] {
         let out = curl(&[v, "--cacert", &ca, "--cert", &cert, "--key", &key, &url]);
         assert_eq!(text(&out.stdout), hello("/who"), "{v}: {}", text(&out.stderr));
@@ -122,7 +127,12 @@ fn https_requires_a_client_certificate(rt: &'static str) {
     for who in [None, Some("stranger"), Some("expired")] {
         let mut args = vec!["--cacert".to_string(), ca.clone(), url.clone()];
         if let Some(who) = who {
-            args.extend(["--cert".into(), path(&pki.client(who)), "--key".into(), path(&pki.client_key(who))]);
+            args.extend([
+                "--cert".into(),
+                path(&pki.client(who)),
+                "--key".into(),
+                path(&pki.client_key(who)),
+            ]);
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = curl(&args);
@@ -177,7 +187,11 @@ fn handshake_timeout_closes(rt: &'static str) {
     let _ = s.read_to_end(&mut got);
     let took = started.elapsed();
     assert!(took < Duration::from_secs(8), "closed after {took:?}");
-    let out = sansnet(rt, &["send", &server.tcp_addr().to_string(), "still here", "--tls", "--ca", &path(&pki.ca())], b"");
+    let out = sansnet(
+        rt,
+        &["send", &server.tcp_addr().to_string(), "still here", "--tls", "--ca", &path(&pki.ca())],
+        b"",
+    );
     assert_eq!(text(&out.stdout), "still here", "{}", text(&out.stderr));
     let log = server.stop();
     assert!(log.contains("TLS handshake not finished within 1 s"), "{log}");
@@ -228,10 +242,15 @@ fn chat_names_come_from_certificates(rt: &'static str) {
     let port = server.tcp_addr().port();
     // No username: the certificate's name.
     let out = py_chat(port, &pki, Some("alice"), &[r#"{"content":"hi"}"#]);
-    assert!(text(&out.stdout).starts_with(r#"{"type":"joined","username":"alice"}"#), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with(r#"{"type":"joined","username":"alice"}"#),
+        "{}",
+        text(&out.stdout)
+    );
     // Another name than the certificate's: forbidden, the connection stays;
     // then the right one joins.
-    let out = py_chat(port, &pki, Some("bob"), &[r#"{"username":"alice"}"#, r#"{"username":"bob"}"#]);
+    let out =
+        py_chat(port, &pki, Some("bob"), &[r#"{"username":"alice"}"#, r#"{"username":"bob"}"#]);
     let lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
     assert!(lines[0].starts_with(r#"{"type":"error","code":"forbidden","#), "{lines:?}");
     assert_eq!(lines[1], r#"{"type":"joined","username":"bob"}"#, "{lines:?}");
@@ -252,7 +271,8 @@ fn chat_over_tls_with_sansnet_join(rt: &'static str) {
     let pki = Pki::new(&["alice", "bob"]);
     let server = start(rt, &["chat", "serve"], &server_flags(&pki, true));
     let addr = server.tcp_addr().to_string();
-    let (ca, cert, key) = (path(&pki.ca()), path(&pki.client("alice")), path(&pki.client_key("alice")));
+    let (ca, cert, key) =
+        (path(&pki.ca()), path(&pki.client("alice")), path(&pki.client_key("alice")));
     let mut bob = std::process::Command::new(sansnet_bin())
         .args(["--runtime", rt, "chat", "join", &addr, "--name", "bob", "--tls", "--ca", &ca])
         .args(["--cert", &path(&pki.client("bob")), "--key", &path(&pki.client_key("bob"))])
@@ -265,7 +285,10 @@ fn chat_over_tls_with_sansnet_join(rt: &'static str) {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut bob_out, &mut line).unwrap();
     assert_eq!(line, "* bob joined\n");
-    let join = ["chat", "join", &addr, "--name", "alice", "--tls", "--ca", &ca, "--cert", &cert, "--key", &key];
+    let join = [
+        "chat", "join", &addr, "--name", "alice", "--tls", "--ca", &ca, "--cert", &cert, "--key",
+        &key,
+    ];
     let out = sansnet(rt, &join, b"hello over tls\n");
     assert!(out.status.success(), "{}", text(&out.stderr));
     for expect in ["* alice joined\n", "[alice] hello over tls\n", "* alice left\n"] {
@@ -299,8 +322,22 @@ fn file_transfer_over_mutual_tls(rt: &'static str) {
     std::fs::create_dir(&inbox).unwrap();
     let server = start(rt, &["file", "recv", "--dir", &path(&inbox)], &server_flags(&pki, true));
     let addr = server.tcp_addr().to_string();
-    let (ca, cert, key) = (path(&pki.ca()), path(&pki.client("alice")), path(&pki.client_key("alice")));
-    let send = ["file", "send", &path(&src), &addr, "--quiet", "--tls", "--ca", &ca, "--cert", &cert, "--key", &key];
+    let (ca, cert, key) =
+        (path(&pki.ca()), path(&pki.client("alice")), path(&pki.client_key("alice")));
+    let send = [
+        "file",
+        "send",
+        &path(&src),
+        &addr,
+        "--quiet",
+        "--tls",
+        "--ca",
+        &ca,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ];
     let out = sansnet(rt, &send, b"");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(std::fs::read(inbox.join("src.bin")).unwrap(), data);
@@ -351,7 +388,20 @@ fn file_transfer_cut_without_close_notify_resumes(rt: &'static str) {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!inbox.join("cut.bin").exists());
-    let out = sansnet(rt, &["file", "send", &path(&src), &server.tcp_addr().to_string(), "--quiet", "--tls", "--ca", &ca], b"");
+    let out = sansnet(
+        rt,
+        &[
+            "file",
+            "send",
+            &path(&src),
+            &server.tcp_addr().to_string(),
+            "--quiet",
+            "--tls",
+            "--ca",
+            &ca,
+        ],
+        b"",
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(std::fs::read(inbox.join("cut.bin")).unwrap(), data);
     let log = server.stop();
@@ -383,8 +433,15 @@ fn echo_with_openssl_and_send(rt: &'static str) {
 fn bad_server_certificates_are_refused(rt: &'static str) {
     let pki = Pki::new(&[]);
     let ca = path(&pki.ca());
-    for (cert, why) in [("wrongname", "not valid for name"), ("expired-server", "certificate expired")] {
-        let flags = vec!["--tls-cert".into(), path(&pki.client(cert)), "--tls-key".into(), path(&pki.client_key(cert))];
+    for (cert, why) in
+        [("wrongname", "not valid for name"), ("expired-server", "certificate expired")]
+    {
+        let flags = vec![
+            "--tls-cert".into(),
+            path(&pki.client(cert)),
+            "--tls-key".into(),
+            path(&pki.client_key(cert)),
+        ];
         let server = start(rt, &["echo"], &flags);
         let addr = server.tcp_addr().to_string();
         let out = sansnet(rt, &["send", &addr, "x", "--tls", "--ca", &ca], b"");
@@ -399,9 +456,18 @@ fn bad_server_certificates_are_refused(rt: &'static str) {
     let addr = server.tcp_addr().to_string();
     let out = sansnet(rt, &["send", &addr, "x", "--tls"], b"");
     assert!(text(&out.stderr).contains("UnknownIssuer"), "{}", text(&out.stderr));
-    let out = sansnet(rt, &["send", &addr, "x", "--tls", "--ca", &ca, "--server-name", "other.example"], b"");
-    assert!(text(&out.stderr).contains("not valid for name \"other.example\""), "{}", text(&out.stderr));
-    let out = sansnet(rt, &["send", &addr, "y", "--tls", "--ca", &ca, "--server-name", "localhost"], b"");
+    let out = sansnet(
+        rt,
+        &["send", &addr, "x", "--tls", "--ca", &ca, "--server-name", "other.example"],
+        b"",
+    );
+    assert!(
+        text(&out.stderr).contains("not valid for name \"other.example\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let out =
+        sansnet(rt, &["send", &addr, "y", "--tls", "--ca", &ca, "--server-name", "localhost"], b"");
     assert_eq!(text(&out.stdout), "y");
     server.stop();
 }

@@ -209,7 +209,10 @@ mod tests {
         let mut out = Vec::new();
         let opts = SocketOptions::default();
         let (t, quiet) = (Duration::from_secs(5), Duration::from_millis(50));
-        assert_eq!(send_tcp(&endpoint, b"hello", &opts, t, quiet, &mut out).expect("reply"), 5);
+        assert_eq!(
+            send_tcp(&endpoint, b"hello", &opts, t, quiet, &mut out, None).expect("reply"),
+            5
+        );
         assert_eq!(out, b"hello");
         echo.join().expect("join");
     }

@@ -18,10 +18,10 @@ use std::thread;
 use bytes::{Bytes, BytesMut};
 use sansnet_net::{Clock, Factory, Listener, ServerConfig, Shutdown, Stream, Transport};
 use sansnet_proto::{Hub, Instant, Session};
+use sansnet_tls::config::{self, ConfigError};
 use sansnet_tls::rustls::pki_types::ServerName;
 use sansnet_tls::rustls::{self, ClientConfig, RootCertStore};
 pub use sansnet_tls::{Error, Event, HubEvent, Limits, Peer, Secured, Tls, TlsHub};
-use sansnet_tls::config::{self, ConfigError};
 
 /// What went wrong setting TLS up (before any connection).
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +43,9 @@ pub enum SetupError {
     #[error("no trust anchors: {0} (give one with --ca FILE)")]
     Roots(String),
     /// The name to verify is not a DNS name or an IP address.
-    #[error("{0:?} is not a server name to verify (a DNS name or an IP address); use --server-name")]
+    #[error(
+        "{0:?} is not a server name to verify (a DNS name or an IP address); use --server-name"
+    )]
     ServerName(String),
 }
 
@@ -220,8 +222,13 @@ impl ClientTls {
             }
             let n = match (&stream).read(&mut buf) {
                 Ok(n) => n,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, Error::HandshakeTimeout(self.limits.handshake_timeout)));
+                Err(e)
+                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        Error::HandshakeTimeout(self.limits.handshake_timeout),
+                    ));
                 }
                 Err(e) => return Err(e),
             };
@@ -407,4 +414,3 @@ impl Session for Relay {
         self.done && self.outbox.is_empty() && self.ended
     }
 }
-

@@ -91,9 +91,15 @@ fn receive_over<R: Transport>() {
 
     let endpoint = Endpoint::Tcp(addr);
     let config = ServerConfig::default();
-    let sent =
-        transfer::send_file::<R, _>(&path, &endpoint, &config, Duration::from_secs(20), |_, _| ())
-            .expect("sent");
+    let sent = transfer::send_file::<R, _>(
+        &path,
+        &endpoint,
+        &config,
+        Duration::from_secs(20),
+        |_, _| (),
+        None,
+    )
+    .expect("sent");
     assert!(sent.verified, "{}", R::NAME);
     assert_eq!((sent.name.as_str(), sent.size), ("data.bin", data.len() as u64));
     assert_eq!(sent.hash.to_hex().to_string(), blake3::hash(&data).to_hex().to_string());

@@ -112,8 +112,9 @@ fn join(cli: &Cli, args: &JoinArgs) -> anyhow::Result<()> {
     let endpoint = cli.socket.endpoint(Some(&args.addr), "127.0.0.1:8888")?;
     let tls = cli.tls.client(&args.addr)?;
     let opts = cli.socket.options();
-    let (mut member, events) = Member::join(&endpoint, &opts, args.timeout, &args.name, tls.as_ref())
-        .with_context(|| format!("cannot connect to {endpoint}"))?;
+    let (mut member, events) =
+        Member::join(&endpoint, &opts, args.timeout, &args.name, tls.as_ref())
+            .with_context(|| format!("cannot connect to {endpoint}"))?;
     // Typing happens on a thread of its own, so that the program ends as soon
     // as the server closes, even while nobody types.
     thread::spawn(move || {
@@ -146,7 +147,12 @@ fn print_events(
         match &event {
             ServerEvent::Joined { username } => joined |= username == me,
             ServerEvent::Error { code, message } => {
-                if !joined && matches!(code, ErrorCode::NameTaken | ErrorCode::BadMessage | ErrorCode::Forbidden) {
+                if !joined
+                    && matches!(
+                        code,
+                        ErrorCode::NameTaken | ErrorCode::BadMessage | ErrorCode::Forbidden
+                    )
+                {
                     bail!("cannot join as {me:?}: {code}: {}", escape(message));
                 }
                 eprintln!("{}", chat::shown(&event));

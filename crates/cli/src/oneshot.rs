@@ -57,7 +57,12 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 pub(crate) fn run(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
     let (endpoint, message) = target(cli.socket.unix.as_ref(), args)?;
     let (opts, out) = (cli.socket.options(), &mut std::io::stdout().lock());
-    let tls = if args.udp { cli.tls.server(&[], Some("send --udp")).map(drop)?; None } else { cli.tls.client(&args.addr)? };
+    let tls = if args.udp {
+        cli.tls.server(&[], Some("send --udp")).map(drop)?;
+        None
+    } else {
+        cli.tls.client(&args.addr)?
+    };
     let got = if args.udp {
         let Endpoint::Tcp(addr) = endpoint else {
             bail!("--udp sends to an IP address (HOST:PORT), not a Unix socket");
@@ -65,7 +70,15 @@ pub(crate) fn run(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
         oneshot::send_udp(addr, message.as_bytes(), &opts, args.timeout, out)
     } else {
         let quiet = Duration::from_millis(args.quiet_ms.max(1));
-        oneshot::send_tcp(&endpoint, message.as_bytes(), &opts, args.timeout, quiet, out, tls.as_ref())
+        oneshot::send_tcp(
+            &endpoint,
+            message.as_bytes(),
+            &opts,
+            args.timeout,
+            quiet,
+            out,
+            tls.as_ref(),
+        )
     };
     let got = got?;
     tracing::debug!("received {got} bytes");

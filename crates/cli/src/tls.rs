@@ -31,16 +31,34 @@ pub(crate) struct TlsArgs {
     #[arg(long, global = true, help_heading = "TLS (clients: chat join, file send, send)")]
     pub(crate) tls: bool,
     /// The CA to trust (PEM) [default: the system's roots].
-    #[arg(long, global = true, value_name = "FILE", requires = "tls", help_heading = "TLS (clients: chat join, file send, send)")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        requires = "tls",
+        help_heading = "TLS (clients: chat join, file send, send)"
+    )]
     pub(crate) ca: Option<PathBuf>,
     /// The name to verify when it differs from the host in ADDR.
-    #[arg(long, global = true, value_name = "NAME", requires = "tls", help_heading = "TLS (clients: chat join, file send, send)")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        requires = "tls",
+        help_heading = "TLS (clients: chat join, file send, send)"
+    )]
     pub(crate) server_name: Option<String>,
     /// A client certificate chain to present (PEM).
     #[arg(long, global = true, value_name = "FILE", requires_all = ["tls", "key"], help_heading = "TLS (clients: chat join, file send, send)")]
     pub(crate) cert: Option<PathBuf>,
     /// The private key of --cert (PEM).
-    #[arg(long, global = true, value_name = "FILE", requires = "cert", help_heading = "TLS (clients: chat join, file send, send)")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        requires = "cert",
+        help_heading = "TLS (clients: chat join, file send, send)"
+    )]
     pub(crate) key: Option<PathBuf>,
 }
 
@@ -51,13 +69,21 @@ impl TlsArgs {
 
     /// A server's TLS (ALPN `alpn`), if the flags ask for it; `None` where
     /// the program has no TLS (`what` names it in the error).
-    pub(crate) fn server(&self, alpn: &[&[u8]], what: Option<&str>) -> anyhow::Result<Option<ServerTls>> {
+    pub(crate) fn server(
+        &self,
+        alpn: &[&[u8]],
+        what: Option<&str>,
+    ) -> anyhow::Result<Option<ServerTls>> {
         if self.tls || self.ca.is_some() || self.server_name.is_some() || self.cert.is_some() {
-            bail!("--tls, --ca, --server-name and --cert are client flags (chat join, file send, send)");
+            bail!(
+                "--tls, --ca, --server-name and --cert are client flags (chat join, file send, send)"
+            );
         }
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else { return Ok(None) };
         if let Some(what) = what {
-            bail!("{what} has no TLS: --tls-cert applies to http, chat serve, echo (TCP) and file recv");
+            bail!(
+                "{what} has no TLS: --tls-cert applies to http, chat serve, echo (TCP) and file recv"
+            );
         }
         Ok(Some(ServerTls::load(cert, key, self.tls_client_ca.as_deref(), alpn, self.limits())?))
     }
@@ -65,7 +91,9 @@ impl TlsArgs {
     /// A client's TLS for ADDR `addr`, if `--tls`.
     pub(crate) fn client(&self, addr: &str) -> anyhow::Result<Option<ClientTls>> {
         if self.tls_cert.is_some() {
-            bail!("--tls-cert, --tls-key and --tls-client-ca are server flags; a client takes --tls (--cert FILE --key FILE)");
+            bail!(
+                "--tls-cert, --tls-key and --tls-client-ca are server flags; a client takes --tls (--cert FILE --key FILE)"
+            );
         }
         if !self.tls {
             return Ok(None);

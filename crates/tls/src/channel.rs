@@ -317,7 +317,8 @@ impl Channel {
     pub(crate) fn has_input(&mut self) -> bool {
         self.take_plaintext();
         !self.plain_in.is_empty()
-            || (self.ending == Ending::Pending || (self.failure.is_some() && self.ending == Ending::Open))
+            || (self.ending == Ending::Pending
+                || (self.failure.is_some() && self.ending == Ending::Open))
     }
 
     /// Queues `data` (plaintext) whole, for a hub whose machine budgets
@@ -347,4 +348,3 @@ impl Channel {
         false
     }
 }
-

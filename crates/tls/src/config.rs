@@ -33,7 +33,10 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Every certificate in `pem` (`what` names it in errors).
-pub fn certificates(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+pub fn certificates(
+    pem: &[u8],
+    what: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ConfigError::Pem(what, e.to_string()))?;
@@ -72,10 +75,12 @@ pub fn server(
         .with_safe_default_protocol_versions()?;
     let builder = match client_ca {
         Some(ca) => {
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca, "the client CA")?), provider)
-                    .build()
-                    .map_err(|e| ConfigError::Verifier(e.to_string()))?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots(ca, "the client CA")?),
+                provider,
+            )
+            .build()
+            .map_err(|e| ConfigError::Verifier(e.to_string()))?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),

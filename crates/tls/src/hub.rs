@@ -263,4 +263,3 @@ impl<H: Hub> Hub for TlsHub<H> {
         }
     }
 }
-

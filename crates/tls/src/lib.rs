@@ -173,10 +173,8 @@ impl Peer {
             Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
             _ => "TLS",
         };
-        let cipher = conn
-            .negotiated_cipher_suite()
-            .and_then(|s| s.suite().as_str())
-            .unwrap_or("unknown");
+        let cipher =
+            conn.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).unwrap_or("unknown");
         Peer { name, version, cipher, alpn: conn.alpn_protocol().map(<[u8]>::to_vec) }
     }
 }

@@ -85,7 +85,8 @@ impl<E: ReceiveEvents> ReceiveApp<E> {
     /// transfers are logged and reported under that name too.
     pub fn identified(&mut self, peer: &sansnet_tls::Peer) {
         if let Some(name) = &peer.name {
-            self.label = format!("{} (certificate {})", self.peer, sansnet_proto::text::escape(name));
+            self.label =
+                format!("{} (certificate {})", self.peer, sansnet_proto::text::escape(name));
         }
     }
 

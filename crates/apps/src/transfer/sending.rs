@@ -305,6 +305,7 @@ mod tests {
                 &config,
                 Duration::from_secs(1),
                 none,
+                None,
             )
         });
         assert!(matches!(sent, Err(SendError::NotAFile(_))), "{sent:?}");
