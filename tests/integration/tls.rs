@@ -20,6 +20,7 @@ per_runtime!(
     https_requires_a_client_certificate,
     plaintext_and_tls_on_the_wrong_ports,
     handshake_timeout_closes,
+    a_cut_request_gets_no_answer,
     chat_names_come_from_certificates,
     chat_over_tls_with_sansnet_join,
     file_transfer_over_mutual_tls,
@@ -195,6 +196,45 @@ fn handshake_timeout_closes(rt: &'static str) {
     assert_eq!(text(&out.stdout), "still here", "{}", text(&out.stderr));
     let log = server.stop();
     assert!(log.contains("TLS handshake not finished within 1 s"), "{log}");
+}
+
+/// Sends `request` over TLS, then ends the TCP stream without
+/// close_notify, and prints whatever the server sends until it closes.
+const PY_CUT_REQUEST: &str = r#"
+import socket, ssl, sys
+port, ca, request = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="localhost")
+s.sendall(request.encode())
+socket.socket.shutdown(s, socket.SHUT_WR)
+got = b""
+try:
+    while chunk := s.recv(4096):
+        got += chunk
+except (ssl.SSLError, OSError) as e:
+    pass
+sys.stdout.write(got.decode(errors="replace"))
+"#;
+
+fn a_cut_request_gets_no_answer(rt: &'static str) {
+    need("python3");
+    let pki = Pki::new(&[]);
+    let server = start(rt, &["http"], &server_flags(&pki, false));
+    let (port, ca) = (server.tcp_addr().port().to_string(), path(&pki.ca()));
+    let cut = |request: &str| {
+        let mut cmd = Command::new("python3");
+        run_bounded(cmd.args(["-c", PY_CUT_REQUEST, &port, &ca, request]), b"", RUN)
+    };
+    // A whole request, then the cut: answered (the request had arrived).
+    let out = cut("GET /whole HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(text(&out.stdout).ends_with(&hello("/whole")), "{}", text(&out.stderr));
+    // Half a request, then the cut: nothing, not even a 400.
+    let out = cut("GET /half HTTP/1.1\r\nHo");
+    assert_eq!(text(&out.stdout), "", "{}", text(&out.stderr));
+    let out = cut("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+    assert_eq!(text(&out.stdout), "", "{}", text(&out.stderr));
+    let log = server.stop();
+    assert!(log.contains("TLS stream cut without close_notify"), "{log}");
 }
 
 /// The tutorial's chat client, wrapped in TLS with Python's `ssl`: sends

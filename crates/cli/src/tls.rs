@@ -9,7 +9,7 @@ use anyhow::bail;
 use clap::Args;
 use sansnet_apps::tls::{ClientTls, Limits, ServerTls};
 
-use crate::cli::parse_secs;
+use crate::cli::{parse_secs, parse_size};
 
 /// TLS flags.
 #[derive(Args, Debug, Clone)]
@@ -27,6 +27,10 @@ pub(crate) struct TlsArgs {
     /// Seconds a TLS handshake may take, servers and clients.
     #[arg(long, global = true, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
     pub(crate) tls_handshake_timeout: Duration,
+    /// Decrypted bytes a TLS connection holds for its program; past it,
+    /// reading stops until the program takes them.
+    #[arg(long, global = true, value_name = "BYTES", value_parser = parse_size, default_value = "64K")]
+    pub(crate) tls_max_plaintext: usize,
     /// Clients (chat join, file send, send): connect with TLS.
     #[arg(long, global = true, help_heading = "TLS (clients: chat join, file send, send)")]
     pub(crate) tls: bool,
@@ -64,7 +68,9 @@ pub(crate) struct TlsArgs {
 
 impl TlsArgs {
     fn limits(&self) -> Limits {
-        Limits::default().with_handshake_timeout(self.tls_handshake_timeout)
+        Limits::default()
+            .with_handshake_timeout(self.tls_handshake_timeout)
+            .with_max_plaintext(self.tls_max_plaintext)
     }
 
     /// A server's TLS (ALPN `alpn`), if the flags ask for it; `None` where
@@ -102,5 +108,62 @@ impl TlsArgs {
         let name = self.server_name.as_deref().unwrap_or(host);
         let identity = self.cert.as_deref().zip(self.key.as_deref());
         Ok(Some(ClientTls::load(self.ca.as_deref(), identity, name, self.limits())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+
+    #[test]
+    fn flags_defaults_and_pairs() {
+        let cli = Cli::try_parse_from(["sansnet", "http"]).expect("parses");
+        assert_eq!(cli.tls.limits(), super::Limits::default());
+        let cli = Cli::try_parse_from([
+            "sansnet",
+            "--tls-max-plaintext",
+            "16K",
+            "http",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-handshake-timeout",
+            "2.5",
+        ])
+        .expect("parses");
+        let limits = cli.tls.limits();
+        assert_eq!(limits.max_plaintext, 16 * 1024);
+        assert_eq!(limits.handshake_timeout, std::time::Duration::from_millis(2500));
+        // Halves of a pair alone, and client flags without --tls, are refused.
+        for args in [
+            &["sansnet", "http", "--tls-cert", "c.pem"][..],
+            &["sansnet", "http", "--tls-client-ca", "ca.pem"],
+            &["sansnet", "send", "a:1", "m", "--ca", "ca.pem"],
+            &["sansnet", "send", "a:1", "m", "--tls", "--cert", "c.pem"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+        // Server flags on a client and client flags on a server: errors.
+        let cli = Cli::try_parse_from(["sansnet", "http", "--tls"]).expect("parses");
+        assert!(cli.tls.server(&[], None).is_err());
+        let cli = Cli::try_parse_from([
+            "sansnet",
+            "send",
+            "a:1",
+            "m",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+        ])
+        .expect("parses");
+        assert!(cli.tls.client("a:1").is_err());
+        let cli =
+            Cli::try_parse_from(["sansnet", "scan", "h", "--tls-cert", "c", "--tls-key", "k"])
+                .expect("parses");
+        assert!(cli.tls.server(&[], Some("scan")).is_err());
     }
 }
