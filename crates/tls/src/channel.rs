@@ -99,15 +99,21 @@ impl Channel {
     pub(crate) fn receive(&mut self, buf: &mut BytesMut) -> bool {
         let mut progressed = false;
         while self.wants_read() && !buf.is_empty() {
-            let n = match self.conn.read_tls(&mut &buf[..]) {
-                Ok(n) => n,
-                // rustls's own buffers are full: come back later.
-                Err(_) => break,
-            };
-            if n == 0 {
+            // rustls takes at most a few KiB per call (its buffer grows by
+            // 4 KiB up to one record): fill it, then decrypt once.
+            let mut took = false;
+            while !buf.is_empty() {
+                match self.conn.read_tls(&mut &buf[..]) {
+                    Ok(0) | Err(_) => break, // its buffer is full
+                    Ok(n) => {
+                        buf.advance(n);
+                        took = true;
+                    }
+                }
+            }
+            if !took {
                 break;
             }
-            buf.advance(n);
             progressed = true;
             self.process();
         }
@@ -245,7 +251,10 @@ impl Channel {
     }
 
     fn flush(&mut self) -> Option<Bytes> {
-        let mut out = Vec::with_capacity(self.limits.write_chunk);
+        // `write_tls` writes rustls's queued records with one vectored
+        // write, which sizes the vector once: no capacity guessed here
+        // (a small response must not cost a large allocation).
+        let mut out = Vec::new();
         while self.conn.wants_write() && out.len() < self.limits.write_chunk {
             match self.conn.write_tls(&mut out) {
                 Ok(0) | Err(_) => break,
