@@ -27,9 +27,29 @@ pub enum ConfigError {
     Verifier(String),
 }
 
-/// The provider every configuration uses: aws-lc-rs.
+/// The provider every configuration uses: aws-lc-rs, its cipher suites
+/// reordered so that AES-128-GCM comes first (then AES-256-GCM, then
+/// ChaCha20-Poly1305), in TLS 1.3 and 1.2 alike.
+///
+/// Every suite offered is strong; AES-128-GCM is the cheaper one, and its
+/// SHA-256 (the handshake's transcript hash and key schedule) runs on the
+/// SHA extensions of current x86 CPUs, while SHA-384 falls back to plain
+/// code on some (aws-lc's SHA-512 has no AMD fast path): about a third of
+/// the CPU time of a full handshake here. BoringSSL, and so Chrome,
+/// prefers it too. Servers use this order, not the client's.
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    let rank = |s: &rustls::SupportedCipherSuite| {
+        let name = s.suite().as_str().unwrap_or("");
+        match () {
+            _ if name.contains("AES_128_GCM") => 0,
+            _ if name.contains("AES_256_GCM") => 1,
+            _ => 2,
+        }
+    };
+    // Stable: TLS 1.3 suites stay before TLS 1.2 ones within a rank.
+    provider.cipher_suites.sort_by_key(|s| (rank(s), s.tls13().is_none()));
+    Arc::new(provider)
 }
 
 /// Every certificate in `pem` (`what` names it in errors).
@@ -88,6 +108,7 @@ pub fn server(
     let mut config = builder
         .with_single_cert(certificates(chain, "the certificate")?, private_key(key, "the key")?)?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
 }
 
