@@ -39,7 +39,9 @@ pub(crate) fn ignore_sigxfsz() -> anyhow::Result<()> {
 /// that adapt up to about 2 MiB), most of that went back to the kernel and
 /// was faulted in afresh, about 27,000 page faults per GiB received (socat:
 /// 350), each one a zeroed page and, on a VM, often a fault on the host.
-/// At most 64 MiB freed at the top of the heap is kept.
+/// At most 64 MiB freed at the top of the heap is kept. The sender calls it
+/// too: over TLS its records are sealed into buffers of its own, freed as
+/// the socket takes them.
 #[allow(unsafe_code)]
 pub(crate) fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

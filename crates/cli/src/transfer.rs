@@ -242,6 +242,7 @@ fn recv<R: Transport>(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
 }
 
 fn send<R: Transport>(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
+    process::keep_freed_memory();
     use transfer::SendError::{BadName, Connect, NotAFile, Open};
     let endpoint = parse_endpoint(&args.addr, "address")?;
     let bar = |name: &str, size| {

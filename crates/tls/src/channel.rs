@@ -8,11 +8,15 @@
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use rustls::Connection;
 use sansnet_proto::Instant;
 
 use crate::{Error, Limits, Peer};
+
+/// What the output buffer asks for after each chunk: one record and its
+/// overhead at least, so that a small answer fits without growing.
+const OUT_RESERVE: usize = 16 * 1024 + 256;
 
 /// Where the peer's side of the stream stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +55,8 @@ pub(crate) struct Channel {
     close_sent: bool,
     close_requested: bool,
     close_taken: bool,
+    /// Ciphertext being gathered for the driver.
+    out: BytesMut,
 }
 
 impl Channel {
@@ -72,6 +78,7 @@ impl Channel {
             close_sent: false,
             close_requested: false,
             close_taken: false,
+            out: BytesMut::new(),
         }
     }
 
@@ -251,21 +258,27 @@ impl Channel {
     }
 
     fn flush(&mut self) -> Option<Bytes> {
-        // `write_tls` writes rustls's queued records with one vectored
-        // write, which sizes the vector once: no capacity guessed here
-        // (a small response must not cost a large allocation).
-        let mut out = Vec::new();
-        while self.conn.wants_write() && out.len() < self.limits.write_chunk {
+        // Records go into one buffer that is handed out a chunk at a time
+        // and reused once the driver has written (and dropped) the chunks:
+        // no allocation per record, and no fresh pages for a bulk stream.
+        let mut out = std::mem::take(&mut self.out).writer();
+        while self.conn.wants_write() && out.get_ref().len() < self.limits.write_chunk {
             match self.conn.write_tls(&mut out) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
         }
-        if out.is_empty() {
+        self.out = out.into_inner();
+        if self.out.is_empty() {
             return None;
         }
-        self.in_flight.push_back((out.len(), std::mem::take(&mut self.plain_unattributed)));
-        Some(Bytes::from(out))
+        let chunk = self.out.split().freeze();
+        // Room for the next chunk, as large as this one: the same buffer
+        // again once the driver has dropped this chunk, else a new one
+        // (no growing by doubling in the middle of a bulk stream).
+        self.out.reserve(chunk.len().max(OUT_RESERVE));
+        self.in_flight.push_back((chunk.len(), std::mem::take(&mut self.plain_unattributed)));
+        Some(chunk)
     }
 
     /// The driver wrote `n` more ciphertext bytes; returns the plaintext
