@@ -94,7 +94,7 @@ pub(crate) fn run<R: Transport>(cli: &Cli, args: &ChatArgs) -> anyhow::Result<()
 }
 
 fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
-    let plan = Plan::new(cli, args.bind.as_deref(), "127.0.0.1:8888", &[])?;
+    let plan = Plan::new(cli, args.bind.as_deref(), "127.0.0.1:8888", (&[], Default::default()))?;
     let limits = Limits::default()
         .with_max_frame(args.max_frame)
         .with_max_name(args.max_name)
@@ -110,7 +110,7 @@ fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
 
 fn join(cli: &Cli, args: &JoinArgs) -> anyhow::Result<()> {
     let endpoint = cli.socket.endpoint(Some(&args.addr), "127.0.0.1:8888")?;
-    let tls = cli.tls.client(&args.addr)?;
+    let tls = cli.tls.client(&args.addr, Default::default())?;
     let opts = cli.socket.options();
     let (mut member, events) =
         Member::join(&endpoint, &opts, args.timeout, &args.name, tls.as_ref())

@@ -54,9 +54,10 @@ pub(crate) struct EchoArgs {
 /// Runs `sansnet echo` until SIGINT or SIGTERM.
 pub(crate) fn run<R: Transport>(cli: &Cli, args: &EchoArgs) -> anyhow::Result<()> {
     let default = if args.udp { UDP_DEFAULT } else { TCP_DEFAULT };
-    let what = args.udp.then_some("echo --udp");
-    cli.tls.server(&[], what)?;
-    let plan = Plan::new(cli, args.bind.as_deref(), default, &[])?;
+    if args.udp {
+        cli.tls.refuse("echo --udp")?;
+    }
+    let plan = Plan::new(cli, args.bind.as_deref(), default, (&[], Default::default()))?;
     let prefix = Bytes::from(args.prefix.clone().into_bytes());
     let idle = cli.socket.idle_timeout.unwrap_or(echo::DEFAULT_IDLE);
     if args.udp {

@@ -87,15 +87,15 @@ fn run<R: Transport>(cli: Cli) -> anyhow::Result<()> {
         Command::File(args) => transfer::run::<R>(&cli, args),
         Command::Send(args) => oneshot::run(&cli, args),
         Command::Scan(args) => {
-            cli.tls.server(&[], Some("scan"))?;
+            cli.tls.refuse("scan")?;
             scan::run::<R>(&cli, args, fd_limit)
         }
         Command::Resolve(args) => {
-            cli.tls.server(&[], Some("resolve"))?;
+            cli.tls.refuse("resolve")?;
             resolve::run(&cli, args)
         }
         Command::Cert(args) => {
-            cli.tls.server(&[], Some("cert"))?;
+            cli.tls.refuse("cert")?;
             let clients: Vec<&str> = args.clients.iter().map(String::as_str).collect();
             for path in sansnet_apps::certs::generate(&args.dir, &clients)? {
                 println!("{}", path.display());

@@ -58,10 +58,10 @@ pub(crate) fn run(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
     let (endpoint, message) = target(cli.socket.unix.as_ref(), args)?;
     let (opts, out) = (cli.socket.options(), &mut std::io::stdout().lock());
     let tls = if args.udp {
-        cli.tls.server(&[], Some("send --udp")).map(drop)?;
+        cli.tls.refuse("send --udp")?;
         None
     } else {
-        cli.tls.client(&args.addr)?
+        cli.tls.client(&args.addr, Default::default())?
     };
     let got = if args.udp {
         let Endpoint::Tcp(addr) = endpoint else {

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::thread;
 
 use anyhow::Context;
-use sansnet_apps::tls::{self, Peer, ServerTls};
+use sansnet_apps::tls::{self, Limits as TlsLimits, Peer, ServerTls};
 use sansnet_net::{Endpoint, Factory, Listener, ServerConfig, Shutdown, Transport};
 use sansnet_proto::Datagrams;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -33,15 +33,16 @@ pub(crate) struct Plan {
 impl Plan {
     /// Where and how the flags say to serve: `--unix`, else `bind`, else
     /// `default`.
-    /// TLS as `--tls-cert` says, offering the ALPN protocols `alpn`.
+    /// TLS as `--tls-cert` says, offering the ALPN protocols `alpn`, with
+    /// the program's own `limits` where no flag sets them.
     pub(crate) fn new(
         cli: &Cli,
         bind: Option<&str>,
         default: &str,
-        alpn: &[&[u8]],
+        (alpn, limits): (&[&[u8]], TlsLimits),
     ) -> anyhow::Result<Plan> {
         let (config, verbose) = (cli.socket.server_config(), cli.verbose > 0);
-        let tls = cli.tls.server(alpn, None)?;
+        let tls = cli.tls.server(alpn, None, limits)?;
         Ok(Plan { endpoint: cli.socket.endpoint(bind, default)?, config, verbose, tls })
     }
 }

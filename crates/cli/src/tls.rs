@@ -11,6 +11,9 @@ use sansnet_apps::tls::{ClientTls, Limits, ServerTls};
 
 use crate::cli::{parse_secs, parse_size};
 
+/// The read buffer of the file programs, and their TLS plaintext bound.
+pub(crate) const BULK: usize = sansnet_apps::transfer::READ_BUFFER;
+
 /// TLS flags.
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "TLS (servers: http, chat serve, echo, file recv)")]
@@ -24,13 +27,15 @@ pub(crate) struct TlsArgs {
     /// Require a client certificate that chains to this CA (mutual TLS).
     #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_client_ca: Option<PathBuf>,
-    /// Seconds a TLS handshake may take, servers and clients.
-    #[arg(long, global = true, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
-    pub(crate) tls_handshake_timeout: Duration,
+    /// Seconds a TLS handshake may take, servers and clients [default: 10;
+    /// http: its --header-timeout].
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_secs)]
+    pub(crate) tls_handshake_timeout: Option<Duration>,
     /// Decrypted bytes a TLS connection holds for its program; past it,
-    /// reading stops until the program takes them.
-    #[arg(long, global = true, value_name = "BYTES", value_parser = parse_size, default_value = "64K")]
-    pub(crate) tls_max_plaintext: usize,
+    /// reading stops until the program takes them [default: 64K; file
+    /// recv and send: 1M, their read buffer].
+    #[arg(long, global = true, value_name = "BYTES", value_parser = parse_size)]
+    pub(crate) tls_max_plaintext: Option<usize>,
     /// Clients (chat join, file send, send): connect with TLS.
     #[arg(long, global = true, help_heading = "TLS (clients: chat join, file send, send)")]
     pub(crate) tls: bool,
@@ -67,10 +72,16 @@ pub(crate) struct TlsArgs {
 }
 
 impl TlsArgs {
-    fn limits(&self) -> Limits {
-        Limits::default()
-            .with_handshake_timeout(self.tls_handshake_timeout)
-            .with_max_plaintext(self.tls_max_plaintext)
+    /// The program's `defaults`, with what the flags set.
+    pub(crate) fn limits(&self, defaults: Limits) -> Limits {
+        let mut limits = defaults;
+        if let Some(t) = self.tls_handshake_timeout {
+            limits = limits.with_handshake_timeout(t);
+        }
+        if let Some(n) = self.tls_max_plaintext {
+            limits = limits.with_max_plaintext(n);
+        }
+        limits
     }
 
     /// A server's TLS (ALPN `alpn`), if the flags ask for it; `None` where
@@ -79,6 +90,7 @@ impl TlsArgs {
         &self,
         alpn: &[&[u8]],
         what: Option<&str>,
+        defaults: Limits,
     ) -> anyhow::Result<Option<ServerTls>> {
         if self.tls || self.ca.is_some() || self.server_name.is_some() || self.cert.is_some() {
             bail!(
@@ -91,11 +103,17 @@ impl TlsArgs {
                 "{what} has no TLS: --tls-cert applies to http, chat serve, echo (TCP) and file recv"
             );
         }
-        Ok(Some(ServerTls::load(cert, key, self.tls_client_ca.as_deref(), alpn, self.limits())?))
+        let limits = self.limits(defaults);
+        Ok(Some(ServerTls::load(cert, key, self.tls_client_ca.as_deref(), alpn, limits)?))
+    }
+
+    /// An error if any TLS flag is given to `what`, a program without TLS.
+    pub(crate) fn refuse(&self, what: &str) -> anyhow::Result<()> {
+        self.server(&[], Some(what), Limits::default()).map(drop)
     }
 
     /// A client's TLS for ADDR `addr`, if `--tls`.
-    pub(crate) fn client(&self, addr: &str) -> anyhow::Result<Option<ClientTls>> {
+    pub(crate) fn client(&self, addr: &str, defaults: Limits) -> anyhow::Result<Option<ClientTls>> {
         if self.tls_cert.is_some() {
             bail!(
                 "--tls-cert, --tls-key and --tls-client-ca are server flags; a client takes --tls (--cert FILE --key FILE)"
@@ -107,7 +125,7 @@ impl TlsArgs {
         let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
         let name = self.server_name.as_deref().unwrap_or(host);
         let identity = self.cert.as_deref().zip(self.key.as_deref());
-        Ok(Some(ClientTls::load(self.ca.as_deref(), identity, name, self.limits())?))
+        Ok(Some(ClientTls::load(self.ca.as_deref(), identity, name, self.limits(defaults))?))
     }
 }
 
@@ -120,7 +138,8 @@ mod tests {
     #[test]
     fn flags_defaults_and_pairs() {
         let cli = Cli::try_parse_from(["sansnet", "http"]).expect("parses");
-        assert_eq!(cli.tls.limits(), super::Limits::default());
+        let defaults = super::Limits::default();
+        assert_eq!(cli.tls.limits(defaults), defaults);
         let cli = Cli::try_parse_from([
             "sansnet",
             "--tls-max-plaintext",
@@ -134,7 +153,7 @@ mod tests {
             "2.5",
         ])
         .expect("parses");
-        let limits = cli.tls.limits();
+        let limits = cli.tls.limits(super::Limits::default().with_max_plaintext(1 << 20));
         assert_eq!(limits.max_plaintext, 16 * 1024);
         assert_eq!(limits.handshake_timeout, std::time::Duration::from_millis(2500));
         // Halves of a pair alone, and client flags without --tls, are refused.
@@ -148,7 +167,7 @@ mod tests {
         }
         // Server flags on a client and client flags on a server: errors.
         let cli = Cli::try_parse_from(["sansnet", "http", "--tls"]).expect("parses");
-        assert!(cli.tls.server(&[], None).is_err());
+        assert!(cli.tls.server(&[], None, defaults).is_err());
         let cli = Cli::try_parse_from([
             "sansnet",
             "send",
@@ -160,10 +179,10 @@ mod tests {
             "k",
         ])
         .expect("parses");
-        assert!(cli.tls.client("a:1").is_err());
+        assert!(cli.tls.client("a:1", defaults).is_err());
         let cli =
             Cli::try_parse_from(["sansnet", "scan", "h", "--tls-cert", "c", "--tls-key", "k"])
                 .expect("parses");
-        assert!(cli.tls.server(&[], Some("scan")).is_err());
+        assert!(cli.tls.refuse("scan").is_err());
     }
 }

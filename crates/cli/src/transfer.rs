@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sansnet_apps::tls::Limits as TlsLimits;
 use sansnet_apps::transfer::{
     self, Inbox, InboxLimits, Once, Progress, READ_BUFFER, ReceiveApp, ReceiveError, ReceiveEvents,
     Received,
@@ -211,7 +212,8 @@ fn recv<R: Transport>(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
             part_ttl: args.part_ttl,
         });
     inbox.expire_parts(std::time::SystemTime::now()).context("cannot sweep the directory")?;
-    let mut plan = Plan::new(cli, args.bind.as_deref(), DEFAULT_BIND, &[])?;
+    let bulk = TlsLimits::default().with_max_plaintext(crate::tls::BULK);
+    let mut plan = Plan::new(cli, args.bind.as_deref(), DEFAULT_BIND, (&[], bulk))?;
     plan.config.read_buffer = READ_BUFFER;
     if args.once {
         plan.config.max_connections = 1;
@@ -256,7 +258,8 @@ fn send<R: Transport>(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     // The socket options and --write-timeout.
     let config = cli.socket.server_config();
-    let tls = cli.tls.client(&args.addr)?;
+    let bulk = TlsLimits::default().with_max_plaintext(crate::tls::BULK);
+    let tls = cli.tls.client(&args.addr, bulk)?;
     let sent = match transfer::send_file::<R, _>(
         &args.path,
         &endpoint,
