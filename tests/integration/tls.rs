@@ -176,26 +176,29 @@ fn plaintext_and_tls_on_the_wrong_ports(rt: &'static str) {
 
 fn handshake_timeout_closes(rt: &'static str) {
     let pki = Pki::new(&[]);
-    let mut flags = server_flags(&pki, false);
-    flags.extend(["--tls-handshake-timeout".into(), "1".into()]);
-    let server = start(rt, &["echo"], &flags);
-    // Half a ClientHello, then nothing.
-    let mut s = TcpStream::connect(server.tcp_addr()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(&[22, 3, 1, 0, 200, 1, 0]).unwrap();
-    let started = Instant::now();
-    let mut got = Vec::new();
-    let _ = s.read_to_end(&mut got);
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(8), "closed after {took:?}");
-    let out = sansnet(
-        rt,
-        &["send", &server.tcp_addr().to_string(), "still here", "--tls", "--ca", &path(&pki.ca())],
-        b"",
-    );
-    assert_eq!(text(&out.stdout), "still here", "{}", text(&out.stderr));
-    let log = server.stop();
-    assert!(log.contains("TLS handshake not finished within 1 s"), "{log}");
+    // echo with the flag; http with its header timeout, which TLS follows.
+    for (program, flag) in [("echo", "--tls-handshake-timeout"), ("http", "--header-timeout")] {
+        let mut flags = server_flags(&pki, false);
+        flags.extend([flag.into(), "1".into()]);
+        let server = start(rt, &[program], &flags);
+        // Half a ClientHello, then nothing.
+        let mut s = TcpStream::connect(server.tcp_addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(&[22, 3, 1, 0, 200, 1, 0]).unwrap();
+        let started = Instant::now();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(8), "{program}: closed after {took:?}");
+        if program == "echo" {
+            let addr = server.tcp_addr().to_string();
+            let out =
+                sansnet(rt, &["send", &addr, "still here", "--tls", "--ca", &path(&pki.ca())], b"");
+            assert_eq!(text(&out.stdout), "still here", "{}", text(&out.stderr));
+        }
+        let log = server.stop();
+        assert!(log.contains("TLS handshake not finished within 1 s"), "{program}: {log}");
+    }
 }
 
 /// Sends `request` over TLS, then ends the TCP stream without
