@@ -452,17 +452,27 @@ fn file_transfer_cut_without_close_notify_resumes(rt: &'static str) {
     assert!(log.contains("from byte "), "resumed: {log}");
 }
 
-fn echo_with_openssl_and_send(rt: &'static str) {
-    need("openssl");
+/// A TLS echo server on `rt`, with its PKI, address and CA path.
+fn tls_echo(rt: &'static str) -> (Pki, Server, String, String) {
     let pki = Pki::new(&[]);
     let server = start(rt, &["echo"], &server_flags(&pki, false));
-    let addr = server.tcp_addr().to_string();
-    let ca = path(&pki.ca());
+    let (addr, ca) = (server.tcp_addr().to_string(), path(&pki.ca()));
+    (pki, server, addr, ca)
+}
+
+/// Runs a shell pipeline (that feeds `openssl s_client` in its own time).
+fn shell(script: &str) -> Output {
+    need("openssl");
+    run_bounded(Command::new("bash").args(["-c", script]), b"", RUN)
+}
+
+fn echo_with_openssl_and_send(rt: &'static str) {
+    let (_pki, server, addr, ca) = tls_echo(rt);
     let script = format!(
         "(printf 'echo me\\n'; sleep 1) | openssl s_client -connect {addr} -CAfile {ca} \
          -verify_return_error -servername localhost -quiet -no_ign_eof"
     );
-    let out = run_bounded(Command::new("bash").args(["-c", &script]), b"", RUN);
+    let out = shell(&script);
     assert!(text(&out.stdout).contains("echo me"), "{} {}", text(&out.stdout), text(&out.stderr));
     let out = sansnet(rt, &["send", &addr, "over tls", "--tls", "--ca", &ca], b"");
     assert_eq!(text(&out.stdout), "over tls", "{}", text(&out.stderr));
@@ -516,18 +526,14 @@ fn bad_server_certificates_are_refused(rt: &'static str) {
 }
 
 fn renegotiation_is_refused(rt: &'static str) {
-    need("openssl");
-    let pki = Pki::new(&[]);
-    let server = start(rt, &["echo"], &server_flags(&pki, false));
-    let addr = server.tcp_addr().to_string();
-    let ca = path(&pki.ca());
+    let (_pki, server, addr, ca) = tls_echo(rt);
     // `R` at the start of a line asks s_client to renegotiate (TLS 1.2):
     // refused (rustls answers no_renegotiation), the connection ends.
     let script = format!(
         "(printf 'before\\n'; sleep 0.5; printf 'R\\n'; sleep 1; printf 'after\\n'; sleep 0.5) | \
          openssl s_client -connect {addr} -CAfile {ca} -tls1_2 -servername localhost"
     );
-    let out = run_bounded(Command::new("bash").args(["-c", &script]), b"", RUN);
+    let out = shell(&script);
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(text(&out.stdout).contains("before\n"), "{all}");
     assert!(text(&out.stderr).contains("RENEGOTIATING"), "{all}");
