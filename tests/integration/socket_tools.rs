@@ -19,6 +19,7 @@ per_runtime!(
     echo_two_hundred_concurrent_clients,
     echo_over_ipv6,
     echo_over_a_unix_socket,
+    chat_and_file_clients_over_unix_sockets,
     echo_prefix_and_verbose_options,
     echo_idle_timeout_closes,
     udp_echo_and_send_udp,
@@ -146,6 +147,43 @@ fn echo_over_a_unix_socket(rt: &'static str) {
     let out = sansnet(rt, &["send", path_text, "by path"]);
     assert_eq!(ok(&out, "send PATH"), "by path");
     drop(c);
+    server.stop();
+}
+
+fn chat_and_file_clients_over_unix_sockets(rt: &'static str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chat = dir.path().join("chat.sock");
+    let chat_text = chat.to_str().expect("UTF-8 temp path");
+    let server = Server::spawn(rt, &["chat", "serve", "--unix", chat_text]);
+    let mut cmd = Command::new(support::sansnet_bin());
+    cmd.args(["--runtime", rt, "chat", "join", "--unix", chat_text, "--name", "ann"]);
+    let out = run_bounded(&mut cmd, b"hello\n", RUN_TIMEOUT);
+    assert_eq!(ok(&out, "chat join --unix"), "* ann joined\n");
+    server.stop();
+
+    let inbox = dir.path().join("in");
+    std::fs::create_dir(&inbox).expect("mkdir");
+    let file = dir.path().join("f.txt");
+    std::fs::write(&file, b"over a unix socket").expect("write");
+    let sock = dir.path().join("recv.sock");
+    let sock_text = sock.to_str().expect("UTF-8 temp path");
+    let dir_text = inbox.to_str().expect("UTF-8 temp path");
+    let server = Server::spawn(rt, &["file", "recv", "--dir", dir_text, "--unix", sock_text]);
+    let file_text = file.to_str().expect("UTF-8 temp path");
+    let out = sansnet(rt, &["file", "send", file_text, "--unix", sock_text, "--quiet"]);
+    ok(&out, "file send --unix");
+    assert_eq!(std::fs::read(inbox.join("f.txt")).expect("received"), b"over a unix socket");
+    // ADDR and --unix together, or a zero timeout: usage errors.
+    let out = sansnet(rt, &["file", "send", file_text, "127.0.0.1:1", "--unix", sock_text]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    for args in [
+        &["file", "send", file_text, "--unix", sock_text, "--timeout", "0"][..],
+        &["chat", "join", "--unix", chat_text, "--name", "x", "--timeout", "0"],
+    ] {
+        let out = sansnet(rt, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("more than 0 seconds"), "{}", stderr(&out));
+    }
     server.stop();
 }
 

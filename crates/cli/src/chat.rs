@@ -14,7 +14,7 @@ use sansnet_apps::chat::{self, Member};
 use sansnet_proto::chat::{ErrorCode, Limits, ServerEvent};
 use sansnet_proto::text::escape;
 
-use crate::cli::{Cli, parse_secs, parse_size};
+use crate::cli::{Cli, parse_secs, parse_size, parse_timeout};
 use crate::server::{self, Plan};
 use sansnet_net::Transport;
 
@@ -72,16 +72,16 @@ pub(crate) struct ServeArgs {
 /// `sansnet chat join` flags.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct JoinArgs {
-    /// The server (`HOST:PORT`), or with --unix, ignored.
-    #[arg(value_name = "ADDR")]
-    pub(crate) addr: String,
+    /// The server: `HOST:PORT` or `unix:PATH` (omitted with --unix PATH).
+    #[arg(value_name = "ADDR", required_unless_present = "unix")]
+    pub(crate) addr: Option<String>,
 
     /// The name to join as.
     #[arg(long)]
     pub(crate) name: String,
 
     /// Seconds to wait for the connection.
-    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout, default_value = "10")]
     pub(crate) timeout: Duration,
 }
 
@@ -109,8 +109,8 @@ fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 fn join(cli: &Cli, args: &JoinArgs) -> anyhow::Result<()> {
-    let endpoint = cli.socket.endpoint(Some(&args.addr), "127.0.0.1:8888")?;
-    let tls = cli.tls.client(&args.addr, Default::default())?;
+    let endpoint = cli.socket.endpoint(args.addr.as_deref(), "127.0.0.1:8888")?;
+    let tls = cli.tls.client(args.addr.as_deref().unwrap_or("localhost"), Default::default())?;
     let opts = cli.socket.options();
     let (mut member, events) =
         Member::join(&endpoint, &opts, args.timeout, &args.name, tls.as_ref())

@@ -226,6 +226,15 @@ impl SocketArgs {
     }
 }
 
+/// Seconds, more than zero.
+pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_secs(s)?;
+    if d.is_zero() {
+        return Err("the timeout must be more than 0 seconds".into());
+    }
+    Ok(d)
+}
+
 /// `HOST:PORT` (`[::1]:80`, names resolved) or `unix:PATH`; `what` names
 /// the argument in the error.
 pub(crate) fn parse_endpoint(text: &str, what: &str) -> anyhow::Result<Endpoint> {

@@ -13,7 +13,7 @@ use clap::Args;
 use sansnet_apps::oneshot;
 use sansnet_net::Endpoint;
 
-use crate::cli::{Cli, parse_endpoint, parse_secs};
+use crate::cli::{Cli, parse_endpoint, parse_timeout};
 
 /// `sansnet send` flags.
 #[derive(Args, Debug, Clone)]
@@ -42,15 +42,6 @@ pub(crate) struct SendArgs {
     /// byte (once one arrived), or when the peer closes.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     pub(crate) quiet_ms: u64,
-}
-
-/// Seconds, more than zero.
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let d = parse_secs(s)?;
-    if d.is_zero() {
-        return Err("the timeout must be more than 0 seconds".into());
-    }
-    Ok(d)
 }
 
 /// Runs `sansnet send`.

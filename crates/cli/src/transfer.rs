@@ -19,7 +19,7 @@ use sansnet_net::{Shutdown, Transport};
 use sansnet_proto::file::Limits;
 use sansnet_proto::text::escape;
 
-use crate::cli::{Cli, parse_endpoint, parse_secs, parse_size, parse_size_u64};
+use crate::cli::{Cli, parse_endpoint, parse_secs, parse_size, parse_size_u64, parse_timeout};
 use crate::process;
 use crate::server::{self, Plan};
 
@@ -120,9 +120,10 @@ pub(crate) struct SendArgs {
     #[arg(value_name = "PATH")]
     pub(crate) path: PathBuf,
 
-    /// The receiver: `HOST:PORT` (`[::1]:9000` for IPv6) or `unix:PATH`.
-    #[arg(value_name = "ADDR")]
-    pub(crate) addr: String,
+    /// The receiver: `HOST:PORT` (`[::1]:9000` for IPv6) or `unix:PATH`
+    /// (omitted with --unix PATH).
+    #[arg(value_name = "ADDR", required_unless_present = "unix")]
+    pub(crate) addr: Option<String>,
 
     /// No progress bar and no summary line.
     #[arg(long, short)]
@@ -130,7 +131,7 @@ pub(crate) struct SendArgs {
 
     /// Seconds to wait for the connection and for each answer (a stalled
     /// write gives up after --write-timeout).
-    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "30")]
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout, default_value = "30")]
     pub(crate) timeout: Duration,
 }
 
@@ -246,7 +247,11 @@ fn recv<R: Transport>(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
 fn send<R: Transport>(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
     process::keep_freed_memory();
     use transfer::SendError::{BadName, Connect, NotAFile, Open};
-    let endpoint = parse_endpoint(&args.addr, "address")?;
+    let endpoint = match (&cli.socket.unix, &args.addr) {
+        (Some(path), None) => sansnet_net::Endpoint::Unix(path.clone()),
+        (None, Some(addr)) => parse_endpoint(addr, "address")?,
+        _ => bail!("give ADDR or --unix PATH, not both"),
+    };
     let bar = |name: &str, size| {
         Bar(bars_enabled(args.quiet).then(|| {
             let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr())
@@ -259,7 +264,7 @@ fn send<R: Transport>(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
     // The socket options and --write-timeout.
     let config = cli.socket.server_config();
     let bulk = TlsLimits::default().with_max_plaintext(crate::tls::BULK);
-    let tls = cli.tls.client(&args.addr, bulk)?;
+    let tls = cli.tls.client(args.addr.as_deref().unwrap_or("localhost"), bulk)?;
     let sent = match transfer::send_file::<R, _>(
         &args.path,
         &endpoint,
