@@ -16,7 +16,7 @@ use crate::{Error, Limits, Peer};
 
 /// What the output buffer asks for after each chunk: one record and its
 /// overhead at least, so that a small answer fits without growing.
-const OUT_RESERVE: usize = 16 * 1024 + 256;
+const OUT_RESERVE: usize = 512;
 
 /// Where the peer's side of the stream stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
