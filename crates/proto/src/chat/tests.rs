@@ -712,6 +712,34 @@ fn join_is_announced_to_everyone_including_the_newcomer() {
 }
 
 #[test]
+fn a_verified_identity_is_the_only_name() {
+    let mut sim = room_of(1, Limits::default());
+    // Told the name before any byte: another name is forbidden (the
+    // connection stays), its own is accepted.
+    let a = sim.open(7);
+    sim.input(Input::Identified { conn: a, name: "alice" });
+    sim.send(a, br#"{"username":"bob"}"#);
+    let got = sim.take(a);
+    assert_eq!(code_of(&got), [ErrorCode::Forbidden]);
+    assert!(sim.closed().is_empty());
+    sim.send(a, br#"{"username":"alice"}"#);
+    assert_eq!(sim.take(a), [joined("alice")]);
+    // No username: the verified name, not the peer address.
+    let b = sim.open(8);
+    sim.input(Input::Identified { conn: b, name: "bob" });
+    sim.send(b, br#"{"content":"hi"}"#);
+    assert_eq!(sim.take(b), [joined("bob")]);
+    assert_eq!(sim.take(a), [joined("bob"), msg("bob", "hi", None)]);
+    // A second connection with the same certificate: name_taken.
+    let c = sim.open(9);
+    sim.input(Input::Identified { conn: c, name: "alice" });
+    sim.send(c, br#"{"content":"me too"}"#);
+    assert_eq!(code_of(&sim.take(c)), [ErrorCode::NameTaken]);
+    // Identities of unknown connections are ignored.
+    sim.input(Input::Identified { conn: ConnId(99), name: "x" });
+}
+
+#[test]
 fn name_taken_then_retry() {
     let mut sim = room_of(3, Limits::default());
     let c = sim.open(9);
