@@ -50,6 +50,7 @@ pub(crate) struct Channel {
     failure: Option<Error>,
     failure_reported: bool,
     handshake_deadline: Option<Instant>,
+    handshake_key: Instant,
     established: bool,
     established_reported: bool,
     close_sent: bool,
@@ -73,6 +74,7 @@ impl Channel {
             failure: None,
             failure_reported: false,
             handshake_deadline: Some(now + limits.handshake_timeout),
+            handshake_key: now + limits.handshake_timeout,
             established: false,
             established_reported: false,
             close_sent: false,
@@ -214,6 +216,12 @@ impl Channel {
     /// The handshake's deadline, while it runs.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.handshake_deadline
+    }
+
+    /// The deadline the handshake was given (also once it is over): the
+    /// key a hub files the connection under.
+    pub(crate) fn handshake_key(&self) -> Instant {
+        self.handshake_key
     }
 
     /// The next ciphertext to write. Plaintext is pulled from `next` (the

@@ -85,6 +85,15 @@ impl<H: Hub> TlsHub<H> {
         &mut self.inner
     }
 
+    /// Takes `conn` off the handshakes in progress (by its key: no walk
+    /// over the others, however many a flood of half-open connections
+    /// left).
+    fn forget_handshake(&mut self, conn: ConnId) {
+        if let Some(ch) = self.conns.get(&conn) {
+            self.handshakes.remove(&(ch.handshake_key(), conn));
+        }
+    }
+
     /// Feeds `conn`'s waiting plaintext (and end of stream) to `H`.
     fn feed(&mut self, conn: ConnId) {
         let Some(ch) = self.conns.get_mut(&conn) else { return };
@@ -110,7 +119,7 @@ impl<H: Hub> TlsHub<H> {
     fn settle(&mut self, conn: ConnId) {
         let Some(ch) = self.conns.get_mut(&conn) else { return };
         if let Some(peer) = ch.take_established() {
-            self.handshakes.retain(|&(_, c)| c != conn);
+            self.forget_handshake(conn);
             if let Some(name) = &peer.name {
                 self.inner.handle(self.now, Input::Identified { conn, name });
             }
@@ -118,7 +127,7 @@ impl<H: Hub> TlsHub<H> {
         }
         let Some(ch) = self.conns.get_mut(&conn) else { return };
         if let Some(error) = ch.take_failure() {
-            self.handshakes.retain(|&(_, c)| c != conn);
+            self.forget_handshake(conn);
             self.ready.push_back(Output::Event(HubEvent::Failed { conn, error }));
         }
         self.feed(conn);
@@ -184,8 +193,8 @@ impl<H: Hub> Hub for TlsHub<H> {
                 }
             }
             Input::Gone { conn } => {
+                self.forget_handshake(conn);
                 self.conns.remove(&conn);
-                self.handshakes.retain(|&(_, c)| c != conn);
                 self.inner.handle(now, Input::Gone { conn });
             }
             Input::Identified { .. } => {}

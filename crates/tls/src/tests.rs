@@ -483,3 +483,48 @@ fn a_hub_gets_plaintext_and_identities_per_connection() {
     assert!(events.contains(&"1 failed true".to_string()), "{events:?}");
     assert!(closed.contains(&ConnId(1)));
 }
+
+#[test]
+fn a_hub_times_out_only_the_handshakes_still_running() {
+    let pki = pki();
+    let t0 = Instant::ZERO;
+    let limits = Limits::default().with_handshake_timeout(Duration::from_secs(5));
+    let mut hub = TlsHub::new(server_config(&pki, false), limits, EchoHub::default());
+    for i in 0..3 {
+        hub.handle(t0, Input::Opened { conn: ConnId(i), peer: format!("p{i}") });
+    }
+    assert_eq!(hub.poll_timeout(), Some(t0 + Duration::from_secs(5)));
+    // Connection 1 completes its handshake.
+    let mut client =
+        Tls::client(client_config(&pki, None), name(), limits, Probe::new(b"x", 1), t0).unwrap();
+    let mut failed = Vec::new();
+    for _ in 0..10 {
+        let mut to_hub = BytesMut::new();
+        while let Some(data) = client.poll_transmit() {
+            to_hub.extend_from_slice(&data);
+            client.handle_sent(t0, data.len());
+        }
+        while client.poll_event().is_some() {}
+        if !to_hub.is_empty() {
+            hub.handle(t0, Input::Read { conn: ConnId(1), buf: &mut to_hub });
+        }
+        while let Some(out) = hub.poll_output() {
+            if let Output::Transmit { conn: ConnId(1), data } = out {
+                client.handle_read(t0, &mut BytesMut::from(&data[..]));
+                hub.handle(t0, Input::Sent { conn: ConnId(1), n: data.len() });
+            }
+        }
+    }
+    assert_eq!(client.inner().got, b"x");
+    hub.handle_timeout(t0 + Duration::from_secs(5));
+    while let Some(out) = hub.poll_output() {
+        if let Output::Event(HubEvent::Failed { conn, error }) = out {
+            assert_eq!(error, Error::HandshakeTimeout(Duration::from_secs(5)));
+            failed.push(conn);
+        }
+    }
+    assert_eq!(failed, [ConnId(0), ConnId(2)]);
+    assert_eq!(hub.poll_timeout(), None);
+    hub.handle(t0, Input::Gone { conn: ConnId(0) });
+    hub.handle(t0, Input::Gone { conn: ConnId(1) });
+}
