@@ -6,6 +6,8 @@
 #   cargo build --release -p sansnet
 #   benches/file.sh                          # 1 GiB, 5 rounds
 #   ROUNDS=3 RUNTIMES=smol benches/file.sh   # a quick look
+#   TLS=smol benches/file.sh                 # also over TLS: sansnet on smol
+#                                            # and socat OPENSSL, same rounds
 #
 # Rounds interleave the programs, each round starting one program later,
 # so a drift of the machine hits all of them alike: on a VM
@@ -19,6 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${SANSNET:-target/release/sansnet}
 RUNTIMES=${RUNTIMES:-std async-std smol tokio}
+TLS=${TLS:-}
 ROUNDS=${ROUNDS:-5}
 FILE_MB=${FILE_MB:-1024}
 PORT=${PORT:-19471}
@@ -37,6 +40,10 @@ with open(sys.argv[1], 'wb') as f:
         f.write(blk[:min(n, len(blk))]); n -= len(blk)
 PY
 bytes=$(stat -c %s "$SRC")
+PKI=$WORK/pki
+if [[ -n $TLS ]]; then
+    "$BIN" cert "$PKI" >/dev/null
+fi
 
 wait_port() {
     for _ in $(seq 200); do
@@ -56,6 +63,19 @@ one() {
         wait_port
         t0=$(date +%s.%N)
         timeout 120 socat -b 131072 -u "OPEN:$SRC,rdonly" "TCP:127.0.0.1:$PORT"
+    elif [[ $prog == socat+tls ]]; then
+        timeout 120 socat -b 131072 -u "OPENSSL-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,cert=$PKI/server.pem,key=$PKI/server-key.pem,verify=0" \
+            "OPEN:$OUTDIR/src.bin,creat,trunc,wronly" & pid=$!
+        wait_port
+        t0=$(date +%s.%N)
+        timeout 120 socat -b 131072 -u "OPEN:$SRC,rdonly" "OPENSSL:127.0.0.1:$PORT,cafile=$PKI/ca.pem"
+    elif [[ $prog == *+tls ]]; then
+        local rt=${prog%+tls}
+        timeout 120 "$BIN" --runtime "$rt" file recv --dir "$OUTDIR" --bind "127.0.0.1:$PORT" --once \
+            --quiet --tls-cert "$PKI/server.pem" --tls-key "$PKI/server-key.pem" >/dev/null & pid=$!
+        wait_port
+        t0=$(date +%s.%N)
+        timeout 120 "$BIN" --runtime "$rt" file send "$SRC" "127.0.0.1:$PORT" --quiet --tls --ca "$PKI/ca.pem"
     else
         timeout 120 "$BIN" --runtime "$prog" file recv --dir "$OUTDIR" \
             --bind "127.0.0.1:$PORT" --once --quiet >/dev/null & pid=$!
@@ -74,6 +94,10 @@ one() {
 
 declare -A runs
 progs=(socat $RUNTIMES)
+if [[ -n $TLS ]]; then
+    progs+=(socat+tls)
+    for rt in $TLS; do progs+=("$rt+tls"); done
+fi
 n=${#progs[@]}
 for r in $(seq "$ROUNDS"); do
     line="round $r:"
@@ -92,5 +116,6 @@ echo "| program | GB/s (median of $ROUNDS) | rounds |"
 echo "|---|---|---|"
 for p in "${progs[@]}"; do
     label="sansnet $p"; [[ $p == socat ]] && label='`socat -b 131072 -u` (no hash)'
+    [[ $p == socat+tls ]] && label='`socat -b 131072 -u OPENSSL` (no hash)'
     echo "| $label | $(median <<<"${runs[$p]}") |${runs[$p]} |"
 done
