@@ -1,8 +1,8 @@
 //! Replays fuzz/corpus and fuzz/regressions through the same checks as the fuzz targets.
 //!
 //! The fuzz targets (`fuzz/fuzz_targets/`, nightly + cargo-fuzz) and these
-//! tests (stable) share the files of invariants, `fuzz/checks.rs`, `fuzz/chat_checks.rs` and
-//! `fuzz/file_checks.rs`, so a seed
+//! tests (stable) share the files of invariants, `fuzz/checks.rs`, `fuzz/chat_checks.rs`,
+//! `fuzz/file_checks.rs` and `fuzz/tls_checks.rs`, so a seed
 //! or a minimized crash that once failed fails here too, without a fuzzer.
 
 use std::fs;
@@ -17,6 +17,9 @@ mod chat_checks;
 
 #[path = "../../fuzz/file_checks.rs"]
 mod file_checks;
+
+#[path = "../../fuzz/tls_checks.rs"]
+mod tls_checks;
 
 /// Every file of `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`
 /// (either may be absent), sorted.
@@ -95,4 +98,9 @@ fn file_ack() {
 #[test]
 fn file_trailer() {
     replay("file_trailer", file_checks::file_trailer);
+}
+
+#[test]
+fn tls_glue() {
+    replay("tls_glue", tls_checks::tls_glue);
 }

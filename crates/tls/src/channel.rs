@@ -202,6 +202,8 @@ impl Channel {
             self.failure = Some(error);
             self.plain_in.clear();
             self.leftover = None;
+            // A failed connection only hands out its alert: no timer left.
+            self.handshake_deadline = None;
         }
     }
 

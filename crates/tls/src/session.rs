@@ -109,6 +109,13 @@ impl<S: Session> Tls<S> {
         self.channel.peer()
     }
 
+    /// Decrypted bytes waiting for the inner machine (at most
+    /// [`Limits::max_plaintext`]): for the fuzz target's checks.
+    #[doc(hidden)]
+    pub fn buffered_plaintext(&self) -> usize {
+        self.channel.plain_in.len()
+    }
+
     /// Gives the inner machine the plaintext (and the end of the stream)
     /// it is ready for.
     fn feed(&mut self) {

@@ -238,6 +238,7 @@ fn plaintext_on_a_tls_port_is_not_tls() {
     server.handle_read(t0, &mut buf);
     let Some(Event::Failed(e)) = server.poll_event() else { panic!("no failure") };
     assert!(matches!(e, Error::NotTls(_)), "{e}");
+    assert_eq!(server.poll_timeout(), None, "a failed handshake keeps no deadline");
     let alert = server.poll_transmit().expect("an alert");
     assert_eq!(alert[0], 21, "an alert record");
     assert!(server.poll_transmit().is_none());
