@@ -66,4 +66,39 @@ w("garbage-http-request", garbage(GET))
 w("garbage-empty-timeout", garbage(b"", by_timeout=True))
 w("garbage-bytes-split-mutual", garbage(bytes(range(256)), mutual=True, sizes=(1, 2, 3)))
 w("garbage-bogus-client-hello", garbage(b"\x16\x03\x01\x00\x06\x01\x00\x00\x02\x03\x03", by_timeout=True, sizes=(4, 0)))
+# A real first flight of the client (rustls 0.23, X25519MLKEM768 offered):
+# the server answers it and waits for the rest of the handshake.
+import base64
+CLIENT_HELLO = base64.b64decode(
+    "FgMBBcQBAAXAAwP4p+wn3hNIch+lD1OQqEMb6P5XqFrjL9M+iT2koSZ2FCCDzG99Zc4+Dsg2"
+    "a++v5dq77giX4DlBSgemyO4LOslOwgAUEwITARMDwCzAK8ypwDDAL8yoAP8BAAVjAAoACgAI"
+    "EewAGAAdABcAIwAAACsABQQDBAMDAAsAAgEAAC0AAgEBAAUABQEAAAAAABcAAAANABwAGgUD"
+    "BAMGAwgHCAYIBQgEBgEFAQQBCQQJBQkGABAACwAJCGh0dHAvMS4xAAAADgAMAAAJbG9jYWxo"
+    "b3N0ADME6gToEewEwL5jMAMksscMUNoxLM36FicAxQQRX6SxcXirlg9jIft3QOlQk532fqcW"
+    "QenRpi7ziBTMXn6bcMq3KojqvxowymXhWY21LcIgfjo5YhwqrLDIHBq5mSLsz4xKL/byguMg"
+    "AYBBB/EqtWWTiaeYWm60lLJnDvdXjb96kiGMaibkNr3HNdbYfRL2TvfmFy9nAX9TaKRJSIHT"
+    "o7NJToHUHpnxomfZVMrmLIm2G68GD0D3YljVVtzQdcSzlj/Ven+IvCP7qavKmSWnP18jEvEF"
+    "EFOBGTZKZTA1cIaFMKApB9XymqQAAX1wdADUihwhCrsCLGTnx2fAvqpGFyS3pTJYnKuwOnpm"
+    "yfLHi+A6gTg5LXXGiFzonxnCC6DWzzLVhNY0lbAQPMAhioyLP5AJPmRlE7GKMHYCwPrjOdN7"
+    "vcH1FPokFn/QjMkkBA0ArKFJZAUUBWl1YiYUEjlyomeITmFcPbkGohG2GSPziNUDlDL8AZxx"
+    "kox1zXHqn3FHrgBzbDNiFbOFKPcYRRLEoZZLfPrXIXI0hrogJFmGnJG5ygYYkfAqdx2HTUyl"
+    "KBVQh+WJTPOyGOYpwZ2YNc81AxYwA72YVA6SoFtgYOO6T8CBZADXQnu6pJ52oVQgN+YYaJ5J"
+    "hk9ADGlDeBfZq0i7OAGkG/T8X8jxtwJWRt52TDLnfURkm1KXE1GGga4gHdULat+GbeFXnYYn"
+    "NQZUYaHgAakRB1unPFXrCjd7Xa/HDf7hDJCiRcnbW/TKuU93uZb1KDfmYHgoecCqWA/YHwXy"
+    "kBY8OcpGrYuYt3DrH37lH1tpRrdsvUhACIS4WNlJjnnXE9ZpluYAADykRoOIXIlQSi/6IPi2"
+    "t9p2YsCgN++8vQFFCv+VJkfxZoK4Au4cwZFqSHfSgPb4tvawRTLoEGwGQsoLUTcVpi4Eocqi"
+    "B6cVNkyTTPnpjiOADHmGC+E1P+XadcaISEiLKgpkKMPxr2eKD5k7KMWByIJDHxgEwUxCBItz"
+    "PhD5d80kg+9GYRBkSCWHYys0HuYCEKl1lIWmCnM0PQnMtxVIBc+wJcEbuWEqqVWcMDRYi60l"
+    "NRwXVfNToTWRF+7iV1TiLiR0rpJTrA/YQJBkExuMkG9qVOO1w8QpV22hWgaQqvHAuRwgfoKb"
+    "DXhzFL93XFTmcvAivchoqfPklQ+kaATJrOYnW/10mZa8UQY4LEmJsr2hzg5yufO7YGBKpMcY"
+    "DeBLHXRmb/vEIbKAphPKJk+ZTxx1r6hVoTqMmphiMV/JKpmsX4FxJxsXXLiST5TIVqvHvCEb"
+    "hACTx4ysYb2skwFJVKq1R8q8orNLmr1LkYl1rKFsaz/wruYEQUYTP8UAq3D7zrdMl9hwJ/hy"
+    "q0pkcU7BM5txqGhXak+riFbxV39ch4NVrKVDQ9alU23nQtZoo0DcRriaS7UKhMQCPp98Qvrz"
+    "KlcghnW6zh/EZXdWELrzl0egEByHNd1hkG15IYGLhOSSUswyYv8SM5WaSH3TIfSUFRvqbhtp"
+    "FhjcdV3GwsODuUaREAJZoHoEQyhmjj8hbTwAcwk0o4MSvzO6g1UDCVWggc82bXB7xPShCoLa"
+    "AAqLze1qz/qacluGCnle5XoKS9D50ace6FKiLXrs8/TKSysU8d4jzQQAHQAgcluGCnle5XoK"
+    "S9D50ace6FKiLXrs8/TKSysU8d4jzQQ="
+)
+w("garbage-real-client-hello", garbage(CLIENT_HELLO))
+w("garbage-real-client-hello-split-mutual", garbage(CLIENT_HELLO, mutual=True, by_timeout=True, sizes=(5, 1000, 0)))
 w("garbage-alert-record", garbage(b"\x15\x03\x03\x00\x02\x02\x28"))
