@@ -183,12 +183,14 @@ impl<S: Session> Session for Tls<S> {
     }
 
     fn poll_event(&mut self) -> Option<Event<S::Event>> {
+        // A handshake that finished before the failure (a bad record read
+        // with the peer's last handshake flight) is reported first.
+        if let Some(peer) = self.channel.take_established() {
+            return Some(Event::Established(peer));
+        }
         if let Some(error) = self.channel.take_failure() {
             self.feed(); // the inner machine learns the stream ended
             return Some(Event::Failed(error));
-        }
-        if let Some(peer) = self.channel.take_established() {
-            return Some(Event::Established(peer));
         }
         if self.channel.has_input() {
             self.feed();

@@ -284,6 +284,30 @@ fn a_cut_without_close_notify_is_a_truncation_and_ends_the_inner_stream() {
     assert!(pair.b.session.is_finished());
 }
 
+#[test]
+fn a_bad_record_read_with_the_last_handshake_flight_reports_established_then_failed() {
+    let pki = pki();
+    let mut pair = echo_pair(&pki, false, None, &[5; 20_000]);
+    let (mut a, mut b) = (recorder::<Probe>(), recorder::<Echo>());
+    let mut wire = BytesMut::new();
+    pair.a.drain(&mut a);
+    pair.a.write_into(&mut wire, usize::MAX, &mut a);
+    pair.b.read(&wire.split(), &mut b);
+    pair.b.write_into(&mut wire, usize::MAX, &mut b);
+    pair.a.read(&wire.split(), &mut a);
+    // The client's Finished and its data in one read, the last record
+    // corrupted: rustls reads it in pieces, so the handshake finishes
+    // before the bad record fails it (found by the fuzz target tls_glue).
+    pair.a.write_into(&mut wire, usize::MAX, &mut a);
+    let last = wire.len() - 1;
+    wire[last] ^= 1;
+    pair.b.read(&wire, &mut b);
+    assert_eq!(b.app.0.len(), 2, "{:?}", b.app);
+    assert_eq!(b.app.0[0], "established None TLSv1.3");
+    assert!(b.app.0[1].starts_with("failed TLS"), "{:?}", b.app);
+    assert!(pair.b.session.is_finished());
+}
+
 /// A machine that takes nothing until its timer fires.
 struct Stubborn {
     open_at: Instant,
