@@ -16,10 +16,10 @@ MAX_PLAINTEXT = {65536: 0, 4096: 1, 100: 2, 1: 3}
 MAX_UNSENT = {1 << 20: 0, 16384: 1, 2000: 2, 300: 3}
 
 def pair(mutation=NONE, mutual=False, down=False, k=0, aux=0, sizes=(0,),
-         plaintext=65536, unsent=1 << 20, extra=0, garbage=b"", payload=b""):
+         plaintext=65536, unsent=1 << 20, extra=0, garbage=b"", payload=b"", hub=False):
     assert 1 <= len(sizes) <= 8
     ctl = int(mutual) | mutation << 1 | int(down) << 4 | MAX_PLAINTEXT[plaintext] << 5
-    shape = (len(sizes) - 1) | MAX_UNSENT[unsent] << 3
+    shape = (len(sizes) - 1) | MAX_UNSENT[unsent] << 3 | int(hub) << 5
     out = bytes([ctl]) + struct.pack("<HBB", k, aux, shape)
     out += b"".join(struct.pack("<H", s) for s in sizes)
     out += struct.pack("<H", extra)
@@ -61,6 +61,13 @@ w("garbage-up-ccs-mutual", pair(GARBAGE, mutual=True, aux=6, garbage=b"\x14\x03\
 w("timeout-at-start", pair(TIMEOUT, k=0, payload=HELLO))
 w("timeout-mid-handshake-mutual", pair(TIMEOUT, mutual=True, k=2, sizes=(700,), payload=HELLO))
 w("timeout-after-handshake", pair(TIMEOUT, k=40, sizes=(100,), extra=5000))
+# ---- the server is a TlsHub connection ------------------------------------
+w("hub-tiny", pair(hub=True, payload=HELLO))
+w("hub-20k-mutual-backpressure", pair(hub=True, mutual=True, extra=20000, sizes=(700, 9), plaintext=100, unsent=300))
+w("hub-cut-up-after-handshake", pair(CUT, hub=True, k=1800, extra=8000))
+w("hub-flip-down", pair(FLIP, hub=True, down=True, k=1500, aux=0x04, payload=HELLO))
+w("hub-garbage-up-http", pair(GARBAGE, hub=True, aux=len(GET), garbage=GET, payload=HELLO))
+w("hub-timeout-mid-handshake", pair(TIMEOUT, hub=True, mutual=True, k=1, sizes=(900,), payload=HELLO))
 # ---- tls_garbage ----------------------------------------------------------
 w("garbage-http-request", garbage(GET))
 w("garbage-empty-timeout", garbage(b"", by_timeout=True))

@@ -85,6 +85,13 @@ impl<H: Hub> TlsHub<H> {
         &mut self.inner
     }
 
+    /// Decrypted bytes of `conn` waiting for `H` (at most
+    /// [`Limits::max_plaintext`]): for the fuzz target's checks.
+    #[doc(hidden)]
+    pub fn buffered_plaintext(&self, conn: ConnId) -> usize {
+        self.conns.get(&conn).map_or(0, |ch| ch.plain_in.len())
+    }
+
     /// Takes `conn` off the handshakes in progress (by its key: no walk
     /// over the others, however many a flood of half-open connections
     /// left).
@@ -132,6 +139,17 @@ impl<H: Hub> TlsHub<H> {
         }
         self.feed(conn);
         self.dirty.push_back(conn);
+    }
+
+    /// `H` wants `conn`'s input again: feeds it what waits, and offers the
+    /// connection to the driver (its ciphertext may wait too).
+    fn resume(&mut self, conn: ConnId) {
+        let waiting = self.conns.get_mut(&conn).is_some_and(|ch| ch.has_input());
+        if waiting {
+            self.feed(conn);
+            self.dirty.push_back(conn);
+        }
+        self.resumed.push_back(conn);
     }
 
     /// Hands out `conn`'s ciphertext, and its close once TLS is over.
@@ -225,7 +243,15 @@ impl<H: Hub> Hub for TlsHub<H> {
                 self.flush(conn);
                 continue;
             }
-            match self.inner.poll_output()? {
+            let Some(out) = self.inner.poll_output() else {
+                // Connections `H` resumed are fed their waiting plaintext
+                // here, so that what `H` makes of it is output now: a
+                // driver polls outputs before `poll_resumed`, not after.
+                let conn = self.inner.poll_resumed()?;
+                self.resume(conn);
+                continue;
+            };
+            match out {
                 Output::Event(e) => return Some(Output::Event(HubEvent::Inner(e))),
                 Output::Transmit { conn, data } => {
                     if let Some(ch) = self.conns.get_mut(&conn) {
@@ -258,17 +284,7 @@ impl<H: Hub> Hub for TlsHub<H> {
     }
 
     fn poll_resumed(&mut self) -> Option<ConnId> {
-        loop {
-            if let Some(conn) = self.resumed.pop_front() {
-                return Some(conn);
-            }
-            let conn = self.inner.poll_resumed()?;
-            let waiting = self.conns.get_mut(&conn).is_some_and(|ch| ch.has_input());
-            if waiting {
-                self.feed(conn);
-                self.dirty.push_back(conn);
-            }
-            self.resumed.push_back(conn);
-        }
+        // `poll_output` drained `H`'s resumed connections into `resumed`.
+        self.resumed.pop_front()
     }
 }

@@ -553,3 +553,88 @@ fn a_hub_times_out_only_the_handshakes_still_running() {
     hub.handle(t0, Input::Gone { conn: ConnId(0) });
     hub.handle(t0, Input::Gone { conn: ConnId(1) });
 }
+
+/// A hub that reads nothing until its timer opens it, then echoes; it
+/// resumes its connection when it opens.
+struct GateHub {
+    open_at: Instant,
+    open: bool,
+    conns: Vec<ConnId>,
+    resumed: std::collections::VecDeque<ConnId>,
+    out: std::collections::VecDeque<Output<()>>,
+}
+
+impl Hub for GateHub {
+    type Event = ();
+    fn handle(&mut self, _: Instant, input: Input<'_>) {
+        match input {
+            Input::Opened { conn, .. } => self.conns.push(conn),
+            Input::Read { conn, buf } if self.open => {
+                let data = buf.split().freeze();
+                self.out.push_back(Output::Transmit { conn, data });
+            }
+            _ => {}
+        }
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        if !self.open && now >= self.open_at {
+            self.open = true;
+            self.resumed.extend(self.conns.iter().copied());
+        }
+    }
+    fn poll_output(&mut self) -> Option<Output<()>> {
+        self.out.pop_front()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        (!self.open).then_some(self.open_at)
+    }
+    fn wants_read(&self, _: ConnId) -> bool {
+        self.open
+    }
+    fn poll_resumed(&mut self) -> Option<ConnId> {
+        self.resumed.pop_front()
+    }
+}
+
+#[test]
+fn plaintext_waiting_for_a_resumed_hub_is_output_before_the_driver_stops_polling() {
+    use sansnet_proto::testing::{Conns, HubConns};
+    let pki = pki();
+    let t0 = Instant::ZERO;
+    let open_at = t0 + Duration::from_secs(1);
+    let gate = GateHub { open_at, open: false, conns: Vec::new(), resumed: Default::default(), out: Default::default() };
+    let mut hub = HubConns::new(TlsHub::new(server_config(&pki, false), Limits::default(), gate), t0);
+    let conn = ConnId(1);
+    let mut app = |_: &Conns, _: HubEvent<()>| {};
+    hub.open(conn, "peer", &mut app);
+    let mut client =
+        Tls::client(client_config(&pki, None), name(), Limits::default(), Probe::new(b"ping", 4), t0).unwrap();
+    let mut log = recorder::<Probe>();
+    for _ in 0..10 {
+        while let Some(e) = client.poll_event() {
+            sansnet_proto::App::on_event(&mut log, &mut client, e);
+        }
+        let mut up = Vec::new();
+        while let Some(data) = client.poll_transmit() {
+            client.handle_sent(t0, data.len());
+            up.extend_from_slice(&data);
+        }
+        if !up.is_empty() {
+            hub.read(conn, &up, &mut app);
+        }
+        for data in hub.take_sent(conn) {
+            client.handle_read(t0, &mut BytesMut::from(&data[..]));
+        }
+    }
+    // "ping" was decrypted and waits in the wrapper, every ciphertext byte
+    // read; the hub opens: the drain must see the echo (HubConns asserts
+    // that no output is left once outputs and resumed connections were
+    // polled).
+    assert!(hub.conns[&conn].inbox.is_empty());
+    assert!(client.inner().got.is_empty());
+    hub.timeout(open_at, &mut app);
+    for data in hub.take_sent(conn) {
+        client.handle_read(t0, &mut BytesMut::from(&data[..]));
+    }
+    assert_eq!(client.inner().got, b"ping");
+}
