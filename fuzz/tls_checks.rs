@@ -51,19 +51,23 @@ use sansnet_tls::rustls::pki_types::ServerName;
 use sansnet_tls::{Error, Event, HubEvent, Limits, Tls, TlsHub, config};
 
 const CA: &[u8] = include_bytes!("tls_pki/ca.pem");
-const SERVER: (&[u8], &[u8]) = (include_bytes!("tls_pki/server.pem"), include_bytes!("tls_pki/server.key"));
-const ALICE: (&[u8], &[u8]) = (include_bytes!("tls_pki/alice.pem"), include_bytes!("tls_pki/alice.key"));
+const SERVER: (&[u8], &[u8]) =
+    (include_bytes!("tls_pki/server.pem"), include_bytes!("tls_pki/server.key"));
+const ALICE: (&[u8], &[u8]) =
+    (include_bytes!("tls_pki/alice.pem"), include_bytes!("tls_pki/alice.key"));
 
 /// The most steps a run may take: far more than the chunk floor needs.
 const MAX_STEPS: usize = 50_000;
 
 fn server_config(mutual: bool) -> Arc<sansnet_tls::rustls::ServerConfig> {
-    config::server(SERVER.0, SERVER.1, mutual.then_some(CA), &[b"http/1.1"]).expect("the fixed server config")
+    config::server(SERVER.0, SERVER.1, mutual.then_some(CA), &[b"http/1.1"])
+        .expect("the fixed server config")
 }
 
 fn client_config(identity: bool) -> Arc<sansnet_tls::rustls::ClientConfig> {
     let roots = config::roots(CA, "ca").expect("the fixed CA");
-    config::client(roots, identity.then_some(ALICE), &[b"http/1.1"]).expect("the fixed client config")
+    config::client(roots, identity.then_some(ALICE), &[b"http/1.1"])
+        .expect("the fixed client config")
 }
 
 fn localhost() -> ServerName<'static> {
@@ -274,23 +278,39 @@ fn settled<S: Session>(conn: &Conn<Tls<S>>, log: &Log, name: &str) {
     if !log.failed.is_empty() {
         assert!(conn.session.is_finished(), "{name}: failed ({:?}) but not finished", log.failed);
         assert!(!conn.session.wants_read(), "{name}: failed ({:?}) but wants to read", log.failed);
-        assert!(conn.session.inner().is_finished(), "{name}: failed, and the inner machine was not told the end");
+        assert!(
+            conn.session.inner().is_finished(),
+            "{name}: failed, and the inner machine was not told the end"
+        );
     }
 }
 
 impl Log {
     fn check(&self, name: &str) {
-        assert!(self.failed.len() <= 1, "{name}: Failed reported {} times: {:?}", self.failed.len(), self.failed);
+        assert!(
+            self.failed.len() <= 1,
+            "{name}: Failed reported {} times: {:?}",
+            self.failed.len(),
+            self.failed
+        );
         assert!(self.established <= 1, "{name}: Established reported {} times", self.established);
     }
 }
 
 /// Drains `conn`, checking the plaintext bound at every step and the
 /// failure contract after; whether anything happened.
-fn drain<S: Session>(conn: &mut Conn<Tls<S>>, log: &mut Log, max_plaintext: usize, name: &str) -> bool {
+fn drain<S: Session>(
+    conn: &mut Conn<Tls<S>>,
+    log: &mut Log,
+    max_plaintext: usize,
+    name: &str,
+) -> bool {
     let moved = conn.drain_with(log, |tls: &Tls<S>, _: Step| {
         let buffered = tls.buffered_plaintext();
-        assert!(buffered <= max_plaintext, "{name}: {buffered} bytes of plaintext buffered (max {max_plaintext})");
+        assert!(
+            buffered <= max_plaintext,
+            "{name}: {buffered} bytes of plaintext buffered (max {max_plaintext})"
+        );
     });
     settled(conn, log, name);
     moved
@@ -319,8 +339,8 @@ impl HubApp<TlsHub<EchoHub>> for Log {
 /// The server: a `Tls` session around an echo, or one connection of a
 /// `TlsHub` around an echoing hub.
 enum Server {
-    Session(Conn<Tls<Tap>>),
-    Hub(HubConns<TlsHub<EchoHub>>),
+    Session(Box<Conn<Tls<Tap>>>),
+    Hub(Box<HubConns<TlsHub<EchoHub>>>),
 }
 
 impl Server {
@@ -332,12 +352,22 @@ impl Server {
                 moved |= hub.offer(ID, log);
                 moved |= hub.offer_resumed(log);
                 let buffered = hub.hub.buffered_plaintext(ID);
-                assert!(buffered <= max_plaintext, "hub: {buffered} bytes of plaintext buffered (max {max_plaintext})");
+                assert!(
+                    buffered <= max_plaintext,
+                    "hub: {buffered} bytes of plaintext buffered (max {max_plaintext})"
+                );
                 log.check("hub");
                 if !log.failed.is_empty() {
                     assert!(hub.is_closing(ID), "hub: failed ({:?}) but not closed", log.failed);
-                    assert!(!hub.hub.wants_read(ID), "hub: failed ({:?}) but wants to read", log.failed);
-                    assert!(hub.hub.inner().eof, "hub: failed, and the inner hub was not told the end");
+                    assert!(
+                        !hub.hub.wants_read(ID),
+                        "hub: failed ({:?}) but wants to read",
+                        log.failed
+                    );
+                    assert!(
+                        hub.hub.inner().eof,
+                        "hub: failed, and the inner hub was not told the end"
+                    );
                 }
                 moved
             }
@@ -478,7 +508,10 @@ impl Run {
         if self.client.is_done() || self.wires[0].cut {
             moved |= self.server.eof(&mut self.server_log, self.max_plaintext);
         }
-        if (self.server.is_done() || self.wires[1].cut) && self.client.wants_read() && self.client.inbox().is_empty() {
+        if (self.server.is_done() || self.wires[1].cut)
+            && self.client.wants_read()
+            && self.client.inbox().is_empty()
+        {
             self.client.eof(&mut self.client_log);
             settled(&self.client, &self.client_log, "client");
             moved = true;
@@ -499,8 +532,15 @@ impl Run {
     /// What each inner machine received is a prefix of the payload.
     fn integrity(&self) {
         let consumed = self.server.consumed();
-        assert!(consumed <= self.payload.len(), "the echo took {consumed} bytes, the client sent {}", self.payload.len());
-        assert!(self.payload.starts_with(self.server.got()), "the echo received bytes the client never sent");
+        assert!(
+            consumed <= self.payload.len(),
+            "the echo took {consumed} bytes, the client sent {}",
+            self.payload.len()
+        );
+        assert!(
+            self.payload.starts_with(self.server.got()),
+            "the echo received bytes the client never sent"
+        );
         let got = &self.client.session.inner().got;
         assert!(self.payload.starts_with(got), "the client received bytes nobody sent");
     }
@@ -548,19 +588,26 @@ pub(crate) fn tls_pair(data: &[u8]) {
 
     let t0 = Instant::ZERO;
     let limits = Limits::default().with_max_plaintext(max_plaintext);
-    let probe = Probe { out: Some(Bytes::from(payload.clone())), got: Vec::new(), expect: payload.len(), eof: false };
-    let client = Tls::client(client_config(mutual), localhost(), limits, probe, t0).expect("a client");
+    let probe = Probe {
+        out: Some(Bytes::from(payload.clone())),
+        got: Vec::new(),
+        expect: payload.len(),
+        eof: false,
+    };
+    let client =
+        Tls::client(client_config(mutual), localhost(), limits, probe, t0).expect("a client");
     let mut server_log = Log::default();
     let server = if on_hub {
         let echo = EchoHub { max_unsent, ..EchoHub::default() };
         let mut hub = HubConns::new(TlsHub::new(server_config(mutual), limits, echo), t0);
         hub.auto_write = false;
         hub.open(ID, "10.0.0.1:4000", &mut server_log);
-        Server::Hub(hub)
+        Server::Hub(Box::new(hub))
     } else {
-        let tap = Tap { echo: Echo::new(t0).with_max_unsent(max_unsent), got: Vec::new(), consumed: 0 };
+        let tap =
+            Tap { echo: Echo::new(t0).with_max_unsent(max_unsent), got: Vec::new(), consumed: 0 };
         let server = Tls::server(server_config(mutual), limits, tap, t0).expect("a server");
-        Server::Session(Conn::new(server, t0).with_writes(Writes::Hold).named("server"))
+        Server::Session(Box::new(Conn::new(server, t0).with_writes(Writes::Hold).named("server")))
     };
     let mut wires = [Wire::default(), Wire::default()];
     match mutation {
@@ -593,7 +640,11 @@ pub(crate) fn tls_pair(data: &[u8]) {
                 [("client", before[0], &run.client_log), ("server", before[1], &run.server_log)]
             {
                 if was == 0 {
-                    assert_eq!(log.failed.len(), 1, "{name}: not established at the deadline, yet not failed");
+                    assert_eq!(
+                        log.failed.len(),
+                        1,
+                        "{name}: not established at the deadline, yet not failed"
+                    );
                 }
             }
         }
@@ -615,7 +666,11 @@ pub(crate) fn tls_pair(data: &[u8]) {
         assert!(finished, "{name} never finished ({mutation:?}, mutated {mutated}, {log:?})");
     }
     if !mutated {
-        assert_eq!(run.client.session.inner().got, run.payload, "the client got back something else");
+        assert_eq!(
+            run.client.session.inner().got,
+            run.payload,
+            "the client got back something else"
+        );
         assert_eq!(run.server.consumed(), run.payload.len());
         for (name, log) in [("client", &run.client_log), ("server", &run.server_log)] {
             assert_eq!(log.established, 1, "{name}: {log:?}");
@@ -641,7 +696,14 @@ struct EchoHub {
 
 impl Default for EchoHub {
     fn default() -> EchoHub {
-        EchoHub { out: VecDeque::new(), got: Vec::new(), unsent: 0, max_unsent: 1 << 20, resumed: VecDeque::new(), eof: false }
+        EchoHub {
+            out: VecDeque::new(),
+            got: Vec::new(),
+            unsent: 0,
+            max_unsent: 1 << 20,
+            resumed: VecDeque::new(),
+            eof: false,
+        }
     }
 }
 
@@ -750,9 +812,16 @@ pub(crate) fn tls_garbage(data: &[u8]) {
         log.check("hub");
         assert_eq!(log.established, 0, "hub: garbage finished a handshake");
         let closing = hub.is_closing(ID);
-        assert!(closing || hub.hub.poll_timeout().is_some(), "hub: neither closed nor under a deadline");
+        assert!(
+            closing || hub.hub.poll_timeout().is_some(),
+            "hub: neither closed nor under a deadline"
+        );
         assert!(!closing || !hub.hub.wants_read(ID), "hub: closed but wants to read");
-        assert_eq!(closing, !log.failed.is_empty(), "hub: closed without a failure, or failed and not closed");
+        assert_eq!(
+            closing,
+            !log.failed.is_empty(),
+            "hub: closed without a failure, or failed and not closed"
+        );
     }
     if by_timeout {
         let at = hub.hub.poll_timeout().unwrap_or(t0).max(hub.now);

@@ -602,13 +602,26 @@ fn plaintext_waiting_for_a_resumed_hub_is_output_before_the_driver_stops_polling
     let pki = pki();
     let t0 = Instant::ZERO;
     let open_at = t0 + Duration::from_secs(1);
-    let gate = GateHub { open_at, open: false, conns: Vec::new(), resumed: Default::default(), out: Default::default() };
-    let mut hub = HubConns::new(TlsHub::new(server_config(&pki, false), Limits::default(), gate), t0);
+    let gate = GateHub {
+        open_at,
+        open: false,
+        conns: Vec::new(),
+        resumed: Default::default(),
+        out: Default::default(),
+    };
+    let mut hub =
+        HubConns::new(TlsHub::new(server_config(&pki, false), Limits::default(), gate), t0);
     let conn = ConnId(1);
     let mut app = |_: &Conns, _: HubEvent<()>| {};
     hub.open(conn, "peer", &mut app);
-    let mut client =
-        Tls::client(client_config(&pki, None), name(), Limits::default(), Probe::new(b"ping", 4), t0).unwrap();
+    let mut client = Tls::client(
+        client_config(&pki, None),
+        name(),
+        Limits::default(),
+        Probe::new(b"ping", 4),
+        t0,
+    )
+    .unwrap();
     let mut log = recorder::<Probe>();
     for _ in 0..10 {
         while let Some(e) = client.poll_event() {
