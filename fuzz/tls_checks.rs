@@ -50,6 +50,10 @@ use sansnet_proto::{App, ConnId, Hub, Input, Instant, Output, Session};
 use sansnet_tls::rustls::pki_types::ServerName;
 use sansnet_tls::{Error, Event, HubEvent, Limits, Tls, TlsHub, config};
 
+#[path = "../crates/tls/src/probe.rs"]
+mod probe;
+use probe::Probe;
+
 const CA: &[u8] = include_bytes!("tls_pki/ca.pem");
 const SERVER: (&[u8], &[u8]) =
     (include_bytes!("tls_pki/server.pem"), include_bytes!("tls_pki/server.key"));
@@ -123,41 +127,6 @@ enum Mutation {
     Flip(usize, u8),
     Garbage,
     Timeout(usize),
-}
-
-/// A client that sends `payload`, reads until it got as many bytes back,
-/// and finishes.
-struct Probe {
-    out: Option<Bytes>,
-    got: Vec<u8>,
-    expect: usize,
-    eof: bool,
-}
-
-impl Session for Probe {
-    type Event = ();
-    fn handle_read(&mut self, _: Instant, buf: &mut BytesMut) {
-        self.got.extend_from_slice(&buf.split());
-    }
-    fn handle_eof(&mut self, _: Instant) {
-        self.eof = true;
-    }
-    fn handle_timeout(&mut self, _: Instant) {}
-    fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.out.take()
-    }
-    fn poll_event(&mut self) -> Option<()> {
-        None
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-    fn wants_read(&self) -> bool {
-        !self.eof
-    }
-    fn is_finished(&self) -> bool {
-        self.eof || self.got.len() >= self.expect
-    }
 }
 
 /// An [`Echo`] that keeps what it received: it sends back what it takes,
@@ -588,12 +557,7 @@ pub(crate) fn tls_pair(data: &[u8]) {
 
     let t0 = Instant::ZERO;
     let limits = Limits::default().with_max_plaintext(max_plaintext);
-    let probe = Probe {
-        out: Some(Bytes::from(payload.clone())),
-        got: Vec::new(),
-        expect: payload.len(),
-        eof: false,
-    };
+    let probe = Probe::new(&payload, payload.len());
     let client =
         Tls::client(client_config(mutual), localhost(), limits, probe, t0).expect("a client");
     let mut server_log = Log::default();

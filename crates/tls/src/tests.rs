@@ -13,6 +13,10 @@ use sansnet_proto::{ConnId, Hub, Input, Instant, Output, Session};
 
 use crate::{Error, Event, HubEvent, Limits, Secured, Tls, TlsHub, config};
 
+#[path = "probe.rs"]
+mod probe;
+use probe::Probe;
+
 /// A CA, a server certificate for `localhost`, a client certificate for
 /// `alice`, and a CA nobody trusts: PEM texts.
 struct Pki {
@@ -60,47 +64,6 @@ fn client_config(pki: &Pki, identity: Option<&(String, String)>) -> Arc<rustls::
     let roots = config::roots(pki.ca.as_bytes(), "ca").unwrap();
     let identity = identity.map(|(c, k)| (c.as_bytes(), k.as_bytes()));
     config::client(roots, identity, &[b"http/1.1"]).unwrap()
-}
-
-/// A client that sends `payload`, reads until it got `expect` bytes, and
-/// finishes.
-struct Probe {
-    out: Option<Bytes>,
-    got: Vec<u8>,
-    expect: usize,
-    eof: bool,
-}
-
-impl Probe {
-    fn new(payload: &[u8], expect: usize) -> Probe {
-        Probe { out: Some(Bytes::copy_from_slice(payload)), got: Vec::new(), expect, eof: false }
-    }
-}
-
-impl Session for Probe {
-    type Event = ();
-    fn handle_read(&mut self, _: Instant, buf: &mut BytesMut) {
-        self.got.extend_from_slice(&buf.split());
-    }
-    fn handle_eof(&mut self, _: Instant) {
-        self.eof = true;
-    }
-    fn handle_timeout(&mut self, _: Instant) {}
-    fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.out.take()
-    }
-    fn poll_event(&mut self) -> Option<()> {
-        None
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-    fn wants_read(&self) -> bool {
-        !self.eof
-    }
-    fn is_finished(&self) -> bool {
-        self.eof || self.got.len() >= self.expect
-    }
 }
 
 /// What a test saw of TLS events.
