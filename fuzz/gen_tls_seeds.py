@@ -52,6 +52,9 @@ w("cut-down-mutual", pair(CUT, mutual=True, down=True, k=4000, extra=3000))
 w("flip-up-record-type", pair(FLIP, k=0, aux=0x01, payload=HELLO))
 w("flip-up-late", pair(FLIP, k=1700, aux=0x01, extra=2000, sizes=(64,)))
 w("flip-down-mutual", pair(FLIP, mutual=True, down=True, k=200, aux=0x20, payload=HELLO))
+# The client's Finished and 20 KB in one read, a late record corrupted: the
+# handshake finishes, then the record fails it (Established, then Failed).
+w("flip-up-after-finished-one-read", pair(FLIP, k=21000, aux=0x01, extra=20000))
 w("flip-down-20k", pair(FLIP, down=True, k=3000, aux=0x80, extra=20000, sizes=(512, 3)))
 # ---- garbage before the first record --------------------------------------
 w("garbage-up-http", pair(GARBAGE, aux=len(GET), garbage=GET, payload=HELLO))
