@@ -6,7 +6,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::time::Duration;
 
 use sansnet_net::{Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, Transport};
-use sansnet_proto::chat::{ClientMessage, Event, Limits, Room, ServerEvent};
+use sansnet_proto::chat::{ClientMessage, ErrorCode, Event, Limits, Room, ServerEvent};
 use sansnet_proto::text::escape;
 
 use crate::tls::{ClientTls, HubEvent, ServerTls, TlsHub};
@@ -100,6 +100,80 @@ impl Member {
     pub fn leave(self) {
         let _ = self.0.shutdown(std::net::Shutdown::Write);
     }
+}
+
+/// How a terminal member's session ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum MemberError {
+    /// The connection failed (a reset, a TLS failure).
+    #[error("reading from the server: {0}")]
+    Read(io::Error),
+    /// The server refused the name before we joined.
+    #[error("cannot join as {name:?}: {code}: {message}")]
+    Refused {
+        /// The name asked for.
+        name: String,
+        /// `name_taken`, `bad_message` or `forbidden`.
+        code: ErrorCode,
+        /// The server's words, escaped.
+        message: String,
+    },
+    /// Writing to `out` failed.
+    #[error("stdout: {0}")]
+    Output(io::Error),
+}
+
+/// A terminal member, as `sansnet chat join` runs one: each line of
+/// `input` is [`typed`] and sent (on a thread of its own, so that the
+/// session ends as soon as the server closes, even while nobody types),
+/// and every event is written to `out` as [`shown`] shows it, one line
+/// each; errors and warnings go to `err`. An `error` before `me` joined (a
+/// taken, invalid or forbidden name) ends the session with it.
+pub fn converse(
+    mut member: Member,
+    events: impl Iterator<Item = io::Result<Option<ServerEvent>>>,
+    me: &str,
+    input: impl BufRead + Send + 'static,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), MemberError> {
+    std::thread::spawn(move || {
+        for line in input.lines() {
+            let Ok(line) = line else { break };
+            let Some(msg) = typed(&line) else { break };
+            if member.send(&msg).is_err() {
+                return;
+            }
+        }
+        member.leave();
+    });
+    let mut joined = false;
+    for event in events {
+        let Some(event) = event.map_err(MemberError::Read)? else {
+            let _ = writeln!(err, "warning: unreadable event from the server");
+            continue;
+        };
+        match &event {
+            ServerEvent::Joined { username } => joined |= username == me,
+            ServerEvent::Error { code, message } => {
+                let refusal = matches!(
+                    code,
+                    ErrorCode::NameTaken | ErrorCode::BadMessage | ErrorCode::Forbidden
+                );
+                if !joined && refusal {
+                    let (name, message) = (me.to_owned(), escape(message).to_string());
+                    return Err(MemberError::Refused { name, code: *code, message });
+                }
+                let _ = writeln!(err, "{}", shown(&event));
+                continue;
+            }
+            _ => {}
+        }
+        writeln!(out, "{}", shown(&event))
+            .and_then(|()| out.flush())
+            .map_err(MemberError::Output)?;
+    }
+    Ok(())
 }
 
 /// What a line typed at a terminal client means: `/quit` (`None`) leaves,

@@ -16,11 +16,16 @@
 //!   connect failures for every runtime.
 //! - [`certs`]: a new CA, server and client certificates for TLS
 //!   (`sansnet cert`).
-//! - [`echo`] and [`chat`]: the echo and chat hosts; [`oneshot`]: one
-//!   message, one reply; [`lookup`]: name lookup; [`units`]: sizes and
-//!   durations as users type them (`64K`, `0.5`).
+//! - [`echo`] and [`chat`]: the echo and chat hosts (and the chat's
+//!   terminal member); [`oneshot`]: one message, one reply; [`lookup`]:
+//!   name lookup; [`units`]: sizes and durations as users type them
+//!   (`64K`, `0.5`).
+//! - [`tls`]: TLS around any of them, from PEM files ([`tls::TlsOptions`]:
+//!   the settings a program was given, checked against its role).
+//! - [`host`]: process settings for a host of many connections.
 //!
-//! Nothing here prints: progress and outcomes reach the caller through
+//! Nothing here prints on its own: what is shown goes to writers the
+//! caller hands in, and progress and outcomes reach the caller through
 //! small hooks ([`transfer::ReceiveEvents`], [`transfer::Progress`]) and
 //! return values; the rest is logged with `tracing`.
 //!
@@ -49,6 +54,7 @@ pub mod chat;
 mod disk;
 pub mod echo;
 pub mod hello;
+pub mod host;
 pub mod lookup;
 pub mod oneshot;
 mod scan;

@@ -11,6 +11,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,66 @@ pub enum Error {
     /// Writing the reply out failed.
     #[error("output: {0}")]
     Output(io::Error),
+    /// Where to send, or what, is not given right.
+    #[error("{0}")]
+    Target(String),
+}
+
+/// Where `sansnet send` sends and what, from its ADDR, MESSAGE and
+/// `--unix PATH`: with `unix`, `addr` is the message (MESSAGE alone);
+/// otherwise `addr` is `HOST:PORT`, `unix:PATH` or any path with a `/`.
+pub fn target<'a>(
+    unix: Option<&Path>,
+    addr: &'a str,
+    message: Option<&'a str>,
+) -> Result<(Endpoint, &'a str), Error> {
+    let bad = |why: String| Err(Error::Target(why));
+    match (unix, message) {
+        (Some(path), None) => Ok((Endpoint::Unix(path.to_owned()), addr)),
+        (Some(_), Some(_)) => bad("with --unix PATH, give MESSAGE alone (no ADDR)".into()),
+        (None, None) => bad("missing MESSAGE: sansnet send ADDR MESSAGE".into()),
+        (None, Some(message)) if addr.contains('/') && !addr.starts_with("unix:") => {
+            Ok((Endpoint::Unix(addr.into()), message))
+        }
+        (None, Some(message)) => match addr.parse() {
+            Ok(endpoint) => Ok((endpoint, message)),
+            Err(e) => bad(format!("invalid address {addr:?} (want HOST:PORT or unix:PATH): {e}")),
+        },
+    }
+}
+
+/// How [`send`] reaches its peer.
+#[derive(Clone, Copy, Debug)]
+pub enum Via<'a> {
+    /// A connection (over TLS with `tls`); the reply is complete after
+    /// `quiet` without a byte.
+    Tcp {
+        /// See [`send_tcp`].
+        quiet: Duration,
+        /// See [`send_tcp`].
+        tls: Option<&'a ClientTls>,
+    },
+    /// One datagram each way ([`send_udp`]).
+    Udp,
+}
+
+/// Sends `message` to `endpoint` as `via` says and copies the reply to
+/// `out`: [`send_tcp`] or [`send_udp`].
+pub fn send(
+    endpoint: &Endpoint,
+    message: &[u8],
+    opts: &SocketOptions,
+    timeout: Duration,
+    via: Via<'_>,
+    out: &mut dyn Write,
+) -> Result<usize, Error> {
+    match (via, endpoint) {
+        (Via::Tcp { quiet, tls }, _) => send_tcp(endpoint, message, opts, timeout, quiet, out, tls),
+        (Via::Udp, Endpoint::Tcp(addr)) => send_udp(*addr, message, opts, timeout, out),
+        (Via::Udp, Endpoint::Unix(_)) => {
+            Err(Error::Target("--udp sends to an IP address (HOST:PORT), not a Unix socket".into()))
+        }
+    }
 }
 
 /// Connects to `endpoint` (over TLS with `tls`), sends `message` and copies the reply to `out`

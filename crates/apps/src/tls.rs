@@ -11,9 +11,10 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use sansnet_net::{Clock, Factory, Listener, ServerConfig, Shutdown, Stream, Transport};
@@ -42,6 +43,12 @@ pub enum SetupError {
     /// The system's trust anchors could not be loaded.
     #[error("no trust anchors: {0} (give one with --ca FILE)")]
     Roots(String),
+    /// Server settings given to a client, or client settings to a server.
+    #[error("{0}")]
+    Misplaced(&'static str),
+    /// TLS settings given to a program without TLS.
+    #[error("{0} has no TLS: --tls-cert applies to http, chat serve, echo (TCP) and file recv")]
+    NoTls(String),
     /// The name to verify is not a DNS name or an IP address.
     #[error(
         "{0:?} is not a server name to verify (a DNS name or an IP address); use --server-name"
@@ -55,6 +62,97 @@ fn read(path: &Path, what: &'static str) -> Result<Vec<u8>, SetupError> {
         path: path.display().to_string(),
         source,
     })
+}
+
+/// The TLS settings a program was given (PROTOCOLS.md §5; the binary's
+/// `--tls-*` flags), checked against the program's role when it asks for
+/// its [`ServerTls`] or [`ClientTls`].
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// A server's certificate chain (PEM): serve TLS.
+    pub cert: Option<PathBuf>,
+    /// Its private key.
+    pub key: Option<PathBuf>,
+    /// Require client certificates that chain to this CA.
+    pub client_ca: Option<PathBuf>,
+    /// The handshake timeout, where it differs from the program's default.
+    pub handshake_timeout: Option<Duration>,
+    /// The plaintext bound, where it differs from the program's default.
+    pub max_plaintext: Option<usize>,
+    /// A client: connect with TLS.
+    pub connect: bool,
+    /// A client's trust anchor (PEM; the system's roots without one).
+    pub ca: Option<PathBuf>,
+    /// The name a client verifies, where it is not the host it connects to.
+    pub server_name: Option<String>,
+    /// A client certificate chain and its key (PEM).
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+impl TlsOptions {
+    /// The program's `defaults`, with what the options set.
+    pub fn limits(&self, defaults: Limits) -> Limits {
+        let mut limits = defaults;
+        if let Some(t) = self.handshake_timeout {
+            limits = limits.with_handshake_timeout(t);
+        }
+        if let Some(n) = self.max_plaintext {
+            limits = limits.with_max_plaintext(n);
+        }
+        limits
+    }
+
+    /// A server's TLS offering `alpn`, if a certificate was given.
+    pub fn server(
+        &self,
+        alpn: &[&[u8]],
+        defaults: Limits,
+    ) -> Result<Option<ServerTls>, SetupError> {
+        if self.connect
+            || self.ca.is_some()
+            || self.server_name.is_some()
+            || self.identity.is_some()
+        {
+            let why = "--tls, --ca, --server-name and --cert are client flags (chat join, file send, send)";
+            return Err(SetupError::Misplaced(why));
+        }
+        let (Some(cert), Some(key)) = (&self.cert, &self.key) else { return Ok(None) };
+        let limits = self.limits(defaults);
+        Ok(Some(ServerTls::load(cert, key, self.client_ca.as_deref(), alpn, limits)?))
+    }
+
+    /// An error if any TLS setting was given to `program`, which has none.
+    pub fn refuse(&self, program: &str) -> Result<(), SetupError> {
+        let server = self.cert.is_some() || self.key.is_some() || self.client_ca.is_some();
+        let client = self.connect || self.ca.is_some() || self.server_name.is_some();
+        match server || client || self.identity.is_some() {
+            true => Err(SetupError::NoTls(program.to_owned())),
+            false => Ok(()),
+        }
+    }
+
+    /// A client's TLS for `addr` (`HOST:PORT`: HOST is the name verified
+    /// unless [`server_name`](TlsOptions::server_name) says otherwise;
+    /// `None`, a Unix socket: `localhost`), if
+    /// [`connect`](TlsOptions::connect).
+    pub fn client(
+        &self,
+        addr: Option<&str>,
+        defaults: Limits,
+    ) -> Result<Option<ClientTls>, SetupError> {
+        if self.cert.is_some() {
+            let why = "--tls-cert, --tls-key and --tls-client-ca are server flags; a client takes --tls (--cert FILE --key FILE)";
+            return Err(SetupError::Misplaced(why));
+        }
+        if !self.connect {
+            return Ok(None);
+        }
+        let addr = addr.unwrap_or("localhost");
+        let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+        let name = self.server_name.as_deref().unwrap_or(host);
+        let identity = self.identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
+        Ok(Some(ClientTls::load(self.ca.as_deref(), identity, name, self.limits(defaults))?))
+    }
 }
 
 /// A server's TLS: its configuration and the wrapper's limits.
@@ -412,5 +510,43 @@ impl Session for Relay {
 
     fn is_finished(&self) -> bool {
         self.done && self.outbox.is_empty() && self.ended
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Limits, TlsOptions};
+
+    #[test]
+    fn options_fit_the_program() {
+        let none = TlsOptions::default();
+        let defaults = Limits::default().with_max_plaintext(1 << 20);
+        assert_eq!(none.limits(defaults), defaults);
+        assert!(none.server(&[], defaults).expect("no TLS asked").is_none());
+        assert!(none.client(Some("a:1"), defaults).expect("no TLS asked").is_none());
+        assert!(none.refuse("scan").is_ok());
+        let set = TlsOptions {
+            handshake_timeout: Some(Duration::from_millis(2500)),
+            max_plaintext: Some(16 * 1024),
+            ..TlsOptions::default()
+        };
+        let limits = set.limits(defaults);
+        assert_eq!(limits.max_plaintext, 16 * 1024);
+        assert_eq!(limits.handshake_timeout, Duration::from_millis(2500));
+        // Client settings on a server, server settings on a client, any on
+        // a program without TLS: errors, before any file is read.
+        let client = TlsOptions { connect: true, ..TlsOptions::default() };
+        assert!(client.server(&[], defaults).is_err());
+        let server = TlsOptions {
+            cert: Some("missing-c.pem".into()),
+            key: Some("missing-k.pem".into()),
+            ..TlsOptions::default()
+        };
+        assert!(server.client(Some("a:1"), defaults).is_err());
+        let refused = server.refuse("scan").expect_err("scan has no TLS").to_string();
+        assert!(refused.starts_with("scan has no TLS"), "{refused}");
+        assert!(client.refuse("resolve").is_err());
     }
 }

@@ -36,6 +36,14 @@ pub fn parse_secs(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is not a valid duration"))
 }
 
+/// Seconds, more than zero: a timeout.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match parse_secs(s)? {
+        d if d.is_zero() => Err("the timeout must be more than 0 seconds".into()),
+        d => Ok(d),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +58,8 @@ mod tests {
             assert!(parse_size_u64(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_secs("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_timeout("0.3"), Ok(Duration::from_millis(300)));
+        assert!(parse_timeout("0").is_err());
         for bad in ["-1", "soon", "inf"] {
             assert!(parse_secs(bad).is_err(), "{bad}");
         }

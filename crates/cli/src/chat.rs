@@ -1,18 +1,15 @@
 //! `sansnet chat serve` and `sansnet chat join` (PROTOCOLS.md §2).
 //!
-//! The server is `sansnet_apps::chat`'s room on the chosen runtime. The
-//! client is a plain blocking program: a thread turns stdin lines into
-//! messages, the main thread prints what arrives.
+//! The server is `sansnet_apps::chat`'s room on the chosen runtime, the
+//! client its blocking terminal member (`chat::converse`).
 
-use std::io::{self, BufRead, Write};
-use std::thread;
+use std::io;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use sansnet_apps::chat::{self, Member};
-use sansnet_proto::chat::{ErrorCode, Limits, ServerEvent};
-use sansnet_proto::text::escape;
+use sansnet_proto::chat::Limits;
 
 use crate::cli::{Cli, parse_secs, parse_size, parse_timeout};
 use crate::server::{self, Plan};
@@ -110,57 +107,11 @@ fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
 
 fn join(cli: &Cli, args: &JoinArgs) -> anyhow::Result<()> {
     let endpoint = cli.socket.endpoint(args.addr.as_deref(), "127.0.0.1:8888")?;
-    let tls = cli.tls.client(args.addr.as_deref().unwrap_or("localhost"), Default::default())?;
+    let tls = cli.tls.options().client(args.addr.as_deref(), Default::default())?;
     let opts = cli.socket.options();
-    let (mut member, events) =
-        Member::join(&endpoint, &opts, args.timeout, &args.name, tls.as_ref())
-            .with_context(|| format!("cannot connect to {endpoint}"))?;
-    // Typing happens on a thread of its own, so that the program ends as soon
-    // as the server closes, even while nobody types.
-    thread::spawn(move || {
-        for line in io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            let Some(msg) = chat::typed(&line) else { break };
-            if member.send(&msg).is_err() {
-                return;
-            }
-        }
-        member.leave();
-    });
-    print_events(events, &args.name)
-}
-
-/// Prints every event until the server closes, as [`chat::shown`] shows
-/// it (one line each, the peers' text escaped). An `error` before we
-/// joined (a taken or invalid name) ends the program with that error.
-fn print_events(
-    events: impl Iterator<Item = io::Result<Option<ServerEvent>>>,
-    me: &str,
-) -> anyhow::Result<()> {
-    let mut joined = false;
-    let mut out = io::stdout();
-    for event in events {
-        let Some(event) = event.context("reading from the server")? else {
-            eprintln!("warning: unreadable event from the server");
-            continue;
-        };
-        match &event {
-            ServerEvent::Joined { username } => joined |= username == me,
-            ServerEvent::Error { code, message } => {
-                if !joined
-                    && matches!(
-                        code,
-                        ErrorCode::NameTaken | ErrorCode::BadMessage | ErrorCode::Forbidden
-                    )
-                {
-                    bail!("cannot join as {me:?}: {code}: {}", escape(message));
-                }
-                eprintln!("{}", chat::shown(&event));
-                continue;
-            }
-            _ => {}
-        }
-        writeln!(out, "{}", chat::shown(&event)).and_then(|()| out.flush()).context("stdout")?;
-    }
+    let (member, events) = Member::join(&endpoint, &opts, args.timeout, &args.name, tls.as_ref())
+        .with_context(|| format!("cannot connect to {endpoint}"))?;
+    let input = io::BufReader::new(io::stdin());
+    chat::converse(member, events, &args.name, input, &mut io::stdout(), &mut io::stderr())?;
     Ok(())
 }

@@ -4,13 +4,12 @@
 //! accepted before or after the subcommand, and every server subcommand
 //! shows them in its `--help`.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
-pub(crate) use sansnet_apps::units::{parse_secs, parse_size, parse_size_u64};
+pub(crate) use sansnet_apps::units::{parse_secs, parse_size, parse_size_u64, parse_timeout};
 use sansnet_net::{Endpoint, ServerConfig, SocketOptions};
 use sansnet_proto::http::Limits;
 
@@ -215,35 +214,19 @@ impl SocketArgs {
         }
     }
 
-    /// Where a server listens: `--unix PATH`, else `--bind ADDR`, else
-    /// `default`.
+    /// Where a server listens or a client connects: `--unix PATH`, else
+    /// `addr` (`--bind ADDR`, a client's ADDR), else `default`.
     pub(crate) fn endpoint(&self, bind: Option<&str>, default: &str) -> anyhow::Result<Endpoint> {
         match (&self.unix, bind) {
-            (Some(_), Some(_)) => bail!("--unix and --bind cannot be used together"),
+            (Some(_), Some(_)) => bail!("--unix PATH and an address cannot be used together"),
             (Some(path), None) => Ok(Endpoint::Unix(path.clone())),
-            (None, bind) => parse_endpoint(bind.unwrap_or(default), "--bind address"),
+            (None, addr) => {
+                let text = addr.unwrap_or(default);
+                let want = "want HOST:PORT or unix:PATH";
+                text.parse().with_context(|| format!("invalid address {text:?} ({want})"))
+            }
         }
     }
-}
-
-/// Seconds, more than zero.
-pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let d = parse_secs(s)?;
-    if d.is_zero() {
-        return Err("the timeout must be more than 0 seconds".into());
-    }
-    Ok(d)
-}
-
-/// `HOST:PORT` (`[::1]:80`, names resolved) or `unix:PATH`; `what` names
-/// the argument in the error.
-pub(crate) fn parse_endpoint(text: &str, what: &str) -> anyhow::Result<Endpoint> {
-    // A literal address needs no lookup; anything else (`localhost:80`,
-    // `unix:PATH`) goes through Endpoint's parser.
-    let literal = text.parse::<SocketAddr>().map(Endpoint::Tcp);
-    literal
-        .or_else(|_| text.parse::<Endpoint>())
-        .with_context(|| format!("invalid {what} {text:?} (want HOST:PORT or unix:PATH)"))
 }
 
 /// `sansnet http` flags.
@@ -324,26 +307,9 @@ mod tests {
         let o = cli.socket.options();
         assert!(!o.reuse_address);
         assert!(o.nodelay);
-        let cli = Cli::try_parse_from([
-            "sansnet",
-            "http",
-            "--no-reuse-address",
-            "--reuse-address",
-            "--no-nodelay",
-            "--recv-buffer",
-            "128K",
-            "--keepalive",
-            "30",
-            "--backlog",
-            "16",
-            "--max-connections",
-            "5",
-            "--idle-timeout",
-            "2.5",
-            "--runtime",
-            "async-std",
-        ])
-        .expect("parses");
+        let args = "sansnet http --no-reuse-address --reuse-address --no-nodelay --recv-buffer 128K \
+                    --keepalive 30 --backlog 16 --max-connections 5 --idle-timeout 2.5 --runtime async-std";
+        let cli = Cli::try_parse_from(args.split_whitespace()).expect("parses");
         let o = cli.socket.options();
         assert!(o.reuse_address);
         assert!(!o.nodelay);

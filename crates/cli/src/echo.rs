@@ -4,11 +4,9 @@
 //! Both are `sansnet_apps::echo` hosts on the chosen runtime's `serve` /
 //! `serve_datagrams`; this file only maps flags.
 
-use anyhow::bail;
 use bytes::Bytes;
 use clap::Args;
 use sansnet_apps::echo;
-use sansnet_net::Endpoint;
 use sansnet_proto::echo::Echo;
 
 use crate::cli::{Cli, parse_size};
@@ -55,7 +53,7 @@ pub(crate) struct EchoArgs {
 pub(crate) fn run<R: Transport>(cli: &Cli, args: &EchoArgs) -> anyhow::Result<()> {
     let default = if args.udp { UDP_DEFAULT } else { TCP_DEFAULT };
     if args.udp {
-        cli.tls.refuse("echo --udp")?;
+        cli.tls.options().refuse("echo --udp")?;
     }
     let plan = Plan::new(cli, args.bind.as_deref(), default, (&[], Default::default()))?;
     let prefix = Bytes::from(args.prefix.clone().into_bytes());
@@ -66,9 +64,6 @@ pub(crate) fn run<R: Transport>(cli: &Cli, args: &EchoArgs) -> anyhow::Result<()
                 "udp echo: prefix={:?} allow_low_ports={}",
                 args.prefix, args.allow_low_ports
             );
-        }
-        if let Endpoint::Unix(_) = plan.endpoint {
-            bail!("--udp echo listens on an IP address: --unix is for TCP only");
         }
         return server::run_datagrams::<R, _>(plan, echo::udp(prefix, args.allow_low_ports));
     }

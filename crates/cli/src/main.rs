@@ -79,23 +79,25 @@ fn main() -> ExitCode {
 fn run<R: Transport>(cli: Cli) -> anyhow::Result<()> {
     // Every program may hold many sockets (servers up to --max-connections,
     // the scanner its --concurrency): take all the descriptors allowed.
-    let fd_limit = process::raise_fd_limit();
+    let fd_limit = sansnet_apps::host::raise_fd_limit();
+    let without_tls = match &cli.command {
+        Command::Scan(_) => Some("scan"),
+        Command::Resolve(_) => Some("resolve"),
+        Command::Cert(_) => Some("cert"),
+        _ => None,
+    };
+    if let Some(program) = without_tls {
+        cli.tls.options().refuse(program)?;
+    }
     match &cli.command {
         Command::Http(args) => http::run::<R>(&cli, args),
         Command::Chat(args) => chat::run::<R>(&cli, args),
         Command::Echo(args) => echo::run::<R>(&cli, args),
         Command::File(args) => transfer::run::<R>(&cli, args),
         Command::Send(args) => oneshot::run(&cli, args),
-        Command::Scan(args) => {
-            cli.tls.refuse("scan")?;
-            scan::run::<R>(&cli, args, fd_limit)
-        }
-        Command::Resolve(args) => {
-            cli.tls.refuse("resolve")?;
-            resolve::run(&cli, args)
-        }
+        Command::Scan(args) => scan::run::<R>(&cli, args, fd_limit),
+        Command::Resolve(args) => resolve::run(&cli, args),
         Command::Cert(args) => {
-            cli.tls.refuse("cert")?;
             let clients: Vec<&str> = args.clients.iter().map(String::as_str).collect();
             for path in sansnet_apps::certs::generate(&args.dir, &clients)? {
                 println!("{}", path.display());

@@ -5,15 +5,12 @@
 //! `timed out after SECS s` on stderr and exits 2. This is one blocking
 //! connection: `--runtime` changes nothing here.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::bail;
 use clap::Args;
-use sansnet_apps::oneshot;
-use sansnet_net::Endpoint;
+use sansnet_apps::oneshot::{self, Via};
 
-use crate::cli::{Cli, parse_endpoint, parse_timeout};
+use crate::cli::{Cli, parse_timeout};
 
 /// `sansnet send` flags.
 #[derive(Args, Debug, Clone)]
@@ -46,59 +43,17 @@ pub(crate) struct SendArgs {
 
 /// Runs `sansnet send`.
 pub(crate) fn run(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
-    let (endpoint, message) = target(cli.socket.unix.as_ref(), args)?;
+    let unix = cli.socket.unix.as_deref();
+    let (endpoint, message) = oneshot::target(unix, &args.addr, args.message.as_deref())?;
+    let options = cli.tls.options();
+    let tls = match args.udp {
+        true => options.refuse("send --udp").map(|()| None)?,
+        false => options.client(Some(&args.addr), Default::default())?,
+    };
+    let quiet = Duration::from_millis(args.quiet_ms.max(1));
+    let via = if args.udp { Via::Udp } else { Via::Tcp { quiet, tls: tls.as_ref() } };
     let (opts, out) = (cli.socket.options(), &mut std::io::stdout().lock());
-    let tls = if args.udp {
-        cli.tls.refuse("send --udp")?;
-        None
-    } else {
-        cli.tls.client(&args.addr, Default::default())?
-    };
-    let got = if args.udp {
-        let Endpoint::Tcp(addr) = endpoint else {
-            bail!("--udp sends to an IP address (HOST:PORT), not a Unix socket");
-        };
-        oneshot::send_udp(addr, message.as_bytes(), &opts, args.timeout, out)
-    } else {
-        let quiet = Duration::from_millis(args.quiet_ms.max(1));
-        oneshot::send_tcp(
-            &endpoint,
-            message.as_bytes(),
-            &opts,
-            args.timeout,
-            quiet,
-            out,
-            tls.as_ref(),
-        )
-    };
-    let got = got?;
+    let got = oneshot::send(&endpoint, message.as_bytes(), &opts, args.timeout, via, out)?;
     tracing::debug!("received {got} bytes");
     Ok(())
-}
-
-/// Where to send and what, from ADDR, MESSAGE and `--unix`.
-fn target<'a>(unix: Option<&PathBuf>, args: &'a SendArgs) -> anyhow::Result<(Endpoint, &'a str)> {
-    match (unix, &args.message) {
-        (Some(path), None) => Ok((Endpoint::Unix(path.clone()), &args.addr)),
-        (Some(_), Some(_)) => bail!("with --unix PATH, give MESSAGE alone (no ADDR)"),
-        (None, None) => bail!("missing MESSAGE: sansnet send ADDR MESSAGE"),
-        (None, Some(message)) => {
-            let a = args.addr.as_str();
-            let path = a.contains('/') && !a.starts_with("unix:");
-            let endpoint =
-                if path { Endpoint::Unix(a.into()) } else { parse_endpoint(a, "address")? };
-            Ok((endpoint, message))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timeouts() {
-        assert_eq!(parse_timeout("0.3"), Ok(Duration::from_millis(300)));
-        assert!(parse_timeout("0").is_err());
-    }
 }

@@ -13,14 +13,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use sansnet_apps::host;
 use sansnet_net::Transport;
 use sansnet_proto::scan::{PortSet, Scan};
 
 use crate::cli::Cli;
-
-/// Descriptors kept free for everything but the probes (stdio, the
-/// reactor, logging).
-const RESERVED_FDS: u64 = 64;
 
 /// `sansnet scan` flags.
 #[derive(Args, Debug, Clone)]
@@ -63,18 +60,14 @@ pub(crate) fn run<R: Transport>(
 ) -> anyhow::Result<()> {
     let host = sansnet_apps::scan_address(&args.host)
         .with_context(|| format!("cannot resolve {:?}", args.host))?;
-    let limit = fd_limit;
-    let mut concurrency = u64::from(args.concurrency);
-    if let Some(limit) = limit {
-        let fit = limit.saturating_sub(RESERVED_FDS).max(1);
-        if concurrency > fit {
-            tracing::warn!(
-                "--concurrency {concurrency} lowered to {fit} (file-descriptor limit {limit})"
-            );
-            concurrency = fit;
-        }
+    let (limit, asked) = (fd_limit, args.concurrency as usize);
+    let concurrency = host::fit_concurrency(asked, limit);
+    if concurrency < asked {
+        let limit = limit.unwrap_or_default();
+        tracing::warn!(
+            "--concurrency {asked} lowered to {concurrency} (file-descriptor limit {limit})"
+        );
     }
-    let concurrency = usize::try_from(concurrency).unwrap_or(usize::MAX);
     let timeout = Duration::from_millis(args.timeout_ms);
     if cli.verbose > 0 {
         eprintln!(

@@ -10,7 +10,7 @@ use std::thread;
 
 use anyhow::Context;
 use sansnet_apps::tls::{self, Limits as TlsLimits, Peer, ServerTls};
-use sansnet_net::{Endpoint, Factory, Listener, ServerConfig, Shutdown, Transport};
+use sansnet_net::{Endpoint, Factory, Listener, ServerConfig, Shutdown, SocketOptions, Transport};
 use sansnet_proto::Datagrams;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -42,7 +42,7 @@ impl Plan {
         (alpn, limits): (&[&[u8]], TlsLimits),
     ) -> anyhow::Result<Plan> {
         let (config, verbose) = (cli.socket.server_config(), cli.verbose > 0);
-        let tls = cli.tls.server(alpn, None, limits)?;
+        let tls = cli.tls.options().server(alpn, limits)?;
         Ok(Plan { endpoint: cli.socket.endpoint(bind, default)?, config, verbose, tls })
     }
 }
@@ -73,18 +73,8 @@ pub(crate) fn run_with<R: Transport>(
         .with_context(|| format!("cannot listen on {}", plan.endpoint))?;
     let addr = listener.local_addr().context("cannot read the bound address")?;
     if plan.verbose {
-        let o = &plan.config.socket;
         eprintln!("socket options on {addr}: {}", listener.describe());
-        eprintln!(
-            "per connection: nodelay={} recv_buffer={:?} send_buffer={:?} keepalive={:?} \
-             backlog={} max_connections={}",
-            o.nodelay,
-            o.recv_buffer,
-            o.send_buffer,
-            o.keepalive,
-            o.backlog,
-            plan.config.max_connections
-        );
+        eprintln!("per connection: {}", plan.config);
     }
     announce::<R>(&addr, &shutdown)?;
     serve(listener, &plan.config, &shutdown).with_context(|| format!("serving on {addr}"))?;
@@ -99,20 +89,14 @@ pub(crate) fn run_datagrams<R: Transport, D: Datagrams>(
     machine: D,
 ) -> anyhow::Result<()> {
     let Endpoint::Tcp(addr) = plan.endpoint else {
-        anyhow::bail!("a datagram server listens on an IP address, not {}", plan.endpoint)
+        anyhow::bail!("--udp listens on an IP address: --unix is for TCP only")
     };
     let socket = sansnet_net::bind_udp(addr, &plan.config.socket)
         .with_context(|| format!("cannot listen on udp {addr}"))?;
     let addr = socket.local_addr().context("cannot read the bound address")?;
     if plan.verbose {
-        let sock = socket2::SockRef::from(&socket);
-        let show = |r: io::Result<String>| r.unwrap_or_else(|e| format!("? ({e})"));
-        eprintln!(
-            "socket options on udp {addr}: reuse_address={} recv_buffer={} send_buffer={}",
-            show(sock.reuse_address().map(|v| v.to_string())),
-            show(sock.recv_buffer_size().map(|v| v.to_string())),
-            show(sock.send_buffer_size().map(|v| v.to_string())),
-        );
+        let options = SocketOptions::effective_udp(&socket2::SockRef::from(&socket));
+        eprintln!("socket options on udp {addr}: {options}");
     }
     let shutdown = Shutdown::new();
     announce::<R>(&addr, &shutdown)?;

@@ -7,10 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sansnet_apps::tls::Limits as TlsLimits;
 use sansnet_apps::transfer::{
     self, Inbox, InboxLimits, Once, Progress, READ_BUFFER, ReceiveApp, ReceiveError, ReceiveEvents,
     Received,
@@ -19,7 +18,7 @@ use sansnet_net::{Shutdown, Transport};
 use sansnet_proto::file::Limits;
 use sansnet_proto::text::escape;
 
-use crate::cli::{Cli, parse_endpoint, parse_secs, parse_size, parse_size_u64, parse_timeout};
+use crate::cli::{Cli, parse_secs, parse_size, parse_size_u64, parse_timeout};
 use crate::process;
 use crate::server::{self, Plan};
 
@@ -195,15 +194,13 @@ impl ReceiveEvents for Report {
 
     fn outcome(&self, peer: &str, outcome: &Result<Received, ReceiveError>) {
         if let (Ok(r), false) = (outcome, self.quiet) {
-            let dir = self.dir.display();
-            let name = escape(&r.name);
-            eprintln!("received {name} ({} bytes) from {peer} into {dir}", r.size);
+            eprintln!("{}", r.summary(peer, &self.dir));
         }
     }
 }
 
 fn recv<R: Transport>(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
-    process::keep_freed_memory();
+    sansnet_apps::host::keep_freed_memory();
     process::ignore_sigxfsz()?;
     let inbox = Inbox::open(&args.dir, args.overwrite)
         .with_context(|| format!("cannot open the directory {}", args.dir.display()))?
@@ -213,8 +210,8 @@ fn recv<R: Transport>(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
             part_ttl: args.part_ttl,
         });
     inbox.expire_parts(std::time::SystemTime::now()).context("cannot sweep the directory")?;
-    let bulk = TlsLimits::default().with_max_plaintext(crate::tls::BULK);
-    let mut plan = Plan::new(cli, args.bind.as_deref(), DEFAULT_BIND, (&[], bulk))?;
+    let tls = transfer::tls_limits();
+    let mut plan = Plan::new(cli, args.bind.as_deref(), DEFAULT_BIND, (&[], tls))?;
     plan.config.read_buffer = READ_BUFFER;
     if args.once {
         plan.config.max_connections = 1;
@@ -237,21 +234,14 @@ fn recv<R: Transport>(cli: &Cli, args: &RecvArgs) -> anyhow::Result<()> {
     server::run_with::<R>(plan, shutdown, |l, c, s| {
         sansnet_apps::tls::serve::<R, _>(l, c, s, tls.as_ref(), factory, ReceiveApp::identified)
     })?;
-    match once.take() {
-        Some((_, Ok(_))) => Ok(()),
-        Some((peer, Err(e))) => bail!("receiving from {peer}: {e}"),
-        None => bail!("stopped before a transfer"),
-    }
+    once.finish()?;
+    Ok(())
 }
 
 fn send<R: Transport>(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
-    process::keep_freed_memory();
-    use transfer::SendError::{BadName, Connect, NotAFile, Open};
-    let endpoint = match (&cli.socket.unix, &args.addr) {
-        (Some(path), None) => sansnet_net::Endpoint::Unix(path.clone()),
-        (None, Some(addr)) => parse_endpoint(addr, "address")?,
-        _ => bail!("give ADDR or --unix PATH, not both"),
-    };
+    sansnet_apps::host::keep_freed_memory();
+    // ADDR is required without --unix: the default is never used.
+    let endpoint = cli.socket.endpoint(args.addr.as_deref(), DEFAULT_BIND)?;
     let bar = |name: &str, size| {
         Bar(bars_enabled(args.quiet).then(|| {
             let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr())
@@ -263,41 +253,30 @@ fn send<R: Transport>(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     // The socket options and --write-timeout.
     let config = cli.socket.server_config();
-    let bulk = TlsLimits::default().with_max_plaintext(crate::tls::BULK);
-    let tls = cli.tls.client(args.addr.as_deref().unwrap_or("localhost"), bulk)?;
-    let sent = match transfer::send_file::<R, _>(
+    let tls = cli.tls.options().client(args.addr.as_deref(), transfer::tls_limits())?;
+    let sent = transfer::send_file::<R, _>(
         &args.path,
         &endpoint,
         &config,
         args.timeout,
         bar,
         tls.as_ref(),
-    ) {
+    );
+    let sent = match sent {
         Ok(sent) => sent,
-        // Before a connection: the error says it all.
-        Err(e @ (Open(..) | NotAFile(_) | BadName(_) | Connect(..))) => return Err(e.into()),
+        Err(e) if e.before_connection() => return Err(e.into()),
         Err(e) => {
             let name = args.path.file_name().unwrap_or_default().to_string_lossy();
             return Err(e).with_context(|| format!("sending {name} to {endpoint}"));
         }
     };
-    let elapsed = started.elapsed().as_secs_f64();
-    let (name, size, hash) = (&sent.name, sent.size, sent.hash.to_hex());
-    let rate = size as f64 / elapsed.max(1e-9) / 1e6;
-    let verified = if sent.verified {
-        "verified"
-    } else {
+    if !sent.verified {
         eprintln!("warning: the receiver answered a bare OK: the file was sent but not verified");
-        "unverified"
-    };
+    }
     if !args.quiet {
         let mut out = io::stdout().lock();
-        writeln!(
-            out,
-            "sent {name} ({size} bytes, BLAKE3 {hash}) to {endpoint} in {elapsed:.2} s ({rate:.0} MB/s): {verified}"
-        )
-        .and_then(|()| out.flush())
-        .context("stdout")?;
+        let line = sent.summary(&endpoint, started.elapsed());
+        writeln!(out, "{line}").and_then(|()| out.flush()).context("stdout")?;
     }
     Ok(())
 }
@@ -307,26 +286,23 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    fn recv_args(extra: &[&str]) -> (Cli, RecvArgs) {
+    /// The receiver's limits `file recv --dir in EXTRA` asks for.
+    fn limits(extra: &[&str]) -> Limits {
         let argv = ["sansnet", "file", "recv", "--dir", "in"].iter().chain(extra);
         let cli = Cli::try_parse_from(argv).expect("parses");
         let crate::cli::Command::File(FileArgs { command: FileCommand::Recv(args) }) = &cli.command
         else {
             panic!("not file recv")
         };
-        let args = args.clone();
-        (cli, args)
+        recv_limits(&cli, args)
     }
 
     #[test]
     fn receiver_limits_come_from_the_flags() {
-        let (cli, args) = recv_args(&[]);
-        let l = recv_limits(&cli, &args);
+        let l = limits(&[]);
         assert_eq!((l.max_size, l.max_buffered), (1 << 40, 4 << 20));
         assert_eq!(l.idle_timeout, Duration::from_secs(60));
-        let (cli, args) =
-            recv_args(&["--max-size", "1G", "--max-buffered", "64K", "--idle-timeout", "5"]);
-        let l = recv_limits(&cli, &args);
+        let l = limits(&["--max-size", "1G", "--max-buffered", "64K", "--idle-timeout", "5"]);
         assert_eq!((l.max_size, l.max_buffered), (1 << 30, 64 << 10));
         assert_eq!(l.idle_timeout, Duration::from_secs(5));
         let argv = ["sansnet", "file", "recv", "--dir", "in", "--max-buffered", "0"];

@@ -150,12 +150,21 @@ impl SocketOptions {
     pub fn effective(sock: &Socket) -> String {
         let show = |r: io::Result<String>| r.unwrap_or_else(|e| format!("? ({e})"));
         format!(
-            "reuse_address={} nodelay={} recv_buffer={} send_buffer={} keepalive={}",
-            show(sock.reuse_address().map(|v| v.to_string())),
+            "{} nodelay={} keepalive={}",
+            SocketOptions::effective_udp(sock),
             show(sock.tcp_nodelay().map(|v| v.to_string())),
+            show(sock.keepalive().map(|v| v.to_string())),
+        )
+    }
+
+    /// The options of a socket that apply to UDP too, for `-v`.
+    pub fn effective_udp(sock: &Socket) -> String {
+        let show = |r: io::Result<String>| r.unwrap_or_else(|e| format!("? ({e})"));
+        format!(
+            "reuse_address={} recv_buffer={} send_buffer={}",
+            show(sock.reuse_address().map(|v| v.to_string())),
             show(sock.recv_buffer_size().map(|v| v.to_string())),
             show(sock.send_buffer_size().map(|v| v.to_string())),
-            show(sock.keepalive().map(|v| v.to_string())),
         )
     }
 
@@ -502,6 +511,19 @@ impl Shutdown {
             }
             listener.await;
         }
+    }
+}
+
+/// The per-connection settings, as `-v` prints them.
+impl std::fmt::Display for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let o = &self.socket;
+        write!(
+            f,
+            "nodelay={} recv_buffer={:?} send_buffer={:?} keepalive={:?} backlog={} \
+             max_connections={}",
+            o.nodelay, o.recv_buffer, o.send_buffer, o.keepalive, o.backlog, self.max_connections
+        )
     }
 }
 

@@ -82,6 +82,13 @@ pub use sending::{SendError, Sent, send_file};
 /// keep a fast sender from costing a system call per few KiB.
 pub const READ_BUFFER: usize = 1 << 20;
 
+/// The TLS limits of the file programs: plaintext held up to their read
+/// buffer, so that TLS hands the machines the batches a plain connection
+/// would (64 KiB would cut them sixteen times finer).
+pub fn tls_limits() -> crate::tls::Limits {
+    crate::tls::Limits::default().with_max_plaintext(READ_BUFFER)
+}
+
 /// How far one transfer has got (a progress bar, say). `()` reports
 /// nothing.
 pub trait Progress: Send + 'static {
@@ -105,6 +112,15 @@ pub struct Received {
     pub name: String,
     /// Its size in bytes.
     pub size: u64,
+}
+
+impl Received {
+    /// The line `sansnet file recv` logs: `received NAME (SIZE bytes) from
+    /// PEER into DIR`, the name escaped.
+    pub fn summary(&self, peer: &str, dir: &std::path::Path) -> String {
+        let name = sansnet_proto::text::escape(&self.name);
+        format!("received {name} ({} bytes) from {peer} into {}", self.size, dir.display())
+    }
 }
 
 /// Why a connection stored no file.
@@ -170,6 +186,26 @@ impl<E> Once<E> {
     pub fn take(&self) -> Option<PeerOutcome> {
         self.first.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
+
+    /// What the one connection came to: the file, or why not.
+    pub fn finish(&self) -> Result<Received, OnceError> {
+        match self.take() {
+            Some((_, Ok(received))) => Ok(received),
+            Some((peer, Err(e))) => Err(OnceError::Failed(peer, e)),
+            None => Err(OnceError::NoTransfer),
+        }
+    }
+}
+
+/// Why a receiver of one connection ([`Once`]) stored no file.
+#[derive(Debug, thiserror::Error)]
+pub enum OnceError {
+    /// The transfer from this peer failed.
+    #[error("receiving from {0}: {1}")]
+    Failed(String, ReceiveError),
+    /// The server stopped before a connection ended.
+    #[error("stopped before a transfer")]
+    NoTransfer,
 }
 
 impl<E: ReceiveEvents> ReceiveEvents for Once<E> {

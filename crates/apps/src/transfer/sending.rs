@@ -33,6 +33,22 @@ pub struct Sent {
     pub verified: bool,
 }
 
+impl Sent {
+    /// The line `sansnet file send` prints: `sent NAME (SIZE bytes, BLAKE3
+    /// HEX) to PEER in T s (R MB/s): verified` (or `unverified`), the name
+    /// escaped.
+    pub fn summary(&self, to: &dyn std::fmt::Display, took: Duration) -> String {
+        let (name, size, hash) =
+            (sansnet_proto::text::escape(&self.name), self.size, self.hash.to_hex());
+        let secs = took.as_secs_f64();
+        let rate = size as f64 / secs.max(1e-9) / 1e6;
+        let verified = if self.verified { "verified" } else { "unverified" };
+        format!(
+            "sent {name} ({size} bytes, BLAKE3 {hash}) to {to} in {secs:.2} s ({rate:.0} MB/s): {verified}"
+        )
+    }
+}
+
 /// Why a file was not sent.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -70,6 +86,20 @@ pub enum SendError {
     /// stream without `close_notify`.
     #[error(transparent)]
     Tls(#[from] sansnet_tls::Error),
+}
+
+impl SendError {
+    /// Whether it came before any byte was exchanged with the receiver
+    /// (the file, its name, the connection): the error says it all then.
+    pub fn before_connection(&self) -> bool {
+        matches!(
+            self,
+            SendError::Open(..)
+                | SendError::NotAFile(_)
+                | SendError::BadName(_)
+                | SendError::Connect(..)
+        )
+    }
 }
 
 /// Sends the file at `path` to the receiver at `endpoint` over the runtime
