@@ -19,7 +19,7 @@
 //!
 //! A client NAME becomes the chat name of whoever holds its certificate
 //! and a file name: it follows the chat name rules
-//! ([`check_username`](sansnet_proto::chat::check_username), 1 to
+//! ([`check_username`], 1 to
 //! [`MAX_NAME`] characters), holds no `/` or `\`, is not `.` or `..`, and
 //! its files may not be those of the CA, the server or another client
 //! (`ca`, `server`, `x` beside `x-key`, and names that look alike as chat
