@@ -49,8 +49,9 @@ pub(crate) struct Channel {
     /// The failure that ends the connection, reported once.
     failure: Option<Error>,
     failure_reported: bool,
-    handshake_deadline: Option<Instant>,
-    handshake_key: Instant,
+    /// When the handshake must be over (it runs until established or
+    /// failed).
+    handshake_deadline: Instant,
     established: bool,
     established_reported: bool,
     close_sent: bool,
@@ -73,8 +74,7 @@ impl Channel {
             ending: Ending::Open,
             failure: None,
             failure_reported: false,
-            handshake_deadline: Some(now + limits.handshake_timeout),
-            handshake_key: now + limits.handshake_timeout,
+            handshake_deadline: now + limits.handshake_timeout,
             established: false,
             established_reported: false,
             close_sent: false,
@@ -151,7 +151,6 @@ impl Channel {
         }
         if !self.established && !self.conn.is_handshaking() {
             self.established = true;
-            self.handshake_deadline = None;
         }
         self.take_plaintext();
     }
@@ -202,28 +201,27 @@ impl Channel {
             self.failure = Some(error);
             self.plain_in.clear();
             self.leftover = None;
-            // A failed connection only hands out its alert: no timer left.
-            self.handshake_deadline = None;
         }
     }
 
     /// Fails the handshake when its deadline passed.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
-        if self.handshake_deadline.is_some_and(|d| now >= d) {
-            self.handshake_deadline = None;
+        if self.poll_timeout().is_some_and(|d| now >= d) {
             self.fail(Error::HandshakeTimeout(self.limits.handshake_timeout));
         }
     }
 
-    /// The handshake's deadline, while it runs.
+    /// The handshake's deadline, while it runs (a failed connection only
+    /// hands out its alert: no timer left).
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.handshake_deadline
+        let running = !self.established && self.failure.is_none();
+        running.then_some(self.handshake_deadline)
     }
 
     /// The deadline the handshake was given (also once it is over): the
     /// key a hub files the connection under.
     pub(crate) fn handshake_key(&self) -> Instant {
-        self.handshake_key
+        self.handshake_deadline
     }
 
     /// The next ciphertext to write. Plaintext is pulled from `next` (the
