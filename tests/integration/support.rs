@@ -145,6 +145,8 @@ pub(crate) struct Server {
     runtime: &'static str,
     addr: Addr,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// Disconnected once the stderr thread has read the pipe to its end.
+    stderr_eof: Option<mpsc::Receiver<()>>,
 }
 
 impl Server {
@@ -192,10 +194,12 @@ impl Server {
             .spawn()
             .expect("spawn sansnet");
         let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (eof_tx, stderr_eof) = mpsc::channel::<()>();
         {
             let mut pipe = child.stderr.take().expect("piped stderr");
             let sink = stderr.clone();
             thread::spawn(move || {
+                let _eof = eof_tx;
                 let mut buf = [0u8; 4096];
                 while let Ok(n @ 1..) = pipe.read(&mut buf) {
                     sink.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(&buf[..n]);
@@ -212,8 +216,13 @@ impl Server {
                 let _ = io::copy(&mut out, &mut io::sink());
             });
         }
-        let mut server =
-            Server { child, runtime, addr: Addr::Tcp(([127, 0, 0, 1], 0).into()), stderr };
+        let mut server = Server {
+            child,
+            runtime,
+            addr: Addr::Tcp(([127, 0, 0, 1], 0).into()),
+            stderr,
+            stderr_eof: Some(stderr_eof),
+        };
         let line = match rx.recv_timeout(START_TIMEOUT) {
             Ok(Ok(line)) => line,
             Ok(Err(e)) => server.fail(&format!("reading stdout: {e}")),
@@ -235,7 +244,7 @@ impl Server {
     fn fail(&mut self, why: &str) -> ! {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        thread::sleep(Duration::from_millis(50)); // let the stderr thread catch up
+        self.drain_stderr();
         panic!("sansnet --runtime {}: {why}\nstderr:\n{}", self.runtime, self.stderr())
     }
 
@@ -294,12 +303,21 @@ impl Server {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                self.drain_stderr();
                 return Some(status);
             }
             if Instant::now() >= deadline {
                 return None;
             }
             thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits (boundedly) until the stderr thread has read everything the
+    /// exited process wrote, so that [`stderr`](Self::stderr) is complete.
+    fn drain_stderr(&mut self) {
+        if let Some(eof) = self.stderr_eof.take() {
+            let _ = eof.recv_timeout(Duration::from_secs(5));
         }
     }
 
@@ -320,10 +338,7 @@ impl Server {
     pub(crate) fn expect_exit_ok(mut self) -> String {
         let started = Instant::now();
         match self.wait_exit(STOP_TIMEOUT) {
-            Some(status) if status.success() => {
-                thread::sleep(Duration::from_millis(20));
-                self.stderr()
-            }
+            Some(status) if status.success() => self.stderr(),
             Some(status) => self.fail(&format!("exited with {status} after SIGTERM")),
             None => self.fail(&format!("still running {:?} after SIGTERM", started.elapsed())),
         }
