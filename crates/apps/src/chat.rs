@@ -54,6 +54,15 @@ pub fn log_event(_room: &mut Room, event: Event) {
         Event::Evicted { conn, unsent } => {
             tracing::warn!("connection {} too slow ({unsent} bytes unsent): disconnected", conn.0)
         }
+        // A lone room asks nothing of a bridge.
+        Event::Cluster(_) => {}
+        Event::NodeSeen { node } => tracing::info!("node {} joined the room", escape(&node)),
+        Event::NodeGone { node, members } => {
+            tracing::warn!("node {} is gone ({members} members left)", escape(&node))
+        }
+        Event::Dropped { messages } => {
+            tracing::warn!("{messages} messages could not reach the other servers (link down)")
+        }
     }
 }
 

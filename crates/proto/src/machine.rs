@@ -268,6 +268,14 @@ pub enum Input<'a> {
         /// The connection.
         conn: ConnId,
     },
+    /// A message from outside the hub's connections, in a format of the
+    /// hub's own: what another node of a clustered chat room published,
+    /// or news from the bridge to it ([`crate::chat::cluster`]). A hub
+    /// that expects none ignores it.
+    Message {
+        /// The message.
+        data: &'a [u8],
+    },
 }
 
 /// An output of a [`Hub`].

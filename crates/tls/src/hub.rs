@@ -216,6 +216,7 @@ impl<H: Hub> Hub for TlsHub<H> {
                 self.inner.handle(now, Input::Gone { conn });
             }
             Input::Identified { .. } => {}
+            Input::Message { data } => self.inner.handle(now, Input::Message { data }),
         }
     }
 

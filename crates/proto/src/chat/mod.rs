@@ -124,6 +124,7 @@
 //!         && ServerEvent::decode(data) == Ok(ServerEvent::Left { username: "bob".into() }))));
 //! ```
 
+pub mod cluster;
 mod frame;
 mod limits;
 mod message;

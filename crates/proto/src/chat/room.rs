@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
 
+use super::cluster::{Body, Cluster, Envelope, Inbound, Notice, ToCluster};
 use super::message::Wire;
 use super::{ClientMessage, ErrorCode, FrameError, Limits, Splitter, check_username};
 use crate::text::name_keys;
@@ -51,6 +52,30 @@ pub enum Event {
         conn: ConnId,
         /// Its unsent bytes at that moment.
         unsent: usize,
+    },
+    /// A clustered room asks its bridge for this (see
+    /// [`cluster`](super::cluster)): unlike the other events, it must be
+    /// carried out, in order.
+    Cluster(ToCluster),
+    /// A clustered room heard from a node it did not know (or that
+    /// restarted).
+    NodeSeen {
+        /// Its id.
+        node: String,
+    },
+    /// A node was not heard from for the ttl: its members were announced
+    /// `left`.
+    NodeGone {
+        /// Its id.
+        node: String,
+        /// How many members it had.
+        members: usize,
+    },
+    /// The link to the other nodes is back; this many messages from this
+    /// node's members could not cross to them while it was down.
+    Dropped {
+        /// How many.
+        messages: u64,
     },
 }
 
@@ -99,6 +124,12 @@ struct Conn {
     stalled: bool,
     /// `Output::Close` was emitted: nothing more is read or sent.
     closed: bool,
+    /// The name being claimed room-wide for it (a clustered room): it is
+    /// not read until the answer.
+    claiming: Option<String>,
+    /// A frame that waits for that answer (it joined by sending something
+    /// else than a name).
+    waiting: Option<Bytes>,
 }
 
 impl Conn {
@@ -117,6 +148,8 @@ impl Conn {
             held_by: 0,
             stalled: false,
             closed: false,
+            claiming: None,
+            waiting: None,
         }
     }
 
@@ -266,8 +299,9 @@ pub struct Room {
     conns: BTreeMap<ConnId, Conn>,
     /// The members by name.
     names: BTreeMap<String, ConnId>,
-    /// The members by look-alike key ([`name_keys`]).
-    keys: BTreeMap<String, ConnId>,
+    /// Every name in use by look-alike key ([`name_keys`]): the members',
+    /// the other nodes' members' and the names being claimed.
+    keys: BTreeMap<String, String>,
     outputs: VecDeque<Output<Event>>,
     /// Evicted members whose `left` is still to be announced.
     evicted: VecDeque<ConnId>,
@@ -281,6 +315,38 @@ pub struct Room {
     holds: BTreeSet<(Instant, ConnId)>,
     /// Connections released from holds, for [`Hub::poll_resumed`].
     resumed: VecDeque<ConnId>,
+    /// The other nodes, when the room spans several processes.
+    cluster: Option<Nodes>,
+}
+
+/// A clustered room's view of the other nodes.
+#[derive(Debug)]
+struct Nodes {
+    config: Cluster,
+    /// The bridge is connected.
+    up: bool,
+    /// The last envelope's sequence number.
+    seq: u64,
+    /// When to say it is alive next (while up).
+    next_alive: Option<Instant>,
+    /// The other nodes by id.
+    peers: BTreeMap<String, Peer>,
+    /// Their members: name -> node.
+    remote: BTreeMap<String, String>,
+    /// Members that joined while the link was down: their names are to be
+    /// claimed when it is back.
+    unclaimed: BTreeSet<ConnId>,
+    /// Messages not published because the link was down.
+    dropped: u64,
+}
+
+/// Another node of a clustered room.
+#[derive(Debug)]
+struct Peer {
+    inc: u64,
+    seq: u64,
+    heard: Instant,
+    members: BTreeSet<String>,
 }
 
 impl Default for Room {
@@ -310,7 +376,36 @@ impl Room {
             batch_sent: None,
             holds: BTreeSet::new(),
             resumed: VecDeque::new(),
+            cluster: None,
         }
+    }
+
+    /// A room that spans every node of `cluster`'s room (PROTOCOLS.md §6;
+    /// see [`cluster`](super::cluster)): it starts with its link down
+    /// (members join locally) until the bridge says [`Notice::Up`].
+    pub fn clustered(limits: Limits, cluster: Cluster) -> Room {
+        let mut room = Room::new(limits);
+        room.cluster = Some(Nodes {
+            config: cluster,
+            up: false,
+            seq: 0,
+            next_alive: None,
+            peers: BTreeMap::new(),
+            remote: BTreeMap::new(),
+            unclaimed: BTreeSet::new(),
+            dropped: 0,
+        });
+        room
+    }
+
+    /// This node's id, in a clustered room.
+    pub fn node(&self) -> Option<&str> {
+        self.cluster.as_ref().map(|n| n.config.node.as_str())
+    }
+
+    /// The members on other nodes, sorted by name, with their node.
+    pub fn remote_members(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.cluster.iter().flat_map(|n| n.remote.iter().map(|(m, k)| (m.as_str(), k.as_str())))
     }
 
     /// The limits it enforces.
@@ -364,7 +459,7 @@ impl Room {
 
     /// Whether `c` may be read now.
     fn readable(&self, c: &Conn) -> bool {
-        !c.closed && c.unsent <= self.half_budget() && c.held_by == 0
+        !c.closed && c.unsent <= self.half_budget() && c.held_by == 0 && c.claiming.is_none()
     }
 
     // -- inputs --------------------------------------------------------------
@@ -417,7 +512,7 @@ impl Room {
                 return self.error(conn, ErrorCode::BadMessage, message);
             }
             (Some(name), msg) => (name, msg),
-            (None, msg) => match self.auto_join(conn) {
+            (None, msg) => match self.auto_join(conn, frame) {
                 Some(name) => (name, msg),
                 None => return,
             },
@@ -431,13 +526,18 @@ impl Room {
                 for to in others {
                     self.transmit(to, data.clone(), Some(conn));
                 }
+                self.publish(Body::Message { from, content, to: None });
             }
             ClientMessage::Say { content, to: Some(names) } => {
                 self.direct(conn, &from, &content, names)
             }
             ClientMessage::List => {
                 self.catch_up(conn);
-                let users = self.names.keys().map(String::as_str).collect();
+                let mut users: Vec<&str> = self.names.keys().map(String::as_str).collect();
+                if let Some(nodes) = &self.cluster {
+                    users.extend(nodes.remote.keys().map(String::as_str));
+                    users.sort_unstable();
+                }
                 let data = Wire::Users { users }.encode();
                 self.transmit(conn, data, Some(conn));
             }
@@ -472,6 +572,10 @@ impl Room {
     fn on_gone(&mut self, conn: ConnId) {
         self.release(conn);
         let Some(c) = self.conns.remove(&conn) else { return };
+        if let Some(name) = c.claiming {
+            // The answer will find nobody: the name is given back then.
+            self.unreserve(&name);
+        }
         if let Some(name) = c.name {
             self.announce_left(conn, name, LeaveReason::Gone);
         }
@@ -489,24 +593,59 @@ impl Room {
         if let Err(e) = check_username(&name, self.limits.max_name) {
             return self.error(conn, ErrorCode::BadMessage, e.to_string());
         }
-        if let Some(&other) = name_keys(&name).iter().find_map(|k| self.keys.get(k)) {
-            let message = match self.name(other) {
-                Some(taken) if taken == name => format!("the name {name} is taken"),
-                Some(taken) => format!("the name {name} is too like {taken}, which is taken"),
-                None => format!("the name {name} is taken"),
+        if let Some(taken) = name_keys(&name).iter().find_map(|k| self.keys.get(k)) {
+            let message = if *taken == name {
+                format!("the name {name} is taken")
+            } else {
+                format!("the name {name} is too like {taken}, which is taken")
             };
             return self.error(conn, ErrorCode::NameTaken, message);
+        }
+        self.take_name(conn, name);
+    }
+
+    /// Admits `conn` as `name` (free here): at once in a lone room or while
+    /// the link is down (claimed when it is back), else once the bridge
+    /// has claimed it room-wide.
+    fn take_name(&mut self, conn: ConnId, name: String) {
+        if self.cluster.as_ref().is_some_and(|n| n.up) {
+            let keys = self.reserve(&name);
+            let Some(c) = self.conns.get_mut(&conn) else { return };
+            c.claiming = Some(name.clone());
+            self.outputs.push_back(Output::Event(Event::Cluster(ToCluster::Claim {
+                conn,
+                name,
+                keys,
+            })));
+            return;
+        }
+        if let Some(nodes) = &mut self.cluster {
+            nodes.unclaimed.insert(conn);
         }
         self.admit(conn, name);
     }
 
     /// Joins `conn` under its peer address; `None` (after a `name_taken`
-    /// error) when no such name is free.
-    fn auto_join(&mut self, conn: ConnId) -> Option<String> {
-        if let Some(verified) = self.conns.get(&conn)?.verified.clone() {
-            self.join(conn, verified);
-            return self.conns.get(&conn)?.name.clone();
+    /// error) when no such name is free, or while the name is claimed
+    /// room-wide (`frame` then waits for the answer).
+    fn auto_join(&mut self, conn: ConnId, frame: &[u8]) -> Option<String> {
+        let verified = self.conns.get(&conn)?.verified.clone();
+        let joined = match verified {
+            Some(verified) => {
+                self.join(conn, verified);
+                self.conns.get(&conn)?.name.clone()
+            }
+            None => self.auto_name(conn),
+        };
+        let c = self.conns.get_mut(&conn)?;
+        if joined.is_none() && c.claiming.is_some() {
+            c.waiting = Some(Bytes::copy_from_slice(frame));
         }
+        joined
+    }
+
+    /// Joins `conn` under its peer address, or `PEER#ID` if that is in use.
+    fn auto_name(&mut self, conn: ConnId) -> Option<String> {
         let peer = &self.conns.get(&conn)?.peer;
         let free = |room: &Room, name: &str| {
             !room.names.contains_key(name)
@@ -521,8 +660,8 @@ impl Room {
             self.error(conn, ErrorCode::NameTaken, message);
             return None;
         }
-        self.admit(conn, name.clone());
-        Some(name)
+        self.take_name(conn, name);
+        self.conns.get(&conn)?.name.clone()
     }
 
     fn admit(&mut self, conn: ConnId, name: String) {
@@ -530,33 +669,61 @@ impl Room {
         c.name = Some(name.clone());
         c.owed_from = self.batch.len();
         self.names.insert(name.clone(), conn);
-        for key in name_keys(&name) {
-            self.keys.insert(key, conn);
-        }
+        self.reserve(&name);
         let data = Wire::Joined { username: &name }.encode();
-        self.outputs.push_back(Output::Event(Event::Joined { conn, name }));
+        self.outputs.push_back(Output::Event(Event::Joined { conn, name: name.clone() }));
         self.announce(&data);
+        if !self.cluster.as_ref().is_some_and(|n| n.unclaimed.contains(&conn)) {
+            self.publish(Body::Joined { name });
+        }
+    }
+
+    /// Marks `name` (and its look-alikes) in use; returns its keys.
+    fn reserve(&mut self, name: &str) -> Vec<String> {
+        let keys = name_keys(name);
+        for key in &keys {
+            self.keys.insert(key.clone(), name.into());
+        }
+        Vec::from(keys)
+    }
+
+    /// Frees the keys that `name` holds.
+    fn unreserve(&mut self, name: &str) {
+        for key in name_keys(name) {
+            if self.keys.get(&key).is_some_and(|n| n == name) {
+                self.keys.remove(&key);
+            }
+        }
     }
 
     fn direct(&mut self, conn: ConnId, from: &str, content: &str, names: Vec<String>) {
         let mut seen = BTreeSet::new();
         let mut known = Vec::new();
         let mut unknown = Vec::new();
+        let mut remote = false;
         for name in names {
             if !seen.insert(name.clone()) {
                 continue;
             }
             match self.names.get(&name) {
-                Some(&to) => known.push((name, to)),
+                Some(&to) => known.push((name, Some(to))),
+                None if self.cluster.as_ref().is_some_and(|n| n.remote.contains_key(&name)) => {
+                    remote = true;
+                    known.push((name, None));
+                }
                 None => unknown.push(name),
             }
         }
         if !known.is_empty() {
             let to: Vec<String> = known.iter().map(|(n, _)| n.clone()).collect();
             let data = Wire::Message { from, content, to: Some(&to) }.encode();
-            for (_, to) in known {
+            for to in known.into_iter().filter_map(|(_, c)| c) {
                 self.catch_up(to);
                 self.transmit(to, data.clone(), Some(conn));
+            }
+            if remote {
+                let body = Body::Message { from: from.into(), content: content.into(), to: Some(to) };
+                self.publish(body);
             }
         }
         if !unknown.is_empty() {
@@ -731,20 +898,315 @@ impl Room {
 
     fn announce_left(&mut self, conn: ConnId, name: String, reason: LeaveReason) {
         self.names.remove(&name);
-        for key in name_keys(&name) {
-            if self.keys.get(&key) == Some(&conn) {
-                self.keys.remove(&key);
+        self.unreserve(&name);
+        let data = Wire::Left { username: &name }.encode();
+        self.outputs.push_back(Output::Event(Event::Left { conn, name: name.clone(), reason }));
+        self.announce(&data);
+        if let Some(nodes) = &mut self.cluster {
+            if !nodes.unclaimed.remove(&conn) {
+                self.outputs.push_back(Output::Event(Event::Cluster(ToCluster::Release {
+                    name: name.clone(),
+                })));
+                self.publish(Body::Left { name });
             }
         }
-        let data = Wire::Left { username: &name }.encode();
-        self.outputs.push_back(Output::Event(Event::Left { conn, name, reason }));
-        self.announce(&data);
     }
 
     /// Announces the departure of evicted members (each may evict more).
     fn settle(&mut self) {
         while let Some(conn) = self.evicted.pop_front() {
             self.leave(conn, LeaveReason::Evicted);
+        }
+    }
+}
+
+// -- the other nodes (PROTOCOLS.md §6) --------------------------------------------
+
+impl Room {
+    /// Publishes `body` to the other nodes, or counts a message dropped
+    /// while the link is down (joins and leaves are told by the `hello`
+    /// when it is back).
+    fn publish(&mut self, body: Body) {
+        let Some(nodes) = &mut self.cluster else { return };
+        if !nodes.up {
+            if matches!(body, Body::Message { .. }) {
+                nodes.dropped += 1;
+            }
+            return;
+        }
+        nodes.seq += 1;
+        let envelope = Envelope {
+            node: nodes.config.node.clone(),
+            inc: nodes.config.incarnation,
+            seq: nodes.seq,
+            body,
+        };
+        let data = envelope.encode();
+        self.outputs.push_back(Output::Event(Event::Cluster(ToCluster::Publish(data))));
+    }
+
+    /// The names of this node's members whose claim is settled: what a
+    /// `hello` lists.
+    fn claimed_members(&self) -> Vec<String> {
+        let unclaimed = self.cluster.as_ref().map(|n| &n.unclaimed);
+        self.names
+            .iter()
+            .filter(|(_, c)| !unclaimed.is_some_and(|u| u.contains(c)))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    fn on_notice(&mut self, notice: Notice) {
+        let now = self.now;
+        let Some(nodes) = &mut self.cluster else { return };
+        match notice {
+            Notice::Up => {
+                if nodes.up {
+                    return;
+                }
+                nodes.up = true;
+                nodes.next_alive = Some(now.saturating_add(nodes.config.heartbeat()));
+                // Nobody could be heard while down: everyone gets a full
+                // ttl to answer the hello.
+                for peer in nodes.peers.values_mut() {
+                    peer.heard = now;
+                }
+                let dropped = core::mem::take(&mut nodes.dropped);
+                let unclaimed: Vec<ConnId> = nodes.unclaimed.iter().copied().collect();
+                if dropped > 0 {
+                    self.outputs.push_back(Output::Event(Event::Dropped { messages: dropped }));
+                }
+                let members = self.claimed_members();
+                self.publish(Body::Hello { members, ask: true });
+                for conn in unclaimed {
+                    let Some(name) = self.name(conn).map(String::from) else { continue };
+                    let keys = Vec::from(name_keys(&name));
+                    let claim = ToCluster::Claim { conn, name, keys };
+                    self.outputs.push_back(Output::Event(Event::Cluster(claim)));
+                }
+            }
+            Notice::Down => {
+                nodes.up = false;
+                nodes.next_alive = None;
+                // Claims in flight will not be answered: those joining are
+                // admitted here, and claimed when the link is back.
+                let claiming: Vec<(ConnId, String)> = self
+                    .conns
+                    .iter()
+                    .filter_map(|(&id, c)| c.claiming.clone().map(|n| (id, n)))
+                    .collect();
+                for (conn, name) in claiming {
+                    self.claimed(conn, &name, true);
+                    if let Some(nodes) = &mut self.cluster {
+                        nodes.unclaimed.insert(conn);
+                    }
+                }
+            }
+            Notice::Claimed { conn, name, ok } => self.claimed(ConnId(conn), &name, ok),
+            Notice::Lost { name } => {
+                let Some(&conn) = self.names.get(&name) else { return };
+                if let Some(nodes) = &mut self.cluster {
+                    // Its keys are another node's now: nothing to release.
+                    nodes.unclaimed.insert(conn);
+                }
+                let message = format!("the name {name} was taken on another server");
+                self.fatal(conn, ErrorCode::NameTaken, message);
+            }
+        }
+    }
+
+    /// The bridge answered the claim of `name` for `conn`.
+    fn claimed(&mut self, conn: ConnId, name: &str, ok: bool) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            if ok {
+                self.give_back(name);
+            }
+            return;
+        };
+        if c.claiming.as_deref() == Some(name) {
+            c.claiming = None;
+            let waiting = c.waiting.take();
+            self.resumed.push_back(conn);
+            if !ok {
+                self.unreserve(name);
+                let message = format!("the name {name} is taken");
+                return self.error(conn, ErrorCode::NameTaken, message);
+            }
+            self.admit(conn, name.into());
+            if let Some(frame) = waiting {
+                self.on_frame(conn, &frame);
+            }
+            return;
+        }
+        if c.name.as_deref() != Some(name) {
+            if ok {
+                self.give_back(name);
+            }
+            return;
+        }
+        // A member that joined while the link was down.
+        let Some(nodes) = &mut self.cluster else { return };
+        if !nodes.unclaimed.remove(&conn) {
+            return;
+        }
+        if ok {
+            self.publish(Body::Joined { name: name.into() });
+        } else {
+            nodes.unclaimed.insert(conn);
+            let message = format!("the name {name} was taken on another server");
+            self.fatal(conn, ErrorCode::NameTaken, message);
+        }
+    }
+
+    /// Tells the bridge to release `name`, which nobody here uses.
+    fn give_back(&mut self, name: &str) {
+        let release = ToCluster::Release { name: name.into() };
+        self.outputs.push_back(Output::Event(Event::Cluster(release)));
+    }
+
+    fn on_envelope(&mut self, envelope: Envelope) {
+        let now = self.now;
+        let Some(nodes) = &mut self.cluster else { return };
+        if envelope.node == nodes.config.node && envelope.inc == nodes.config.incarnation {
+            return; // our own
+        }
+        let Envelope { node, inc, seq, body } = envelope;
+        let restarted = nodes.peers.get(&node).is_some_and(|p| p.inc != inc);
+        if restarted {
+            self.node_gone(&node);
+        }
+        let Some(nodes) = &mut self.cluster else { return };
+        let fresh = !nodes.peers.contains_key(&node);
+        let peer = nodes.peers.entry(node.clone()).or_insert_with(|| Peer {
+            inc,
+            seq: 0,
+            heard: now,
+            members: BTreeSet::new(),
+        });
+        if seq <= peer.seq {
+            return; // delivered already
+        }
+        peer.seq = seq;
+        peer.heard = now;
+        if fresh {
+            self.outputs.push_back(Output::Event(Event::NodeSeen { node: node.clone() }));
+        }
+        match body {
+            Body::Alive => {}
+            Body::Hello { members, ask } => {
+                let listed: BTreeSet<String> = members.into_iter().collect();
+                let known = self.peer_members(&node);
+                for name in known.difference(&listed) {
+                    self.remote_left(&node, name);
+                }
+                for name in listed.difference(&known) {
+                    self.remote_joined(&node, name);
+                }
+                if ask {
+                    let members = self.claimed_members();
+                    self.publish(Body::Hello { members, ask: false });
+                }
+            }
+            Body::Joined { name } => self.remote_joined(&node, &name),
+            Body::Left { name } => self.remote_left(&node, &name),
+            Body::Message { from, content, to } => {
+                if !self.peer_members(&node).contains(&from) {
+                    return;
+                }
+                let data = Wire::Message { from: &from, content: &content, to: to.as_deref() }
+                    .encode();
+                let recipients: Vec<ConnId> = match &to {
+                    None => {
+                        self.flush_batch();
+                        self.recipients().collect()
+                    }
+                    Some(names) => {
+                        let mut seen = BTreeSet::new();
+                        names
+                            .iter()
+                            .filter(|n| seen.insert(n.as_str()))
+                            .filter_map(|n| self.names.get(n).copied())
+                            .collect()
+                    }
+                };
+                for to in recipients {
+                    self.catch_up(to);
+                    self.transmit(to, data.clone(), None);
+                }
+            }
+        }
+    }
+
+    fn peer_members(&self, node: &str) -> BTreeSet<String> {
+        let peers = self.cluster.as_ref().map(|n| &n.peers);
+        peers.and_then(|p| p.get(node)).map(|p| p.members.clone()).unwrap_or_default()
+    }
+
+    /// `name` joined on `node`: announced here, unless the name is in use
+    /// here (possible only after a split; the claims decide it later).
+    fn remote_joined(&mut self, node: &str, name: &str) {
+        if name_keys(name).iter().any(|k| self.keys.contains_key(k)) {
+            return;
+        }
+        let Some(nodes) = &mut self.cluster else { return };
+        let Some(peer) = nodes.peers.get_mut(node) else { return };
+        peer.members.insert(name.into());
+        nodes.remote.insert(name.into(), node.into());
+        self.reserve(name);
+        let data = Wire::Joined { username: name }.encode();
+        self.announce(&data);
+    }
+
+    /// `name` left `node`.
+    fn remote_left(&mut self, node: &str, name: &str) {
+        let Some(nodes) = &mut self.cluster else { return };
+        let Some(peer) = nodes.peers.get_mut(node) else { return };
+        if !peer.members.remove(name) {
+            return;
+        }
+        nodes.remote.remove(name);
+        self.unreserve(name);
+        let data = Wire::Left { username: name }.encode();
+        self.announce(&data);
+    }
+
+    /// `node` died or restarted: its members leave.
+    fn node_gone(&mut self, node: &str) {
+        let members = self.peer_members(node);
+        for name in &members {
+            self.remote_left(node, name);
+        }
+        if let Some(nodes) = &mut self.cluster {
+            nodes.peers.remove(node);
+        }
+        let gone = Event::NodeGone { node: node.into(), members: members.len() };
+        self.outputs.push_back(Output::Event(gone));
+    }
+
+    /// The next heartbeat or node expiry, while the link is up.
+    fn cluster_deadline(&self) -> Option<Instant> {
+        let nodes = self.cluster.as_ref().filter(|n| n.up)?;
+        let expiry = nodes.peers.values().map(|p| p.heard.saturating_add(nodes.config.ttl)).min();
+        [nodes.next_alive, expiry].into_iter().flatten().min()
+    }
+
+    fn cluster_timeout(&mut self) {
+        let now = self.now;
+        let Some(nodes) = self.cluster.as_mut().filter(|n| n.up) else { return };
+        if nodes.next_alive.is_some_and(|t| t <= now) {
+            nodes.next_alive = Some(now.saturating_add(nodes.config.heartbeat()));
+            self.publish(Body::Alive);
+        }
+        let Some(nodes) = &self.cluster else { return };
+        let ttl = nodes.config.ttl;
+        let dead: Vec<String> = nodes
+            .peers
+            .iter()
+            .filter(|(_, p)| p.heard.saturating_add(ttl) <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for node in dead {
+            self.node_gone(&node);
         }
     }
 }
@@ -768,6 +1230,11 @@ impl Hub for Room {
                     c.verified = Some(name.into());
                 }
             }
+            Input::Message { data } => match Inbound::decode(data) {
+                Some(Inbound::Envelope(envelope)) => self.on_envelope(envelope),
+                Some(Inbound::Notice(notice)) => self.on_notice(notice),
+                None => {}
+            },
         }
         self.settle();
     }
@@ -778,6 +1245,7 @@ impl Hub for Room {
             self.batch_sent = Some(now);
             self.flush_batch();
         }
+        self.cluster_timeout();
         while let Some(&(until, reader)) = self.holds.first() {
             if until > now {
                 break;
@@ -798,10 +1266,7 @@ impl Hub for Room {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let hold = self.holds.first().map(|&(t, _)| t);
-        match (self.batch_due, hold) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.batch_due, hold, self.cluster_deadline()].into_iter().flatten().min()
     }
 
     fn wants_read(&self, conn: ConnId) -> bool {
