@@ -211,6 +211,7 @@ impl HubApp<Room> for Oracle {
             Event::Evicted { conn, unsent } => {
                 assert!(unsent <= BUDGET || conn == STALLED, "{conn:?} evicted at {unsent}");
             }
+            other => panic!("a lone room said {other:?}"),
         }
     }
 

@@ -5,7 +5,9 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::time::Duration;
 
-use sansnet_net::{Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, Transport};
+use sansnet_net::{
+    Endpoint, Listener, Mail, ServerConfig, Shutdown, SocketOptions, Stream, Transport,
+};
 use sansnet_proto::chat::{ClientMessage, ErrorCode, Event, Limits, Room, ServerEvent};
 use sansnet_proto::text::escape;
 
@@ -26,8 +28,10 @@ pub fn serve<R: Transport>(
 ) -> io::Result<()> {
     let room = Room::new(limits);
     match tls {
-        None => R::serve_hub(listener, config, shutdown, room, log_event),
-        Some(tls) => R::serve_hub(listener, config, shutdown, tls.hub(room), log_tls_event),
+        None => R::serve_hub(listener, config, shutdown, room, log_event, Mail::none()),
+        Some(tls) => {
+            R::serve_hub(listener, config, shutdown, tls.hub(room), log_tls_event, Mail::none())
+        }
     }
 }
 

@@ -35,7 +35,9 @@ use sansnet_net::{
     Linger, Probes, ReaderNews, Step, ToHub, TryWrite, WriterStep, connection_ended, datagram_in,
     datagram_out, datagram_start, reader_news, writer_channel,
 };
-pub use sansnet_net::{Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream};
+pub use sansnet_net::{
+    Clock, Endpoint, Listener, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions, Stream, mailbox,
+};
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 
 mod reactor;
@@ -411,6 +413,7 @@ pub async fn serve_hub<R: Reactor, H, E>(
     shutdown: &Shutdown,
     hub: H,
     mut on_event: E,
+    mail: Mail,
     spawn: impl Fn(Task),
 ) -> io::Result<()>
 where
@@ -421,6 +424,15 @@ where
     let admission = Admission::new(config.max_connections);
     let mut listener = Some(R::register(listener)?);
     let (to_hub, inbox) = async_channel::unbounded::<ToHub>();
+    // Mail joins the connections' messages, in the order it came.
+    let tx = to_hub.clone();
+    spawn(Box::pin(async move {
+        while let Some(m) = mail.recv().await {
+            if tx.send(ToHub::Message(m)).await.is_err() {
+                break;
+            }
+        }
+    }));
     let mut host = HubHost::new(hub);
     let mut next = 0u64;
     enum Wait {

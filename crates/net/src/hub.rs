@@ -69,6 +69,67 @@ pub enum ToHub {
         /// Which.
         conn: ConnId,
     },
+    /// A message from outside the connections (see [`Mailbox`]).
+    Message(Bytes),
+}
+
+/// The sending end of a hub's mail: messages from outside its connections
+/// (what the other nodes of a chat room publish, a bridge's news), handed
+/// to the hub as [`Input::Message`] in the order sent. The channel is
+/// bounded ([`mailbox`]): a sender waits while it is full, so a flood from
+/// outside is held where it comes from (for Redis, in the broker, which
+/// drops a subscriber that falls too far behind) instead of growing here.
+#[derive(Clone, Debug)]
+pub struct Mailbox(async_channel::Sender<Bytes>);
+
+/// The receiving end of a hub's mail: given to `serve_hub`.
+#[derive(Debug)]
+pub struct Mail(async_channel::Receiver<Bytes>);
+
+/// A mailbox for a hub, holding at most `capacity` messages (at least 1).
+pub fn mailbox(capacity: usize) -> (Mailbox, Mail) {
+    let (tx, rx) = async_channel::bounded(capacity.max(1));
+    (Mailbox(tx), Mail(rx))
+}
+
+impl Mailbox {
+    /// The default capacity of a hub's mailbox, in messages.
+    pub const CAPACITY: usize = 4096;
+
+    /// Sends `msg`, waiting while the mailbox is full; `false` once the
+    /// hub is gone.
+    pub async fn send(&self, msg: Bytes) -> bool {
+        self.0.send(msg).await.is_ok()
+    }
+
+    /// Sends `msg`, blocking the thread while the mailbox is full; `false`
+    /// once the hub is gone.
+    pub fn send_blocking(&self, msg: Bytes) -> bool {
+        self.0.send_blocking(msg).is_ok()
+    }
+
+    /// Whether the hub is gone (nothing sent reaches it any more).
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+impl Mail {
+    /// Mail that never comes: for a hub that needs none.
+    pub fn none() -> Mail {
+        mailbox(1).1
+    }
+
+    /// The next message; `None` when every [`Mailbox`] is gone.
+    pub async fn recv(&self) -> Option<Bytes> {
+        self.0.recv().await.ok()
+    }
+
+    /// The next message, blocking the thread; `None` when every
+    /// [`Mailbox`] is gone.
+    pub fn recv_blocking(&self) -> Option<Bytes> {
+        self.0.recv_blocking().ok()
+    }
 }
 
 /// What a connection's writer is told.
@@ -533,6 +594,7 @@ impl<H: Hub> HubHost<H> {
             ToHub::Gone { conn } => {
                 self.touched.remove(conn);
             }
+            ToHub::Message(_) => {}
         }
         match msg {
             ToHub::Opened { conn, peer, writer, gate } => {
@@ -565,6 +627,7 @@ impl<H: Hub> HubHost<H> {
                     self.hub.handle(now, Input::Gone { conn });
                 }
             }
+            ToHub::Message(data) => self.hub.handle(now, Input::Message { data: &data }),
         }
     }
 

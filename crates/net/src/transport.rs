@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use sansnet_proto::{App, Datagrams, Hub, Instant, Session};
 
-use crate::{Clock, Listener, ServerConfig, Shutdown, Stream};
+use crate::{Clock, Listener, Mail, ServerConfig, Shutdown, Stream};
 
 /// Makes the session and the application of each accepted connection,
 /// from the driver's current time and the peer's printable address.
@@ -140,13 +140,17 @@ pub trait Transport: 'static {
 
     /// Serves `listener` with one [`Hub`] (the chat room) for every
     /// connection until `shutdown` is triggered; hub events go to
-    /// `on_event`.
+    /// `on_event`, and what comes in `mail` (from a [`Mailbox`](crate::Mailbox):
+    /// the other nodes of a clustered room) to the hub as
+    /// [`Input::Message`](sansnet_proto::Input::Message). A hub that needs
+    /// no mail gets [`Mail::none`].
     fn serve_hub<H, E>(
         listener: Listener,
         config: &ServerConfig,
         shutdown: &Shutdown,
         hub: H,
         on_event: E,
+        mail: Mail,
     ) -> io::Result<()>
     where
         H: Hub,
@@ -220,7 +224,8 @@ macro_rules! transport {
     ($name:literal, $futures:ident, $exec:ty) => {
         pub use $crate::__proto as proto;
         pub use $crate::{
-            Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
+            Clock, Endpoint, Listener, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions,
+            Stream, bind_udp, mailbox,
         };
         pub use $futures::{Control, Task};
 
@@ -272,19 +277,21 @@ macro_rules! transport {
         }
 
         /// Serves `listener` with one `Hub` machine (the chat room) until
-        /// `shutdown` is triggered; hub events go to `on_event`.
+        /// `shutdown` is triggered; hub events go to `on_event`, and
+        /// `mail` to the hub.
         $($vis)* fn serve_hub<H, E>(
             listener: $crate::Listener,
             config: &$crate::ServerConfig,
             shutdown: &$crate::Shutdown,
             hub: H,
             on_event: E,
+            mail: $crate::Mail,
         ) -> ::std::io::Result<()>
         where
             H: $crate::__proto::Hub,
             E: FnMut(&mut H, H::Event),
         {
-            $crate::transport!(@$how $ctx serve_hub(listener, config, shutdown, hub, on_event))
+            $crate::transport!(@$how $ctx serve_hub(listener, config, shutdown, hub, on_event, mail))
         }
 
         /// Serves a datagram machine (UDP echo) on `socket` until

@@ -50,7 +50,8 @@ use sansnet_net::{
     datagram_out, datagram_start, is_quiet, reader_news, writer_channel,
 };
 pub use sansnet_net::{
-    Clock, Endpoint, Listener, ServerConfig, Shutdown, SocketOptions, Stream, bind_udp,
+    Clock, Endpoint, Listener, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions, Stream,
+    bind_udp, mailbox,
 };
 pub use sansnet_proto as proto;
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Session};
@@ -376,6 +377,7 @@ pub fn serve_hub<H, E>(
     shutdown: &Shutdown,
     hub: H,
     mut on_event: E,
+    mail: Mail,
 ) -> io::Result<()>
 where
     H: Hub,
@@ -383,6 +385,17 @@ where
 {
     let clock = Clock::new();
     let (to_hub, inbox) = mpsc::channel::<Option<ToHub>>();
+    // Mail joins the connections' messages, in the order it came. The
+    // thread ends with the last Mailbox, or at the first message after the
+    // hub is gone.
+    let tx = to_hub.clone();
+    thread::Builder::new().name("sansnet-mail".into()).spawn(move || {
+        while let Some(m) = mail.recv_blocking() {
+            if tx.send(Some(ToHub::Message(m))).is_err() {
+                break;
+            }
+        }
+    })?;
     let listener = Arc::new(listener);
     let admission = Admission::new(config.max_connections);
     let (l, sd, cfg, tx) = (listener.clone(), shutdown.clone(), config.clone(), to_hub.clone());

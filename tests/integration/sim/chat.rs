@@ -474,6 +474,7 @@ impl Sim {
                 c.evicted = true;
                 self.evicted.insert(conn);
             }
+            other => panic!("a lone room said {other:?}"),
         }
     }
 
