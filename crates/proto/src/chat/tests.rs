@@ -23,6 +23,8 @@ use super::{
 use crate::testing::{Conns, HubConns};
 use crate::{ConnId, Hub, Input, Instant, Output};
 
+mod cluster;
+
 // ---------------------------------------------------------------------------
 // Splitter
 // ---------------------------------------------------------------------------
@@ -540,7 +542,11 @@ struct Sim {
 
 impl Sim {
     fn new(limits: Limits) -> Sim {
-        let mut h = HubConns::new(Room::new(limits), Instant::ZERO);
+        Sim::with_room(Room::new(limits))
+    }
+
+    fn with_room(room: Room) -> Sim {
+        let mut h = HubConns::new(room, Instant::ZERO);
         h.quiet_sent = true;
         Sim {
             h,
@@ -603,6 +609,13 @@ impl Sim {
     fn send(&mut self, conn: ConnId, bytes: &[u8]) {
         let events = &mut self.events;
         self.h.read(conn, bytes, &mut |_: &Conns, ev: Event| events.push(ev));
+        self.record();
+    }
+
+    /// Offers their buffers to the connections the room resumed.
+    fn offer_resumed(&mut self) {
+        let events = &mut self.events;
+        self.h.offer_resumed(&mut |_: &Conns, ev: Event| events.push(ev));
         self.record();
     }
 

@@ -1,0 +1,474 @@
+//! One room across nodes: several [`Sim`]s (one clustered [`Room`] each)
+//! joined by a model of the broker ([`Broker`]): a channel that delivers
+//! every publish to every node in order, and name keys that a claim takes
+//! all or none of. The clock is simulated; links go down and up at will;
+//! the broker can hold, repeat or drop deliveries to one node.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use alloc::{format, vec};
+use core::time::Duration;
+
+use bytes::Bytes;
+
+use super::super::cluster::{Cluster, Notice, ToCluster, from_channel};
+use super::{Sim, code_of, joined, left, msg};
+use crate::chat::{ClientMessage, ErrorCode, Event, Limits, Room, ServerEvent};
+use crate::testing::Conns;
+use crate::{ConnId, Input, Instant};
+
+const TTL: Duration = Duration::from_secs(3);
+
+/// The broker and the nodes on it.
+struct Broker {
+    nodes: Vec<Sim>,
+    /// Name key -> node index.
+    keys: BTreeMap<String, usize>,
+    /// Names each node holds: name -> its keys.
+    held: Vec<BTreeMap<String, Vec<String>>>,
+    /// Whether each node's link is up.
+    up: Vec<bool>,
+    /// Deliveries waiting, per node.
+    inbox: Vec<VecDeque<Bytes>>,
+    /// Every payload published, per node (to replay late or twice).
+    published: Vec<Vec<Bytes>>,
+    /// Nodes whose deliveries are held (a slow subscriber).
+    paused: Vec<bool>,
+}
+
+impl Broker {
+    /// `n` nodes `n0..`, links up.
+    fn new(n: usize) -> Broker {
+        let mut b = Broker {
+            nodes: Vec::new(),
+            keys: BTreeMap::new(),
+            held: vec![BTreeMap::new(); n],
+            up: vec![false; n],
+            inbox: vec![VecDeque::new(); n],
+            published: vec![Vec::new(); n],
+            paused: vec![false; n],
+        };
+        for i in 0..n {
+            let cluster = Cluster::new(format!("n{i}"), 100 + i as u64).with_ttl(TTL);
+            b.nodes.push(Sim::with_room(Room::clustered(Limits::default(), cluster)));
+        }
+        for i in 0..n {
+            b.link(i, true);
+        }
+        b
+    }
+
+    /// Restarts node `i` as a new incarnation: its connections are gone.
+    fn restart(&mut self, i: usize) {
+        let cluster = Cluster::new(format!("n{i}"), 900 + i as u64).with_ttl(TTL);
+        let now = self.nodes[i].h.now;
+        self.nodes[i] = Sim::with_room(Room::clustered(Limits::default(), cluster));
+        self.nodes[i].h.now = now;
+        for keys in core::mem::take(&mut self.held[i]).into_values() {
+            for k in keys {
+                self.keys.remove(&k);
+            }
+        }
+        self.up[i] = false;
+        self.link(i, true);
+    }
+
+    fn notice(&mut self, i: usize, notice: Notice) {
+        let data = notice.encode();
+        self.nodes[i].input(Input::Message { data: &data });
+    }
+
+    /// Takes node `i`'s link up or down.
+    fn link(&mut self, i: usize, up: bool) {
+        if self.up[i] == up {
+            return;
+        }
+        self.up[i] = up;
+        if !up {
+            self.inbox[i].clear();
+        }
+        self.notice(i, if up { Notice::Up } else { Notice::Down });
+        self.settle();
+    }
+
+    /// Carries out what the nodes ask and delivers what is published until
+    /// nothing moves.
+    fn settle(&mut self) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            for i in 0..self.nodes.len() {
+                let asks: Vec<ToCluster> = self.nodes[i]
+                    .events
+                    .iter()
+                    .filter_map(|e| match e {
+                        Event::Cluster(c) => Some(c.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                self.nodes[i].events.retain(|e| !matches!(e, Event::Cluster(_)));
+                for ask in asks {
+                    moved = true;
+                    self.carry_out(i, ask);
+                }
+                if !self.paused[i]
+                    && let Some(data) = self.inbox[i].pop_front()
+                {
+                    moved = true;
+                    self.nodes[i].input(Input::Message { data: &data });
+                    self.nodes[i].offer_resumed();
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the cluster never settles");
+    }
+
+    fn carry_out(&mut self, i: usize, ask: ToCluster) {
+        // Asks made while the link is down fail with it (unanswered).
+        if !self.up[i] {
+            return;
+        }
+        match ask {
+            ToCluster::Publish(payload) => {
+                self.published[i].push(payload.clone());
+                let data = from_channel(&payload);
+                for (j, inbox) in self.inbox.iter_mut().enumerate() {
+                    if self.up[j] {
+                        inbox.push_back(data.clone());
+                    }
+                }
+            }
+            ToCluster::Claim { conn, name, keys } => {
+                let ok = keys.iter().all(|k| self.keys.get(k).is_none_or(|&o| o == i));
+                if ok {
+                    for k in &keys {
+                        self.keys.insert(k.clone(), i);
+                    }
+                    self.held[i].insert(name.clone(), keys);
+                }
+                self.notice(i, Notice::Claimed { conn: conn.0, name, ok });
+                self.nodes[i].offer_resumed();
+            }
+            ToCluster::Release { name } => {
+                for k in self.held[i].remove(&name).unwrap_or_default() {
+                    if self.keys.get(&k) == Some(&i) {
+                        self.keys.remove(&k);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves every node's clock to `at`, firing timers, and settles.
+    fn advance_to(&mut self, at: Instant) {
+        loop {
+            let next = self.nodes.iter().filter_map(|n| n.h.hub_deadline()).min();
+            let Some(next) = next.filter(|&t| t <= at) else { break };
+            for n in &mut self.nodes {
+                if n.h.hub_deadline().is_some_and(|t| t <= next) {
+                    let events = &mut n.events;
+                    n.h.timeout(next, &mut |_: &Conns, ev: Event| events.push(ev));
+                    n.record();
+                } else {
+                    n.h.now = n.h.now.max(next);
+                }
+            }
+            self.settle();
+        }
+        for n in &mut self.nodes {
+            n.h.now = n.h.now.max(at);
+        }
+    }
+
+    fn now(&self) -> Instant {
+        self.nodes[0].h.now
+    }
+
+    /// Opens connection `id` on node `i` and joins as `name`.
+    fn join(&mut self, i: usize, id: u64, name: &str) -> ConnId {
+        let conn = self.nodes[i].join(id, name);
+        self.settle();
+        conn
+    }
+
+    fn send(&mut self, i: usize, conn: ConnId, m: &ClientMessage) {
+        self.nodes[i].send_msg(conn, m);
+        self.settle();
+    }
+
+    fn take(&mut self, i: usize, conn: ConnId) -> Vec<ServerEvent> {
+        self.nodes[i].take(conn)
+    }
+
+    fn users(&mut self, i: usize, conn: ConnId) -> Vec<String> {
+        self.send(i, conn, &ClientMessage::List);
+        match self.take(i, conn).pop() {
+            Some(ServerEvent::Users { users }) => users,
+            other => panic!("no users answer: {other:?}"),
+        }
+    }
+}
+
+impl crate::testing::HubConns<Room> {
+    fn hub_deadline(&self) -> Option<Instant> {
+        crate::Hub::poll_timeout(&self.hub)
+    }
+}
+
+fn say(content: &str) -> ClientMessage {
+    ClientMessage::Say { content: content.into(), to: None }
+}
+
+fn say_to(content: &str, to: &[&str]) -> ClientMessage {
+    ClientMessage::Say {
+        content: content.into(),
+        to: Some(to.iter().map(|s| s.to_string()).collect()),
+    }
+}
+
+#[test]
+fn two_nodes_are_one_room() {
+    let mut b = Broker::new(2);
+    let alice = b.join(0, 1, "alice");
+    let bob = b.join(1, 1, "bob");
+    assert_eq!(b.take(0, alice), [joined("alice"), joined("bob")]);
+    assert_eq!(b.take(1, bob), [joined("bob")]);
+    let carol = b.join(1, 2, "carol");
+    assert_eq!(b.take(0, alice), [joined("carol")]);
+    assert_eq!(b.take(1, bob), [joined("carol")]);
+    b.take(1, carol);
+
+    // Broadcast: everyone but the sender, on both nodes.
+    b.send(0, alice, &say("hi all"));
+    assert_eq!(b.take(1, bob), [msg("alice", "hi all", None)]);
+    assert_eq!(b.take(1, carol), [msg("alice", "hi all", None)]);
+    assert_eq!(b.take(0, alice), []);
+
+    // Directed: only the named, wherever they are; `to` lists them all.
+    b.send(1, bob, &say_to("psst", &["alice", "nobody"]));
+    assert_eq!(b.take(0, alice), [msg("bob", "psst", Some(&["alice"]))]);
+    assert_eq!(code_of(&b.take(1, bob)), [ErrorCode::UnknownUser]);
+    assert_eq!(b.take(1, carol), []);
+    b.send(0, alice, &say_to("both", &["carol", "bob"]));
+    assert_eq!(b.take(1, bob), [msg("alice", "both", Some(&["carol", "bob"]))]);
+    assert_eq!(b.take(1, carol), [msg("alice", "both", Some(&["carol", "bob"]))]);
+
+    // The list is the whole room, sorted, from either node.
+    assert_eq!(b.users(0, alice), ["alice", "bob", "carol"]);
+    assert_eq!(b.users(1, carol), ["alice", "bob", "carol"]);
+
+    // Leaving is announced everywhere, and frees the name room-wide.
+    b.nodes[1].input(Input::Eof { conn: bob });
+    b.settle();
+    assert_eq!(b.take(0, alice), [left("bob")]);
+    assert_eq!(b.take(1, carol), [left("bob")]);
+    let bob2 = b.join(0, 2, "bob");
+    assert_eq!(b.take(0, bob2), [joined("bob")]);
+    assert_eq!(b.take(1, carol), [joined("bob")]);
+}
+
+#[test]
+fn names_are_unique_across_nodes() {
+    let mut b = Broker::new(2);
+    let alice = b.join(0, 1, "alice");
+    // The same name, and a look-alike, on the other node.
+    for (id, name) in [(1, "alice"), (2, "Alice")] {
+        let c = b.join(1, id, name);
+        assert_eq!(code_of(&b.take(1, c)), [ErrorCode::NameTaken], "{name}");
+    }
+    // Both nodes claim one name at once: the broker decides, one wins.
+    let x = b.nodes[0].join(5, "zed");
+    let y = b.nodes[1].join(5, "zed");
+    b.settle();
+    let (gx, gy) = (b.take(0, x), b.take(1, y));
+    let won = [&gx, &gy].iter().filter(|g| g.first() == Some(&joined("zed"))).count();
+    assert_eq!(won, 1, "{gx:?} {gy:?}");
+    assert!(
+        code_of(&gx).contains(&ErrorCode::NameTaken)
+            || code_of(&gy).contains(&ErrorCode::NameTaken)
+    );
+    assert_eq!(b.users(0, alice), ["alice", "zed"]);
+}
+
+#[test]
+fn a_joining_member_waits_for_its_claim() {
+    let mut b = Broker::new(2);
+    let bob = b.join(1, 1, "bob");
+    // Name and first message in one read: the message waits for the claim
+    // (the connection is not read meanwhile), then goes out.
+    let alice = b.nodes[0].open(1);
+    let mut bytes = ClientMessage::Join { username: "alice".into() }.encode().to_vec();
+    bytes.extend_from_slice(&say("first").encode());
+    b.nodes[0].send(alice, &bytes);
+    assert!(!crate::Hub::wants_read(&b.nodes[0].h.hub, alice));
+    assert!(!b.nodes[0].buf(alice).is_empty());
+    b.settle();
+    assert_eq!(b.take(1, bob), [joined("bob"), joined("alice"), msg("alice", "first", None)]);
+    // Without a name: the message waits while the peer address is claimed.
+    let anon = b.nodes[0].open(2);
+    b.nodes[0].send_msg(anon, &say("who am i"));
+    b.settle();
+    assert_eq!(b.take(1, bob), [joined("10.0.0.2:40002"), msg("10.0.0.2:40002", "who am i", None)]);
+}
+
+#[test]
+fn one_senders_messages_arrive_in_order() {
+    let mut b = Broker::new(3);
+    let alice = b.join(0, 1, "alice");
+    let bob = b.join(1, 1, "bob");
+    let carol = b.join(2, 1, "carol");
+    for (i, c) in [(0, alice), (1, bob), (2, carol)] {
+        b.take(i, c);
+    }
+    // Deliveries to bob's node lag: they still come in order, once.
+    b.paused[1] = true;
+    for k in 0..300 {
+        b.nodes[0].send_msg(alice, &say(&format!("m{k}")));
+        if k % 7 == 0 {
+            b.settle();
+        }
+    }
+    b.paused[1] = false;
+    b.settle();
+    let want: Vec<ServerEvent> = (0..300).map(|k| msg("alice", &format!("m{k}"), None)).collect();
+    assert_eq!(b.take(1, bob), want);
+    assert_eq!(b.take(2, carol), want);
+}
+
+#[test]
+fn nothing_is_delivered_twice() {
+    let mut b = Broker::new(2);
+    let alice = b.join(0, 1, "alice");
+    let bob = b.join(1, 1, "bob");
+    b.take(1, bob);
+    b.send(0, alice, &say("once"));
+    assert_eq!(b.take(1, bob), [msg("alice", "once", None)]);
+    // The broker repeats everything node 0 ever published.
+    for p in b.published[0].clone() {
+        b.inbox[1].push_back(from_channel(&p));
+    }
+    b.settle();
+    assert_eq!(b.take(1, bob), []);
+    // Garbage on the channel changes nothing.
+    for junk in [&b"{}"[..], b"not json", b"{\"node\":\"n9\",\"inc\":1,\"seq\":1,\"kind\":\"zap\"}"]
+    {
+        b.inbox[1].push_back(from_channel(junk));
+    }
+    b.inbox[1].push_back(Bytes::from_static(b"\xff\x00"));
+    b.settle();
+    assert_eq!(b.take(1, bob), []);
+    assert_eq!(b.users(1, bob), ["alice", "bob"]);
+}
+
+#[test]
+fn a_silent_node_is_dead_after_the_ttl() {
+    let mut b = Broker::new(2);
+    let alice = b.join(0, 1, "alice");
+    let bob = b.join(1, 1, "bob");
+    b.join(1, 2, "bill");
+    b.take(0, alice);
+    // Heartbeats keep both alive well past the ttl.
+    b.advance_to(Instant::ZERO + TTL * 4);
+    assert_eq!(b.take(0, alice), []);
+    // Node 1 dies silently (its deliveries and publishes stop).
+    let last = b.published[1].len();
+    b.up[1] = false;
+    let died = b.now();
+    b.advance_to(died + TTL + Duration::from_millis(1));
+    let mut got = b.take(0, alice);
+    got.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(got, [left("bill"), left("bob")]);
+    assert!(b.nodes[0].take_events().iter().any(|e| matches!(e,
+        Event::NodeGone { node, members: 2 } if node == "n1")));
+    assert_eq!(b.users(0, alice), ["alice"]);
+    // A message of the dead node arriving late delivers nothing.
+    let _ = bob;
+    let late = Bytes::from(format!(
+        "{{\"node\":\"n1\",\"inc\":101,\"seq\":{},\"kind\":\"message\",\"from\":\"bob\",\"content\":\"late\"}}",
+        last + 100
+    ));
+    b.inbox[0].push_back(from_channel(&late));
+    b.settle();
+    assert_eq!(b.take(0, alice), []);
+}
+
+#[test]
+fn a_restarted_node_replaces_its_old_self() {
+    let mut b = Broker::new(2);
+    let alice = b.join(0, 1, "alice");
+    b.join(1, 1, "bob");
+    b.take(0, alice);
+    b.restart(1);
+    // The new incarnation's hello says it has nobody: bob left.
+    assert_eq!(b.take(0, alice), [left("bob")]);
+    let bob = b.join(1, 1, "bob");
+    assert_eq!(b.take(0, alice), [joined("bob")]);
+    assert_eq!(b.take(1, bob), [joined("bob")]);
+    assert_eq!(b.users(1, bob), ["alice", "bob"]);
+}
+
+#[test]
+fn a_lost_link_keeps_local_chat_and_resynchronises() {
+    let mut b = Broker::new(2);
+    let alice = b.join(0, 1, "alice");
+    let bob = b.join(1, 1, "bob");
+    let ann = b.join(0, 2, "ann");
+    for (i, c) in [(0, alice), (1, bob), (0, ann)] {
+        b.take(i, c);
+    }
+    b.link(0, false);
+    // Local chat goes on; nothing crosses; no node is declared dead,
+    // however long the outage.
+    b.send(0, alice, &say("local"));
+    assert_eq!(b.take(0, ann), [msg("alice", "local", None)]);
+    assert_eq!(b.take(1, bob), []);
+    // A join during the outage is local until the link is back.
+    let amy = b.join(0, 3, "amy");
+    assert_eq!(b.take(0, amy), [joined("amy")]);
+    b.advance_to(b.now() + TTL * 3);
+    assert_eq!(b.take(0, alice), [joined("amy")]);
+    // Meanwhile bob left on the other node, and cid joined there.
+    b.nodes[1].input(Input::Eof { conn: bob });
+    b.settle();
+    let cid = b.join(1, 2, "cid");
+    b.take(1, cid);
+
+    b.link(0, true);
+    assert!(b.nodes[0].take_events().iter().any(|e| matches!(e, Event::Dropped { messages: 1 })));
+    let mut got = b.take(0, alice);
+    got.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(got, [joined("cid"), left("bob")]);
+    // Node 1 had given node 0 up for dead (it was silent for the ttl):
+    // its members come back with its hello, amy once her name is claimed.
+    assert_eq!(b.take(1, cid), [joined("alice"), joined("ann"), joined("amy")]);
+    let mut got = b.take(0, ann);
+    got.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(got, [joined("amy"), joined("cid"), left("bob")]);
+    b.take(0, amy);
+    assert_eq!(b.users(0, amy), ["alice", "amy", "ann", "cid"]);
+    assert_eq!(b.users(1, cid), ["alice", "amy", "ann", "cid"]);
+    b.send(1, cid, &say("back"));
+    for c in [alice, ann, amy] {
+        assert_eq!(b.take(0, c), [msg("cid", "back", None)]);
+    }
+}
+
+#[test]
+fn a_name_taken_elsewhere_during_an_outage_loses() {
+    let mut b = Broker::new(2);
+    let watcher = b.join(1, 9, "watcher");
+    b.link(0, false);
+    let local = b.join(0, 1, "dup");
+    let remote = b.join(1, 1, "dup");
+    assert_eq!(b.take(1, remote), [joined("dup")]);
+    b.take(1, watcher);
+    b.link(0, true);
+    // The broker gave it to node 1: node 0's member is told and closed.
+    assert_eq!(code_of(&b.take(0, local)), [ErrorCode::NameTaken]);
+    assert!(b.nodes[0].closed().contains(&local));
+    assert_eq!(b.users(1, remote), ["dup", "watcher"]);
+    assert_eq!(b.take(1, watcher), []);
+}
