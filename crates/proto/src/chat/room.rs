@@ -338,6 +338,15 @@ struct Nodes {
     unclaimed: BTreeSet<ConnId>,
     /// Messages not published because the link was down.
     dropped: u64,
+    /// Nodes given up for dead, newest last (at most [`Nodes::DEAD`]): where
+    /// their sequence stood, so that nothing of theirs is taken twice if
+    /// they turn out alive.
+    dead: VecDeque<(String, u64, u64)>,
+}
+
+impl Nodes {
+    /// How many dead nodes' sequence numbers are remembered.
+    const DEAD: usize = 256;
 }
 
 /// Another node of a clustered room.
@@ -394,6 +403,7 @@ impl Room {
             remote: BTreeMap::new(),
             unclaimed: BTreeSet::new(),
             dropped: 0,
+            dead: VecDeque::new(),
         });
         room
     }
@@ -1078,9 +1088,13 @@ impl Room {
         }
         let Some(nodes) = &mut self.cluster else { return };
         let fresh = !nodes.peers.contains_key(&node);
+        let seen = match nodes.dead.iter().position(|(n, i, _)| *n == node && *i == inc) {
+            Some(at) if fresh => nodes.dead.remove(at).map_or(0, |(_, _, s)| s),
+            _ => 0,
+        };
         let peer = nodes.peers.entry(node.clone()).or_insert_with(|| Peer {
             inc,
-            seq: 0,
+            seq: seen,
             heard: now,
             members: BTreeSet::new(),
         });
@@ -1091,6 +1105,12 @@ impl Room {
         peer.heard = now;
         if fresh {
             self.outputs.push_back(Output::Event(Event::NodeSeen { node: node.clone() }));
+            if !matches!(body, Body::Hello { .. }) {
+                // A node given up for dead (or one whose hello was missed)
+                // is alive: who is on it, and it should learn who is here.
+                let members = self.claimed_members();
+                self.publish(Body::Hello { members, ask: true });
+            }
         }
         match body {
             Body::Alive => {}
@@ -1144,10 +1164,17 @@ impl Room {
     }
 
     /// `name` joined on `node`: announced here, unless the name is in use
-    /// here (possible only after a split; the claims decide it later).
+    /// here (possible only after a split; the claims decide it later). The
+    /// broker gave it to `node`, so a member of another node holding it
+    /// (or a look-alike) is news that was missed: that one left.
     fn remote_joined(&mut self, node: &str, name: &str) {
-        if name_keys(name).iter().any(|k| self.keys.contains_key(k)) {
-            return;
+        for key in name_keys(name) {
+            let Some(holder) = self.keys.get(&key).cloned() else { continue };
+            let on = self.cluster.as_ref().and_then(|n| n.remote.get(&holder)).cloned();
+            match on {
+                Some(other) if other != node || holder != name => self.remote_left(&other, &holder),
+                _ => return, // a member here, or already known
+            }
         }
         let Some(nodes) = &mut self.cluster else { return };
         let Some(peer) = nodes.peers.get_mut(node) else { return };
@@ -1177,8 +1204,13 @@ impl Room {
         for name in &members {
             self.remote_left(node, name);
         }
-        if let Some(nodes) = &mut self.cluster {
-            nodes.peers.remove(node);
+        if let Some(nodes) = &mut self.cluster
+            && let Some(peer) = nodes.peers.remove(node)
+        {
+            if nodes.dead.len() == Nodes::DEAD {
+                nodes.dead.pop_front();
+            }
+            nodes.dead.push_back((node.into(), peer.inc, peer.seq));
         }
         let gone = Event::NodeGone { node: node.into(), members: members.len() };
         self.outputs.push_back(Output::Event(gone));
@@ -1231,6 +1263,10 @@ impl Hub for Room {
                     c.verified = Some(name.into());
                 }
             }
+            // Larger than any envelope a node makes from a frame within
+            // the limit (content escaped at most sixfold): not decoded.
+            Input::Message { data }
+                if data.len() > self.limits.max_frame.saturating_mul(6) + 4096 => {}
             Input::Message { data } => match Inbound::decode(data) {
                 Some(Inbound::Envelope(envelope)) => self.on_envelope(envelope),
                 Some(Inbound::Notice(notice)) => self.on_notice(notice),

@@ -358,6 +358,12 @@ fn nothing_is_delivered_twice() {
         b.inbox[1].push_back(from_channel(junk));
     }
     b.inbox[1].push_back(Bytes::from_static(b"\xff\x00"));
+    // A well-formed envelope from a member, larger than any node makes.
+    let huge = format!(
+        "{{\"node\":\"n0\",\"inc\":100,\"seq\":1000,\"kind\":\"message\",\"from\":\"alice\",\"content\":\"{}\"}}",
+        "x".repeat(Limits::default().max_frame * 6 + 4096)
+    );
+    b.inbox[1].push_back(from_channel(huge.as_bytes()));
     b.settle();
     assert_eq!(b.take(1, bob), []);
     assert_eq!(b.users(1, bob), ["alice", "bob"]);
@@ -471,4 +477,134 @@ fn a_name_taken_elsewhere_during_an_outage_loses() {
     assert!(b.nodes[0].closed().contains(&local));
     assert_eq!(b.users(1, remote), ["dup", "watcher"]);
     assert_eq!(b.take(1, watcher), []);
+}
+
+/// One step of a random cluster script.
+#[derive(Clone, Debug)]
+enum Op {
+    /// A new connection on `node` joins as `u{name}`.
+    Join { node: usize, name: u8 },
+    /// The `pick`-th open connection of `node` ends its stream.
+    Leave { node: usize, pick: usize },
+    /// The `pick`-th open connection of `node` says something to all.
+    Say { node: usize, pick: usize },
+    /// The same, to `u{to}` only.
+    SayTo { node: usize, pick: usize, to: u8 },
+    /// `node`'s link goes down or up.
+    Link { node: usize, up: bool },
+    /// Deliveries to `node` are held or released.
+    Pause { node: usize, paused: bool },
+    /// Time passes.
+    Wait { ms: u64 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let node = 0..3usize;
+    prop_oneof![
+        4 => (node.clone(), 0..6u8).prop_map(|(node, name)| Op::Join { node, name }),
+        1 => (node.clone(), 0..8usize).prop_map(|(node, pick)| Op::Leave { node, pick }),
+        6 => (node.clone(), 0..8usize).prop_map(|(node, pick)| Op::Say { node, pick }),
+        2 => (node.clone(), 0..8usize, 0..6u8).prop_map(|(node, pick, to)| Op::SayTo { node, pick, to }),
+        1 => (node.clone(), any::<bool>()).prop_map(|(node, up)| Op::Link { node, up }),
+        1 => (node.clone(), any::<bool>()).prop_map(|(node, paused)| Op::Pause { node, paused }),
+        1 => (0..8000u64).prop_map(|ms| Op::Wait { ms }),
+    ]
+}
+
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Whatever happens (joins, leaves, messages, outages, slow nodes, time
+    /// passing), once every link is up and every node has been heard: all
+    /// nodes list the same members, no name is a member on two nodes, and
+    /// every member got each sender's messages in order, none twice.
+    #[test]
+    fn nodes_agree_and_keep_order(ops in prop::collection::vec(op(), 1..60)) {
+        let mut b = Broker::new(3);
+        let mut next_id = [0u64; 3];
+        let mut counter = 0u64;
+        for op in ops {
+            let open = |b: &Broker, node: usize| -> Vec<ConnId> {
+                b.nodes[node].h.conns.iter().filter(|(_, c)| !c.closing && !c.eof).map(|(&id, _)| id).collect()
+            };
+            match op {
+                Op::Join { node, name } => {
+                    next_id[node] += 1;
+                    b.join(node, next_id[node], &format!("u{name}"));
+                }
+                Op::Leave { node, pick } => {
+                    let conns = open(&b, node);
+                    if let Some(&c) = conns.get(pick % conns.len().max(1)) {
+                        b.nodes[node].input(Input::Eof { conn: c });
+                        b.settle();
+                    }
+                }
+                Op::Say { node, pick } | Op::SayTo { node, pick, .. } => {
+                    let conns = open(&b, node);
+                    if let Some(&c) = conns.get(pick % conns.len().max(1)) {
+                        counter += 1;
+                        let content = format!("{counter}");
+                        let m = match op {
+                            Op::SayTo { to, .. } => say_to(&content, &[&format!("u{to}")]),
+                            _ => say(&content),
+                        };
+                        b.send(node, c, &m);
+                    }
+                }
+                Op::Link { node, up } => b.link(node, up),
+                Op::Pause { node, paused } => {
+                    b.paused[node] = paused;
+                    b.settle();
+                }
+                Op::Wait { ms } => {
+                    let at = b.now() + Duration::from_millis(ms);
+                    b.advance_to(at);
+                }
+            }
+        }
+        for node in 0..3 {
+            b.paused[node] = false;
+            b.link(node, true);
+        }
+        b.settle();
+        let at = b.now() + TTL;
+        b.advance_to(at);
+
+        // One room.
+        let views: Vec<Vec<String>> = (0..3)
+            .map(|i| {
+                let room = &b.nodes[i].h.hub;
+                let mut all: Vec<String> = room.members().map(|(n, _)| n.into()).collect();
+                all.extend(room.remote_members().map(|(n, _)| String::from(n)));
+                all.sort();
+                all
+            })
+            .collect();
+        prop_assert_eq!(&views[0], &views[1]);
+        prop_assert_eq!(&views[1], &views[2]);
+        let mut local: Vec<String> = (0..3)
+            .flat_map(|i| b.nodes[i].h.hub.members().map(|(n, _)| String::from(n)).collect::<Vec<_>>())
+            .collect();
+        local.sort();
+        let n = local.len();
+        local.dedup();
+        prop_assert_eq!(local.len(), n, "a name is a member on two nodes");
+        prop_assert_eq!(&local, &views[0]);
+
+        // Order, once each.
+        for i in 0..3 {
+            for (conn, events) in b.nodes[i].take_all() {
+                let mut last: BTreeMap<String, u64> = BTreeMap::new();
+                for e in events {
+                    if let ServerEvent::Message { from, content, .. } = e {
+                        let k: u64 = content.parse().unwrap();
+                        let prev = last.insert(from.clone(), k).unwrap_or(0);
+                        prop_assert!(k > prev, "node {} {:?}: {} after {} from {}", i, conn, k, prev, from);
+                    }
+                }
+            }
+        }
+    }
 }
