@@ -53,6 +53,27 @@ impl Probes for Probing<'_> {
     }
 }
 
+/// Writes a scan's result as PROTOCOLS.md §4 prints it: the open ports,
+/// ascending, one per line (`json`: one array, `[22,80]`); with `all`,
+/// every port scanned as `PORT open|closed|filtered` (`json`:
+/// `[{"port":22,"state":"open"},...]`).
+pub fn report(plan: &Scan, all: bool, json: bool, out: &mut impl io::Write) -> io::Result<()> {
+    match (all, json) {
+        (false, false) => plan.open_ports().try_for_each(|p| writeln!(out, "{p}")),
+        (true, false) => plan.states().try_for_each(|(p, s)| writeln!(out, "{p} {s}")),
+        (false, true) => {
+            let list: Vec<String> = plan.open_ports().map(|p| p.to_string()).collect();
+            writeln!(out, "[{}]", list.join(","))
+        }
+        (true, true) => {
+            let list: Vec<String> =
+                plan.states().map(|(p, s)| format!("{{\"port\":{p},\"state\":\"{s}\"}}")).collect();
+            writeln!(out, "[{}]", list.join(","))
+        }
+    }?;
+    out.flush()
+}
+
 /// How a failed connect counts in a scan, on every runtime: refused is a
 /// reset; timed out or unreachable is filtered.
 pub fn connect_failure(e: &io::Error) -> Outcome {

@@ -8,7 +8,7 @@
 //! Socket-option flags do not apply: a probe connects and closes at once,
 //! so buffers, Nagle and keepalive never come into play.
 
-use std::io::{self, Write};
+use std::io;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -45,6 +45,11 @@ pub(crate) struct ScanArgs {
     /// Print the open ports as one JSON array (`[22,80]`).
     #[arg(long)]
     pub(crate) json: bool,
+
+    /// Print every port as `PORT open|closed|filtered` (with `--json`:
+    /// `[{"port":P,"state":"open"},...]`).
+    #[arg(long)]
+    pub(crate) all: bool,
 }
 
 fn parse_spec(s: &str) -> Result<PortSet, String> {
@@ -85,15 +90,8 @@ pub(crate) fn run<R: Transport>(
     sansnet_apps::scan::<R>(host, &mut plan, concurrency, timeout)
         .with_context(|| format!("scanning {host}"))?;
     let took = started.elapsed();
-    let mut out = io::stdout().lock();
-    if args.json {
-        let list: Vec<String> = plan.open_ports().map(|p| p.to_string()).collect();
-        writeln!(out, "[{}]", list.join(","))
-    } else {
-        plan.open_ports().try_for_each(|p| writeln!(out, "{p}"))
-    }
-    .and_then(|()| out.flush())
-    .context("stdout")?;
+    sansnet_apps::scan_report(&plan, args.all, args.json, &mut io::stdout().lock())
+        .context("stdout")?;
     let s = plan.summary();
     eprintln!("scanned {host} in {:.2} s: {s}", took.as_secs_f64());
     if s.filtered > 0 {

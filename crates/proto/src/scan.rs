@@ -242,6 +242,35 @@ impl Outcome {
     }
 }
 
+/// What a scan found of one port (`sansnet scan --all`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PortState {
+    /// Something accepted the connection.
+    Open,
+    /// The host refused it: nothing listens.
+    Closed,
+    /// No answer in time, the host or network unreachable, or the probe
+    /// failed here ([`Outcome::Error`]): nothing is known.
+    Filtered,
+}
+
+impl PortState {
+    /// `open`, `closed` or `filtered`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortState::Open => "open",
+            PortState::Closed => "closed",
+            PortState::Filtered => "filtered",
+        }
+    }
+}
+
+impl fmt::Display for PortState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The caller used a [`Scan`] out of turn: a bug in the caller, not in the
 /// network. Every protocol of the crate names this kind of error `Misuse`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -339,6 +368,9 @@ pub struct Scan {
     handed_out: usize,
     pending: Bits,
     open: Bits,
+    closed: Bits,
+    /// Ports with an outcome.
+    recorded: Bits,
     summary: Summary,
 }
 
@@ -354,6 +386,8 @@ impl Scan {
             handed_out: 0,
             pending: Bits::new(),
             open: Bits::new(),
+            closed: Bits::new(),
+            recorded: Bits::new(),
             summary,
         }
     }
@@ -387,13 +421,17 @@ impl Scan {
             return Err(Misuse::NotPending(port));
         }
         self.pending.set(port, false);
+        self.recorded.set(port, true);
         let s = &mut self.summary;
         match outcome {
             Outcome::Open => {
                 self.open.set(port, true);
                 s.open += 1;
             }
-            Outcome::Refused => s.refused += 1,
+            Outcome::Refused => {
+                self.closed.set(port, true);
+                s.refused += 1;
+            }
             Outcome::Filtered => s.filtered += 1,
             Outcome::Error => s.errors += 1,
         }
@@ -418,6 +456,20 @@ impl Scan {
     /// The open ports found so far, ascending.
     pub fn open_ports(&self) -> impl Iterator<Item = u16> + '_ {
         self.open.iter()
+    }
+
+    /// Every port with an outcome so far, ascending, with what was found.
+    pub fn states(&self) -> impl Iterator<Item = (u16, PortState)> + '_ {
+        self.recorded.iter().map(|port| {
+            let state = if self.open.get(port) {
+                PortState::Open
+            } else if self.closed.get(port) {
+                PortState::Closed
+            } else {
+                PortState::Filtered
+            };
+            (port, state)
+        })
     }
 
     /// The counts so far.
@@ -616,6 +668,19 @@ mod tests {
                 expected.iter().filter(|(_, o)| *o == Outcome::Open).map(|&(p, _)| p).collect();
             open.sort_unstable();
             prop_assert_eq!(scan.open_ports().collect::<Vec<_>>(), open);
+            let mut states: Vec<(u16, PortState)> = expected
+                .iter()
+                .map(|&(p, o)| {
+                    let state = match o {
+                        Outcome::Open => PortState::Open,
+                        Outcome::Refused => PortState::Closed,
+                        Outcome::Filtered | Outcome::Error => PortState::Filtered,
+                    };
+                    (p, state)
+                })
+                .collect();
+            states.sort_unstable_by_key(|&(p, _)| p);
+            prop_assert_eq!(scan.states().collect::<Vec<_>>(), states);
             let count = |k: Outcome| expected.iter().filter(|(_, o)| *o == k).count();
             let s = scan.summary();
             prop_assert_eq!(
