@@ -6,6 +6,7 @@ mod file;
 mod fuzz_replay;
 mod http_core;
 mod http_server;
+mod netns;
 mod pki;
 mod reactors;
 mod sim;

@@ -516,7 +516,7 @@ fn scan_json_and_filtered(rt: &'static str) {
     let summary = stderr(&out);
     assert!(summary.contains("2 ports: 0 open, 1 refused, 1 filtered, 0 errors"), "{summary}");
     // --all: every port and its state, ascending; as JSON objects too.
-    let mut want = vec![(open[0], "open"), (closed[0], "closed"), (addr.port(), "filtered")];
+    let mut want = [(open[0], "open"), (closed[0], "closed"), (addr.port(), "filtered")];
     want.sort_unstable();
     let ports = spec(&want.iter().map(|&(p, _)| p).collect::<Vec<_>>());
     let args = ["scan", "127.0.0.1", "--ports", &ports, "--timeout-ms", "300", "--all"];

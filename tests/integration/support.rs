@@ -174,6 +174,16 @@ impl Server {
         Server::spawn_under(wrapper, runtime, &all)
     }
 
+    /// [`Server::spawn`] run by `wrapper` (`ip netns exec NS`: a server
+    /// on a test host), its arguments choosing where it listens.
+    pub(crate) fn start_in<S: AsRef<OsStr>>(
+        wrapper: &[&str],
+        runtime: &'static str,
+        args: &[S],
+    ) -> Server {
+        Server::spawn_under(wrapper, runtime, args)
+    }
+
     fn spawn_under<S: AsRef<OsStr>>(wrapper: &[&str], runtime: &'static str, args: &[S]) -> Server {
         let bin = sansnet_bin();
         let mut cmd = match wrapper.split_first() {

@@ -1,0 +1,412 @@
+//! Tests across real (emulated) networks (issue #18): the programs between
+//! two test hosts of the test's own, with the kernel's TCP between them.
+//!
+//! A [`Link`] is two network namespaces (`sn-PID-N-a` with 10.200.0.1, the
+//! client host, and `sn-PID-N-b` with 10.200.0.2, the server host) joined
+//! by a TUN device in each and `netns/relay.py` between them, which delays,
+//! drops and reorders packets as netem would (this kernel has no netem).
+//! Private addresses exist only inside those namespaces. Everything is torn
+//! down on drop, also when a test fails; namespaces a killed run left are
+//! deleted by the next one.
+//!
+//! Where namespaces cannot be made (not root, no CAP_NET_ADMIN), each test
+//! prints `SKIPPED <name>: <why>` straight to stderr (past the harness's
+//! capture) and returns.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::{Server, per_runtime, run_bounded, sansnet_bin, workspace_root};
+
+/// The client host's address.
+pub(crate) const HOST_A: &str = "10.200.0.1";
+/// The server host's address.
+pub(crate) const HOST_B: &str = "10.200.0.2";
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Two test hosts and the impaired link between them.
+pub(crate) struct Link {
+    /// The client host's namespace.
+    pub(crate) a: String,
+    /// The server host's namespace.
+    pub(crate) b: String,
+    relay: Child,
+    control: ChildStdin,
+    replies: BufReader<ChildStdout>,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// Deletes the namespaces of test runs that are gone.
+fn sweep() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else { return };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let Some(pid) = name.strip_prefix("sn-").and_then(|r| r.split('-').next()) else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = ip(&["netns", "del", name]);
+        }
+    }
+}
+
+impl Link {
+    /// Two hosts joined by a clean link, or `None` (said on stderr, naming
+    /// `test`) where this machine cannot make them.
+    pub(crate) fn new(test: &str) -> Option<Link> {
+        match Link::make() {
+            Ok(link) => Some(link),
+            Err(why) => {
+                let line = format!("SKIPPED {test}: cannot make test hosts ({why})\n");
+                let _ = std::io::stderr().write_all(line.as_bytes());
+                None
+            }
+        }
+    }
+
+    fn make() -> Result<Link, String> {
+        sweep();
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let base = format!("sn-{}-{n}", std::process::id());
+        let (a, b) = (format!("{base}-a"), format!("{base}-b"));
+        ip(&["netns", "add", &a])?;
+        if let Err(e) = ip(&["netns", "add", &b]) {
+            let _ = ip(&["netns", "del", &a]);
+            return Err(e);
+        }
+        let relay = Command::new("python3")
+            .arg(workspace_root().join("tests/integration/netns/relay.py"))
+            .args([&a, &b, &n.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn();
+        let mut relay = match relay {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = ip(&["netns", "del", &a]);
+                let _ = ip(&["netns", "del", &b]);
+                return Err(format!("python3: {e}"));
+            }
+        };
+        let control = relay.stdin.take().expect("piped stdin");
+        let replies = BufReader::new(relay.stdout.take().expect("piped stdout"));
+        let mut link = Link { a, b, relay, control, replies };
+        let ready = link.reply();
+        if ready != "ready" {
+            return Err(format!("the relay did not start: {ready:?}"));
+        }
+        for (ns, addr) in [(&link.a, HOST_A), (&link.b, HOST_B)] {
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", "sntun0"])?;
+            ip(&["-n", ns, "link", "set", "sntun0", "up"])?;
+        }
+        Ok(link)
+    }
+
+    fn reply(&mut self) -> String {
+        let mut line = String::new();
+        let _ = self.replies.read_line(&mut line);
+        line.trim().to_string()
+    }
+
+    fn command(&mut self, line: &str) {
+        self.control.write_all(format!("{line}\n").as_bytes()).expect("the relay takes commands");
+        self.control.flush().expect("the relay takes commands");
+    }
+
+    /// Impairs the link (each way): `delay_ms`, the loss and reorder
+    /// probabilities, as netem's `delay`, `loss` and `reorder`.
+    pub(crate) fn impair(&mut self, delay_ms: u32, loss: f64, reorder: f64) {
+        self.command(&format!("set delay_ms={delay_ms} loss={loss} reorder={reorder}"));
+    }
+
+    /// Cuts the link (`false`) or mends it.
+    pub(crate) fn up(&mut self, up: bool) {
+        self.command(&format!("set down={}", u8::from(!up)));
+    }
+
+    /// Packets forwarded and dropped by the relay so far.
+    pub(crate) fn stats(&mut self) -> (u64, u64) {
+        self.command("stats");
+        let line = self.reply();
+        let field = |k: &str| -> u64 {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
+                .unwrap_or_else(|| panic!("no {k} in {line:?}"))
+        };
+        (field("forwarded"), field("dropped"))
+    }
+
+    /// The kernel's count of retransmitted TCP segments in `ns`.
+    pub(crate) fn retransmissions(&self, ns: &str) -> u64 {
+        let out = Command::new("ip").args(["netns", "exec", ns, "cat", "/proc/net/snmp"]).output();
+        let text = String::from_utf8_lossy(&out.expect("cat /proc/net/snmp").stdout).into_owned();
+        let mut tcp = text.lines().filter(|l| l.starts_with("Tcp:"));
+        let (names, values) = (tcp.next().unwrap_or(""), tcp.next().unwrap_or(""));
+        let at = names.split_whitespace().position(|n| n == "RetransSegs").expect("RetransSegs");
+        values.split_whitespace().nth(at).and_then(|v| v.parse().ok()).expect("a count")
+    }
+
+    /// `sansnet --runtime RUNTIME ARGS` on the client host, within `timeout`.
+    pub(crate) fn client<S: AsRef<OsStr>>(
+        &self,
+        runtime: &str,
+        args: &[S],
+        timeout: Duration,
+    ) -> Output {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.a])
+            .arg(sansnet_bin())
+            .args(["--runtime", runtime])
+            .args(args);
+        run_bounded(&mut cmd, b"", timeout)
+    }
+
+    /// `sansnet --runtime RUNTIME ARGS --bind 10.200.0.2:0` on the server host.
+    pub(crate) fn server(&self, runtime: &'static str, args: &[&str]) -> Server {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--bind", "10.200.0.2:0"]);
+        Server::start_in(&["ip", "netns", "exec", &self.b], runtime, &all)
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let _ = self.control.write_all(b"quit\n");
+        let _ = self.relay.kill();
+        let _ = self.relay.wait();
+        let _ = ip(&["netns", "del", &self.a]);
+        let _ = ip(&["netns", "del", &self.b]);
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `len` bytes that differ from one offset to the next.
+fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A 32 MiB file across 20 ms each way and 1 % loss arrives verified, with
+/// no `.part` left; the loss was real (the relay dropped packets, the
+/// sender's kernel retransmitted).
+fn file_across_a_lossy_link(rt: &'static str) {
+    let Some(mut link) = Link::new(&format!("netns::file_across_a_lossy_link::{rt}")) else {
+        return;
+    };
+    link.impair(20, 0.01, 0.0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = link.server(rt, &["file", "recv", "--dir", &dir.path().display().to_string()]);
+    let src = tempfile::tempdir().expect("tempdir");
+    let data = content(32 << 20, 7);
+    let path = src.path().join("big.bin");
+    fs::write(&path, &data).expect("write");
+    let before = link.retransmissions(&link.a);
+    let to = server.tcp_addr().to_string();
+    let out = link.client(
+        rt,
+        &[
+            OsStr::new("file"),
+            OsStr::new("send"),
+            path.as_os_str(),
+            OsStr::new(&to),
+            OsStr::new("--quiet"),
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(out.status.success(), "send: {}", text(&out.stderr));
+    let got = fs::read(dir.path().join("big.bin")).expect("the received file");
+    assert!(got == data, "32 MiB differ");
+    let names: Vec<String> = fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["big.bin"], "nothing else left");
+    let (forwarded, dropped) = link.stats();
+    assert!(dropped > 0 && forwarded > 20_000, "forwarded {forwarded}, dropped {dropped}");
+    assert!(link.retransmissions(&link.a) > before, "the sender's kernel retransmitted nothing");
+    server.stop();
+}
+
+/// A scan of a host with a listening port, a REJECTed one, a DROPped one
+/// and a closed one: `--all` tells open, closed and filtered, in bounded
+/// time.
+fn scan_tells_open_closed_and_filtered(rt: &'static str) {
+    let name = format!("netns::scan_tells_open_closed_and_filtered::{rt}");
+    if !crate::support::have_program("iptables") {
+        let _ = std::io::stderr().write_all(format!("SKIPPED {name}: no iptables\n").as_bytes());
+        return;
+    }
+    let Some(link) = Link::new(&name) else { return };
+    let server = link.server(rt, &["echo"]);
+    let open = server.tcp_addr().port();
+    let (rejected, dropped, closed) =
+        (open.wrapping_add(1), open.wrapping_add(2), open.wrapping_add(3));
+    for (port, target) in [(rejected, "REJECT"), (dropped, "DROP")] {
+        let mut rule = vec!["netns", "exec", &link.b, "iptables", "-A", "INPUT", "-p", "tcp"];
+        let port = port.to_string();
+        rule.extend(["--dport", &port, "-j", target]);
+        if target == "REJECT" {
+            rule.extend(["--reject-with", "tcp-reset"]);
+        }
+        let out = Command::new("ip").args(&rule).output().expect("iptables");
+        assert!(out.status.success(), "iptables: {}", text(&out.stderr));
+    }
+    let ports = format!("{open},{rejected},{dropped},{closed}");
+    let started = Instant::now();
+    let out = link.client(
+        rt,
+        &["scan", HOST_B, "--ports", &ports, "--all", "--timeout-ms", "500"],
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "scan: {}", text(&out.stderr));
+    let mut want =
+        [(open, "open"), (rejected, "closed"), (dropped, "filtered"), (closed, "closed")];
+    want.sort_unstable();
+    let lines: String = want.iter().map(|(p, s)| format!("{p} {s}\n")).collect();
+    assert_eq!(text(&out.stdout), lines);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    // Without --all: the open port alone, as on loopback.
+    let out = link.client(
+        rt,
+        &["scan", HOST_B, "--ports", &ports, "--timeout-ms", "500"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(text(&out.stdout), format!("{open}\n"));
+    server.stop();
+}
+
+/// 50 requests on one keep-alive connection through 10 ms each way with
+/// 25 % of the packets reordered: every one answered, in order, on one
+/// connection (curl's count of connects).
+fn keep_alive_through_reordering(rt: &'static str) {
+    let name = format!("netns::keep_alive_through_reordering::{rt}");
+    let Some(mut link) = Link::new(&name) else { return };
+    link.impair(10, 0.0, 0.25);
+    let server = link.server(rt, &["http"]);
+    let url = format!("http://{}/", server.tcp_addr());
+    let mut cmd = Command::new("ip");
+    cmd.args([
+        "netns",
+        "exec",
+        &link.a,
+        "curl",
+        "-sS",
+        "--max-time",
+        "60",
+        "-w",
+        "\n[%{http_code} %{num_connects}]\n",
+    ]);
+    for _ in 0..50 {
+        cmd.arg(&url);
+    }
+    let out = run_bounded(&mut cmd, b"", Duration::from_secs(90));
+    assert!(out.status.success(), "curl: {}", text(&out.stderr));
+    let body = text(&out.stdout);
+    let marks: Vec<&str> = body.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(marks.len(), 50, "{body}");
+    assert_eq!(marks[0], "[200 1]");
+    assert!(marks[1..].iter().all(|m| *m == "[200 0]"), "a new connection: {marks:?}");
+    assert_eq!(body.matches("Hello").count(), 50);
+    let (_, _) = link.stats();
+    server.stop();
+}
+
+/// `send --udp` through 10 % loss each way: each one answers or times out
+/// as documented (exit 2, `timed out after 1 s`), never hangs.
+fn udp_through_loss(rt: &'static str) {
+    let name = format!("netns::udp_through_loss::{rt}");
+    let Some(mut link) = Link::new(&name) else { return };
+    link.impair(5, 0.10, 0.0);
+    let server = link.server(rt, &["echo", "--udp"]);
+    let to = server.tcp_addr().to_string();
+    let (mut answered, mut timed_out) = (0, 0);
+    for k in 0..12 {
+        let msg = format!("ping {k}");
+        let started = Instant::now();
+        let out = link.client(
+            rt,
+            &["send", "--udp", &to, &msg, "--timeout", "1"],
+            Duration::from_secs(10),
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "send took {:?}", started.elapsed());
+        match out.status.code() {
+            Some(0) => {
+                assert_eq!(text(&out.stdout).trim_end(), msg);
+                answered += 1;
+            }
+            Some(2) => {
+                assert!(text(&out.stderr).contains("timed out after 1 s"), "{}", text(&out.stderr));
+                timed_out += 1;
+            }
+            other => panic!("send exited {other:?}: {}", text(&out.stderr)),
+        }
+    }
+    assert!(answered > 0, "no datagram came back ({timed_out} timed out)");
+    server.stop();
+}
+
+per_runtime!(
+    file_across_a_lossy_link,
+    scan_tells_open_closed_and_filtered,
+    keep_alive_through_reordering,
+    udp_through_loss,
+);
+
+#[test]
+fn the_link_is_really_impaired() {
+    let Some(mut link) = Link::new("netns::the_link_is_really_impaired") else { return };
+    // A TCP connect takes one round trip: 2 x 30 ms with the delay, well
+    // under that without.
+    let server = link.server("smol", &["echo"]);
+    let addr: SocketAddr = server.tcp_addr();
+    let rtt = |link: &Link| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &link.a, "python3", "-c"])
+            .arg(format!(
+                "import socket,time\nt=time.monotonic()\ns=socket.create_connection(('{}',{}),5)\nprint(time.monotonic()-t)",
+                addr.ip(),
+                addr.port()
+            ))
+            .output()
+            .expect("python3");
+        text(&out.stdout).trim().parse::<f64>().unwrap_or_else(|_| panic!("{}", text(&out.stderr)))
+    };
+    assert!(rtt(&link) < 0.03, "a clean link is fast");
+    link.impair(30, 0.0, 0.0);
+    let slow = rtt(&link);
+    assert!(slow >= 0.06, "connect took {slow} s through 30 ms each way");
+    link.up(false);
+    let out = Command::new("ip")
+        .args(["netns", "exec", &link.a, "python3", "-c"])
+        .arg(format!("import socket\ntry:\n socket.create_connection(('{}',{}),1)\n print('connected')\nexcept OSError as e:\n print('failed')", addr.ip(), addr.port()))
+        .output()
+        .expect("python3");
+    assert_eq!(text(&out.stdout).trim(), "failed", "a cut link passes nothing");
+    drop(server);
+}
