@@ -140,8 +140,8 @@ impl Link {
         self.command(&format!("set down={}", u8::from(!up)));
     }
 
-    /// Packets forwarded and dropped by the relay so far.
-    pub(crate) fn stats(&mut self) -> (u64, u64) {
+    /// Packets forwarded, dropped and reordered by the relay so far.
+    pub(crate) fn stats(&mut self) -> (u64, u64, u64) {
         self.command("stats");
         let line = self.reply();
         let field = |k: &str| -> u64 {
@@ -149,7 +149,7 @@ impl Link {
                 .find_map(|w| w.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
                 .unwrap_or_else(|| panic!("no {k} in {line:?}"))
         };
-        (field("forwarded"), field("dropped"))
+        (field("forwarded"), field("dropped"), field("reordered"))
     }
 
     /// The kernel's count of retransmitted TCP segments in `ns`.
@@ -247,7 +247,7 @@ fn file_across_a_lossy_link(rt: &'static str) {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["big.bin"], "nothing else left");
-    let (forwarded, dropped) = link.stats();
+    let (forwarded, dropped, _) = link.stats();
     assert!(dropped > 0 && forwarded > 20_000, "forwarded {forwarded}, dropped {dropped}");
     assert!(link.retransmissions(&link.a) > before, "the sender's kernel retransmitted nothing");
     server.stop();
@@ -302,38 +302,38 @@ fn scan_tells_open_closed_and_filtered(rt: &'static str) {
 }
 
 /// 50 requests on one keep-alive connection through 10 ms each way with
-/// 25 % of the packets reordered: every one answered, in order, on one
-/// connection (curl's count of connects).
+/// 25 % of the packets reordered: every answer (a 256 KiB file, so many
+/// packets per answer are in flight to be reordered) arrives whole and
+/// right, all on one connection (curl's count of connects).
 fn keep_alive_through_reordering(rt: &'static str) {
     let name = format!("netns::keep_alive_through_reordering::{rt}");
     let Some(mut link) = Link::new(&name) else { return };
     link.impair(10, 0.0, 0.25);
-    let server = link.server(rt, &["http"]);
-    let url = format!("http://{}/", server.tcp_addr());
+    let root = tempfile::tempdir().expect("tempdir");
+    let data = content(256 << 10, 3);
+    fs::write(root.path().join("f.bin"), &data).expect("write");
+    let server = link.server(rt, &["http", "--root", &root.path().display().to_string()]);
+    let url = format!("http://{}/f.bin", server.tcp_addr());
+    let got = tempfile::tempdir().expect("tempdir");
     let mut cmd = Command::new("ip");
-    cmd.args([
-        "netns",
-        "exec",
-        &link.a,
-        "curl",
-        "-sS",
-        "--max-time",
-        "60",
-        "-w",
-        "\n[%{http_code} %{num_connects}]\n",
-    ]);
-    for _ in 0..50 {
-        cmd.arg(&url);
+    cmd.args(["netns", "exec", &link.a, "curl", "-sS", "--max-time", "60"]);
+    cmd.args(["-w", "[%{http_code} %{num_connects}]\n"]);
+    for k in 0..50 {
+        cmd.arg("-o").arg(got.path().join(k.to_string())).arg(&url);
     }
     let out = run_bounded(&mut cmd, b"", Duration::from_secs(90));
     assert!(out.status.success(), "curl: {}", text(&out.stderr));
-    let body = text(&out.stdout);
-    let marks: Vec<&str> = body.lines().filter(|l| l.starts_with('[')).collect();
-    assert_eq!(marks.len(), 50, "{body}");
+    let marks = text(&out.stdout);
+    let marks: Vec<&str> = marks.lines().collect();
+    assert_eq!(marks.len(), 50, "{marks:?}");
     assert_eq!(marks[0], "[200 1]");
     assert!(marks[1..].iter().all(|m| *m == "[200 0]"), "a new connection: {marks:?}");
-    assert_eq!(body.matches("Hello").count(), 50);
-    let (_, _) = link.stats();
+    for k in 0..50 {
+        let body = fs::read(got.path().join(k.to_string())).expect("a body");
+        assert!(body == data, "answer {k} differs ({} bytes)", body.len());
+    }
+    let (_, _, reordered) = link.stats();
+    assert!(reordered > 100, "only {reordered} packets were reordered");
     server.stop();
 }
 
@@ -371,8 +371,174 @@ fn udp_through_loss(rt: &'static str) {
     server.stop();
 }
 
+/// A transfer whose link is cut halfway: the sender fails with a clear
+/// one-line error within its timeouts; once the link is back, sending
+/// again resumes from the receiver's offset and the file is identical.
+fn a_cut_transfer_resumes(rt: &'static str) {
+    let name = format!("netns::a_cut_transfer_resumes::{rt}");
+    let Some(mut link) = Link::new(&name) else { return };
+    link.impair(5, 0.0, 0.0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let server = link.server(rt, &["-v", "file", "recv", "--dir", &d, "--idle-timeout", "2"]);
+    let src = tempfile::tempdir().expect("tempdir");
+    let data = content(32 << 20, 9);
+    let path = src.path().join("cut.bin");
+    fs::write(&path, &data).expect("write");
+    let to = server.tcp_addr().to_string();
+    let send = |link: &Link| {
+        let args = [OsStr::new("file"), OsStr::new("send"), path.as_os_str(), OsStr::new(&to)];
+        let limits = ["--write-timeout", "2", "--timeout", "3"].map(OsStr::new);
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &link.a]).arg(sansnet_bin()).args(["--runtime", rt]);
+        cmd.args(args).args(limits);
+        cmd
+    };
+    let mut first =
+        send(&link).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let part = dir.path().join(".cut.bin.part");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fs::metadata(&part).map_or(0, |m| m.len()) < 1 << 20 {
+        assert!(Instant::now() < deadline, "the transfer never got going");
+        if first.try_wait().expect("try_wait").is_some() {
+            panic!("the whole file went before the cut; make it bigger");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    link.up(false);
+    let cut_at = Instant::now();
+    let status = loop {
+        if let Some(status) = first.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(cut_at.elapsed() < Duration::from_secs(30), "the sender hangs on a cut link");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut first.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert!(!status.success(), "a cut transfer succeeded");
+    assert!(err.starts_with("error: ") && err.lines().count() == 1, "{err}");
+    link.up(true);
+    // The receiver lets the stalled connection go after its idle timeout;
+    // until then an offer of the same file may be refused as busy.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let out = loop {
+        let out = run_bounded(&mut send(&link), b"", Duration::from_secs(60));
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(out.status.success(), "resending: {}", text(&out.stderr));
+    assert!(text(&out.stdout).ends_with("verified\n"), "{}", text(&out.stdout));
+    assert!(fs::read(dir.path().join("cut.bin")).expect("cut.bin") == data, "the file differs");
+    assert!(!part.exists(), "the .part is left");
+    let log = server.stop();
+    let resumed = log.lines().filter_map(|l| l.split("receiving cut.bin from byte ").nth(1));
+    let offsets: Vec<u64> = resumed.filter_map(|o| o.trim().parse().ok()).collect();
+    assert!(offsets.len() >= 2 && offsets.last() > Some(&0), "not resumed: {log}");
+}
+
+/// A `sansnet chat join` on a test host, its lines timed as they come.
+struct Member {
+    child: Child,
+    stdin: ChildStdin,
+    lines: std::sync::mpsc::Receiver<(Instant, String)>,
+}
+
+impl Member {
+    fn join(ns: &str, rt: &str, addr: SocketAddr, name: &str) -> Member {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(sansnet_bin())
+            .args(["--runtime", rt, "chat", "join", &addr.to_string(), "--name", name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn chat join");
+        let stdin = child.stdin.take().expect("stdin");
+        let out = BufReader::new(child.stdout.take().expect("stdout"));
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send((Instant::now(), line)).is_err() {
+                    break;
+                }
+            }
+        });
+        Member { child, stdin, lines }
+    }
+
+    /// Waits (at most `within`) for the line `want`; when it came.
+    fn wait_for(&self, want: &str, within: Duration) -> Instant {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((at, line)) if line == want => return at,
+                Ok(_) => {}
+                Err(e) => panic!("no line {want:?} within {within:?} ({e})"),
+            }
+        }
+    }
+
+    fn say(&mut self, line: &str) {
+        self.stdin.write_all(format!("{line}\n").as_bytes()).expect("chat join takes lines");
+        self.stdin.flush().expect("flush");
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A chat room with one member behind a slow, lossy link (200 ms each way,
+/// 5 % loss) and two on a clean path: everyone gets every message in
+/// order, and the clean member gets them without waiting for the slow one.
+fn chat_with_a_slow_member(rt: &'static str) {
+    let name = format!("netns::chat_with_a_slow_member::{rt}");
+    let Some(mut link) = Link::new(&name) else { return };
+    let server = link.server(rt, &["chat", "serve"]);
+    let addr = server.tcp_addr();
+    let mut talker = Member::join(&link.b, rt, addr, "talker");
+    talker.wait_for("* talker joined", Duration::from_secs(10));
+    let clean = Member::join(&link.b, rt, addr, "clean");
+    clean.wait_for("* clean joined", Duration::from_secs(10));
+    let slow = Member::join(&link.a, rt, addr, "slow");
+    slow.wait_for("* slow joined", Duration::from_secs(10));
+    clean.wait_for("* slow joined", Duration::from_secs(10));
+    link.impair(200, 0.05, 0.0);
+    let started = Instant::now();
+    for k in 0..50 {
+        talker.say(&format!("line {k}"));
+    }
+    let mut clean_last = started;
+    for k in 0..50 {
+        clean_last = clean.wait_for(&format!("[talker] line {k}"), Duration::from_secs(10));
+    }
+    let mut slow_last = started;
+    for k in 0..50 {
+        slow_last = slow.wait_for(&format!("[talker] line {k}"), Duration::from_secs(60));
+    }
+    let (clean_took, slow_took) = (clean_last - started, slow_last - started);
+    assert!(slow_took >= Duration::from_millis(200), "the slow link was not slow: {slow_took:?}");
+    assert!(
+        clean_took < Duration::from_millis(150) || clean_took * 2 < slow_took,
+        "the clean member waited: {clean_took:?} (slow: {slow_took:?})"
+    );
+    drop((talker, clean, slow));
+    server.stop();
+}
+
 per_runtime!(
+    chat_with_a_slow_member,
     file_across_a_lossy_link,
+    a_cut_transfer_resumes,
     scan_tells_open_closed_and_filtered,
     keep_alive_through_reordering,
     udp_through_loss,

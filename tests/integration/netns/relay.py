@@ -15,7 +15,8 @@ The queue is bounded (QUEUE_BYTES in flight per direction, tail drop), as a
 router's is. Commands come one per line on stdin:
 
     set delay_ms=20 loss=0.01 reorder=0.25 down=0
-    stats          -> prints "forwarded=N dropped=N queued=N"
+    stats          -> prints "forwarded=N dropped=N reordered=N queued=N"
+                      (reordered: packets that overtook queued ones)
     quit
 
 Usage: relay.py NS_A NS_B SEED. Prints "ready" once both devices exist.
@@ -67,7 +68,7 @@ def main():
     queues = [[], []]
     queued = [0, 0]
     seq = 0
-    forwarded = dropped = 0
+    forwarded = dropped = reordered = 0
     print("ready", flush=True)
     stdin = sys.stdin.fileno()
     while True:
@@ -90,7 +91,10 @@ def main():
                         queues[d].clear()
                         queued[d] = 0
             elif words and words[0] == "stats":
-                print(f"forwarded={forwarded} dropped={dropped} queued={sum(queued)}", flush=True)
+                print(
+                    f"forwarded={forwarded} dropped={dropped} reordered={reordered} queued={sum(queued)}",
+                    flush=True,
+                )
         now = time.monotonic()
         for d in (0, 1):
             if fds[d] not in readable:
@@ -103,7 +107,10 @@ def main():
                 if cfg["down"] or rng.random() < cfg["loss"] or queued[d] + len(pkt) > QUEUE_BYTES:
                     dropped += 1
                     continue
-                delay = 0.0 if rng.random() < cfg["reorder"] else cfg["delay_ms"] / 1000.0
+                delay = cfg["delay_ms"] / 1000.0
+                if rng.random() < cfg["reorder"]:
+                    delay = 0.0
+                    reordered += bool(queues[d])
                 seq += 1
                 heapq.heappush(queues[d], (now + delay, seq, pkt))
                 queued[d] += len(pkt)
