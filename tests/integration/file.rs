@@ -12,25 +12,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Conn, IO_TIMEOUT, Server, per_runtime, run_bounded, sansnet_bin, tcp_connect,
+    Conn, IO_TIMEOUT, Server, noise, per_runtime, run_bounded, sansnet_bin, tcp_connect,
 };
 
 /// How long one `file send` may take (24 MiB on a debug build, 2 cores).
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Deterministic bytes that do not compress into patterns (xorshift).
-fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut v = Vec::with_capacity(len + 8);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    v
-}
 
 fn hex(data: &[u8]) -> String {
     blake3::hash(data).to_hex().to_string()
@@ -128,7 +114,7 @@ fn source(name: &str, data: &[u8]) -> (tempfile::TempDir, PathBuf) {
 
 fn big_file_intact(runtime: &'static str) {
     let recv = Recv::start(runtime, &[]);
-    let data = content(24 << 20, 1);
+    let data = noise(24 << 20, 1);
     let (_src, path) = source("big.bin", &data);
     let out = send_file(runtime, &path, recv.addr(), &["--quiet"]);
     assert!(out.status.success(), "send failed: {}", text(&out.stderr));
@@ -204,7 +190,7 @@ fn bad_sizes_are_refused(runtime: &'static str) {
 
 fn truncated_then_resumed(runtime: &'static str) {
     let recv = Recv::start(runtime, &[]);
-    let data = content(3 << 20, 2);
+    let data = noise(3 << 20, 2);
     let half = data.len() / 2 + 12345;
     // A raw sender that stops halfway.
     {
@@ -275,7 +261,7 @@ fn truncated_then_resumed(runtime: &'static str) {
 fn a_failing_write_is_err_io(runtime: &'static str) {
     assert!(crate::support::have_program("prlimit"), "prlimit (util-linux) is needed");
     let recv = Recv::start_under(&["prlimit", "--fsize=1048576", "--"], runtime, &[]);
-    let data = content(3 << 20, 5);
+    let data = noise(3 << 20, 5);
     let (_src, path) = source("big.bin", &data);
     let out = send_file(runtime, &path, recv.addr(), &["--quiet"]);
     assert!(!out.status.success());
@@ -295,7 +281,7 @@ fn a_failing_write_is_err_io(runtime: &'static str) {
 /// thousands of times); the file still arrives whole.
 fn a_tiny_write_buffer_still_delivers(runtime: &'static str) {
     let recv = Recv::start(runtime, &["--max-buffered", "4K"]);
-    let data = content(2 << 20, 6);
+    let data = noise(2 << 20, 6);
     let (_src, path) = source("tiny.bin", &data);
     let out = send_file(runtime, &path, recv.addr(), &["--quiet"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -401,7 +387,7 @@ fn against_the_reference_receiver(runtime: &'static str) {
         }
         (name.to_owned(), got)
     });
-    let data = content(300_000, 3);
+    let data = noise(300_000, 3);
     let (_src, path) = source("ref.bin", &data);
     let out = send_file(runtime, &path, addr, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -466,7 +452,7 @@ fn against_the_python_reference_receiver(runtime: &'static str) {
     )
     .expect("the port");
     let port: u16 = line.trim().parse().expect("a port number");
-    let data = content(1 << 20, 4);
+    let data = noise(1 << 20, 4);
     let (_src, path) = source("py.bin", &data);
     let out = send_file(runtime, &path, SocketAddr::from(([127, 0, 0, 1], port)), &[]);
     let deadline = Instant::now() + SEND_TIMEOUT;
@@ -574,7 +560,7 @@ fn connect_from(recv: &Recv, from: [u8; 4]) -> Conn<TcpStream> {
 /// An honest `file send` of 256 KiB, which must succeed and arrive whole
 /// within a generous bound (a timeout is a failure).
 fn honest_send(runtime: &'static str, recv: &Recv, name: &str) {
-    let data = content(256 << 10, 13);
+    let data = noise(256 << 10, 13);
     let (_src, path) = source(name, &data);
     let mut cmd = Command::new(sansnet_bin());
     cmd.args(["--runtime", runtime, "file", "send", "--quiet", "--timeout", "10"])

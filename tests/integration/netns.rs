@@ -22,7 +22,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{Server, per_runtime, run_bounded, sansnet_bin, workspace_root};
+use crate::support::{Server, noise, per_runtime, run_bounded, sansnet_bin, workspace_root};
 
 /// The client host's address.
 pub(crate) const HOST_A: &str = "10.200.0.1";
@@ -199,19 +199,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// `len` bytes that differ from one offset to the next.
-fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// A 32 MiB file across 20 ms each way and 1 % loss arrives verified, with
 /// no `.part` left; the loss was real (the relay dropped packets, the
 /// sender's kernel retransmitted).
@@ -223,7 +210,7 @@ fn file_across_a_lossy_link(rt: &'static str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = link.server(rt, &["file", "recv", "--dir", &dir.path().display().to_string()]);
     let src = tempfile::tempdir().expect("tempdir");
-    let data = content(32 << 20, 7);
+    let data = noise(32 << 20, 7);
     let path = src.path().join("big.bin");
     fs::write(&path, &data).expect("write");
     let before = link.retransmissions(&link.a);
@@ -310,7 +297,7 @@ fn keep_alive_through_reordering(rt: &'static str) {
     let Some(mut link) = Link::new(&name) else { return };
     link.impair(10, 0.0, 0.25);
     let root = tempfile::tempdir().expect("tempdir");
-    let data = content(256 << 10, 3);
+    let data = noise(256 << 10, 3);
     fs::write(root.path().join("f.bin"), &data).expect("write");
     let server = link.server(rt, &["http", "--root", &root.path().display().to_string()]);
     let url = format!("http://{}/f.bin", server.tcp_addr());
@@ -382,7 +369,7 @@ fn a_cut_transfer_resumes(rt: &'static str) {
     let d = dir.path().display().to_string();
     let server = link.server(rt, &["-v", "file", "recv", "--dir", &d, "--idle-timeout", "2"]);
     let src = tempfile::tempdir().expect("tempdir");
-    let data = content(32 << 20, 9);
+    let data = noise(32 << 20, 9);
     let path = src.path().join("cut.bin");
     fs::write(&path, &data).expect("write");
     let to = server.tcp_addr().to_string();

@@ -12,7 +12,9 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::{self, Addr, Conn, Server, cpu_ticks, per_runtime, run_bounded, tcp_connect};
+use crate::support::{
+    self, Addr, Conn, Server, cpu_ticks, noise, per_runtime, run_bounded, tcp_connect,
+};
 
 per_runtime!(
     echo_three_mib_intact,
@@ -60,24 +62,10 @@ fn ok(out: &Output, what: &str) -> String {
     stdout(out)
 }
 
-/// `len` bytes that are not a short repetition (a lost or swapped chunk
-/// shows).
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1d_u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn echo_three_mib_intact(rt: &'static str) {
     // A small unsent bound makes the server push back often on the way.
     let server = Server::start(rt, &["echo", "--max-unsent", "64K"]);
-    let data = pattern(3 << 20);
+    let data = noise(3 << 20, 0x2545_f491_4f6c_dd1d);
     let stream = tcp_connect(server.tcp_addr());
     let mut writer = stream.try_clone().expect("clone");
     let sent = data.clone();

@@ -364,6 +364,21 @@ impl Drop for Server {
     }
 }
 
+/// Deterministic bytes that do not compress into patterns (xorshift): a
+/// lost, repeated or swapped chunk shows.
+pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
 /// A TCP connection to `addr` with [`IO_TIMEOUT`] on connect, reads and
 /// writes.
 pub(crate) fn tcp_connect(addr: SocketAddr) -> TcpStream {
