@@ -140,6 +140,18 @@ impl Link {
         self.command(&format!("set down={}", u8::from(!up)));
     }
 
+    /// Limits what `ns` sends to `rate` (`tc tbf`, as `16mbit`).
+    pub(crate) fn rate(&self, ns: &str, rate: &str) {
+        let tbf = ["qdisc", "add", "dev", "sntun0", "root", "tbf", "rate", rate];
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns, "tc"])
+            .args(tbf)
+            .args(["burst", "32kb", "latency", "200ms"])
+            .output()
+            .expect("tc");
+        assert!(out.status.success(), "tc: {}", text(&out.stderr));
+    }
+
     /// Packets forwarded, dropped and reordered by the relay so far.
     pub(crate) fn stats(&mut self) -> (u64, u64, u64) {
         self.command("stats");
@@ -562,4 +574,22 @@ fn the_link_is_really_impaired() {
         .expect("python3");
     assert_eq!(text(&out.stdout).trim(), "failed", "a cut link passes nothing");
     drop(server);
+
+    // A rate limit (tc tbf on the client's side): 4 MiB at 16 Mbit/s take
+    // over two seconds.
+    link.up(true);
+    link.impair(0, 0.0, 0.0);
+    link.rate(&link.a, "16mbit");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = link.server("smol", &["file", "recv", "--dir", &dir.path().display().to_string()]);
+    let src = tempfile::tempdir().expect("tempdir");
+    let path = src.path().join("r.bin");
+    fs::write(&path, noise(4 << 20, 5)).expect("write");
+    let to = server.tcp_addr().to_string();
+    let started = Instant::now();
+    let args = [OsStr::new("file"), OsStr::new("send"), path.as_os_str(), OsStr::new(&to)];
+    let out = link.client("smol", &args, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1800), "4 MiB in {took:?} through 16 Mbit/s");
 }
