@@ -336,6 +336,9 @@ struct Nodes {
     /// Members that joined while the link was down: their names are to be
     /// claimed when it is back.
     unclaimed: BTreeSet<ConnId>,
+    /// Members whose names the broker gave to another node ([`Notice::Lost`]):
+    /// they leave without releasing the name.
+    lost: BTreeSet<ConnId>,
     /// Messages not published because the link was down.
     dropped: u64,
     /// Nodes given up for dead, newest last (at most [`Nodes::DEAD`]): where
@@ -402,6 +405,7 @@ impl Room {
             peers: BTreeMap::new(),
             remote: BTreeMap::new(),
             unclaimed: BTreeSet::new(),
+            lost: BTreeSet::new(),
             dropped: 0,
             dead: VecDeque::new(),
         });
@@ -914,10 +918,16 @@ impl Room {
         self.outputs.push_back(Output::Event(Event::Left { conn, name: name.clone(), reason }));
         self.announce(&data);
         if let Some(nodes) = &mut self.cluster {
-            if !nodes.unclaimed.remove(&conn) {
-                self.outputs.push_back(Output::Event(Event::Cluster(ToCluster::Release {
-                    name: name.clone(),
-                })));
+            // A name never announced is not taken back; a lost one is
+            // taken back (the other nodes drop this node's member) but not
+            // released (it is another node's now).
+            let unclaimed = nodes.unclaimed.remove(&conn);
+            let lost = nodes.lost.remove(&conn);
+            if !unclaimed && !lost {
+                let release = ToCluster::Release { name: name.clone() };
+                self.outputs.push_back(Output::Event(Event::Cluster(release)));
+            }
+            if !unclaimed {
                 self.publish(Body::Left { name });
             }
         }
@@ -1017,8 +1027,7 @@ impl Room {
             Notice::Lost { name } => {
                 let Some(&conn) = self.names.get(&name) else { return };
                 if let Some(nodes) = &mut self.cluster {
-                    // Its keys are another node's now: nothing to release.
-                    nodes.unclaimed.insert(conn);
+                    nodes.lost.insert(conn);
                 }
                 let message = format!("the name {name} was taken on another server");
                 self.fatal(conn, ErrorCode::NameTaken, message);

@@ -35,6 +35,8 @@ struct Broker {
     published: Vec<Vec<Bytes>>,
     /// Nodes whose deliveries are held (a slow subscriber).
     paused: Vec<bool>,
+    /// Every release asked for: (node, name).
+    released: Vec<(usize, String)>,
 }
 
 impl Broker {
@@ -48,6 +50,7 @@ impl Broker {
             inbox: vec![VecDeque::new(); n],
             published: vec![Vec::new(); n],
             paused: vec![false; n],
+            released: Vec::new(),
         };
         for i in 0..n {
             let cluster = Cluster::new(format!("n{i}"), 100 + i as u64).with_ttl(TTL);
@@ -153,6 +156,7 @@ impl Broker {
                 self.nodes[i].offer_resumed();
             }
             ToCluster::Release { name } => {
+                self.released.push((i, name.clone()));
                 for k in self.held[i].remove(&name).unwrap_or_default() {
                     if self.keys.get(&k) == Some(&i) {
                         self.keys.remove(&k);
@@ -607,4 +611,30 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_lost_name_leaves_everywhere_and_is_not_released() {
+    let mut b = Broker::new(2);
+    let alice = b.join(0, 1, "alice");
+    let bob = b.join(1, 1, "bob");
+    b.take(0, alice);
+    b.take(1, bob);
+    // Someone else holds alice's keys now (they expired, were taken).
+    for k in b.held[0].remove("alice").expect("held") {
+        b.keys.insert(k, 7);
+    }
+    b.notice(0, Notice::Lost { name: "alice".into() });
+    b.settle();
+    assert_eq!(code_of(&b.take(0, alice)), [ErrorCode::NameTaken]);
+    assert!(b.nodes[0].closed().contains(&alice));
+    // The other node drops its member at once (no ghost until the ttl)...
+    assert_eq!(b.take(1, bob), [left("alice")]);
+    assert_eq!(b.users(1, bob), ["bob"]);
+    // ...and does not release what is not its own.
+    assert!(b.released.is_empty(), "{:?}", b.released);
+    // Leaving normally releases.
+    b.nodes[1].input(Input::Eof { conn: bob });
+    b.settle();
+    assert_eq!(b.released, [(1, "bob".to_string())]);
 }
