@@ -377,6 +377,8 @@ fn a_cut_transfer_resumes(rt: &'static str) {
     let name = format!("netns::a_cut_transfer_resumes::{rt}");
     let Some(mut link) = Link::new(&name) else { return };
     link.impair(5, 0.0, 0.0);
+    // 200 Mbit/s: the 32 MiB take over a second, so the cut comes mid-way.
+    link.rate(&link.a, "200mbit");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display().to_string();
     let server = link.server(rt, &["-v", "file", "recv", "--dir", &d, "--idle-timeout", "2"]);
@@ -496,7 +498,7 @@ impl Drop for Member {
     }
 }
 
-/// A chat room with one member behind a slow, lossy link (200 ms each way,
+/// A chat room with one member behind a slow, lossy link (1 s each way,
 /// 5 % loss) and two on a clean path: everyone gets every message in
 /// order, and the clean member gets them without waiting for the slow one.
 fn chat_with_a_slow_member(rt: &'static str) {
@@ -511,7 +513,7 @@ fn chat_with_a_slow_member(rt: &'static str) {
     let slow = Member::join(&link.a, rt, addr, "slow");
     slow.wait_for("* slow joined", Duration::from_secs(10));
     clean.wait_for("* slow joined", Duration::from_secs(10));
-    link.impair(200, 0.05, 0.0);
+    link.impair(1000, 0.05, 0.0);
     let started = Instant::now();
     for k in 0..50 {
         talker.say(&format!("line {k}"));
@@ -525,9 +527,9 @@ fn chat_with_a_slow_member(rt: &'static str) {
         slow_last = slow.wait_for(&format!("[talker] line {k}"), Duration::from_secs(60));
     }
     let (clean_took, slow_took) = (clean_last - started, slow_last - started);
-    assert!(slow_took >= Duration::from_millis(200), "the slow link was not slow: {slow_took:?}");
+    assert!(slow_took >= Duration::from_secs(1), "the slow link was not slow: {slow_took:?}");
     assert!(
-        clean_took < Duration::from_millis(150) || clean_took * 2 < slow_took,
+        clean_took < Duration::from_millis(500),
         "the clean member waited: {clean_took:?} (slow: {slow_took:?})"
     );
     drop((talker, clean, slow));
@@ -562,9 +564,12 @@ fn the_link_is_really_impaired() {
             .expect("python3");
         text(&out.stdout).trim().parse::<f64>().unwrap_or_else(|_| panic!("{}", text(&out.stderr)))
     };
-    assert!(rtt(&link) < 0.03, "a clean link is fast");
+    // The fastest of three, so that a busy machine's hiccup does not count.
+    let fastest = |link: &Link| (0..3).map(|_| rtt(link)).fold(f64::MAX, f64::min);
+    let clean = fastest(&link);
+    assert!(clean < 0.06, "a clean link takes {clean} s to connect");
     link.impair(30, 0.0, 0.0);
-    let slow = rtt(&link);
+    let slow = fastest(&link);
     assert!(slow >= 0.06, "connect took {slow} s through 30 ms each way");
     link.up(false);
     let out = Command::new("ip")
