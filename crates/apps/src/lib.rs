@@ -51,6 +51,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub mod certs;
 pub mod chat;
+pub mod cluster;
 mod disk;
 pub mod echo;
 pub mod hello;

@@ -36,7 +36,8 @@ use sansnet_net::{
     datagram_out, datagram_start, reader_news, writer_channel,
 };
 pub use sansnet_net::{
-    Clock, Endpoint, Listener, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions, Stream, mailbox,
+    Clock, Endpoint, Listener, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions, Stream,
+    mailbox,
 };
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 

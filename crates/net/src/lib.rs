@@ -47,8 +47,8 @@ pub use engine::{
     datagram_out, datagram_start, is_quiet,
 };
 pub use hub::{
-    Gate, HubHost, HubStep, HubWriter, Mail, Mailbox, ReaderNews, ToHub, ToWriter, TryWrite, Writer,
-    WriterQueue, WriterStep, mailbox, reader_news, writer_channel,
+    Gate, HubHost, HubStep, HubWriter, Mail, Mailbox, ReaderNews, ToHub, ToWriter, TryWrite,
+    Writer, WriterQueue, WriterStep, mailbox, reader_news, writer_channel,
 };
 pub use pump::{Outbox, fire_timers, pump};
 #[doc(hidden)]

@@ -722,7 +722,8 @@ impl Room {
                 self.transmit(to, data.clone(), Some(conn));
             }
             if remote {
-                let body = Body::Message { from: from.into(), content: content.into(), to: Some(to) };
+                let body =
+                    Body::Message { from: from.into(), content: content.into(), to: Some(to) };
                 self.publish(body);
             }
         }
@@ -1113,8 +1114,8 @@ impl Room {
                 if !self.peer_members(&node).contains(&from) {
                     return;
                 }
-                let data = Wire::Message { from: &from, content: &content, to: to.as_deref() }
-                    .encode();
+                let data =
+                    Wire::Message { from: &from, content: &content, to: to.as_deref() }.encode();
                 let recipients: Vec<ConnId> = match &to {
                     None => {
                         self.flush_batch();
