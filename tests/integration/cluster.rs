@@ -1,0 +1,393 @@
+//! `sansnet chat serve --redis URL` (PROTOCOLS.md §6): one room across
+//! several server processes, on every runtime.
+//!
+//! Each test starts its own `redis-server` on a free loopback port with
+//! persistence off ([`Redis`], stopped on drop) and two or three chat
+//! servers on it with a node ttl of one second; members are raw TCP
+//! clients ([`Client`] of the chat tests). A member's `joined` on another
+//! server arrives when that server hears of it, so each test first waits
+//! until every member's list shows the whole room ([`until_users`]).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::chat::{Client, directed, join_frame, joined, left, message, say_frame, users};
+use crate::support::{IO_TIMEOUT, Server, per_runtime, run_bounded, sansnet_bin};
+
+per_runtime!(
+    one_room_across_two_servers,
+    names_are_unique_across_servers,
+    messages_keep_their_order,
+    three_servers,
+    a_killed_server_leaves_the_room,
+    redis_restarts_mid_chat,
+    redis_unreachable_at_start,
+);
+
+/// How long a Redis of ours may take to answer its first PING.
+const REDIS_START: Duration = Duration::from_secs(10);
+
+/// A `redis-server` of our own on a loopback port, persistence off;
+/// killed on drop.
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl Redis {
+    /// One on a free port.
+    fn start() -> Redis {
+        Redis::start_on(free_port())
+    }
+
+    /// One on `port`, once it answers PING.
+    fn start_on(port: u16) -> Redis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian's redis-server package; .ci/run installs it)");
+        let redis = Redis { child: Some(child), port };
+        let deadline = Instant::now() + REDIS_START;
+        while !redis.answers() {
+            assert!(Instant::now() < deadline, "redis-server on port {port} did not answer");
+            thread::sleep(Duration::from_millis(20));
+        }
+        redis
+    }
+
+    /// Whether it answers PING.
+    fn answers(&self) -> bool {
+        let addr = ([127, 0, 0, 1], self.port).into();
+        let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (SIGKILL), as a crash would.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// A new one on the same port (empty: nothing was saved).
+    fn restart(&mut self) {
+        self.kill();
+        *self = Redis::start_on(self.port);
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A loopback port nothing listens on (just now).
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("local_addr").port()
+}
+
+/// `sansnet chat serve --redis URL --node-ttl 1` on `rt`.
+fn node(rt: &'static str, redis: &Redis) -> Server {
+    Server::start(rt, &["chat", "serve", "--redis", &redis.url(), "--node-ttl", "1"])
+}
+
+/// Asks `c` for the member list until it is `want` (the room has settled
+/// across the servers), within [`IO_TIMEOUT`]; the `joined` lines that
+/// come meanwhile are skipped.
+#[track_caller]
+fn until_users(c: &mut Client, want: &[&str]) {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    loop {
+        c.send(r#"{"list":true}"#);
+        let line = loop {
+            let line = c.line();
+            if !line.starts_with(r#"{"type":"joined""#) {
+                break line;
+            }
+        };
+        if line == users(want) {
+            return;
+        }
+        assert!(line.starts_with(r#"{"type":"users""#), "unexpected {line:?}");
+        assert!(Instant::now() < deadline, "the room never became {want:?}: {line}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Joins `name` on `server`, trying again while it is `name_taken` (it is
+/// being freed), within [`IO_TIMEOUT`].
+#[track_caller]
+fn join_when_free(server: &Server, name: &str) -> Client {
+    let mut c = Client::connect(server, name);
+    let deadline = Instant::now() + IO_TIMEOUT;
+    loop {
+        c.send(join_frame(name));
+        let line = c.line();
+        if line == joined(name) {
+            return c;
+        }
+        assert!(line.contains(r#""code":"name_taken""#), "{name}: unexpected {line:?}");
+        assert!(Instant::now() < deadline, "{name} never became free");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn one_room_across_two_servers(rt: &'static str) {
+    let redis = Redis::start();
+    let (a, b) = (node(rt, &redis), node(rt, &redis));
+    let mut alice = Client::join(&a, "alice");
+    let mut bob = Client::join(&b, "bob");
+    let mut carol = Client::join(&b, "carol");
+    let all = ["alice", "bob", "carol"];
+    for c in [&mut alice, &mut bob, &mut carol] {
+        until_users(c, &all);
+    }
+
+    alice.say("hi all");
+    bob.expect(&message("alice", "hi all"));
+    carol.expect(&message("alice", "hi all"));
+    bob.say("hello");
+    alice.expect(&message("bob", "hello"));
+    carol.expect(&message("bob", "hello"));
+
+    // Directed: to members on the other server, and to nobody known.
+    bob.send(r#"{"content":"psst","to":["alice","nobody"]}"#);
+    alice.expect(&directed("bob", "psst", &["alice"]));
+    bob.expect_error("unknown_user");
+    alice.send(r#"{"content":"you two","to":["carol","bob"]}"#);
+    carol.expect(&directed("alice", "you two", &["carol", "bob"]));
+    bob.expect(&directed("alice", "you two", &["carol", "bob"]));
+    alice.send(r#"{"content":"?","to":["nobody"]}"#);
+    alice.expect_error("unknown_user");
+
+    // Leaving is announced everywhere.
+    bob.shutdown_write();
+    bob.expect_closed();
+    alice.expect(&left("bob"));
+    carol.expect(&left("bob"));
+    until_users(&mut alice, &["alice", "carol"]);
+    alice.expect_quiet();
+    carol.expect_quiet();
+    a.stop();
+    b.stop();
+}
+
+fn names_are_unique_across_servers(rt: &'static str) {
+    let redis = Redis::start();
+    let (a, b) = (node(rt, &redis), node(rt, &redis));
+    let mut alice = Client::join(&a, "alice");
+    // Taken on the other server, exactly or by a look-alike.
+    let mut other = Client::connect(&b, "other");
+    for name in ["alice", "ALICE"] {
+        other.send(join_frame(name));
+        other.expect_error("name_taken");
+    }
+    // Freed when she leaves: then the other server's to give.
+    alice.shutdown_write();
+    alice.expect_closed();
+    let mut alice2 = join_when_free(&b, "alice");
+    let mut again = Client::connect(&a, "again");
+    again.send(join_frame("Alice"));
+    again.expect_error("name_taken");
+    alice2.expect_quiet();
+    a.stop();
+    b.stop();
+}
+
+fn messages_keep_their_order(rt: &'static str) {
+    const N: usize = 300;
+    let redis = Redis::start();
+    let (a, b) = (node(rt, &redis), node(rt, &redis));
+    let mut alice = Client::join(&a, "alice");
+    let mut dave = Client::join(&a, "dave");
+    let mut bob = Client::join(&b, "bob");
+    let mut carol = Client::join(&b, "carol");
+    let all = ["alice", "bob", "carol", "dave"];
+    for c in [&mut alice, &mut bob, &mut carol, &mut dave] {
+        until_users(c, &all);
+    }
+    // In bursts of many frames per write, and one by one.
+    let frames: Vec<String> = (0..N).map(|i| say_frame(&format!("m{i}"))).collect();
+    for chunk in frames[..N / 2].chunks(30) {
+        alice.send(chunk.concat());
+    }
+    for frame in &frames[N / 2..] {
+        alice.send(frame);
+    }
+    for c in [&mut bob, &mut carol, &mut dave] {
+        for i in 0..N {
+            c.expect(&message("alice", &format!("m{i}")));
+        }
+    }
+    bob.expect_quiet();
+    a.stop();
+    b.stop();
+}
+
+fn three_servers(rt: &'static str) {
+    let redis = Redis::start();
+    let servers = [node(rt, &redis), node(rt, &redis), node(rt, &redis)];
+    let names = ["a", "b", "c"];
+    let mut members: Vec<Client> =
+        servers.iter().zip(names).map(|(s, n)| Client::join(s, n)).collect();
+    for m in &mut members {
+        until_users(m, &names);
+    }
+    for (i, from) in names.iter().enumerate() {
+        members[i].say(&format!("from {from}"));
+        for (j, m) in members.iter_mut().enumerate() {
+            if j != i {
+                m.expect(&message(from, &format!("from {from}")));
+            }
+        }
+    }
+    members[0].send(r#"{"content":"to c","to":["c"]}"#);
+    members[2].expect(&directed("a", "to c", &["c"]));
+    members[1].expect_quiet();
+    let b = members.remove(1);
+    b.shutdown_write();
+    members[0].expect(&left("b"));
+    members[1].expect(&left("b"));
+    for s in servers {
+        s.stop();
+    }
+}
+
+fn a_killed_server_leaves_the_room(rt: &'static str) {
+    let redis = Redis::start();
+    let (a, b) = (node(rt, &redis), node(rt, &redis));
+    let mut alice = Client::join(&a, "alice");
+    let mut carol = Client::join(&a, "carol");
+    let mut bob = Client::join(&b, "bob");
+    for c in [&mut alice, &mut carol, &mut bob] {
+        until_users(c, &["alice", "bob", "carol"]);
+    }
+    let killed = Instant::now();
+    drop(a); // SIGKILL
+    let mut gone = [bob.line(), bob.line()];
+    gone.sort();
+    assert_eq!(gone, [left("alice"), left("carol")]);
+    // Detected within the ttl (1 s), give or take a heartbeat.
+    assert!(killed.elapsed() < Duration::from_secs(3), "took {:?}", killed.elapsed());
+    // Its names free themselves (they expire in Redis).
+    let mut alice2 = join_when_free(&b, "alice");
+    bob.expect(&joined("alice"));
+    until_users(&mut alice2, &["alice", "bob"]);
+    b.stop();
+}
+
+fn redis_restarts_mid_chat(rt: &'static str) {
+    let mut redis = Redis::start();
+    let (a, b) = (node(rt, &redis), node(rt, &redis));
+    let mut alice = Client::join(&a, "alice");
+    let mut carol = Client::join(&a, "carol");
+    let mut bob = Client::join(&b, "bob");
+    let all = ["alice", "bob", "carol"];
+    for c in [&mut alice, &mut carol, &mut bob] {
+        until_users(c, &all);
+    }
+    redis.kill();
+    // Local chat goes on.
+    alice.say("during");
+    carol.expect(&message("alice", "during"));
+    redis.restart();
+
+    // Once both servers are back, messages cross again; what was sent
+    // while they were not is dropped, and nothing comes twice.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = Vec::new();
+    for i in 0.. {
+        assert!(Instant::now() < deadline, "nothing crossed after the restart: {seen:?}");
+        alice.say(&format!("probe {i}"));
+        carol.expect(&message("alice", &format!("probe {i}")));
+        if let Some(line) = bob.line_within(Duration::from_millis(100)) {
+            seen.push(line);
+            if seen.last().is_some_and(|l| l.contains("probe")) {
+                break;
+            }
+        }
+    }
+    alice.say("final");
+    carol.expect(&message("alice", "final"));
+    loop {
+        let line = bob.line();
+        if line == message("alice", "final") {
+            break;
+        }
+        seen.push(line);
+    }
+    // Only probes (in order, once each), and the members leaving and
+    // coming back if one server took longer than the ttl to return.
+    let probes: Vec<usize> = seen
+        .iter()
+        .filter_map(|l| {
+            let n = l.strip_prefix(r#"{"type":"message","from":"alice","content":"probe "#)?;
+            n.strip_suffix("\"}")?.parse().ok()
+        })
+        .collect();
+    assert!(probes.windows(2).all(|w| w[0] < w[1]), "out of order or twice: {seen:?}");
+    let churn = [left("alice"), left("carol"), joined("alice"), joined("carol")];
+    let other: Vec<&String> = seen.iter().filter(|l| !l.contains("probe")).collect();
+    assert!(other.iter().all(|l| churn.contains(l)), "unexpected: {other:?}");
+    bob.say("back");
+    for c in [&mut alice, &mut carol] {
+        loop {
+            let line = c.line();
+            if line == message("bob", "back") {
+                break;
+            }
+            assert!(churn.contains(&line), "unexpected {line:?}");
+        }
+    }
+    until_users(&mut bob, &all);
+    let log = a.stop();
+    assert!(log.contains("redis lost"), "the loss is logged: {log}");
+    assert!(log.contains("could not reach"), "the drop is logged: {log}");
+    b.stop();
+}
+
+fn redis_unreachable_at_start(rt: &'static str) {
+    let url = format!("redis://127.0.0.1:{}", free_port());
+    let mut cmd = Command::new(sansnet_bin());
+    cmd.args(["--runtime", rt, "chat", "serve", "--bind", "127.0.0.1:0", "--redis", &url]);
+    let out = run_bounded(&mut cmd, b"", Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: redis "), "{stderr}");
+    assert!(out.stdout.is_empty(), "it did not listen: {:?}", out.stdout);
+}
+
+#[test]
+fn help_lists_the_cluster_flags() {
+    let mut cmd = Command::new(sansnet_bin());
+    cmd.args(["chat", "serve", "--help"]);
+    let out = run_bounded(&mut cmd, b"", Duration::from_secs(20));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for want in ["--redis <URL>", "--room <NAME>", "[default: lobby]", "--node-id <ID>"] {
+        assert!(help.contains(want), "{want} missing from:\n{help}");
+    }
+    assert!(help.contains("--node-ttl <SECS>"), "{help}");
+    // Without --redis they mean nothing: refused.
+    let mut cmd = Command::new(sansnet_bin());
+    cmd.args(["chat", "serve", "--room", "x"]);
+    let out = run_bounded(&mut cmd, b"", Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(2));
+}
