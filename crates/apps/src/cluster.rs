@@ -26,29 +26,28 @@
 //! name again after `Up`); publishes it could not carry out are counted
 //! and logged when the link is back.
 //!
-//! The bridge runs on one thread of its own per server, on an executor
-//! that matches the server's runtime: a current-thread tokio runtime
-//! (redis' `tokio-comp`) for tokio and std, async-io (redis' `smol-comp`)
-//! for smol and async-std. So a tokio program starts no async-io reactor.
-//! The room hands it its orders through an unbounded channel
-//! ([`Link::send`]): the room never waits for Redis.
+//! The bridge runs on a thread of its own per server, with the client
+//! that matches the server's runtime: redis' async client on a
+//! current-thread tokio runtime (`tokio-comp`) for tokio, on async-io
+//! (`smol-comp`) for smol and async-std (so a tokio program starts no
+//! async-io reactor); its blocking client for std (and one more thread
+//! that reads the subscription). The room hands it its orders through an
+//! unbounded channel ([`Link::send`]): the room never waits for Redis.
 
-use std::collections::BTreeMap;
-use std::future::Future;
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
-use std::io;
-use std::pin::Pin;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use futures_lite::StreamExt;
-use futures_lite::future::or;
-use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
-use redis::{AsyncConnectionConfig, Client, RedisResult, Script};
+use bytes::Bytes;
+use redis::{Client, Pipeline, RedisResult, Script, ScriptInvocation};
 use sansnet_net::{Mail, Mailbox, Transport};
-use sansnet_proto::chat::cluster::{Cluster, Notice, ToCluster, from_channel};
+use sansnet_proto::chat::cluster::{Cluster, Notice, ToCluster};
 use sansnet_proto::text::escape;
+
+mod aio;
+mod blocking;
 
 /// What `sansnet chat serve --redis` was told (PROTOCOLS.md §6).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,19 +132,47 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest pause between reconnections.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// At most this many orders go to Redis in one round (consecutive
-/// publishes in one pipeline).
+/// At most this many orders are taken at once (consecutive publishes go
+/// in one pipeline).
 const BATCH: usize = 1024;
+/// How often the blocking subscriber looks whether it should stop.
+const POLL: Duration = Duration::from_millis(200);
 
 /// The room's end of the bridge: where its orders go.
 #[derive(Clone, Debug)]
-pub struct Link(async_channel::Sender<ToCluster>);
+pub struct Link(Orders);
+
+/// The channel to the bridge's thread, as its driver reads it.
+#[derive(Clone, Debug)]
+enum Orders {
+    Async(async_channel::Sender<ToCluster>),
+    Blocking(mpsc::Sender<blocking::Input>),
+}
 
 impl Link {
     /// Hands `order` to the bridge, without waiting.
     pub fn send(&self, order: ToCluster) {
         // Unbounded: fails only once the bridge is gone.
-        let _ = self.0.try_send(order);
+        match &self.0 {
+            Orders::Async(s) => {
+                let _ = s.try_send(order);
+            }
+            Orders::Blocking(s) => {
+                let _ = s.send(blocking::Input::Order(order));
+            }
+        }
+    }
+
+    /// Tells the bridge the room is gone.
+    fn close(&self) {
+        match &self.0 {
+            Orders::Async(s) => {
+                s.close();
+            }
+            Orders::Blocking(s) => {
+                let _ = s.send(blocking::Input::Stop);
+            }
+        }
     }
 }
 
@@ -160,10 +187,13 @@ pub struct Bridge {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Where the bridge says whether its first connection succeeded.
+type Ready = mpsc::SyncSender<RedisResult<()>>;
+
 impl Bridge {
     /// Connects to Redis as `options` say (an error if it cannot), then
     /// runs the bridge for the runtime `R`. What it hears is for the
-    /// room ([`Bridge::mail`]): [`Notice::Up`] first.
+    /// room ([`Bridge::take_mail`]): [`Notice::Up`] first.
     pub fn start<R: Transport>(options: &ClusterOptions) -> Result<Bridge, ClusterError> {
         let client = Client::open(options.url.as_str()).map_err(|e| ClusterError {
             place: escape(&options.url).to_string(),
@@ -171,10 +201,9 @@ impl Bridge {
         })?;
         let place = format!("at {}", client.get_connection_info().addr());
         let cluster = Cluster::new(options.node_id.clone(), random()).with_ttl(options.ttl);
-        let (orders_in, orders) = async_channel::unbounded();
         let (mailbox, mail) = sansnet_net::mailbox(Mailbox::CAPACITY);
         let prefix = format!("sansnet:chat:{}", options.room);
-        let bridge = Redis {
+        let redis = Redis {
             client,
             channel: prefix.clone(),
             keys: format!("{prefix}:name:"),
@@ -183,14 +212,24 @@ impl Bridge {
             owned: BTreeMap::new(),
             dropped: 0,
             mailbox,
-            orders,
             claim: Script::new(CLAIM),
             release: Script::new(RELEASE),
         };
         let (ready_in, ready) = mpsc::sync_channel(1);
+        let (link, run): (Link, Box<dyn FnOnce() + Send>) = if R::NAME == "std" {
+            let (orders_in, orders) = mpsc::channel();
+            let feed = orders_in.clone();
+            let run = move || blocking::run(redis, orders, feed, ready_in);
+            (Link(Orders::Blocking(orders_in)), Box::new(run))
+        } else {
+            let (orders_in, orders) = async_channel::unbounded();
+            let tokio = R::NAME == "tokio";
+            let run = move || aio::run(redis, tokio, orders, ready_in);
+            (Link(Orders::Async(orders_in)), Box::new(run))
+        };
         let thread = thread::Builder::new()
             .name("sansnet-redis".into())
-            .spawn(move || run::<R>(bridge, ready_in))
+            .spawn(run)
             .map_err(|e| ClusterError { place: place.clone(), message: e.to_string() })?;
         let failed = |message: String| ClusterError { place: place.clone(), message };
         match ready.recv() {
@@ -203,7 +242,7 @@ impl Bridge {
             escape(&cluster.node),
             escape(&options.room)
         );
-        Ok(Bridge { cluster, link: Link(orders_in), mail, thread: Some(thread) })
+        Ok(Bridge { cluster, link, mail, thread: Some(thread) })
     }
 
     /// The room's identity and timing, for
@@ -226,74 +265,44 @@ impl Bridge {
 
 impl Drop for Bridge {
     fn drop(&mut self) {
-        self.link.0.close();
+        self.link.close();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
-/// Runs the bridge on the executor that matches `R`; says on `ready`
-/// whether the first connection succeeded.
-fn run<R: Transport>(bridge: Redis, ready: mpsc::SyncSender<RedisResult<()>>) {
-    if matches!(R::NAME, "smol" | "async-std") {
-        return async_io::block_on(bridge.run(Exec::AsyncIo, ready));
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-    match runtime {
-        Ok(rt) => rt.block_on(bridge.run(Exec::Tokio, ready)),
-        Err(e) => {
-            let _ = ready.send(Err(e.into()));
+/// One round trip to Redis: a run of consecutive orders of the room.
+#[derive(Debug)]
+enum Step {
+    /// Envelopes to publish, in one pipeline.
+    Publish(Vec<Bytes>),
+    Claim {
+        conn: u64,
+        name: String,
+        keys: Vec<String>,
+    },
+    Release(String),
+}
+
+/// `orders` as round trips, in order.
+fn steps(orders: impl IntoIterator<Item = ToCluster>) -> VecDeque<Step> {
+    let mut steps = VecDeque::new();
+    for order in orders {
+        match (order, steps.back_mut()) {
+            (ToCluster::Publish(data), Some(Step::Publish(run))) => run.push(data),
+            (ToCluster::Publish(data), _) => steps.push_back(Step::Publish(vec![data])),
+            (ToCluster::Claim { conn, name, keys }, _) => {
+                steps.push_back(Step::Claim { conn: conn.0, name, keys })
+            }
+            (ToCluster::Release { name }, _) => steps.push_back(Step::Release(name)),
         }
     }
+    steps
 }
 
-/// The executor the bridge runs on: what its timers are.
-#[derive(Clone, Copy, Debug)]
-enum Exec {
-    Tokio,
-    AsyncIo,
-}
-
-impl Exec {
-    fn sleep(self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        match self {
-            Exec::Tokio => Box::pin(tokio::time::sleep(d)),
-            Exec::AsyncIo => Box::pin(async move {
-                async_io::Timer::after(d).await;
-            }),
-        }
-    }
-
-    /// `f`, failing with a timeout after `d`.
-    async fn timeout<T>(
-        self,
-        d: Duration,
-        f: impl Future<Output = RedisResult<T>>,
-    ) -> RedisResult<T> {
-        let expired = async {
-            self.sleep(d).await;
-            Err(io::Error::new(io::ErrorKind::TimedOut, "timed out").into())
-        };
-        or(f, expired).await
-    }
-}
-
-/// A connection to Redis: one for commands, one subscribed to the room.
-struct Connected {
-    commands: MultiplexedConnection,
-    _sink: PubSubSink,
-    heard: PubSubStream,
-}
-
-/// What woke the bridge.
-enum Wake {
-    Heard(Option<redis::Msg>),
-    Order(Option<ToCluster>),
-    Refresh,
-}
-
-/// The bridge's state.
+/// The bridge's state, and what its drivers (async or blocking) share:
+/// the commands to send and what to make of the answers.
 struct Redis {
     client: Client,
     /// The room's channel.
@@ -307,182 +316,36 @@ struct Redis {
     /// Publishes lost with the link, not yet logged.
     dropped: u64,
     mailbox: Mailbox,
-    orders: async_channel::Receiver<ToCluster>,
     claim: Script,
     release: Script,
 }
 
 impl Redis {
-    async fn run(mut self, exec: Exec, ready: mpsc::SyncSender<RedisResult<()>>) {
-        let mut link = match exec.timeout(CONNECT_TIMEOUT, self.connect()).await {
-            Ok(link) => link,
-            Err(e) => {
-                let _ = ready.send(Err(e));
-                return;
-            }
-        };
-        let _ = ready.send(Ok(()));
-        loop {
-            if !self.mailbox.send(Notice::Up.encode()).await {
-                break;
-            }
-            let error = match self.serve(&mut link, exec).await {
-                Ok(()) => break,
-                Err(e) => e,
-            };
-            tracing::warn!("redis lost ({error}): chat stays local until it is back");
-            if !self.mailbox.send(Notice::Down.encode()).await {
-                return;
-            }
-            drop(link);
-            link = match self.reconnect(exec).await {
-                Some(link) => link,
-                None => return,
-            };
-            tracing::info!("redis is back");
-            if self.dropped > 0 {
-                let n = std::mem::take(&mut self.dropped);
-                tracing::warn!("{n} messages could not reach redis while it was lost (dropped)");
-            }
+    /// How long an answer may take before the link counts as lost.
+    fn response_timeout(&self) -> Duration {
+        self.ttl.max(Duration::from_secs(1))
+    }
+
+    /// The pipeline that publishes `envelopes`.
+    fn publishing(&self, envelopes: &[Bytes]) -> Pipeline {
+        let mut pipe = redis::pipe();
+        for data in envelopes {
+            pipe.cmd("PUBLISH").arg(&self.channel).arg(&data[..]).ignore();
         }
-        // The room is gone: its names are free now, not after the ttl.
-        let release = self.release_all(&mut link.commands);
-        let _ = exec.timeout(CONNECT_TIMEOUT, release).await;
+        pipe
     }
 
-    async fn connect(&self) -> RedisResult<Connected> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(self.ttl.max(Duration::from_secs(1))));
-        let commands = self.client.get_multiplexed_async_connection_with_config(&config).await?;
-        let mut pubsub = self.client.get_async_pubsub().await?;
-        pubsub.subscribe(&self.channel).await?;
-        let (sink, heard) = pubsub.split();
-        Ok(Connected { commands, _sink: sink, heard })
+    /// The names' keys in Redis.
+    fn redis_keys(&self, keys: &[String]) -> Vec<String> {
+        keys.iter().map(|k| format!("{}{k}", self.keys)).collect()
     }
 
-    /// Serves while the link holds: `Ok` once the room is gone, the error
-    /// that broke the link otherwise.
-    async fn serve(&mut self, link: &mut Connected, exec: Exec) -> RedisResult<()> {
-        let every = self.ttl / 3;
-        self.refresh(&mut link.commands).await?;
-        let mut next = Instant::now() + every;
-        loop {
-            if Instant::now() >= next {
-                self.refresh(&mut link.commands).await?;
-                next = Instant::now() + every;
-            }
-            let wake = {
-                let heard = async { Wake::Heard(link.heard.next().await) };
-                let order = async { Wake::Order(self.orders.recv().await.ok()) };
-                let tick = async {
-                    exec.sleep(next.saturating_duration_since(Instant::now())).await;
-                    Wake::Refresh
-                };
-                or(heard, or(order, tick)).await
-            };
-            match wake {
-                Wake::Heard(Some(msg)) => {
-                    if !self.mailbox.send(from_channel(msg.get_payload_bytes())).await {
-                        return Ok(());
-                    }
-                }
-                Wake::Heard(None) => {
-                    return Err(
-                        io::Error::new(io::ErrorKind::ConnectionReset, "unsubscribed").into()
-                    );
-                }
-                Wake::Order(Some(first)) => {
-                    let mut batch = vec![first];
-                    while batch.len() < BATCH {
-                        let Ok(order) = self.orders.try_recv() else { break };
-                        batch.push(order);
-                    }
-                    self.carry_out(batch, &mut link.commands).await?;
-                }
-                Wake::Order(None) => return Ok(()),
-                Wake::Refresh => {}
-            }
-        }
-    }
-
-    /// Carries out `orders` in order, consecutive publishes in one
-    /// pipeline. When the link breaks, the rest are given up.
-    async fn carry_out(
-        &mut self,
-        orders: Vec<ToCluster>,
-        conn: &mut MultiplexedConnection,
-    ) -> RedisResult<()> {
-        let mut publish = redis::pipe();
-        let mut publishes = 0;
-        let mut orders = orders.into_iter();
-        let result = loop {
-            let order = orders.next();
-            if publishes > 0 && !matches!(order, Some(ToCluster::Publish(_))) {
-                if let Err(e) = publish.query_async::<()>(conn).await {
-                    self.dropped += publishes;
-                    order.map(|o| self.give_up(o));
-                    break Err(e);
-                }
-                (publish, publishes) = (redis::pipe(), 0);
-            }
-            let done = match order {
-                None => break Ok(()),
-                Some(ToCluster::Publish(data)) => {
-                    publish.cmd("PUBLISH").arg(&self.channel).arg(&data[..]).ignore();
-                    publishes += 1;
-                    Ok(())
-                }
-                Some(ToCluster::Claim { conn: id, name, keys }) => {
-                    self.claim(id.0, name, keys, conn).await
-                }
-                Some(ToCluster::Release { name }) => self.release(&name, conn).await,
-            };
-            if let Err(e) = done {
-                break Err(e);
-            }
-        };
-        if result.is_err() {
-            orders.for_each(|o| self.give_up(o));
-        }
-        result
-    }
-
-    /// An order that cannot be carried out: a publish is counted; a claim
-    /// is not answered (the room claims again after [`Notice::Up`]); a
-    /// release forgets the name (its keys expire).
-    fn give_up(&mut self, order: ToCluster) {
-        match order {
-            ToCluster::Publish(_) => self.dropped += 1,
-            ToCluster::Claim { .. } => {}
-            ToCluster::Release { name } => {
-                self.owned.remove(&name);
-            }
-        }
-    }
-
-    async fn claim(
-        &mut self,
-        conn: u64,
-        name: String,
-        keys: Vec<String>,
-        redis: &mut MultiplexedConnection,
-    ) -> RedisResult<()> {
-        let keys: Vec<String> = keys.iter().map(|k| format!("{}{k}", self.keys)).collect();
-        let lost: Vec<i64> = self.claiming([&keys]).invoke_async(redis).await?;
-        let ok = lost.is_empty();
-        if ok {
-            self.owned.insert(name.clone(), keys);
-        }
-        self.mailbox.send(Notice::Claimed { conn, name, ok }.encode()).await;
-        Ok(())
-    }
-
-    /// The claim script over the names of `keys`.
+    /// The claim script over the names of `keys` (each name's keys in
+    /// Redis): it answers the positions of those another node holds.
     fn claiming<'a>(
         &'a self,
         keys: impl IntoIterator<Item = &'a Vec<String>>,
-    ) -> redis::ScriptInvocation<'a> {
+    ) -> ScriptInvocation<'a> {
         let mut invocation = self.claim.prepare_invoke();
         invocation.arg(&self.node).arg(self.ttl.as_millis() as u64);
         for keys in keys {
@@ -494,64 +357,72 @@ impl Redis {
         invocation
     }
 
-    async fn release(&mut self, name: &str, redis: &mut MultiplexedConnection) -> RedisResult<()> {
-        let Some(keys) = self.owned.remove(name) else { return Ok(()) };
+    /// The claim of `name` (keys in Redis) for `conn` got `lost`: the
+    /// answer for the room.
+    fn claimed(&mut self, conn: u64, name: String, keys: Vec<String>, lost: &[i64]) -> Bytes {
+        let ok = lost.is_empty();
+        if ok {
+            self.owned.insert(name.clone(), keys);
+        }
+        Notice::Claimed { conn, name, ok }.encode()
+    }
+
+    /// The release script for `name`, forgotten; `None` if it is not ours.
+    fn releasing(&mut self, name: &str) -> Option<ScriptInvocation<'_>> {
+        let keys = self.owned.remove(name)?;
         let mut invocation = self.release.prepare_invoke();
         invocation.arg(&self.node);
         for k in &keys {
             invocation.key(k);
         }
-        invocation.invoke_async::<()>(redis).await
+        Some(invocation)
     }
 
-    async fn release_all(&mut self, redis: &mut MultiplexedConnection) -> RedisResult<()> {
+    /// The refresh (the claim script over every name held) found the names
+    /// at positions `lost` another node's: forgotten, and the notices for
+    /// the room.
+    fn refreshed(&mut self, lost: &[usize]) -> Vec<Bytes> {
         let names: Vec<String> = self.owned.keys().cloned().collect();
-        for name in names {
-            self.release(&name, redis).await?;
-        }
-        Ok(())
-    }
-
-    /// Keeps this node's names alive; says [`Notice::Lost`] for those that
-    /// are another node's now.
-    async fn refresh(&mut self, redis: &mut MultiplexedConnection) -> RedisResult<()> {
-        if self.owned.is_empty() {
-            return Ok(());
-        }
-        let lost: Vec<usize> = self.claiming(self.owned.values()).invoke_async(redis).await?;
-        let names: Vec<String> = self.owned.keys().cloned().collect();
-        for i in lost {
-            let Some(name) = i.checked_sub(1).and_then(|i| names.get(i)) else { continue };
+        let lost = lost.iter().filter_map(|i| names.get(i.checked_sub(1)?));
+        lost.map(|name| {
             self.owned.remove(name);
             tracing::warn!("the name {} is another server's now", escape(name));
-            self.mailbox.send(Notice::Lost { name: name.clone() }.encode()).await;
-        }
-        Ok(())
+            Notice::Lost { name: name.clone() }.encode()
+        })
+        .collect()
     }
 
-    /// Reconnects with back-off, giving up the orders that come meanwhile;
-    /// `None` once the room is gone.
-    async fn reconnect(&mut self, exec: Exec) -> Option<Connected> {
-        let mut pause = FIRST_BACKOFF;
-        loop {
-            let until = Instant::now() + pause;
-            loop {
-                let order = async { Some(self.orders.recv().await.ok()) };
-                let wait = async {
-                    exec.sleep(until.saturating_duration_since(Instant::now())).await;
-                    None
-                };
-                match or(order, wait).await {
-                    Some(Some(order)) => self.give_up(order),
-                    Some(None) => return None,
-                    None => break,
+    /// Steps that cannot be carried out: publishes are counted; a claim is
+    /// not answered (the room claims again after [`Notice::Up`]); a
+    /// release forgets the name (its keys expire).
+    fn give_up(&mut self, steps: impl IntoIterator<Item = Step>) {
+        for step in steps {
+            match step {
+                Step::Publish(run) => self.dropped += run.len() as u64,
+                Step::Claim { .. } => {}
+                Step::Release(name) => {
+                    self.owned.remove(&name);
                 }
             }
-            match exec.timeout(CONNECT_TIMEOUT, self.connect()).await {
-                Ok(link) => return Some(link),
-                Err(e) => tracing::debug!("redis: {e}"),
-            }
-            pause = (pause * 2).min(MAX_BACKOFF);
         }
     }
+
+    /// The link is lost (`error`): logged.
+    fn lost(&self, error: &redis::RedisError) {
+        tracing::warn!("redis lost ({error}): chat stays local until it is back");
+    }
+
+    /// The link is back: logged, with what was dropped meanwhile.
+    fn back(&mut self) {
+        tracing::info!("redis is back");
+        if self.dropped > 0 {
+            let n = std::mem::take(&mut self.dropped);
+            tracing::warn!("{n} messages could not reach redis while it was lost (dropped)");
+        }
+    }
+}
+
+/// The pauses between reconnections: 100 ms, doubling to 5 s.
+fn backoff() -> impl Iterator<Item = Duration> {
+    std::iter::successors(Some(FIRST_BACKOFF), |p| Some((*p * 2).min(MAX_BACKOFF)))
 }
