@@ -32,14 +32,14 @@ const REDIS_START: Duration = Duration::from_secs(10);
 
 /// A `redis-server` of our own on a loopback port, persistence off;
 /// killed on drop.
-struct Redis {
+pub(crate) struct Redis {
     child: Option<Child>,
     port: u16,
 }
 
 impl Redis {
     /// One on a free port.
-    fn start() -> Redis {
+    pub(crate) fn start() -> Redis {
         Redis::start_on(free_port())
     }
 
@@ -73,7 +73,7 @@ impl Redis {
         s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
