@@ -109,6 +109,24 @@ fn node(rt: &'static str, redis: &Redis) -> Server {
     Server::start(rt, &["chat", "serve", "--redis", &redis.url(), "--node-ttl", "1"])
 }
 
+/// A Redis, `servers` servers on it and `members` (server, name) joined,
+/// each one's list showing them all.
+fn room<const N: usize>(
+    rt: &'static str,
+    servers: usize,
+    members: [(usize, &str); N],
+) -> (Redis, Vec<Server>, [Client; N]) {
+    let redis = Redis::start();
+    let servers: Vec<Server> = (0..servers).map(|_| node(rt, &redis)).collect();
+    let mut clients = members.map(|(i, name)| Client::join(&servers[i], name));
+    let mut names: Vec<&str> = members.iter().map(|m| m.1).collect();
+    names.sort();
+    for c in &mut clients {
+        until_users(c, &names);
+    }
+    (redis, servers, clients)
+}
+
 /// Asks `c` for the member list until it is `want` (the room has settled
 /// across the servers), within [`IO_TIMEOUT`]; the `joined` lines that
 /// come meanwhile are skipped.
@@ -151,16 +169,8 @@ fn join_when_free(server: &Server, name: &str) -> Client {
 }
 
 fn one_room_across_two_servers(rt: &'static str) {
-    let redis = Redis::start();
-    let (a, b) = (node(rt, &redis), node(rt, &redis));
-    let mut alice = Client::join(&a, "alice");
-    let mut bob = Client::join(&b, "bob");
-    let mut carol = Client::join(&b, "carol");
-    let all = ["alice", "bob", "carol"];
-    for c in [&mut alice, &mut bob, &mut carol] {
-        until_users(c, &all);
-    }
-
+    let members = [(0, "alice"), (1, "bob"), (1, "carol")];
+    let (_redis, servers, [mut alice, mut bob, mut carol]) = room(rt, 2, members);
     alice.say("hi all");
     bob.expect(&message("alice", "hi all"));
     carol.expect(&message("alice", "hi all"));
@@ -186,8 +196,7 @@ fn one_room_across_two_servers(rt: &'static str) {
     until_users(&mut alice, &["alice", "carol"]);
     alice.expect_quiet();
     carol.expect_quiet();
-    a.stop();
-    b.stop();
+    servers.into_iter().for_each(|s| drop(s.stop()));
 }
 
 fn names_are_unique_across_servers(rt: &'static str) {
@@ -214,16 +223,8 @@ fn names_are_unique_across_servers(rt: &'static str) {
 
 fn messages_keep_their_order(rt: &'static str) {
     const N: usize = 300;
-    let redis = Redis::start();
-    let (a, b) = (node(rt, &redis), node(rt, &redis));
-    let mut alice = Client::join(&a, "alice");
-    let mut dave = Client::join(&a, "dave");
-    let mut bob = Client::join(&b, "bob");
-    let mut carol = Client::join(&b, "carol");
-    let all = ["alice", "bob", "carol", "dave"];
-    for c in [&mut alice, &mut bob, &mut carol, &mut dave] {
-        until_users(c, &all);
-    }
+    let members = [(0, "alice"), (0, "dave"), (1, "bob"), (1, "carol")];
+    let (_redis, servers, [mut alice, mut dave, mut bob, mut carol]) = room(rt, 2, members);
     // In bursts of many frames per write, and one by one.
     let frames: Vec<String> = (0..N).map(|i| say_frame(&format!("m{i}"))).collect();
     for chunk in frames[..N / 2].chunks(30) {
@@ -238,19 +239,13 @@ fn messages_keep_their_order(rt: &'static str) {
         }
     }
     bob.expect_quiet();
-    a.stop();
-    b.stop();
+    servers.into_iter().for_each(|s| drop(s.stop()));
 }
 
 fn three_servers(rt: &'static str) {
-    let redis = Redis::start();
-    let servers = [node(rt, &redis), node(rt, &redis), node(rt, &redis)];
     let names = ["a", "b", "c"];
-    let mut members: Vec<Client> =
-        servers.iter().zip(names).map(|(s, n)| Client::join(s, n)).collect();
-    for m in &mut members {
-        until_users(m, &names);
-    }
+    let (_redis, servers, members) = room(rt, 3, [(0, "a"), (1, "b"), (2, "c")]);
+    let mut members = Vec::from(members);
     for (i, from) in names.iter().enumerate() {
         members[i].say(&format!("from {from}"));
         for (j, m) in members.iter_mut().enumerate() {
@@ -266,22 +261,15 @@ fn three_servers(rt: &'static str) {
     b.shutdown_write();
     members[0].expect(&left("b"));
     members[1].expect(&left("b"));
-    for s in servers {
-        s.stop();
-    }
+    servers.into_iter().for_each(|s| drop(s.stop()));
 }
 
 fn a_killed_server_leaves_the_room(rt: &'static str) {
-    let redis = Redis::start();
-    let (a, b) = (node(rt, &redis), node(rt, &redis));
-    let mut alice = Client::join(&a, "alice");
-    let mut carol = Client::join(&a, "carol");
-    let mut bob = Client::join(&b, "bob");
-    for c in [&mut alice, &mut carol, &mut bob] {
-        until_users(c, &["alice", "bob", "carol"]);
-    }
+    let members = [(0, "alice"), (0, "carol"), (1, "bob")];
+    let (_redis, mut servers, [_alice, _carol, mut bob]) = room(rt, 2, members);
     let killed = Instant::now();
-    drop(a); // SIGKILL
+    drop(servers.remove(0)); // SIGKILL
+    let b = servers.remove(0);
     let mut gone = [bob.line(), bob.line()];
     gone.sort();
     assert_eq!(gone, [left("alice"), left("carol")]);
@@ -295,15 +283,9 @@ fn a_killed_server_leaves_the_room(rt: &'static str) {
 }
 
 fn redis_restarts_mid_chat(rt: &'static str) {
-    let mut redis = Redis::start();
-    let (a, b) = (node(rt, &redis), node(rt, &redis));
-    let mut alice = Client::join(&a, "alice");
-    let mut carol = Client::join(&a, "carol");
-    let mut bob = Client::join(&b, "bob");
-    let all = ["alice", "bob", "carol"];
-    for c in [&mut alice, &mut carol, &mut bob] {
-        until_users(c, &all);
-    }
+    let members = [(0, "alice"), (0, "carol"), (1, "bob")];
+    let (mut redis, mut servers, [mut alice, mut carol, mut bob]) = room(rt, 2, members);
+    let (a, b) = (servers.remove(0), servers.remove(0));
     redis.kill();
     // Local chat goes on.
     alice.say("during");
@@ -357,7 +339,7 @@ fn redis_restarts_mid_chat(rt: &'static str) {
             assert!(churn.contains(&line), "unexpected {line:?}");
         }
     }
-    until_users(&mut bob, &all);
+    until_users(&mut bob, &["alice", "bob", "carol"]);
     let log = a.stop();
     assert!(log.contains("redis lost"), "the loss is logged: {log}");
     assert!(log.contains("could not reach"), "the drop is logged: {log}");

@@ -422,6 +422,16 @@ impl Redis {
     }
 }
 
+/// Says on `ready` how the first connection went; the link if it is up.
+fn first<T>(ready: Ready, connected: RedisResult<T>) -> Option<T> {
+    let (said, link) = match connected {
+        Ok(link) => (Ok(()), Some(link)),
+        Err(e) => (Err(e), None),
+    };
+    let _ = ready.send(said);
+    link
+}
+
 /// The pauses between reconnections: 100 ms, doubling to 5 s.
 fn backoff() -> impl Iterator<Item = Duration> {
     std::iter::successors(Some(FIRST_BACKOFF), |p| Some((*p * 2).min(MAX_BACKOFF)))

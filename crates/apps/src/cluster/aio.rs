@@ -12,7 +12,7 @@ use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use redis::{AsyncConnectionConfig, RedisResult};
 use sansnet_proto::chat::cluster::{Notice, ToCluster, from_channel};
 
-use super::{BATCH, CONNECT_TIMEOUT, Ready, Redis, Step, backoff, steps};
+use super::{BATCH, CONNECT_TIMEOUT, Ready, Redis, Step, backoff, first, steps};
 
 /// Runs the bridge on a current-thread tokio runtime (`tokio`) or on
 /// async-io, until the room is gone.
@@ -80,14 +80,8 @@ enum Wake {
 
 impl Redis {
     async fn run(mut self, exec: Exec, orders: async_channel::Receiver<ToCluster>, ready: Ready) {
-        let mut link = match exec.timeout(CONNECT_TIMEOUT, self.connect()).await {
-            Ok(link) => link,
-            Err(e) => {
-                let _ = ready.send(Err(e));
-                return;
-            }
-        };
-        let _ = ready.send(Ok(()));
+        let connected = exec.timeout(CONNECT_TIMEOUT, self.connect()).await;
+        let Some(mut link) = first(ready, connected) else { return };
         loop {
             if !self.mailbox.send(Notice::Up.encode()).await {
                 break;

@@ -13,7 +13,7 @@ use std::time::Instant;
 use redis::{Connection, RedisError, RedisResult};
 use sansnet_proto::chat::cluster::{Notice, ToCluster, from_channel};
 
-use super::{BATCH, CONNECT_TIMEOUT, POLL, Ready, Redis, Step, backoff, steps};
+use super::{BATCH, CONNECT_TIMEOUT, POLL, Ready, Redis, Step, backoff, first, steps};
 
 /// What the bridge's thread hears.
 #[derive(Debug)]
@@ -53,14 +53,7 @@ pub(super) fn run(
 ) {
     let mut redis = Blocking(redis);
     let mut generation = 0;
-    let mut link = match redis.connect(&feed, generation) {
-        Ok(link) => link,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    let _ = ready.send(Ok(()));
+    let Some(mut link) = first(ready, redis.connect(&feed, generation)) else { return };
     loop {
         if !redis.mailbox.send_blocking(Notice::Up.encode()) {
             break;
