@@ -25,6 +25,7 @@ per_runtime!(
     a_killed_server_leaves_the_room,
     redis_restarts_mid_chat,
     redis_unreachable_at_start,
+    a_stopped_server_says_goodbye,
     a_name_taken_over_in_redis_is_lost,
     #[ignore = "core bug: on Notice::Lost the room closes the member without publishing its left"]
     a_lost_name_leaves_the_other_servers,
@@ -301,6 +302,23 @@ fn a_killed_server_leaves_the_room(rt: &'static str) {
     let mut alice2 = join_when_free(&b, "alice");
     bob.expect(&joined("alice"));
     until_users(&mut alice2, &["alice", "bob"]);
+    b.stop();
+}
+
+/// A server stopped gracefully tells the others its members left at
+/// once (not after the ttl, 10 s here) and gives their names back.
+fn a_stopped_server_says_goodbye(rt: &'static str) {
+    let redis = Redis::start();
+    let args = ["chat", "serve", "--redis", &redis.url()];
+    let (a, b) = (Server::start(rt, &args), Server::start(rt, &args));
+    let _alice = Client::join(&a, "alice");
+    let mut bob = Client::join(&b, "bob");
+    until_users(&mut bob, &["alice", "bob"]);
+    a.stop();
+    bob.expect(&left("alice"));
+    let mut alice = Client::connect(&b, "alice");
+    alice.send(join_frame("alice"));
+    alice.expect(&joined("alice"));
     b.stop();
 }
 
