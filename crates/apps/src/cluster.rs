@@ -436,3 +436,38 @@ fn first<T>(ready: Ready, connected: RedisResult<T>) -> Option<T> {
 fn backoff() -> impl Iterator<Item = Duration> {
     std::iter::successors(Some(FIRST_BACKOFF), |p| Some((*p * 2).min(MAX_BACKOFF)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sansnet_proto::ConnId;
+
+    #[test]
+    fn consecutive_publishes_go_in_one_round_trip() {
+        let publish = |s: &'static str| ToCluster::Publish(Bytes::from_static(s.as_bytes()));
+        let claim = ToCluster::Claim { conn: ConnId(7), name: "a".into(), keys: vec!["a".into()] };
+        let orders = [publish("1"), publish("2"), claim, publish("3"), publish("4")];
+        let steps: Vec<Step> =
+            steps(orders.into_iter().chain([ToCluster::Release { name: "a".into() }])).into();
+        assert!(matches!(&steps[..], [
+            Step::Publish(p12),
+            Step::Claim { conn: 7, .. },
+            Step::Publish(p34),
+            Step::Release(a),
+        ] if p12.len() == 2 && p34.len() == 2 && a == "a"));
+    }
+
+    #[test]
+    fn backoff_doubles_to_five_seconds() {
+        let pauses: Vec<u128> = backoff().take(8).map(|d| d.as_millis()).collect();
+        assert_eq!(pauses, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+    }
+
+    #[test]
+    fn node_ids_are_eight_hex_digits() {
+        let id = random_node_id();
+        assert_eq!(id.len(), 8);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+        assert_ne!(random(), random());
+    }
+}

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
-use futures_lite::future::or;
+use futures_lite::future::{or, race};
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use redis::{AsyncConnectionConfig, RedisResult};
 use sansnet_proto::chat::cluster::{Notice, ToCluster, from_channel};
@@ -133,6 +133,8 @@ impl Redis {
                 self.refresh(&mut link.commands).await?;
                 next = Instant::now() + every;
             }
+            // Raced (the first polled at random): a flood of envelopes
+            // heard does not hold back the room's orders, nor the reverse.
             let wake = {
                 let heard = async { Wake::Heard(link.heard.next().await) };
                 let order = async { Wake::Order(orders.recv().await.ok()) };
@@ -140,7 +142,7 @@ impl Redis {
                     exec.sleep(next.saturating_duration_since(Instant::now())).await;
                     Wake::Refresh
                 };
-                or(heard, or(order, tick)).await
+                race(heard, race(order, tick)).await
             };
             match wake {
                 Wake::Heard(Some(msg)) => {
