@@ -16,7 +16,7 @@
 //!   [`Notice::Lost`].
 //! - [`ToCluster::Release`]: deletes the name's keys that are still ours.
 //! - What arrives on the channel goes to the room through its
-//!   [`Mailbox`], as [`from_channel`] bytes; the link's state as
+//!   [`Mailbox`], as [`from_channel`](sansnet_proto::chat::cluster::from_channel) bytes; the link's state as
 //!   [`Notice::Up`] (connected and subscribed) and [`Notice::Down`].
 //!
 //! When Redis goes away the bridge says [`Notice::Down`], reconnects with
