@@ -20,6 +20,7 @@ use crate::support::{IO_TIMEOUT, Server, per_runtime, run_bounded, sansnet_bin};
 per_runtime!(
     one_room_across_two_servers,
     names_are_unique_across_servers,
+    one_name_claimed_at_once_on_two_servers,
     messages_keep_their_order,
     three_servers,
     a_killed_server_leaves_the_room,
@@ -240,6 +241,25 @@ fn names_are_unique_across_servers(rt: &'static str) {
     again.send(join_frame("Alice"));
     again.expect_error("name_taken");
     alice2.expect_quiet();
+    a.stop();
+    b.stop();
+}
+
+/// The same name (or look-alikes) asked for on two servers at once: one
+/// gets it, the other `name_taken` (the claim is one Lua script).
+fn one_name_claimed_at_once_on_two_servers(rt: &'static str) {
+    let redis = Redis::start();
+    let (a, b) = (node(rt, &redis), node(rt, &redis));
+    for (i, (x, y)) in [("zed", "zed"), ("Eve", "eve"), ("ann", "ANN")].into_iter().enumerate() {
+        let (mut on_a, mut on_b) = (Client::connect(&a, "on a"), Client::connect(&b, "on b"));
+        on_a.send(join_frame(x));
+        on_b.send(join_frame(y));
+        let (got_a, got_b) = (on_a.line(), on_b.line());
+        let won = [got_a == joined(x), got_b == joined(y)];
+        assert_eq!(won.iter().filter(|w| **w).count(), 1, "{i}: {got_a} / {got_b}");
+        let lost = if won[0] { got_b } else { got_a };
+        assert!(lost.contains(r#""code":"name_taken""#), "{i}: {lost}");
+    }
     a.stop();
     b.stop();
 }
