@@ -28,9 +28,8 @@ pub fn serve<R: Transport>(
     shutdown: &Shutdown,
     limits: Limits,
     tls: Option<&ServerTls>,
-    cluster: Option<Bridge>,
+    mut cluster: Option<Bridge>,
 ) -> io::Result<()> {
-    let mut cluster = cluster;
     let (room, link, mail) = match &mut cluster {
         None => (Room::new(limits), None, Mail::none()),
         Some(b) => (Room::clustered(limits, b.cluster()), Some(b.link()), b.take_mail()),
