@@ -63,7 +63,7 @@ const QUIET: Duration = Duration::from_millis(120);
 /// `s` as a JSON string, escaped as serde_json does: `"`, `\` and the C0
 /// controls (`\n`, `\r`, `\t`, `\b`, `\f`, else `\u00XX`); everything else,
 /// non-ASCII included, as is.
-fn json_str(s: &str) -> String {
+pub(crate) fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -84,28 +84,28 @@ fn json_str(s: &str) -> String {
 }
 
 /// `["a","b"]`.
-fn json_list(names: &[&str]) -> String {
+pub(crate) fn json_list(names: &[&str]) -> String {
     let items: Vec<String> = names.iter().map(|n| json_str(n)).collect();
     format!("[{}]", items.join(","))
 }
 
 /// The `joined` event line (without its `\n`).
-fn joined(name: &str) -> String {
+pub(crate) fn joined(name: &str) -> String {
     format!(r#"{{"type":"joined","username":{}}}"#, json_str(name))
 }
 
 /// The `left` event line.
-fn left(name: &str) -> String {
+pub(crate) fn left(name: &str) -> String {
     format!(r#"{{"type":"left","username":{}}}"#, json_str(name))
 }
 
 /// The `message` event line of a broadcast.
-fn message(from: &str, content: &str) -> String {
+pub(crate) fn message(from: &str, content: &str) -> String {
     format!(r#"{{"type":"message","from":{},"content":{}}}"#, json_str(from), json_str(content))
 }
 
 /// The `message` event line of a directed message.
-fn directed(from: &str, content: &str, to: &[&str]) -> String {
+pub(crate) fn directed(from: &str, content: &str, to: &[&str]) -> String {
     format!(
         r#"{{"type":"message","from":{},"content":{},"to":{}}}"#,
         json_str(from),
@@ -115,17 +115,17 @@ fn directed(from: &str, content: &str, to: &[&str]) -> String {
 }
 
 /// The `users` event line.
-fn users(names: &[&str]) -> String {
+pub(crate) fn users(names: &[&str]) -> String {
     format!(r#"{{"type":"users","users":{}}}"#, json_list(names))
 }
 
 /// A compact `{"username":...}` frame.
-fn join_frame(name: &str) -> String {
+pub(crate) fn join_frame(name: &str) -> String {
     format!(r#"{{"username":{}}}"#, json_str(name))
 }
 
 /// A compact `{"content":...}` frame.
-fn say_frame(content: &str) -> String {
+pub(crate) fn say_frame(content: &str) -> String {
     format!(r#"{{"content":{}}}"#, json_str(content))
 }
 
@@ -148,7 +148,7 @@ fn the_expected_lines_are_the_contract() {
 /// A raw chat client over TCP: writes bytes, reads NDJSON event lines.
 /// Reads are bounded by the socket's timeout ([`IO_TIMEOUT`]); the buffer
 /// is consumed from an offset, so reading many short lines stays linear.
-struct Client {
+pub(crate) struct Client {
     stream: TcpStream,
     buf: Vec<u8>,
     /// Where the unread bytes start in `buf`.
@@ -166,18 +166,18 @@ impl Client {
     }
 
     /// A new connection to `server` that has not joined.
-    fn connect(server: &Server, name: &str) -> Client {
+    pub(crate) fn connect(server: &Server, name: &str) -> Client {
         Client::connect_to(server.tcp_addr(), name)
     }
 
     /// A new connection to `addr` (loopback) that has not joined.
-    fn connect_to(addr: SocketAddr, name: &str) -> Client {
+    pub(crate) fn connect_to(addr: SocketAddr, name: &str) -> Client {
         Client::new(support::tcp_connect(addr), name)
     }
 
     /// Connects and joins as `name` (compact frame, no newline), checking
     /// the first event is its own `joined`.
-    fn join(server: &Server, name: &str) -> Client {
+    pub(crate) fn join(server: &Server, name: &str) -> Client {
         let mut c = Client::connect(server, name);
         c.send(join_frame(name));
         c.expect(&joined(name));
@@ -186,7 +186,7 @@ impl Client {
 
     /// Writes `bytes` in one `write_all`.
     #[track_caller]
-    fn send(&mut self, bytes: impl AsRef<[u8]>) {
+    pub(crate) fn send(&mut self, bytes: impl AsRef<[u8]>) {
         if let Err(e) = self.stream.write_all(bytes.as_ref()) {
             panic!("{}: send: {e}", self.name);
         }
@@ -194,7 +194,7 @@ impl Client {
 
     /// Broadcasts `content`.
     #[track_caller]
-    fn say(&mut self, content: &str) {
+    pub(crate) fn say(&mut self, content: &str) {
         self.send(say_frame(content));
     }
 
@@ -214,7 +214,7 @@ impl Client {
     }
 
     /// Ends our side (the server sees end of stream).
-    fn shutdown_write(&self) {
+    pub(crate) fn shutdown_write(&self) {
         self.stream.shutdown(Shutdown::Write).expect("shutdown");
     }
 
@@ -247,7 +247,7 @@ impl Client {
     /// The next event line, without its `\n`; panics on a timeout, the
     /// end of the stream, a `\r` or non-UTF-8.
     #[track_caller]
-    fn line(&mut self) -> String {
+    pub(crate) fn line(&mut self) -> String {
         let deadline = Instant::now() + IO_TIMEOUT;
         let mut scanned = 0; // bytes after `pos` known to hold no newline
         loop {
@@ -278,7 +278,7 @@ impl Client {
 
     /// Asserts the next line is exactly `want`.
     #[track_caller]
-    fn expect(&mut self, want: &str) {
+    pub(crate) fn expect(&mut self, want: &str) {
         let got = self.line();
         assert_eq!(got, want, "{}: unexpected event", self.name);
     }
@@ -286,7 +286,7 @@ impl Client {
     /// Asserts the next line is an `error` event with `code`, keys in the
     /// contract's order; returns its message.
     #[track_caller]
-    fn expect_error(&mut self, code: &str) -> String {
+    pub(crate) fn expect_error(&mut self, code: &str) -> String {
         let line = self.line();
         let prefix = format!(r#"{{"type":"error","code":"{code}","message":""#);
         assert!(
@@ -303,10 +303,31 @@ impl Client {
         }
     }
 
+    /// The next event line if one starts arriving within `wait`.
+    #[track_caller]
+    pub(crate) fn line_within(&mut self, wait: Duration) -> Option<String> {
+        if !self.buf[self.pos..].contains(&b'\n') {
+            self.stream.set_read_timeout(Some(wait)).expect("read timeout");
+            let r = self.fill();
+            self.stream.set_read_timeout(Some(IO_TIMEOUT)).expect("read timeout");
+            match r {
+                Err(e)
+                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                {
+                    return None;
+                }
+                Ok(0) => panic!("{}: closed while waiting for a line", self.name),
+                Ok(_) => {}
+                Err(e) => panic!("{}: waiting for a line: {e}", self.name),
+            }
+        }
+        Some(self.line())
+    }
+
     /// Asserts nothing arrives (nothing buffered, and a short read times
     /// out): the connection is open and quiet.
     #[track_caller]
-    fn expect_quiet(&mut self) {
+    pub(crate) fn expect_quiet(&mut self) {
         assert_eq!(self.unread(), "", "{}: unexpected bytes", self.name);
         self.stream.set_read_timeout(Some(QUIET)).expect("read timeout");
         let r = self.fill();
@@ -321,7 +342,7 @@ impl Client {
 
     /// Asserts the server closes the connection with nothing more to say.
     #[track_caller]
-    fn expect_closed(&mut self) {
+    pub(crate) fn expect_closed(&mut self) {
         assert_eq!(self.unread(), "", "{}: unread bytes before the close", self.name);
         match self.fill() {
             Ok(0) => {}

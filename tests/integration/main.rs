@@ -2,6 +2,7 @@
 
 mod cert;
 mod chat;
+mod cluster;
 mod file;
 mod fuzz_replay;
 mod http_core;

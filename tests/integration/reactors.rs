@@ -57,6 +57,18 @@ fn tokio_runs_no_async_io_thread() {
     assert!(!names.iter().any(|t| t == "async-io"), "chat on tokio: {names:?}");
     chat.stop();
 
+    // A chat server in a room across servers: its bridge to Redis runs
+    // on tokio too.
+    let redis = crate::cluster::Redis::start();
+    let chat = Server::start("tokio", &["chat", "serve", "--redis", &redis.url()]);
+    let mut member = chat.connect_tcp();
+    member.send(b"{\"username\":\"a\"}\n");
+    assert_eq!(member.read_line(), "{\"type\":\"joined\",\"username\":\"a\"}\n");
+    let names = threads(chat.pid());
+    assert!(names.iter().any(|t| t == "sansnet-redis"), "{names:?}");
+    assert!(!names.iter().any(|t| t == "async-io"), "chat --redis on tokio: {names:?}");
+    chat.stop();
+
     let echo = Server::start("tokio", &["echo"]);
     let mut conn = echo.connect_tcp();
     conn.send(b"ping\n");

@@ -23,6 +23,7 @@ per_runtime!(
     a_cut_request_gets_no_answer,
     chat_names_come_from_certificates,
     chat_over_tls_with_sansnet_join,
+    chat_over_tls_across_servers,
     file_transfer_over_mutual_tls,
     file_transfer_cut_without_close_notify_resumes,
     echo_with_openssl_and_send,
@@ -308,6 +309,27 @@ fn chat_names_come_from_certificates(rt: &'static str) {
     // truncation, announced as a departure.
     assert!(log.contains("TLS stream cut without close_notify"), "{log}");
     assert!(log.contains("alice left"), "{log}");
+}
+
+/// A TLS server in a room across servers (`--redis`): what its members
+/// say crosses to the others.
+fn chat_over_tls_across_servers(rt: &'static str) {
+    let pki = Pki::new(&["alice"]);
+    let redis = crate::cluster::Redis::start();
+    let cluster = ["--redis".to_owned(), redis.url()];
+    let tls =
+        start(rt, &["chat", "serve"], &[server_flags(&pki, false), cluster.to_vec()].concat());
+    let plain = Server::start(rt, &["chat", "serve", "--redis", &redis.url()]);
+    let mut bob = crate::chat::Client::join(&plain, "bob");
+    let port = tls.tcp_addr().port();
+    let messages = [r#"{"username":"alice"}"#, r#"{"content":"hi over tls"}"#];
+    let out = py_chat(port, &pki, None, &messages);
+    assert!(text(&out.stdout).starts_with(r#"{"type":"joined","username":"alice"}"#), "{out:?}");
+    bob.expect(r#"{"type":"joined","username":"alice"}"#);
+    bob.expect(r#"{"type":"message","from":"alice","content":"hi over tls"}"#);
+    bob.expect(r#"{"type":"left","username":"alice"}"#);
+    tls.stop();
+    plain.stop();
 }
 
 fn chat_over_tls_with_sansnet_join(rt: &'static str) {

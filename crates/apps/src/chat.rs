@@ -11,6 +11,7 @@ use sansnet_net::{
 use sansnet_proto::chat::{ClientMessage, ErrorCode, Event, Limits, Room, ServerEvent};
 use sansnet_proto::text::escape;
 
+use crate::cluster::Bridge;
 use crate::tls::{ClientTls, HubEvent, ServerTls, TlsHub};
 
 /// Serves a chat room with `limits` on `listener` over the runtime `R`
@@ -18,21 +19,39 @@ use crate::tls::{ClientTls, HubEvent, ServerTls, TlsHub};
 ///
 /// With `tls`, every connection speaks TLS, and where it requires client
 /// certificates a member's name is its certificate's common name
-/// (PROTOCOLS.md §5).
+/// (PROTOCOLS.md §5). With `cluster` (a [`Bridge`] already connected to
+/// Redis), the room is one room with every other server on it
+/// (PROTOCOLS.md §6).
 pub fn serve<R: Transport>(
     listener: Listener,
     config: &ServerConfig,
     shutdown: &Shutdown,
     limits: Limits,
     tls: Option<&ServerTls>,
+    mut cluster: Option<Bridge>,
 ) -> io::Result<()> {
-    let room = Room::new(limits);
-    match tls {
-        None => R::serve_hub(listener, config, shutdown, room, log_event, Mail::none()),
+    let (room, link, mail) = match &mut cluster {
+        None => (Room::new(limits), None, Mail::none()),
+        Some(b) => (Room::clustered(limits, b.cluster()), Some(b.link()), b.take_mail()),
+    };
+    let on_event = move |room: &mut Room, event: Event| match (event, &link) {
+        (Event::Cluster(order), Some(link)) => link.send(order),
+        (event, _) => log_event(room, event),
+    };
+    let served = match tls {
+        None => R::serve_hub(listener, config, shutdown, room, on_event, mail),
         Some(tls) => {
-            R::serve_hub(listener, config, shutdown, tls.hub(room), log_tls_event, Mail::none())
+            let on_event = move |hub: &mut TlsHub<Room>, event| match event {
+                HubEvent::Inner(e) => on_event(hub.inner_mut(), e),
+                e => log_tls_event(hub, e),
+            };
+            R::serve_hub(listener, config, shutdown, tls.hub(room), on_event, mail)
         }
-    }
+    };
+    // The bridge stops (and gives the room's names back) once the room
+    // is gone.
+    drop(cluster);
+    served
 }
 
 /// Logs one of the TLS room's events.
@@ -115,9 +134,32 @@ impl Member {
     }
 }
 
+/// `sansnet chat join`: joins at `endpoint` as [`Member::join`] does,
+/// then runs a terminal member ([`converse`]) on stdin and stdout.
+pub fn join_terminal(
+    endpoint: &Endpoint,
+    opts: &SocketOptions,
+    timeout: Duration,
+    name: &str,
+    tls: Option<&ClientTls>,
+) -> Result<(), MemberError> {
+    let (member, events) = Member::join(endpoint, opts, timeout, name, tls)
+        .map_err(|error| MemberError::Connect { endpoint: endpoint.to_string(), error })?;
+    let input = BufReader::new(io::stdin());
+    converse(member, events, name, input, &mut io::stdout(), &mut io::stderr())
+}
+
 /// How a terminal member's session ended badly.
 #[derive(Debug, thiserror::Error)]
 pub enum MemberError {
+    /// The connection could not be made.
+    #[error("cannot connect to {endpoint}: {error}")]
+    Connect {
+        /// Where.
+        endpoint: String,
+        /// Why.
+        error: io::Error,
+    },
     /// The connection failed (a reset, a TLS failure).
     #[error("reading from the server: {0}")]
     Read(io::Error),

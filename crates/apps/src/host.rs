@@ -49,10 +49,17 @@ pub fn keep_freed_memory() {
 
 /// The concurrency a scan can have under the descriptor limit `fd_limit`
 /// (as [`raise_fd_limit`] left it): `requested`, or what fits with
-/// [`RESERVED_FDS`] kept free.
+/// [`RESERVED_FDS`] kept free. Lowering it is logged (a warning).
 pub fn fit_concurrency(requested: usize, fd_limit: Option<u64>) -> usize {
     let fit = fd_limit.map_or(u64::MAX, |limit| limit.saturating_sub(RESERVED_FDS).max(1));
-    requested.min(usize::try_from(fit).unwrap_or(usize::MAX))
+    let fit = requested.min(usize::try_from(fit).unwrap_or(usize::MAX));
+    if fit < requested {
+        let limit = fd_limit.unwrap_or_default();
+        tracing::warn!(
+            "--concurrency {requested} lowered to {fit} (file-descriptor limit {limit})"
+        );
+    }
+    fit
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@
 //!   terminal member); [`oneshot`]: one message, one reply; [`lookup`]:
 //!   name lookup; [`units`]: sizes and durations as users type them
 //!   (`64K`, `0.5`).
+//! - [`cluster`]: one chat room across many servers, through Redis
+//!   (the bridge between a clustered room and Redis).
 //! - [`tls`]: TLS around any of them, from PEM files ([`tls::TlsOptions`]:
 //!   the settings a program was given, checked against its role).
 //! - [`host`]: process settings for a host of many connections.
@@ -51,6 +53,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub mod certs;
 pub mod chat;
+pub mod cluster;
 mod disk;
 pub mod echo;
 pub mod hello;

@@ -30,6 +30,14 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     parse_size_u64(s).and_then(|n| usize::try_from(n).map_err(|_| format!("{s:?} is too large")))
 }
 
+/// A size of at least one byte.
+pub fn parse_nonzero_size(s: &str) -> Result<usize, String> {
+    match parse_size(s)? {
+        0 => Err("the size must be at least one byte".into()),
+        n => Ok(n),
+    }
+}
+
 /// Seconds, possibly fractional: `10`, `0.5`.
 pub fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;

@@ -3,12 +3,11 @@
 //! The server is `sansnet_apps::chat`'s room on the chosen runtime, the
 //! client its blocking terminal member (`chat::converse`).
 
-use std::io;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
-use sansnet_apps::chat::{self, Member};
+use sansnet_apps::chat;
+use sansnet_apps::cluster::{Bridge, ClusterOptions};
 use sansnet_proto::chat::Limits;
 
 use crate::cli::{Cli, parse_secs, parse_size, parse_timeout};
@@ -64,6 +63,22 @@ pub(crate) struct ServeArgs {
     /// stalled.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "1")]
     pub(crate) sender_hold: Duration,
+
+    /// Be one room with every server on this Redis (`redis://HOST:PORT`).
+    #[arg(long, value_name = "URL")]
+    pub(crate) redis: Option<String>,
+
+    /// The room's name on Redis.
+    #[arg(long, value_name = "NAME", default_value = ClusterOptions::DEFAULT_ROOM, requires = "redis")]
+    pub(crate) room: String,
+
+    /// This server's id in the room [default: random].
+    #[arg(long, value_name = "ID", requires = "redis")]
+    pub(crate) node_id: Option<String>,
+
+    /// A server not heard from for this long is gone: its members leave.
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout, default_value = "10", requires = "redis")]
+    pub(crate) node_ttl: Duration,
 }
 
 /// `sansnet chat join` flags.
@@ -98,10 +113,12 @@ fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         .with_outbound_budget(args.outbound_budget)
         .with_announce_every(args.announce_every)
         .with_sender_hold(args.sender_hold);
-    let shutdown = sansnet_net::Shutdown::new();
+    let (room, id, ttl) = (&args.room, args.node_id.as_deref(), args.node_ttl);
+    let cluster = args.redis.as_ref().map(|url| ClusterOptions::new(url, room, id, ttl));
+    let bridge = cluster.as_ref().map(Bridge::start::<R>).transpose()?;
     let tls = plan.tls.clone();
-    server::run_with::<R>(plan, shutdown, |l, config, s| {
-        chat::serve::<R>(l, config, s, limits, tls.as_ref())
+    server::run_with::<R>(plan, sansnet_net::Shutdown::new(), |l, config, s| {
+        chat::serve::<R>(l, config, s, limits, tls.as_ref(), bridge)
     })
 }
 
@@ -109,9 +126,5 @@ fn join(cli: &Cli, args: &JoinArgs) -> anyhow::Result<()> {
     let endpoint = cli.socket.endpoint(args.addr.as_deref(), "127.0.0.1:8888")?;
     let tls = cli.tls.options().client(args.addr.as_deref(), Default::default())?;
     let opts = cli.socket.options();
-    let (member, events) = Member::join(&endpoint, &opts, args.timeout, &args.name, tls.as_ref())
-        .with_context(|| format!("cannot connect to {endpoint}"))?;
-    let input = io::BufReader::new(io::stdin());
-    chat::converse(member, events, &args.name, input, &mut io::stdout(), &mut io::stderr())?;
-    Ok(())
+    Ok(chat::join_terminal(&endpoint, &opts, args.timeout, &args.name, tls.as_ref())?)
 }

@@ -67,12 +67,6 @@ pub(crate) fn run<R: Transport>(
         .with_context(|| format!("cannot resolve {:?}", args.host))?;
     let (limit, asked) = (fd_limit, args.concurrency as usize);
     let concurrency = host::fit_concurrency(asked, limit);
-    if concurrency < asked {
-        let limit = limit.unwrap_or_default();
-        tracing::warn!(
-            "--concurrency {asked} lowered to {concurrency} (file-descriptor limit {limit})"
-        );
-    }
     let timeout = Duration::from_millis(args.timeout_ms);
     if cli.verbose > 0 {
         eprintln!(

@@ -18,9 +18,10 @@ use sansnet_net::{Shutdown, Transport};
 use sansnet_proto::file::Limits;
 use sansnet_proto::text::escape;
 
-use crate::cli::{Cli, parse_secs, parse_size, parse_size_u64, parse_timeout};
+use crate::cli::{Cli, parse_secs, parse_size_u64, parse_timeout};
 use crate::process;
 use crate::server::{self, Plan};
+use sansnet_apps::units::parse_nonzero_size;
 
 /// Where `file recv` listens by default.
 const DEFAULT_BIND: &str = "127.0.0.1:9000";
@@ -75,7 +76,7 @@ pub(crate) struct RecvArgs {
     /// suffixes): past it, the receiver stops reading until the disk
     /// catches up. With the 1 MiB read buffer, the memory one transfer may
     /// hold.
-    #[arg(long, value_name = "BYTES", value_parser = parse_buffered, default_value = "4M")]
+    #[arg(long, value_name = "BYTES", value_parser = parse_nonzero_size, default_value = "4M")]
     pub(crate) max_buffered: usize,
 
     /// Transfers in progress at once, past it `ERR no_space busy: ...`
@@ -91,14 +92,6 @@ pub(crate) struct RecvArgs {
     /// older ones are deleted (at start, hourly, and when offered again).
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "86400")]
     pub(crate) part_ttl: Duration,
-}
-
-/// `--max-buffered`: a size of at least one byte.
-fn parse_buffered(s: &str) -> Result<usize, String> {
-    match parse_size(s)? {
-        0 => Err("the receiver needs room for at least one byte".into()),
-        n => Ok(n),
-    }
 }
 
 /// The receiver's limits from the command line.
