@@ -32,11 +32,15 @@
 //! (`smol-comp`) for smol and async-std (so a tokio program starts no
 //! async-io reactor); its blocking client for std (and one more thread
 //! that reads the subscription). The room hands it its orders through an
-//! unbounded channel ([`Link::send`]): the room never waits for Redis.
+//! channel ([`Link::send`]): the room never waits for Redis. What waits
+//! in it for a Redis that cannot keep up is bounded: past
+//! [`MAX_BACKLOG`] bytes of envelopes, publishes are dropped (counted and
+//! logged); claims and releases always go.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime};
 
@@ -138,9 +142,34 @@ const BATCH: usize = 1024;
 /// How often the blocking subscriber looks whether it should stop.
 const POLL: Duration = Duration::from_millis(200);
 
+/// The most bytes of envelopes waiting for the bridge (a Redis slower than
+/// the room's members): past it, publishes are dropped.
+pub const MAX_BACKLOG: usize = 64 << 20;
+
 /// The room's end of the bridge: where its orders go.
 #[derive(Clone, Debug)]
-pub struct Link(Orders);
+pub struct Link(Orders, Arc<Backlog>);
+
+/// Envelopes handed to the bridge and not taken yet.
+#[derive(Debug, Default)]
+struct Backlog {
+    bytes: AtomicUsize,
+    dropped: AtomicU64,
+}
+
+impl Backlog {
+    /// The bridge took `orders` off the channel.
+    fn taken<'a>(&self, orders: impl IntoIterator<Item = &'a ToCluster>) {
+        let n: usize = orders
+            .into_iter()
+            .map(|o| match o {
+                ToCluster::Publish(data) => data.len(),
+                _ => 0,
+            })
+            .sum();
+        self.bytes.fetch_sub(n, Ordering::Relaxed);
+    }
+}
 
 /// The channel to the bridge's thread, as its driver reads it.
 #[derive(Clone, Debug)]
@@ -152,7 +181,18 @@ enum Orders {
 impl Link {
     /// Hands `order` to the bridge, without waiting.
     pub fn send(&self, order: ToCluster) {
-        // Unbounded: fails only once the bridge is gone.
+        if let ToCluster::Publish(data) = &order {
+            let backlog = &self.1;
+            if backlog.bytes.load(Ordering::Relaxed) + data.len() > MAX_BACKLOG {
+                let n = backlog.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!("redis cannot keep up: {n} messages not sent to other servers");
+                }
+                return;
+            }
+            backlog.bytes.fetch_add(data.len(), Ordering::Relaxed);
+        }
+        // Fails only once the bridge is gone.
         match &self.0 {
             Orders::Async(s) => {
                 let _ = s.try_send(order);
@@ -212,20 +252,22 @@ impl Bridge {
             owned: BTreeMap::new(),
             dropped: 0,
             mailbox,
+            backlog: Arc::default(),
             claim: Script::new(CLAIM),
             release: Script::new(RELEASE),
         };
+        let backlog = redis.backlog.clone();
         let (ready_in, ready) = mpsc::sync_channel(1);
         let (link, run): (Link, Box<dyn FnOnce() + Send>) = if R::NAME == "std" {
             let (orders_in, orders) = mpsc::channel();
             let feed = orders_in.clone();
             let run = move || blocking::run(redis, orders, feed, ready_in);
-            (Link(Orders::Blocking(orders_in)), Box::new(run))
+            (Link(Orders::Blocking(orders_in), backlog), Box::new(run))
         } else {
             let (orders_in, orders) = async_channel::unbounded();
             let tokio = R::NAME == "tokio";
             let run = move || aio::run(redis, tokio, orders, ready_in);
-            (Link(Orders::Async(orders_in)), Box::new(run))
+            (Link(Orders::Async(orders_in), backlog), Box::new(run))
         };
         let thread = thread::Builder::new()
             .name("sansnet-redis".into())
@@ -316,11 +358,19 @@ struct Redis {
     /// Publishes lost with the link, not yet logged.
     dropped: u64,
     mailbox: Mailbox,
+    /// What waits in the channel from the room.
+    backlog: Arc<Backlog>,
     claim: Script,
     release: Script,
 }
 
 impl Redis {
+    /// Orders taken off the room's channel, as round trips.
+    fn take(&self, orders: Vec<ToCluster>) -> VecDeque<Step> {
+        self.backlog.taken(&orders);
+        steps(orders)
+    }
+
     /// How long an answer may take before the link counts as lost.
     fn response_timeout(&self) -> Duration {
         self.ttl.max(Duration::from_secs(1))
@@ -441,6 +491,27 @@ fn backoff() -> impl Iterator<Item = Duration> {
 mod tests {
     use super::*;
     use sansnet_proto::ConnId;
+
+    #[test]
+    fn a_redis_that_cannot_keep_up_costs_bounded_memory() {
+        let (tx, rx) = async_channel::unbounded();
+        let link = Link(Orders::Async(tx), Arc::default());
+        let mib = Bytes::from(vec![b'x'; 1 << 20]);
+        for _ in 0..(MAX_BACKLOG >> 20) + 3 {
+            link.send(ToCluster::Publish(mib.clone()));
+        }
+        assert_eq!(rx.len(), MAX_BACKLOG >> 20, "publishes past the backlog are dropped");
+        assert_eq!(link.1.dropped.load(Ordering::Relaxed), 3);
+        // Claims and releases always go.
+        link.send(ToCluster::Release { name: "a".into() });
+        assert_eq!(rx.len(), (MAX_BACKLOG >> 20) + 1);
+        // Once the bridge takes some, publishes go again.
+        let first = rx.try_recv().expect("an order");
+        link.1.taken([&first]);
+        link.send(ToCluster::Publish(mib));
+        assert_eq!(rx.len(), (MAX_BACKLOG >> 20) + 1);
+        assert_eq!(link.1.dropped.load(Ordering::Relaxed), 3);
+    }
 
     #[test]
     fn consecutive_publishes_go_in_one_round_trip() {

@@ -12,7 +12,7 @@ use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use redis::{AsyncConnectionConfig, RedisResult};
 use sansnet_proto::chat::cluster::{Notice, ToCluster, from_channel};
 
-use super::{BATCH, CONNECT_TIMEOUT, Ready, Redis, Step, backoff, first, steps};
+use super::{BATCH, CONNECT_TIMEOUT, Ready, Redis, Step, backoff, first};
 
 /// Runs the bridge on a current-thread tokio runtime (`tokio`) or on
 /// async-io, until the room is gone.
@@ -172,7 +172,7 @@ impl Redis {
         orders: Vec<ToCluster>,
         conn: &mut MultiplexedConnection,
     ) -> RedisResult<()> {
-        let mut steps = steps(orders);
+        let mut steps = self.take(orders);
         while let Some(step) = steps.pop_front() {
             if let Err(e) = self.step(&step, conn).await {
                 self.give_up(std::iter::once(step).chain(steps));
@@ -236,7 +236,10 @@ impl Redis {
                     None
                 };
                 match or(order, wait).await {
-                    Some(Some(order)) => self.give_up(steps([order])),
+                    Some(Some(order)) => {
+                        let taken = self.take(vec![order]);
+                        self.give_up(taken)
+                    }
                     Some(None) => return None,
                     None => break,
                 }

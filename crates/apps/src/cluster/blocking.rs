@@ -13,7 +13,7 @@ use std::time::Instant;
 use redis::{Connection, RedisError, RedisResult};
 use sansnet_proto::chat::cluster::{Notice, ToCluster, from_channel};
 
-use super::{BATCH, CONNECT_TIMEOUT, POLL, Ready, Redis, Step, backoff, first, steps};
+use super::{BATCH, CONNECT_TIMEOUT, POLL, Ready, Redis, Step, backoff, first};
 
 /// What the bridge's thread hears.
 #[derive(Debug)]
@@ -191,7 +191,7 @@ impl Blocking {
     /// Carries out `orders` in order. When the link breaks, the rest are
     /// given up.
     fn carry_out(&mut self, orders: Vec<ToCluster>, conn: &mut Connection) -> RedisResult<()> {
-        let mut steps = steps(orders);
+        let mut steps = self.take(orders);
         while let Some(step) = steps.pop_front() {
             if let Err((step, e)) = self.step(step, conn) {
                 self.give_up(std::iter::once(step).chain(steps));
@@ -246,7 +246,10 @@ impl Blocking {
             let until = Instant::now() + pause;
             loop {
                 match inputs.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                    Ok(Input::Order(order)) => self.give_up(steps([order])),
+                    Ok(Input::Order(order)) => {
+                        let taken = self.take(vec![order]);
+                        self.give_up(taken)
+                    }
                     Ok(Input::Lost(..)) => {}
                     Ok(Input::Stop) | Err(RecvTimeoutError::Disconnected) => return None,
                     Err(RecvTimeoutError::Timeout) => break,
