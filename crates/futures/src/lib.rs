@@ -481,7 +481,17 @@ where
         // Shutdown first: while readers keep the inbox full, a message is
         // always ready and the later branches would never be polled.
         match future::or(stop, future::or(msg, future::or(accept, timer))).await {
-            Wait::Msg(m) => host.handle(clock.now(), m),
+            Wait::Msg(m) => {
+                // What is already queued goes in before the next flush, so
+                // that a burst (mail from other nodes, say) costs each
+                // member one write, not one per message.
+                let now = clock.now();
+                host.handle(now, m);
+                for _ in 1..HubHost::<H>::BURST {
+                    let Ok(m) = inbox.try_recv() else { break };
+                    host.handle(now, m);
+                }
+            }
             Wait::Timer => {}
             Wait::Stop => {
                 listener = None; // stop accepting: new clients are refused

@@ -520,6 +520,12 @@ impl<H: Hub> HubHost<H> {
         }
     }
 
+    /// How many queued messages a driver feeds in a row before the next
+    /// [`step`](Self::step) (which flushes): a burst of n messages to m
+    /// members then costs m writes, not n x m, while timers and accepts
+    /// still get their turn.
+    pub const BURST: usize = 256;
+
     /// How often a stopping host with no deadline looks whether its grace
     /// period is over.
     pub const STOP_POLL: Duration = Duration::from_millis(20);

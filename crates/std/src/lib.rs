@@ -420,19 +420,31 @@ where
             }
             HubStep::Wait { until: None } => Duration::from_secs(3600),
         };
-        match inbox.recv_timeout(wait) {
-            Ok(Some(m)) => host.handle(clock.now(), m),
-            Ok(None) => {
-                host.stop(clock.now(), config.grace);
-                // Stop accepting: once both threads are done with it, the
-                // listening socket closes (and a Unix socket's file goes).
-                if let Some((acceptor, waker)) = threads.take() {
-                    let _ = waker.join();
-                    let _ = acceptor.join();
+        // A burst of queued messages goes in before the next flush (see
+        // HubHost::BURST).
+        let mut next = Some(inbox.recv_timeout(wait));
+        let mut fed = 0;
+        while let Some(got) = next.take() {
+            match got {
+                Ok(Some(m)) => {
+                    host.handle(clock.now(), m);
+                    fed += 1;
+                    if fed < HubHost::<H>::BURST {
+                        next = inbox.try_recv().ok().map(Ok);
+                    }
                 }
+                Ok(None) => {
+                    host.stop(clock.now(), config.grace);
+                    // Stop accepting: once both threads are done with it, the
+                    // listening socket closes (and a Unix socket's file goes).
+                    if let Some((acceptor, waker)) = threads.take() {
+                        let _ = waker.join();
+                        let _ = acceptor.join();
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
         }
     }
 }
