@@ -330,6 +330,19 @@ fn a_stopped_server_says_goodbye(rt: &'static str) {
     let redis = Redis::start();
     let args = ["chat", "serve", "--redis", &redis.url()];
     let (a, b) = (Server::start(rt, &args), Server::start(rt, &args));
+    // Each says its node id (random: 8 hex digits) at start.
+    let named = Server::start(rt, &[&args[..], &["--node-id", "n-7", "--room", "r"]].concat());
+    let said = named.stop();
+    let place = redis.url().replace("redis://", "");
+    assert!(said.contains(&format!("node n-7 in room r through redis at {place}")), "{said}");
+    // (stderr is read by a thread of its own: wait for the line.)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !a.stderr().contains("node ") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let line = a.stderr();
+    let id = line.split("node ").nth(1).and_then(|r| r.split(' ').next()).unwrap_or("");
+    assert!(id.len() == 8 && id.bytes().all(|c| c.is_ascii_hexdigit()), "{line}");
     let _alice = Client::join(&a, "alice");
     let mut bob = Client::join(&b, "bob");
     until_users(&mut bob, &["alice", "bob"]);

@@ -225,6 +225,16 @@ pub struct Bridge {
     link: Link,
     mail: Mail,
     thread: Option<JoinHandle<()>>,
+    /// `node ID in room ROOM through redis at ADDR`.
+    summary: String,
+}
+
+impl std::fmt::Display for Bridge {
+    /// `node ID in room ROOM through redis at ADDR` (escaped): what a
+    /// server says at start, so that its node id is in its log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.summary)
+    }
 }
 
 /// Where the bridge says whether its first connection succeeded.
@@ -279,12 +289,9 @@ impl Bridge {
             Ok(Err(e)) => return Err(failed(e.to_string())),
             Err(_) => return Err(failed("the bridge thread failed".into())),
         }
-        tracing::info!(
-            "node {} in room {} through redis {place}",
-            escape(&cluster.node),
-            escape(&options.room)
-        );
-        Ok(Bridge { cluster, link, mail, thread: Some(thread) })
+        let (node, room) = (escape(&cluster.node), escape(&options.room));
+        let summary = format!("node {node} in room {room} through redis {place}");
+        Ok(Bridge { cluster, link, mail, thread: Some(thread), summary })
     }
 
     /// The room's identity and timing, for

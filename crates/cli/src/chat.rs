@@ -116,6 +116,7 @@ fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     let (room, id, ttl) = (&args.room, args.node_id.as_deref(), args.node_ttl);
     let cluster = args.redis.as_ref().map(|url| ClusterOptions::new(url, room, id, ttl));
     let bridge = cluster.as_ref().map(Bridge::start::<R>).transpose()?;
+    bridge.iter().for_each(|b| eprintln!("{b}"));
     let tls = plan.tls.clone();
     server::run_with::<R>(plan, sansnet_net::Shutdown::new(), |l, config, s| {
         chat::serve::<R>(l, config, s, limits, tls.as_ref(), bridge)
