@@ -1034,17 +1034,23 @@ fn slow_member_is_evicted(rt: &'static str) {
     server.stop();
 }
 
-/// A running `sansnet chat join`: stdin piped, stdout lines on a channel.
-struct Joiner {
+/// A running `sansnet chat join`: stdin piped, stdout lines on a channel
+/// with the time each came.
+pub(crate) struct Joiner {
     child: Child,
     stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
+    lines: mpsc::Receiver<(Instant, String)>,
     stderr: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Joiner {
     fn spawn(addr: SocketAddr, name: &str) -> Joiner {
-        let mut child = Command::new(sansnet_bin())
+        Joiner::spawn_in(&[], addr, name)
+    }
+
+    /// `chat join` run by `wrapper` (`ip netns exec NS`: on a test host).
+    pub(crate) fn spawn_in(wrapper: &[&str], addr: SocketAddr, name: &str) -> Joiner {
+        let mut child = crate::support::sansnet_under(wrapper)
             .args(["chat", "join", &addr.to_string(), "--name", name])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -1056,7 +1062,7 @@ impl Joiner {
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
+                if tx.send((Instant::now(), line)).is_err() {
                     break;
                 }
             }
@@ -1076,13 +1082,28 @@ impl Joiner {
     #[track_caller]
     fn expect_line(&mut self, want: &str) {
         match self.lines.recv_timeout(IO_TIMEOUT) {
-            Ok(line) => assert_eq!(line, want, "chat join printed"),
+            Ok((_, line)) => assert_eq!(line, want, "chat join printed"),
             Err(e) => panic!("chat join: no line {want:?} ({e}); stderr: {}", self.stderr()),
         }
     }
 
+    /// Waits (at most `within`) for the line `want`, skipping others;
+    /// when it came.
     #[track_caller]
-    fn type_line(&mut self, text: &str) {
+    pub(crate) fn wait_for(&self, want: &str, within: Duration) -> Instant {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((at, line)) if line == want => return at,
+                Ok(_) => {}
+                Err(e) => panic!("chat join: no line {want:?} within {within:?} ({e})"),
+            }
+        }
+    }
+
+    #[track_caller]
+    pub(crate) fn type_line(&mut self, text: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
         stdin.write_all(text.as_bytes()).and_then(|()| stdin.flush()).expect("write to stdin");
     }

@@ -22,7 +22,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{Server, noise, per_runtime, run_bounded, sansnet_bin, workspace_root};
+use crate::chat::Joiner;
+use crate::support::{Server, noise, per_runtime, run_bounded, sansnet_under, workspace_root};
 
 /// The client host's address.
 pub(crate) const HOST_A: &str = "10.200.0.1";
@@ -181,12 +182,15 @@ impl Link {
         args: &[S],
         timeout: Duration,
     ) -> Output {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.a])
-            .arg(sansnet_bin())
-            .args(["--runtime", runtime])
-            .args(args);
-        run_bounded(&mut cmd, b"", timeout)
+        let mut cmd = self.sansnet_in(&self.a, runtime);
+        run_bounded(cmd.args(args), b"", timeout)
+    }
+
+    /// `sansnet --runtime RUNTIME` in `ns`.
+    pub(crate) fn sansnet_in(&self, ns: &str, runtime: &str) -> Command {
+        let mut cmd = sansnet_under(&["ip", "netns", "exec", ns]);
+        cmd.args(["--runtime", runtime]);
+        cmd
     }
 
     /// `sansnet --runtime RUNTIME ARGS --bind 10.200.0.2:0` on the server host.
@@ -390,8 +394,7 @@ fn a_cut_transfer_resumes(rt: &'static str) {
     let send = |link: &Link| {
         let args = [OsStr::new("file"), OsStr::new("send"), path.as_os_str(), OsStr::new(&to)];
         let limits = ["--write-timeout", "2", "--timeout", "3"].map(OsStr::new);
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &link.a]).arg(sansnet_bin()).args(["--runtime", rt]);
+        let mut cmd = link.sansnet_in(&link.a, rt);
         cmd.args(args).args(limits);
         cmd
     };
@@ -441,63 +444,6 @@ fn a_cut_transfer_resumes(rt: &'static str) {
     assert!(offsets.len() >= 2 && offsets.last() > Some(&0), "not resumed: {log}");
 }
 
-/// A `sansnet chat join` on a test host, its lines timed as they come.
-struct Member {
-    child: Child,
-    stdin: ChildStdin,
-    lines: std::sync::mpsc::Receiver<(Instant, String)>,
-}
-
-impl Member {
-    fn join(ns: &str, rt: &str, addr: SocketAddr, name: &str) -> Member {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .arg(sansnet_bin())
-            .args(["--runtime", rt, "chat", "join", &addr.to_string(), "--name", name])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn chat join");
-        let stdin = child.stdin.take().expect("stdin");
-        let out = BufReader::new(child.stdout.take().expect("stdout"));
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in out.lines().map_while(Result::ok) {
-                if tx.send((Instant::now(), line)).is_err() {
-                    break;
-                }
-            }
-        });
-        Member { child, stdin, lines }
-    }
-
-    /// Waits (at most `within`) for the line `want`; when it came.
-    fn wait_for(&self, want: &str, within: Duration) -> Instant {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok((at, line)) if line == want => return at,
-                Ok(_) => {}
-                Err(e) => panic!("no line {want:?} within {within:?} ({e})"),
-            }
-        }
-    }
-
-    fn say(&mut self, line: &str) {
-        self.stdin.write_all(format!("{line}\n").as_bytes()).expect("chat join takes lines");
-        self.stdin.flush().expect("flush");
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A chat room with two members behind a slow, lossy link (1 s each way,
 /// 5 % loss) and two on a clean path: everyone gets every message in
 /// order, and the clean member gets them without waiting for the slow ones.
@@ -506,19 +452,20 @@ fn chat_with_a_slow_member(rt: &'static str) {
     let Some(mut link) = Link::new(&name) else { return };
     let server = link.server(rt, &["chat", "serve"]);
     let addr = server.tcp_addr();
-    let mut talker = Member::join(&link.b, rt, addr, "talker");
+    let join = |ns: &str, name: &str| Joiner::spawn_in(&["ip", "netns", "exec", ns], addr, name);
+    let mut talker = join(&link.b, "talker");
     talker.wait_for("* talker joined", Duration::from_secs(10));
-    let clean = Member::join(&link.b, rt, addr, "clean");
+    let clean = join(&link.b, "clean");
     clean.wait_for("* clean joined", Duration::from_secs(10));
-    let slow = Member::join(&link.a, rt, addr, "slow");
+    let slow = join(&link.a, "slow");
     slow.wait_for("* slow joined", Duration::from_secs(10));
-    let slow2 = Member::join(&link.a, rt, addr, "slow2");
+    let slow2 = join(&link.a, "slow2");
     slow2.wait_for("* slow2 joined", Duration::from_secs(10));
     clean.wait_for("* slow2 joined", Duration::from_secs(10));
     link.impair(1000, 0.05, 0.0);
     let started = Instant::now();
     for k in 0..50 {
-        talker.say(&format!("line {k}"));
+        talker.type_line(&format!("line {k}\n"));
     }
     let mut clean_last = started;
     for k in 0..50 {

@@ -185,16 +185,7 @@ impl Server {
     }
 
     fn spawn_under<S: AsRef<OsStr>>(wrapper: &[&str], runtime: &'static str, args: &[S]) -> Server {
-        let bin = sansnet_bin();
-        let mut cmd = match wrapper.split_first() {
-            Some((program, rest)) => {
-                let mut cmd = Command::new(program);
-                cmd.args(rest).arg(bin);
-                cmd
-            }
-            None => Command::new(bin),
-        };
-        let mut child = cmd
+        let mut child = sansnet_under(wrapper)
             .arg("--runtime")
             .arg(runtime)
             .args(args)
@@ -361,6 +352,19 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// The `sansnet` binary run by `wrapper` (a command that execs the rest:
+/// `prlimit --fsize=N --`, `ip netns exec NS`), or directly.
+pub(crate) fn sansnet_under(wrapper: &[&str]) -> Command {
+    match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(rest).arg(sansnet_bin());
+            cmd
+        }
+        None => Command::new(sansnet_bin()),
     }
 }
 
