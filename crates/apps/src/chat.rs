@@ -8,8 +8,10 @@ use std::time::Duration;
 use sansnet_net::{
     Endpoint, Listener, Mail, ServerConfig, Shutdown, SocketOptions, Stream, Transport,
 };
+use sansnet_proto::chat::cluster::Notice;
 use sansnet_proto::chat::{ClientMessage, ErrorCode, Event, Limits, Room, ServerEvent};
 use sansnet_proto::text::escape;
+use sansnet_proto::{Hub, Input, Instant};
 
 use crate::cluster::Bridge;
 use crate::tls::{ClientTls, HubEvent, ServerTls, TlsHub};
@@ -32,7 +34,15 @@ pub fn serve<R: Transport>(
 ) -> io::Result<()> {
     let (room, link, mail) = match &mut cluster {
         None => (Room::new(limits), None, Mail::none()),
-        Some(b) => (Room::clustered(limits, b.cluster()), Some(b.link()), b.take_mail()),
+        Some(b) => {
+            let mut room = Room::clustered(limits, b.cluster());
+            // The bridge is connected: the room starts with its link up, so
+            // that a name taken in the first instants is decided room-wide
+            // too (the bridge's own first `Up` then changes nothing).
+            let up = Notice::Up.encode();
+            room.handle(Instant::ZERO, Input::Message { data: &up });
+            (room, Some(b.link()), b.take_mail())
+        }
     };
     let on_event = move |room: &mut Room, event: Event| match (event, &link) {
         (Event::Cluster(order), Some(link)) => link.send(order),

@@ -251,7 +251,7 @@ impl Bridge {
         })?;
         let place = format!("at {}", client.get_connection_info().addr());
         let cluster = Cluster::new(options.node_id.clone(), random()).with_ttl(options.ttl);
-        let (mailbox, mail) = sansnet_net::mailbox(Mailbox::CAPACITY);
+        let (mailbox, mail) = sansnet_net::mailbox(Mailbox::CAPACITY, Mailbox::BYTES);
         let prefix = format!("sansnet:chat:{}", options.room);
         let redis = Redis {
             client,

@@ -70,64 +70,178 @@ pub enum ToHub {
         conn: ConnId,
     },
     /// A message from outside the connections (see [`Mailbox`]).
-    Message(Bytes),
+    Message(Letter),
 }
 
 /// The sending end of a hub's mail: messages from outside its connections
 /// (what the other nodes of a chat room publish, a bridge's news), handed
-/// to the hub as [`Input::Message`] in the order sent. The channel is
-/// bounded ([`mailbox`]): a sender waits while it is full, so a flood from
-/// outside is held where it comes from (for Redis, in the broker, which
-/// drops a subscriber that falls too far behind) instead of growing here.
+/// to the hub as [`Input::Message`] in the order sent. What is sent and
+/// not yet handled by the hub is bounded ([`mailbox`]: messages and bytes,
+/// counted until the hub has handled each one, not merely until the driver
+/// took it): a sender waits while it is full, so a flood from outside is
+/// held where it comes from (for Redis, in the broker, which drops a
+/// subscriber that falls too far behind) instead of growing here.
 #[derive(Clone, Debug)]
-pub struct Mailbox(async_channel::Sender<Bytes>);
+pub struct Mailbox {
+    tx: async_channel::Sender<Letter>,
+    quota: Arc<Quota>,
+}
 
-/// The receiving end of a hub's mail: given to `serve_hub`.
+/// The receiving end of a hub's mail: given to `serve_hub`. Dropping it
+/// (the hub is gone) wakes the senders that wait, to give up.
 #[derive(Debug)]
-pub struct Mail(async_channel::Receiver<Bytes>);
+pub struct Mail(async_channel::Receiver<Letter>, Arc<Quota>);
 
-/// A mailbox for a hub, holding at most `capacity` messages (at least 1).
-pub fn mailbox(capacity: usize) -> (Mailbox, Mail) {
-    let (tx, rx) = async_channel::bounded(capacity.max(1));
-    (Mailbox(tx), Mail(rx))
+impl Drop for Mail {
+    fn drop(&mut self) {
+        self.0.close();
+        self.1.room.notify(usize::MAX);
+    }
+}
+
+/// One message of a hub's mail; dropping it (once the hub has handled it)
+/// makes room in the mailbox.
+#[derive(Debug)]
+pub struct Letter {
+    data: Bytes,
+    quota: Arc<Quota>,
+}
+
+impl std::ops::Deref for Letter {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Letter {
+    fn drop(&mut self) {
+        self.quota.release(self.data.len());
+    }
+}
+
+/// What a mailbox holds: messages and bytes not yet handled.
+#[derive(Debug)]
+struct Quota {
+    /// `(messages, bytes)` held.
+    held: std::sync::Mutex<(usize, usize)>,
+    max: (usize, usize),
+    room: Event,
+}
+
+impl Quota {
+    /// Takes room for a message of `len` bytes if there is some (a message
+    /// larger than the byte bound goes alone).
+    fn take(&self, len: usize) -> bool {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let (n, b) = *held;
+        if n < self.max.0 && (b == 0 || b + len <= self.max.1) {
+            *held = (n + 1, b + len);
+            return true;
+        }
+        false
+    }
+
+    fn release(&self, len: usize) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.0 = held.0.saturating_sub(1);
+        held.1 = held.1.saturating_sub(len);
+        drop(held);
+        self.room.notify(usize::MAX);
+    }
+}
+
+/// A mailbox for a hub, holding at most `messages` messages and `bytes`
+/// bytes not yet handled (at least one message, whatever its size).
+pub fn mailbox(messages: usize, bytes: usize) -> (Mailbox, Mail) {
+    let (tx, rx) = async_channel::unbounded();
+    let quota = Quota {
+        held: std::sync::Mutex::new((0, 0)),
+        max: (messages.max(1), bytes),
+        room: Event::new(),
+    };
+    let quota = Arc::new(quota);
+    (Mailbox { tx, quota: quota.clone() }, Mail(rx, quota))
 }
 
 impl Mailbox {
-    /// The default capacity of a hub's mailbox, in messages.
+    /// The default bound of a hub's mailbox, in messages.
     pub const CAPACITY: usize = 4096;
+    /// The default bound of a hub's mailbox, in bytes.
+    pub const BYTES: usize = 16 << 20;
 
     /// Sends `msg`, waiting while the mailbox is full; `false` once the
     /// hub is gone.
     pub async fn send(&self, msg: Bytes) -> bool {
-        self.0.send(msg).await.is_ok()
+        loop {
+            if self.is_closed() {
+                return false;
+            }
+            if self.quota.take(msg.len()) {
+                break;
+            }
+            // Listening first, then looking again: a release or the hub's
+            // end in between is not missed.
+            let listener = self.quota.room.listen();
+            if self.is_closed() {
+                return false;
+            }
+            if self.quota.take(msg.len()) {
+                break;
+            }
+            listener.await;
+        }
+        self.post(msg)
     }
 
     /// Sends `msg`, blocking the thread while the mailbox is full; `false`
     /// once the hub is gone.
     pub fn send_blocking(&self, msg: Bytes) -> bool {
-        self.0.send_blocking(msg).is_ok()
+        loop {
+            if self.is_closed() {
+                return false;
+            }
+            if self.quota.take(msg.len()) {
+                break;
+            }
+            let listener = self.quota.room.listen();
+            if self.is_closed() {
+                return false;
+            }
+            if self.quota.take(msg.len()) {
+                break;
+            }
+            listener.wait();
+        }
+        self.post(msg)
+    }
+
+    /// Hands over a message room was taken for.
+    fn post(&self, data: Bytes) -> bool {
+        let letter = Letter { data, quota: self.quota.clone() };
+        self.tx.try_send(letter).is_ok()
     }
 
     /// Whether the hub is gone (nothing sent reaches it any more).
     pub fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        self.tx.is_closed()
     }
 }
 
 impl Mail {
     /// Mail that never comes: for a hub that needs none.
     pub fn none() -> Mail {
-        mailbox(1).1
+        mailbox(1, 0).1
     }
 
     /// The next message; `None` when every [`Mailbox`] is gone.
-    pub async fn recv(&self) -> Option<Bytes> {
+    pub async fn recv(&self) -> Option<Letter> {
         self.0.recv().await.ok()
     }
 
     /// The next message, blocking the thread; `None` when every
     /// [`Mailbox`] is gone.
-    pub fn recv_blocking(&self) -> Option<Bytes> {
+    pub fn recv_blocking(&self) -> Option<Letter> {
         self.0.recv_blocking().ok()
     }
 }
@@ -756,6 +870,45 @@ impl<H: Hub> HubHost<H> {
 mod tests {
     use super::*;
     use sansnet_proto::chat::Room;
+
+    /// A mailbox holds what the hub has not handled yet, in messages and in
+    /// bytes: taking a letter out of it is not enough, handling (dropping)
+    /// it makes room; a sender waits meanwhile, and learns when the hub is
+    /// gone.
+    #[test]
+    fn mail_is_bounded_until_the_hub_handled_it() {
+        let (mailbox, mail) = mailbox(3, 10);
+        assert!(mailbox.send_blocking(Bytes::from_static(b"12345678")));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sender = mailbox.clone();
+        let t = std::thread::spawn(move || {
+            for m in [&b"abcd"[..], b"e", b"f", b"g"] {
+                let sent = sender.send_blocking(Bytes::from_static(m));
+                tx.send(sent).expect("test alive");
+            }
+        });
+        // 8 + 4 bytes would pass 10: the second waits.
+        let held = rx.recv_timeout(Duration::from_millis(200));
+        assert!(held.is_err(), "sent past the byte bound");
+        let first = mail.recv_blocking().expect("a letter");
+        assert_eq!(&first[..], b"12345678");
+        let taken = rx.recv_timeout(Duration::from_millis(200));
+        assert!(taken.is_err(), "room made before the hub handled the letter");
+        drop(first); // handled
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(true));
+        // Now "abcd", "e", "f" are held: three messages, the fourth waits.
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(true));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(true));
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "sent past the count");
+        // The hub goes away: the waiting sender gives up.
+        drop(mail);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(false));
+        t.join().expect("sender thread");
+        // One message larger than the byte bound still goes, alone.
+        let (big, mail) = super::mailbox(3, 10);
+        assert!(big.send_blocking(Bytes::from(vec![0u8; 100])));
+        assert_eq!(mail.recv_blocking().map(|l| l.len()), Some(100));
+    }
 
     /// A partial frame left in a member's buffer must not make `flush` spin
     /// (it did: the hub wanted input but could consume none of it).
