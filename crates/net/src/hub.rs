@@ -120,6 +120,13 @@ impl Drop for Letter {
     }
 }
 
+/// What [`Mailbox::make_room`] found.
+enum Room {
+    Taken,
+    Closed,
+    Wait(event_listener::EventListener),
+}
+
 /// What a mailbox holds: messages and bytes not yet handled.
 #[derive(Debug)]
 struct Quota {
@@ -174,46 +181,43 @@ impl Mailbox {
     /// hub is gone.
     pub async fn send(&self, msg: Bytes) -> bool {
         loop {
-            if self.is_closed() {
-                return false;
+            match self.make_room(msg.len()) {
+                Room::Taken => return self.post(msg),
+                Room::Closed => return false,
+                Room::Wait(listener) => listener.await,
             }
-            if self.quota.take(msg.len()) {
-                break;
-            }
-            // Listening first, then looking again: a release or the hub's
-            // end in between is not missed.
-            let listener = self.quota.room.listen();
-            if self.is_closed() {
-                return false;
-            }
-            if self.quota.take(msg.len()) {
-                break;
-            }
-            listener.await;
         }
-        self.post(msg)
     }
 
     /// Sends `msg`, blocking the thread while the mailbox is full; `false`
     /// once the hub is gone.
     pub fn send_blocking(&self, msg: Bytes) -> bool {
         loop {
-            if self.is_closed() {
-                return false;
+            match self.make_room(msg.len()) {
+                Room::Taken => return self.post(msg),
+                Room::Closed => return false,
+                Room::Wait(listener) => listener.wait(),
             }
-            if self.quota.take(msg.len()) {
-                break;
-            }
-            let listener = self.quota.room.listen();
-            if self.is_closed() {
-                return false;
-            }
-            if self.quota.take(msg.len()) {
-                break;
-            }
-            listener.wait();
         }
-        self.post(msg)
+    }
+
+    /// Takes room for `len` bytes, or says what to wait for. It listens
+    /// before looking again, so a release or the hub's end in between is
+    /// not missed.
+    fn make_room(&self, len: usize) -> Room {
+        let mut listener = None;
+        loop {
+            if self.is_closed() {
+                return Room::Closed;
+            }
+            if self.quota.take(len) {
+                return Room::Taken;
+            }
+            match listener {
+                Some(l) => return Room::Wait(l),
+                None => listener = Some(self.quota.room.listen()),
+            }
+        }
     }
 
     /// Hands over a message room was taken for.
