@@ -1140,7 +1140,7 @@ impl Room {
             Body::Joined { name } => self.remote_joined(&node, &name),
             Body::Left { name } => self.remote_left(&node, &name),
             Body::Message { from, content, to } => {
-                if !self.peer_members(&node).contains(&from) {
+                if !self.is_peer_member(&node, &from) {
                     return;
                 }
                 let data =
@@ -1165,6 +1165,13 @@ impl Room {
                 }
             }
         }
+    }
+
+    /// Whether `name` is a member on `node` (looked up, not copied: this
+    /// runs for every message from another node).
+    fn is_peer_member(&self, node: &str, name: &str) -> bool {
+        let peers = self.cluster.as_ref().map(|n| &n.peers);
+        peers.and_then(|p| p.get(node)).is_some_and(|p| p.members.contains(name))
     }
 
     fn peer_members(&self, node: &str) -> BTreeSet<String> {
