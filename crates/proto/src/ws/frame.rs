@@ -111,7 +111,7 @@ pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
         w.copy_from_slice(word);
         word.copy_from_slice(&(u64::from_ne_bytes(w) ^ wide).to_ne_bytes());
     }
-    for (b, m) in words.into_remainder().iter_mut().zip(mask) {
+    for (b, m) in words.into_remainder().iter_mut().zip(mask.iter().cycle()) {
         *b ^= m;
     }
 }

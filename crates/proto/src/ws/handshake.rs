@@ -14,7 +14,7 @@
 //! let n = parser.parse(&request).unwrap().unwrap();
 //! let head = parser.take(request.slice(..n));
 //! let accepted = handshake::check(&head).unwrap();
-//! assert_eq!(accepted.accept, "s3pPLMBiTxaQ9kXo4Wa4/7E9a04=");
+//! assert_eq!(accepted.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 //! assert!(accepted.response().starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
 //! ```
 
@@ -36,7 +36,7 @@ const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 ///
 /// ```
 /// use sansnet_proto::ws::handshake::accept_key;
-/// assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kXo4Wa4/7E9a04=");
+/// assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// ```
 pub fn accept_key(key: &[u8]) -> String {
     let mut sha = Sha1::new();
