@@ -107,6 +107,7 @@ pub mod scan;
 pub mod testing;
 pub mod text;
 pub mod time;
+pub mod web;
 pub mod ws;
 
 pub use machine::{App, ConnId, Datagrams, Hub, Input, Output, Session};
