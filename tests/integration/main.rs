@@ -15,3 +15,4 @@ mod slow_peers;
 mod socket_tools;
 mod support;
 mod tls;
+mod web;

@@ -147,6 +147,8 @@ pub(crate) struct Server {
     stderr: Arc<Mutex<Vec<u8>>>,
     /// Disconnected once the stderr thread has read the pipe to its end.
     stderr_eof: Option<mpsc::Receiver<()>>,
+    /// Its stdout lines after the first.
+    stdout: Option<mpsc::Receiver<io::Result<String>>>,
 }
 
 impl Server {
@@ -210,11 +212,22 @@ impl Server {
         let (tx, rx) = mpsc::channel();
         {
             let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+            // Every line goes to the test (the first is `listening on`);
+            // the pipe is drained to its end, so the server never blocks
+            // on a full pipe.
             thread::spawn(move || {
-                let mut line = String::new();
-                let _ = tx.send(out.read_line(&mut line).map(|_| line));
-                // Keep draining so the server never blocks on a full pipe.
-                let _ = io::copy(&mut out, &mut io::sink());
+                loop {
+                    let mut line = String::new();
+                    match out.read_line(&mut line) {
+                        Ok(0) => return,
+                        read => {
+                            if tx.send(read.map(|_| line)).is_err() {
+                                let _ = io::copy(&mut out, &mut io::sink());
+                                return;
+                            }
+                        }
+                    }
+                }
             });
         }
         let mut server = Server {
@@ -223,6 +236,7 @@ impl Server {
             addr: Addr::Tcp(([127, 0, 0, 1], 0).into()),
             stderr,
             stderr_eof: Some(stderr_eof),
+            stdout: None,
         };
         let line = match rx.recv_timeout(START_TIMEOUT) {
             Ok(Ok(line)) => line,
@@ -238,7 +252,28 @@ impl Server {
             Err(_) if addr.starts_with('/') => Addr::Unix(PathBuf::from(addr)),
             Err(_) => server.fail(&format!("bad address in {line:?}")),
         };
+        server.stdout = Some(rx);
         server
+    }
+
+    /// The next line on its stdout (after the first), within
+    /// `START_TIMEOUT`.
+    pub(crate) fn stdout_line(&mut self) -> String {
+        let next = self.stdout.as_ref().map(|rx| rx.recv_timeout(START_TIMEOUT));
+        match next {
+            Some(Ok(Ok(line))) => line,
+            _ => self.fail("no further stdout line in time"),
+        }
+    }
+
+    /// The address of its second `listening on` line (`chat serve --web`).
+    pub(crate) fn second_addr(&mut self) -> SocketAddr {
+        let line = self.stdout_line();
+        match line.strip_suffix('\n').and_then(|l| l.strip_prefix("listening on ")).map(str::parse)
+        {
+            Some(Ok(addr)) => addr,
+            _ => self.fail(&format!("stdout line {line:?} is not `listening on ADDR`")),
+        }
     }
 
     /// Panics with `why`, the runtime and the server's stderr so far.

@@ -129,7 +129,8 @@ fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     bridge.iter().for_each(|b| eprintln!("{b}"));
     let tls = plan.tls.clone();
     let web = args.web.as_deref().map(|addr| -> anyhow::Result<chat::Web> {
-        let at: sansnet_net::Endpoint = addr.parse().with_context(|| format!("invalid address {addr:?}"))?;
+        let at: sansnet_net::Endpoint =
+            addr.parse().with_context(|| format!("invalid address {addr:?}"))?;
         let opts = &plan.config.socket;
         let web = chat::Web::bind(&at, opts, &limits, args.ws_close_timeout);
         web.with_context(|| format!("cannot listen on {at}"))

@@ -129,7 +129,12 @@ impl Web {
             .with_max_frame(limits.max_frame)
             .with_max_message(limits.max_frame)
             .with_close_timeout(close_timeout);
-        let config = WebConfig { port: 1, page: Bytes::from_static(PAGE.as_bytes()), http: Default::default(), ws };
+        let config = WebConfig {
+            port: 1,
+            page: Bytes::from_static(PAGE.as_bytes()),
+            http: Default::default(),
+            ws,
+        };
         Ok(Web { listener, config })
     }
 
