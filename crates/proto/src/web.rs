@@ -27,6 +27,7 @@
 //! the user's certificate): a handshake whose `Origin` names another host
 //! than its `Host` is refused with 403.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::{String, ToString};
 
@@ -109,9 +110,12 @@ struct WebConn {
     closed: bool,
 }
 
+// The WebSocket, the long-lived phase, is the large one; the HTTP phase
+// is boxed so that a WebSocket does not carry its size.
+#[allow(clippy::large_enum_variant)]
 enum Phase {
     Http {
-        http: ServerConn,
+        http: Box<ServerConn>,
         head: Option<RequestHead>,
     },
     Ws {
@@ -437,7 +441,7 @@ impl<H: Hub> Hub for WebHub<H> {
         self.now = self.now.max(now);
         match input {
             Input::Opened { conn, peer, listener } if listener == self.config.port => {
-                let http = ServerConn::new(self.config.http, self.now);
+                let http = Box::new(ServerConn::new(self.config.http, self.now));
                 let phase = Phase::Http { http, head: None };
                 let c =
                     WebConn { peer, listener, name: None, phase, deadline: None, closed: false };
