@@ -433,3 +433,22 @@ fn a_peer_that_never_reads_our_answers_is_not_read_either() {
     let queued: usize = h.conn(c).outq.iter().map(Bytes::len).sum();
     assert!(queued < 4096 + 1024, "{queued} bytes of pages queued");
 }
+
+#[test]
+fn a_name_proved_below_reaches_the_room_at_the_upgrade() {
+    // TLS with client certificates tells the hub who a connection is
+    // before any byte: the room learns it when the browser joins it.
+    let mut h = hub();
+    let mut app = |_: &Conns, _: Ev| {};
+    let c = ConnId(1);
+    h.open_on(c, "p", 1, &mut app);
+    h.input(crate::Input::Identified { conn: c, name: "carol" }, &mut app);
+    let mut bytes = upgrade("");
+    bytes.extend(text(r#"{"username":"mallory"}"#));
+    bytes.extend(text(r#"{"username":"carol"}"#));
+    h.read(c, &bytes, &mut app);
+    let mut peer = Peer::default();
+    let got = peer.texts(&mut h, c);
+    assert!(got[0].starts_with(r#"{"type":"error","code":"forbidden""#), "{got:?}");
+    assert_eq!(got[1], r#"{"type":"joined","username":"carol"}"#);
+}
