@@ -677,6 +677,30 @@ fn rejection_responses_are_whole_http_responses() {
     assert_eq!((Rejection::Version.status(), Rejection::NoKey.status()), (426, 400));
 }
 
+#[test]
+fn client_checks_the_servers_answer() {
+    let key = "AQIDBAUGBwgJCgsMDQ4PEA==";
+    let request = handshake::request("x", "/ws", key);
+    let accepted = handshake::check(&head(core::str::from_utf8(&request).unwrap())).unwrap();
+    let mut answer = accepted.response().to_vec();
+    let n = answer.len();
+    answer.extend_from_slice(&[0x81, 0x00]);
+    for cut in 0..n {
+        assert_eq!(handshake::check_response(&answer[..cut], key), Ok(None), "{cut}");
+    }
+    assert_eq!(handshake::check_response(&answer, key), Ok(Some(n)));
+    use handshake::BadResponse;
+    let other = "dGhlIHNhbXBsZSBub25jZQ==";
+    assert_eq!(handshake::check_response(&answer, other), Err(BadResponse::Accept));
+    let refused = Rejection::Version.response();
+    assert_eq!(handshake::check_response(&refused, key), Err(BadResponse::Status(426)));
+    assert_eq!(handshake::check_response(b"junk\r\n\r\n", key), Err(BadResponse::Status(0)));
+    let missing = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+    assert_eq!(handshake::check_response(missing, key), Err(BadResponse::Accept));
+    let endless = [b'a'; handshake::MAX_RESPONSE_HEAD + 1];
+    assert_eq!(handshake::check_response(&endless, key), Err(BadResponse::TooLong));
+}
+
 // ---------------------------------------------------------------------------
 // Properties
 
