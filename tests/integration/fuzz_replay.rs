@@ -2,7 +2,7 @@
 //!
 //! The fuzz targets (`fuzz/fuzz_targets/`, nightly + cargo-fuzz) and these
 //! tests (stable) share the files of invariants, `fuzz/checks.rs`, `fuzz/chat_checks.rs`,
-//! `fuzz/file_checks.rs` and `fuzz/tls_checks.rs`, so a seed
+//! `fuzz/file_checks.rs`, `fuzz/tls_checks.rs` and `fuzz/ws_checks.rs`, so a seed
 //! or a minimized crash that once failed fails here too, without a fuzzer.
 
 use std::fs;
@@ -20,6 +20,9 @@ mod file_checks;
 
 #[path = "../../fuzz/tls_checks.rs"]
 mod tls_checks;
+
+#[path = "../../fuzz/ws_checks.rs"]
+mod ws_checks;
 
 /// Every file of `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`
 /// (either may be absent), sorted.
@@ -103,4 +106,9 @@ fn file_trailer() {
 #[test]
 fn tls_glue() {
     replay("tls_glue", tls_checks::tls_glue);
+}
+
+#[test]
+fn ws_frame() {
+    replay("ws_frame", ws_checks::ws_frame);
 }

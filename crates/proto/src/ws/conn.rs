@@ -93,6 +93,16 @@ const COALESCE: usize = 512;
 
 /// One WebSocket connection, either end, after the opening handshake.
 /// See the [module docs](super) for what it models.
+///
+/// Driven like every [`Session`] (the drain contract of
+/// [`machine`](crate::machine)): bytes in with `handle_read` (on a server,
+/// first whatever followed the request head in the HTTP driver's buffer),
+/// the end of the stream with `handle_eof`, the close timer with
+/// `handle_timeout`; messages out as [`Event`]s, bytes out with
+/// `poll_transmit`. Commands: [`send_text`](Conn::send_text),
+/// [`send_binary`](Conn::send_binary), [`send_encoded`](Conn::send_encoded)
+/// (one encoding shared by many connections), [`ping`](Conn::ping),
+/// [`close`](Conn::close) (which takes `now`, to arm its timer).
 #[derive(Debug)]
 pub struct Conn {
     role: Role,

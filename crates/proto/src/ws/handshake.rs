@@ -179,9 +179,71 @@ pub fn check(head: &RequestHead) -> Result<Accepted, Rejection> {
 /// base64 of 16 random bytes; the caller brings the randomness, see
 /// [`Conn::set_mask_seed`](super::Conn::set_mask_seed)). For load
 /// generators and tests; the server's answer is checked with
-/// [`accept_key`].
+/// [`check_response`].
 pub fn request(host: &str, path: &str, key: &str) -> Bytes {
     Bytes::from(format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     ))
+}
+
+/// The longest response head [`check_response`] waits for.
+pub const MAX_RESPONSE_HEAD: usize = 8 * 1024;
+
+/// Why a client's handshake failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadResponse {
+    /// The status is not `101` (the server refused; the status is given,
+    /// 0 if the status line is malformed).
+    #[error("the server answered {0}, not 101")]
+    Status(u16),
+    /// A 101 without `Sec-WebSocket-Accept` matching our key.
+    #[error("wrong or missing Sec-WebSocket-Accept")]
+    Accept,
+    /// No end of the head within [`MAX_RESPONSE_HEAD`] bytes.
+    #[error("response head too long")]
+    TooLong,
+}
+
+/// The client's side of the handshake: checks the server's response at
+/// the front of `buf` against the `key` sent with [`request`]. `Ok(None)`:
+/// the head is not whole yet; `Ok(Some(n))`: it is `n` bytes long, and the
+/// WebSocket connection's bytes start after it. A lenient reader for load
+/// generators and tests (the status and the accept field are what the
+/// client must check, §4.1), not a full HTTP response parser.
+///
+/// ```
+/// use sansnet_proto::ws::handshake::{check_response, request};
+///
+/// let key = "dGhlIHNhbXBsZSBub25jZQ==";
+/// let _ = request("example.com", "/ws", key);
+/// let answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x02hi";
+/// assert_eq!(check_response(&answer[..20], key), Ok(None));
+/// assert_eq!(check_response(answer, key), Ok(Some(answer.len() - 4)));
+/// ```
+pub fn check_response(buf: &[u8], key: &str) -> Result<Option<usize>, BadResponse> {
+    let Some(end) = memchr::memmem::find(buf, b"\r\n\r\n") else {
+        return if buf.len() > MAX_RESPONSE_HEAD { Err(BadResponse::TooLong) } else { Ok(None) };
+    };
+    let head = &buf[..end];
+    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .strip_prefix(b"HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|digits| core::str::from_utf8(digits).ok()?.parse().ok())
+        .unwrap_or(0);
+    if status != 101 {
+        return Err(BadResponse::Status(status));
+    }
+    let expected = accept_key(key.as_bytes());
+    let mut accepted = lines.filter_map(|l| {
+        let colon = l.iter().position(|&b| b == b':')?;
+        let (name, value) = (&l[..colon], &l[colon + 1..]);
+        name.eq_ignore_ascii_case(b"sec-websocket-accept").then(|| value.trim_ascii())
+    });
+    match (accepted.next(), accepted.next()) {
+        (Some(value), None) if value == expected.as_bytes() => Ok(Some(end + 4)),
+        _ => Err(BadResponse::Accept),
+    }
 }
