@@ -149,11 +149,11 @@ const NOTICE: u8 = b'N';
 impl Notice {
     /// The notice as the bytes of an [`Input::Message`](crate::Input::Message).
     pub fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(64).writer();
-        out.get_mut().put_u8(NOTICE);
-        // Serialising a plain enum into memory cannot fail.
-        let _ = serde_json::to_writer(&mut out, self);
-        out.into_inner().freeze()
+        let mut out = alloc::vec![NOTICE];
+        // Serialising a plain enum into memory cannot fail (and `to_vec`
+        // needs no `std`, unlike `to_writer`).
+        out.extend(serde_json::to_vec(self).unwrap_or_default());
+        Bytes::from(out)
     }
 }
 
@@ -221,8 +221,6 @@ pub(super) enum Body {
 impl Envelope {
     /// The envelope as one publish.
     pub(super) fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(128).writer();
-        let _ = serde_json::to_writer(&mut out, self);
-        out.into_inner().freeze()
+        Bytes::from(serde_json::to_vec(self).unwrap_or_default())
     }
 }
