@@ -3,6 +3,7 @@
 // whose room already holds the TCP member `tcpuser`.
 //
 //   node tests/browser/chat.mjs BASE [CHROMIUM]
+//   node tests/browser/chat.mjs --probe [CHROMIUM]   (whether it starts)
 //
 // What it does, each wait bounded (the test's TCP members act in between):
 //  1. loads BASE/?name=webby: `* webby joined` and `joined as webby`;
@@ -10,14 +11,16 @@
 //  3. sees a member named `<img/src=x/onerror=alert(1)>` join and send
 //     markup: shown as text, no element made, no dialog;
 //  4. a second page asks for `webby` too: `! name_taken: ...`, then joins
-//     as `webby2` on the same connection, and `/list` lists everyone.
+//     as `webby2` on the same connection, and `/list` lists everyone;
+//  5. the first page says `bye` once it has webby2's last message; then
+//     the test stops the server and the page shows `* disconnected (CODE)`.
 // Exit 0 and `ok` on stdout when all held; 1 with the reason and the
 // page's log otherwise; 77 when Chromium cannot be launched here.
 import { chromium } from 'playwright-core';
 
 const [base, executablePath = '/usr/bin/chromium'] = process.argv.slice(2);
 if (!base) {
-  console.error('usage: node chat.mjs BASE [CHROMIUM]');
+  console.error('usage: node chat.mjs BASE|--probe [CHROMIUM]');
   process.exit(2);
 }
 const STEP = 10_000; // ms for any one wait
@@ -60,6 +63,11 @@ try {
   console.log(`cannot launch ${executablePath}: ${String(e.message).split('\n')[0]}`);
   process.exit(77);
 }
+if (base === '--probe') {
+  await browser.close();
+  console.log('ok');
+  process.exit(0);
+}
 
 const dialogs = [];
 const failures = [];
@@ -99,6 +107,11 @@ try {
   await waitLine(second, `* users: ${EVIL}, tcpuser, webby, webby2`);
   await type(second, '#send', '#text', '<b>bold</b> from webby2');
   await waitLine(web, '[webby2] <b>bold</b> from webby2');
+  await type(web, '#send', '#text', 'bye');
+  const gone = await web.waitForFunction(
+    () => [...document.querySelectorAll('#log li')].some((li) => /^\* disconnected \(\d+\)$/.test(li.textContent)),
+    null, { timeout: STEP, polling: 20 }).catch(() => null);
+  if (!gone) throw new Error(`no disconnected line; log: ${JSON.stringify(await logOf(web))}`);
 
   if (dialogs.length) throw new Error(`dialogs opened: ${JSON.stringify(dialogs)}`);
   if (failures.length) throw new Error(failures.join('; '));

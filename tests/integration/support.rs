@@ -147,6 +147,8 @@ pub(crate) struct Server {
     stderr: Arc<Mutex<Vec<u8>>>,
     /// Disconnected once the stderr thread has read the pipe to its end.
     stderr_eof: Option<mpsc::Receiver<()>>,
+    /// Its stdout lines after the first (all of them are read).
+    stdout: mpsc::Receiver<io::Result<String>>,
 }
 
 impl Server {
@@ -210,11 +212,17 @@ impl Server {
         let (tx, rx) = mpsc::channel();
         {
             let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+            // Every line is read, so the server never blocks on a full pipe.
             thread::spawn(move || {
-                let mut line = String::new();
-                let _ = tx.send(out.read_line(&mut line).map(|_| line));
-                // Keep draining so the server never blocks on a full pipe.
-                let _ = io::copy(&mut out, &mut io::sink());
+                loop {
+                    let mut line = Vec::new();
+                    let read = out.read_until(b'\n', &mut line);
+                    let more = matches!(read, Ok(1..));
+                    let read = read.map(|_| String::from_utf8_lossy(&line).into_owned());
+                    if tx.send(read).is_err() || !more {
+                        break;
+                    }
+                }
             });
         }
         let mut server = Server {
@@ -223,8 +231,9 @@ impl Server {
             addr: Addr::Tcp(([127, 0, 0, 1], 0).into()),
             stderr,
             stderr_eof: Some(stderr_eof),
+            stdout: rx,
         };
-        let line = match rx.recv_timeout(START_TIMEOUT) {
+        let line = match server.stdout.recv_timeout(START_TIMEOUT) {
             Ok(Ok(line)) => line,
             Ok(Err(e)) => server.fail(&format!("reading stdout: {e}")),
             Err(_) => server.fail("no `listening on` line in time"),
@@ -239,6 +248,21 @@ impl Server {
             Err(_) => server.fail(&format!("bad address in {line:?}")),
         };
         server
+    }
+
+    /// The address of its next stdout line, which must be `listening on
+    /// ADDR` (a second listener's, such as `chat serve --web`'s).
+    pub(crate) fn next_listening(&mut self) -> SocketAddr {
+        let line = match self.stdout.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(line)) => line,
+            Ok(Err(e)) => self.fail(&format!("reading stdout: {e}")),
+            Err(_) => self.fail("no second `listening on` line in time"),
+        };
+        let addr = line.strip_suffix('\n').and_then(|l| l.strip_prefix("listening on "));
+        match addr.and_then(|a| a.parse().ok()) {
+            Some(addr) => addr,
+            None => self.fail(&format!("stdout line {line:?} is not `listening on ADDR\\n`")),
+        }
     }
 
     /// Panics with `why`, the runtime and the server's stderr so far.
