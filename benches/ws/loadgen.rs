@@ -284,7 +284,10 @@ impl Client {
                 let payload = self.pos + f.payload.start..self.pos + f.payload.end;
                 self.pos = payload.end;
                 match f.opcode {
-                    PING => self.send(PONG, &self.buf[payload].to_vec()).await?,
+                    PING => {
+                        let pong = client_frame(PONG, &self.buf[payload], self.masks.next());
+                        write_all(&self.sock, &pong).await?;
+                    }
                     PONG => {}
                     CLOSE => return Ok(Got::Closed),
                     0x0..=0x2 => {
@@ -311,8 +314,12 @@ impl Client {
         loop {
             match self.next_text().await? {
                 Got::Closed => return Err(format!("{name}: closed before joining").into()),
-                Got::Text if contains(&self.message, b"\"joined\"")
-                    && contains(&self.message, want.as_bytes()) => return Ok(()),
+                Got::Text
+                    if contains(&self.message, b"\"joined\"")
+                        && contains(&self.message, want.as_bytes()) =>
+                {
+                    return Ok(());
+                }
                 Got::Text if contains(&self.message, b"\"error\"") => {
                     let text = String::from_utf8_lossy(&self.message);
                     return Err(format!("{name}: {text}").into());
@@ -391,9 +398,11 @@ async fn run(o: Opts) -> Res<()> {
     let deadline = tokio::time::Instant::from_std(base + o.timeout);
     let receivers: Vec<JoinHandle<Option<Res<Seen>>>> = clients
         .into_iter()
-        .map(|c| tokio::spawn(async move {
-            tokio::time::timeout_at(deadline, receive(c, k, base)).await.ok()
-        }))
+        .map(|c| {
+            tokio::spawn(async move {
+                tokio::time::timeout_at(deadline, receive(c, k, base)).await.ok()
+            })
+        })
         .collect();
 
     let cpu_before = cpu_ticks();
@@ -491,7 +500,9 @@ mod tests {
     fn unmask(frame: &[u8]) -> (u8, Vec<u8>) {
         let (len, at) = match frame[1] & 0x7f {
             126 => (usize::from(u16::from_be_bytes([frame[2], frame[3]])), 4),
-            127 => (usize::try_from(u64::from_be_bytes(frame[2..10].try_into().unwrap())).unwrap(), 10),
+            127 => {
+                (usize::try_from(u64::from_be_bytes(frame[2..10].try_into().unwrap())).unwrap(), 10)
+            }
             n => (usize::from(n), 2),
         };
         assert_eq!(frame[1] & 0x80, 0x80, "client frames are masked");
