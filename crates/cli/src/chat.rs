@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use sansnet_apps::chat;
 use sansnet_apps::cluster::{Bridge, ClusterOptions};
@@ -79,6 +80,15 @@ pub(crate) struct ServeArgs {
     /// A server not heard from for this long is gone: its members leave.
     #[arg(long, value_name = "SECS", value_parser = parse_timeout, default_value = "10", requires = "redis")]
     pub(crate) node_ttl: Duration,
+
+    /// Also serve the chat page and its WebSocket (`/ws`) on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) web: Option<String>,
+
+    /// A WebSocket member that does not answer our close within this long
+    /// is disconnected.
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout, default_value = "5")]
+    pub(crate) ws_close_timeout: Duration,
 }
 
 /// `sansnet chat join` flags.
@@ -118,8 +128,18 @@ fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     let bridge = cluster.as_ref().map(Bridge::start::<R>).transpose()?;
     bridge.iter().for_each(|b| eprintln!("{b}"));
     let tls = plan.tls.clone();
+    let web = args.web.as_deref().map(|addr| -> anyhow::Result<chat::Web> {
+        let at: sansnet_net::Endpoint = addr.parse().with_context(|| format!("invalid address {addr:?}"))?;
+        let opts = &plan.config.socket;
+        let web = chat::Web::bind(&at, opts, &limits, args.ws_close_timeout);
+        web.with_context(|| format!("cannot listen on {at}"))
+    });
+    let web = web.transpose()?;
     server::run_with::<R>(plan, sansnet_net::Shutdown::new(), |l, config, s| {
-        chat::serve::<R>(l, config, s, limits, tls.as_ref(), bridge)
+        if let Some(addr) = web.as_ref().map(chat::Web::local_addr).transpose()? {
+            println!("listening on {addr}");
+        }
+        chat::serve::<R>(l, config, s, limits, tls.as_ref(), bridge, web)
     })
 }
 

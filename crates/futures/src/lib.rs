@@ -36,7 +36,7 @@ use sansnet_net::{
     datagram_out, datagram_start, reader_news, writer_channel,
 };
 pub use sansnet_net::{
-    Clock, Endpoint, Listener, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions, Stream,
+    Clock, Endpoint, Listener, Listeners, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions, Stream,
     mailbox,
 };
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
@@ -162,6 +162,43 @@ async fn accept<R: Reactor>(
             Admit::Serve(stream, slot) => return (stream, slot),
             Admit::BackOff(pause) => sleep::<R>(pause).await,
             Admit::Refused => {}
+        }
+    }
+}
+
+/// The next connection any of `listeners` accepts, with the listener's
+/// index; never, when there are none (after shutdown).
+async fn accept_any<R: Reactor>(
+    listeners: &[R::Io<Listener>],
+    config: &ServerConfig,
+    admission: &Admission,
+) -> (usize, Stream, ConnSlot) {
+    match listeners {
+        [] => future::pending().await,
+        [one] => {
+            let (stream, slot) = accept::<R>(one, config, admission).await;
+            (0, stream, slot)
+        }
+        many => {
+            let mut each: Vec<_> = many
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    Box::pin(async move {
+                        let (stream, slot) = accept::<R>(l, config, admission).await;
+                        (i, stream, slot)
+                    })
+                })
+                .collect();
+            future::poll_fn(|cx| {
+                for f in &mut each {
+                    if let std::task::Poll::Ready(got) = f.as_mut().poll(cx) {
+                        return std::task::Poll::Ready(got);
+                    }
+                }
+                std::task::Poll::Pending
+            })
+            .await
         }
     }
 }
@@ -409,7 +446,7 @@ async fn linger_close<R: Reactor>(io: &R::Io<Stream>) -> io::Result<()> {
 /// to `on_event`. On shutdown every connection is ended through the hub (so
 /// it can say goodbye) and given [`ServerConfig::grace`] to flush.
 pub async fn serve_hub<R: Reactor, H, E>(
-    listener: Listener,
+    listeners: impl Into<Listeners>,
     config: &ServerConfig,
     shutdown: &Shutdown,
     hub: H,
@@ -423,7 +460,7 @@ where
 {
     let clock = Clock::new();
     let admission = Admission::new(config.max_connections);
-    let mut listener = Some(R::register(listener)?);
+    let mut listeners = listeners.into().0.into_iter().map(R::register).collect::<Result<Vec<_>, _>>()?;
     let (to_hub, inbox) = async_channel::unbounded::<ToHub>();
     // Mail joins the connections' messages, in the order it came.
     let tx = to_hub.clone();
@@ -437,7 +474,7 @@ where
     let mut host = HubHost::new(hub);
     let mut next = 0u64;
     enum Wait {
-        Accepted(Stream, ConnSlot),
+        Accepted(usize, Stream, ConnSlot),
         Msg(ToHub),
         Timer,
         Stop,
@@ -448,13 +485,8 @@ where
             HubStep::Wait { until } => until,
         };
         let accept = async {
-            match &listener {
-                Some(l) => {
-                    let (stream, slot) = accept::<R>(l, config, &admission).await;
-                    Wait::Accepted(stream, slot)
-                }
-                None => future::pending().await,
-            }
+            let (index, stream, slot) = accept_any::<R>(&listeners, config, &admission).await;
+            Wait::Accepted(index, stream, slot)
         };
         let msg = async {
             match inbox.recv().await {
@@ -494,10 +526,10 @@ where
             }
             Wait::Timer => {}
             Wait::Stop => {
-                listener = None; // stop accepting: new clients are refused
+                listeners.clear(); // stop accepting: new clients are refused
                 host.stop(clock.now(), config.grace);
             }
-            Wait::Accepted(stream, slot) => {
+            Wait::Accepted(listener, stream, slot) => {
                 let peer = sansnet_net::peer_label(&stream);
                 let Ok(io) = R::register(stream) else { continue };
                 next += 1;
@@ -505,7 +537,7 @@ where
                 let io = Arc::new(io);
                 let (writer, queue) = writer_channel(Some(Arc::new(Direct::<R>(io.clone()))));
                 let gate = Gate::new();
-                host.handle(clock.now(), ToHub::Opened { conn, peer, writer, gate: gate.clone() });
+                host.handle(clock.now(), ToHub::Opened { conn, peer, listener, writer, gate: gate.clone() });
                 let (io2, tx2) = (io.clone(), to_hub.clone());
                 spawn(Box::pin(read_half::<R>(io, conn, gate, to_hub.clone())));
                 let w = HubWriter::new(conn, queue).with_write_timeout(config.write_timeout);

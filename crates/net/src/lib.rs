@@ -388,6 +388,26 @@ impl Listener {
     }
 }
 
+/// The listeners one hub serves (`Transport::serve_hub`): one, or several
+/// that feed the same hub (a chat room's TCP port and its web port). The
+/// hub learns which one accepted a connection from
+/// [`Input::Opened`](sansnet_proto::Input::Opened)'s `listener`: the index
+/// in this list. A single [`Listener`] converts into it.
+#[derive(Debug)]
+pub struct Listeners(pub Vec<Listener>);
+
+impl From<Listener> for Listeners {
+    fn from(listener: Listener) -> Listeners {
+        Listeners(vec![listener])
+    }
+}
+
+impl From<Vec<Listener>> for Listeners {
+    fn from(listeners: Vec<Listener>) -> Listeners {
+        Listeners(listeners)
+    }
+}
+
 /// Binds a UDP socket with `opts` (SO_REUSEADDR, buffer sizes).
 pub fn bind_udp(addr: SocketAddr, opts: &SocketOptions) -> io::Result<std::net::UdpSocket> {
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, None)?;

@@ -138,14 +138,15 @@ pub trait Transport: 'static {
         factory: F,
     ) -> io::Result<()>;
 
-    /// Serves `listener` with one [`Hub`] (the chat room) for every
-    /// connection until `shutdown` is triggered; hub events go to
+    /// Serves `listeners` (one [`Listener`], or several: see
+    /// [`Listeners`](crate::Listeners)) with one [`Hub`] (the chat room)
+    /// for every connection until `shutdown` is triggered; hub events go to
     /// `on_event`, and what comes in `mail` (from a [`Mailbox`](crate::Mailbox):
     /// the other nodes of a clustered room) to the hub as
     /// [`Input::Message`](sansnet_proto::Input::Message). A hub that needs
     /// no mail gets [`Mail::none`].
     fn serve_hub<H, E>(
-        listener: Listener,
+        listeners: impl Into<crate::Listeners>,
         config: &ServerConfig,
         shutdown: &Shutdown,
         hub: H,
@@ -224,7 +225,7 @@ macro_rules! transport {
     ($name:literal, $futures:ident, $exec:ty) => {
         pub use $crate::__proto as proto;
         pub use $crate::{
-            Clock, Endpoint, Listener, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions,
+            Clock, Endpoint, Listener, Listeners, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions,
             Stream, bind_udp, mailbox,
         };
         pub use $futures::{Control, Task};
@@ -276,11 +277,11 @@ macro_rules! transport {
             $crate::transport!(@$how $ctx serve(listener, config, shutdown, factory))
         }
 
-        /// Serves `listener` with one `Hub` machine (the chat room) until
-        /// `shutdown` is triggered; hub events go to `on_event`, and
-        /// `mail` to the hub.
+        /// Serves `listeners` (one `Listener` or several) with one `Hub`
+        /// machine (the chat room) until `shutdown` is triggered; hub
+        /// events go to `on_event`, and `mail` to the hub.
         $($vis)* fn serve_hub<H, E>(
-            listener: $crate::Listener,
+            listeners: impl Into<$crate::Listeners>,
             config: &$crate::ServerConfig,
             shutdown: &$crate::Shutdown,
             hub: H,
@@ -291,7 +292,7 @@ macro_rules! transport {
             H: $crate::__proto::Hub,
             E: FnMut(&mut H, H::Event),
         {
-            $crate::transport!(@$how $ctx serve_hub(listener, config, shutdown, hub, on_event, mail))
+            $crate::transport!(@$how $ctx serve_hub(listeners, config, shutdown, hub, on_event, mail))
         }
 
         /// Serves a datagram machine (UDP echo) on `socket` until

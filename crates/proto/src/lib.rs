@@ -28,6 +28,11 @@
 //! - [`scan`]: TCP connect scanning, the pure part. [`scan::Scan`] models
 //!   the bookkeeping of a scan (which port next, each port's outcome, the
 //!   open ports in order); the transports do the connecting.
+//! - [`ws`]: WebSocket (RFC 6455). [`ws::Conn`] models one connection
+//!   after the opening handshake (framing and masking, fragments, UTF-8
+//!   checked as it comes, ping and pong, the close handshake and its
+//!   timer, frame and message limits); [`ws::handshake`] checks an HTTP
+//!   request head for the upgrade and answers it.
 //!
 //! And what they share:
 //!
@@ -102,6 +107,8 @@ pub mod scan;
 pub mod testing;
 pub mod text;
 pub mod time;
+pub mod web;
+pub mod ws;
 
 pub use machine::{App, ConnId, Datagrams, Hub, Input, Output, Session};
 pub use time::Instant;

@@ -232,6 +232,11 @@ pub enum Input<'a> {
         conn: ConnId,
         /// Its peer address, as text.
         peer: String,
+        /// Which of the driver's listeners accepted it: its index in the
+        /// list the driver was given (0 when there is one). A hub that
+        /// speaks differently on each port (the chat room's TCP port and
+        /// its web port, say) tells them apart by it.
+        listener: usize,
     },
     /// Bytes arrived on `conn`; the hub consumes a prefix of `buf`.
     Read {

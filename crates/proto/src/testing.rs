@@ -756,9 +756,15 @@ impl<H: Hub> HubConns<H> {
 
     /// Accepts `conn` from `peer`.
     pub fn open(&mut self, conn: ConnId, peer: &str, app: &mut impl HubApp<H>) {
+        self.open_on(conn, peer, 0, app);
+    }
+
+    /// Accepts `conn` from `peer` on the driver's listener number
+    /// `listener` (see [`Input::Opened`]).
+    pub fn open_on(&mut self, conn: ConnId, peer: &str, listener: usize, app: &mut impl HubApp<H>) {
         assert!(!self.conns.contains_key(&conn), "{conn:?} opened twice");
         self.conns.insert(conn, HubConn::default());
-        self.input(Input::Opened { conn, peer: String::from(peer) }, app);
+        self.input(Input::Opened { conn, peer: String::from(peer), listener }, app);
     }
 
     /// Bytes arrived on `conn`: appended to its buffer, which is offered

@@ -37,7 +37,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::Shutdown as How;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Context, Wake, Waker};
 use std::thread;
@@ -50,7 +50,7 @@ use sansnet_net::{
     datagram_out, datagram_start, is_quiet, reader_news, writer_channel,
 };
 pub use sansnet_net::{
-    Clock, Endpoint, Listener, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions, Stream,
+    Clock, Endpoint, Listener, Listeners, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions, Stream,
     bind_udp, mailbox,
 };
 pub use sansnet_proto as proto;
@@ -372,7 +372,7 @@ fn linger_close(mut stream: &Stream, scratch: &mut [u8]) -> io::Result<()> {
 /// `on_event`. On shutdown every connection is ended through the hub (so it
 /// can say goodbye) and given [`ServerConfig::grace`] to flush.
 pub fn serve_hub<H, E>(
-    listener: Listener,
+    listeners: impl Into<Listeners>,
     config: &ServerConfig,
     shutdown: &Shutdown,
     hub: H,
@@ -396,20 +396,27 @@ where
             }
         }
     })?;
-    let listener = Arc::new(listener);
+    let listeners: Vec<Arc<Listener>> = listeners.into().0.into_iter().map(Arc::new).collect();
     let admission = Admission::new(config.max_connections);
-    let (l, sd, cfg, tx) = (listener.clone(), shutdown.clone(), config.clone(), to_hub.clone());
-    let acceptor = thread::Builder::new()
-        .name("sansnet-accept".into())
-        .spawn(move || accept_hub(&l, &cfg, &sd, &tx, &admission, clock))?;
-    // On shutdown: wake the accept thread, and tell the hub thread (None).
-    let (l, sd, tx) = (listener, shutdown.clone(), to_hub.clone());
-    let waker = thread::Builder::new().name("sansnet-waker".into()).spawn(move || {
+    // One accept thread per listener; connection ids are unique across them.
+    let ids = Arc::new(AtomicU64::new(0));
+    let mut threads = Vec::new();
+    for (index, l) in listeners.iter().enumerate() {
+        let (l, sd, cfg, tx) = (l.clone(), shutdown.clone(), config.clone(), to_hub.clone());
+        let (admission, ids) = (admission.clone(), ids.clone());
+        threads.push(thread::Builder::new().name("sansnet-accept".into()).spawn(move || {
+            accept_hub(&l, index, &ids, &cfg, &sd, &tx, &admission, clock)
+        })?);
+    }
+    // On shutdown: wake the accept threads, and tell the hub thread (None).
+    let (sd, tx) = (shutdown.clone(), to_hub.clone());
+    threads.push(thread::Builder::new().name("sansnet-waker".into()).spawn(move || {
         sd.wait_blocking();
         let _ = tx.send(None);
-        l.poke();
-    })?;
-    let mut threads = Some((acceptor, waker));
+        for l in &listeners {
+            l.poke();
+        }
+    })?);
     drop(to_hub);
     let mut host = HubHost::new(hub);
     loop {
@@ -435,11 +442,11 @@ where
                 }
                 Ok(None) => {
                     host.stop(clock.now(), config.grace);
-                    // Stop accepting: once both threads are done with it, the
-                    // listening socket closes (and a Unix socket's file goes).
-                    if let Some((acceptor, waker)) = threads.take() {
-                        let _ = waker.join();
-                        let _ = acceptor.join();
+                    // Stop accepting: once the threads are done with them,
+                    // the listening sockets close (and a Unix socket's file
+                    // goes).
+                    for t in threads.drain(..) {
+                        let _ = t.join();
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -449,26 +456,27 @@ where
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one accept thread's whole context
 fn accept_hub(
     listener: &Listener,
+    index: usize,
+    ids: &AtomicU64,
     config: &ServerConfig,
     shutdown: &Shutdown,
     to_hub: &mpsc::Sender<Option<ToHub>>,
     admission: &Admission,
     clock: Clock,
 ) {
-    let mut next = 0u64;
     while let Some((stream, slot)) = accept_slot(listener, config, shutdown, admission) {
         let (Ok(reader), Ok(writer_stream)) = (stream.try_clone(), stream.try_clone()) else {
             continue;
         };
-        next += 1;
-        let conn = ConnId(next);
+        let conn = ConnId(ids.fetch_add(1, Ordering::Relaxed) + 1);
         let peer = sansnet_net::peer_label(&stream);
         // The hub thread writes to an idle member itself, without blocking.
         let (writer, queue) = writer_channel(Some(Arc::new(stream)));
         let gate = Gate::new();
-        if to_hub.send(Some(ToHub::Opened { conn, peer, writer, gate: gate.clone() })).is_err() {
+        if to_hub.send(Some(ToHub::Opened { conn, peer, listener: index, writer, gate: gate.clone() })).is_err() {
             return;
         }
         let tx = to_hub.clone();

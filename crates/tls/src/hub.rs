@@ -170,7 +170,7 @@ impl<H: Hub> Hub for TlsHub<H> {
     fn handle(&mut self, now: Instant, input: Input<'_>) {
         self.now = self.now.max(now);
         match input {
-            Input::Opened { conn, peer } => {
+            Input::Opened { conn, peer, listener } => {
                 let ch = match ServerConnection::new(self.config.clone()) {
                     Ok(c) => {
                         let mut c = rustls::Connection::from(c);
@@ -184,7 +184,7 @@ impl<H: Hub> Hub for TlsHub<H> {
                     self.handshakes.insert((d, conn));
                 }
                 self.conns.insert(conn, ch);
-                self.inner.handle(now, Input::Opened { conn, peer });
+                self.inner.handle(now, Input::Opened { conn, peer, listener });
             }
             Input::Read { conn, buf } => loop {
                 let Some(ch) = self.conns.get_mut(&conn) else { return };

@@ -417,7 +417,7 @@ fn a_hub_gets_plaintext_and_identities_per_connection() {
     let mut clients = Vec::new();
     for (i, who) in [&pki.alice, &pki.stranger].into_iter().enumerate() {
         let conn = ConnId(i as u64);
-        hub.handle(t0, Input::Opened { conn, peer: format!("peer{i}") });
+        hub.handle(t0, Input::Opened { conn, peer: format!("peer{i}"), listener: 0 });
         let client = Tls::client(
             client_config(&pki, Some(who)),
             name(),
@@ -479,7 +479,7 @@ fn a_hub_times_out_only_the_handshakes_still_running() {
     let limits = Limits::default().with_handshake_timeout(Duration::from_secs(5));
     let mut hub = TlsHub::new(server_config(&pki, false), limits, EchoHub::default());
     for i in 0..3 {
-        hub.handle(t0, Input::Opened { conn: ConnId(i), peer: format!("p{i}") });
+        hub.handle(t0, Input::Opened { conn: ConnId(i), peer: format!("p{i}"), listener: 0 });
     }
     assert_eq!(hub.poll_timeout(), Some(t0 + Duration::from_secs(5)));
     // Connection 1 completes its handshake.

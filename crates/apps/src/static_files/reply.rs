@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use sansnet_proto::http::path::{self, Refusal};
 use sansnet_proto::http::range::{self, Ranged};
-use sansnet_proto::http::{RequestHead, date, html, reason};
+use sansnet_proto::http::{RequestHead, date, html};
 
 use super::mime;
 use crate::unix_secs;
@@ -48,12 +48,7 @@ impl Reply {
 
     /// A small HTML page saying what went wrong.
     fn error(status: u16) -> Reply {
-        let text = format!("{status} {}", reason(status));
-        let page = format!(
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{text}</title></head>\
-             <body><h1>{text}</h1></body></html>\n"
-        );
-        Reply::page(status, HTML, Bytes::from(page))
+        Reply::page(status, HTML, html::status_page(status))
     }
 
     fn io_error(what: &Path, e: &io::Error) -> Reply {

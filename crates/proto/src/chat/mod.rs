@@ -66,8 +66,8 @@
 //! let mut room = Room::new(Limits::default());
 //! let now = Instant::ZERO;
 //! let (alice, bob) = (ConnId(1), ConnId(2));
-//! room.handle(now, Input::Opened { conn: alice, peer: "127.0.0.1:5001".into() });
-//! room.handle(now, Input::Opened { conn: bob, peer: "127.0.0.1:5002".into() });
+//! room.handle(now, Input::Opened { conn: alice, peer: "127.0.0.1:5001".into(), listener: 0 });
+//! room.handle(now, Input::Opened { conn: bob, peer: "127.0.0.1:5002".into(), listener: 0 });
 //!
 //! // What the clients send, in pieces as TCP may deliver them.
 //! let script: [(ConnId, &[u8]); 4] = [

@@ -278,7 +278,7 @@ impl Conn {
 /// let mut room = Room::new(Limits::default());
 /// let now = Instant::ZERO;
 /// let alice = ConnId(1);
-/// room.handle(now, Input::Opened { conn: alice, peer: "127.0.0.1:5000".into() });
+/// room.handle(now, Input::Opened { conn: alice, peer: "127.0.0.1:5000".into(), listener: 0 });
 /// let mut buf = BytesMut::from(&br#"{"username":"alice"}"#[..]);
 /// room.handle(now, Input::Read { conn: alice, buf: &mut buf });
 /// assert_eq!(
@@ -1266,7 +1266,7 @@ impl Hub for Room {
     fn handle(&mut self, now: Instant, input: Input<'_>) {
         self.now = self.now.max(now);
         match input {
-            Input::Opened { conn, peer } => {
+            Input::Opened { conn, peer, .. } => {
                 let splitter = self.limits.splitter();
                 self.conns.entry(conn).or_insert_with(|| Conn::new(peer, splitter));
             }

@@ -562,7 +562,7 @@ impl Sim {
         let events = &mut self.events;
         let mut app = |_: &Conns, ev: Event| events.push(ev);
         match input {
-            Input::Opened { conn, peer } => self.h.open(conn, &peer, &mut app),
+            Input::Opened { conn, peer, .. } => self.h.open(conn, &peer, &mut app),
             Input::Eof { conn } => self.h.eof(conn, &mut app),
             Input::Gone { conn } => self.h.gone(conn, &mut app),
             other => self.h.input(other, &mut app),
@@ -601,7 +601,7 @@ impl Sim {
 
     fn open(&mut self, id: u64) -> ConnId {
         let conn = ConnId(id);
-        self.input(Input::Opened { conn, peer: format!("10.0.0.{id}:{}", 40000 + id) });
+        self.input(Input::Opened { conn, peer: format!("10.0.0.{id}:{}", 40000 + id), listener: 0 });
         conn
     }
 
@@ -1045,6 +1045,7 @@ fn first_message_without_a_name_joins_as_the_peer_address() {
         sim.input(Input::Opened {
             conn: ConnId(id),
             peer: if id == 3 { String::new() } else { "sock".into() },
+            listener: 0,
         });
         sim.send(ConnId(id), br#"{"list":true}"#);
     }
@@ -1052,7 +1053,7 @@ fn first_message_without_a_name_joins_as_the_peer_address() {
     assert_eq!(names, ["#3", "sock", "sock#2"]);
     // A name that is taken, even for the fallback: name_taken, not handled.
     sim.join(4, "p#5");
-    sim.input(Input::Opened { conn: ConnId(5), peer: "p".into() });
+    sim.input(Input::Opened { conn: ConnId(5), peer: "p".into(), listener: 0 });
     sim.join(6, "p");
     sim.take_all();
     sim.send(ConnId(5), br#"{"content":"x"}"#);

@@ -10,7 +10,7 @@
 //! assert_eq!(&page[..], b"&lt;a href=&#x27;x&#x27;&gt;a%20b%2Fc");
 //! ```
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 /// The escape of one byte, if it needs one (`<>&"'`, as Python's
 /// `html.escape` with `quote=True`).
@@ -98,4 +98,14 @@ mod tests {
         assert_eq!(encode("é".as_bytes()), "%C3%A9");
         assert_eq!(encode(b"\xff\x00"), "%FF%00");
     }
+}
+
+/// The small HTML page of a status without content of its own (`404 Not
+/// Found`, say), as the static file server and the chat page answer it.
+pub fn status_page(status: u16) -> Bytes {
+    let text = alloc::format!("{status} {}", super::reason(status));
+    Bytes::from(alloc::format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{text}</title></head>\
+         <body><h1>{text}</h1></body></html>\n"
+    ))
 }

@@ -5,13 +5,16 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use sansnet_net::{
     Endpoint, Listener, Mail, ServerConfig, Shutdown, SocketOptions, Stream, Transport,
 };
 use sansnet_proto::chat::cluster::Notice;
 use sansnet_proto::chat::{ClientMessage, ErrorCode, Event, Limits, Room, ServerEvent};
 use sansnet_proto::text::escape;
-use sansnet_proto::{Hub, Input, Instant};
+use sansnet_proto::web::{WebConfig, WebEvent, WebHub};
+use sansnet_proto::{Hub, Input, Instant, ws};
 
 use crate::cluster::Bridge;
 use crate::tls::{ClientTls, HubEvent, ServerTls, TlsHub};
@@ -23,7 +26,9 @@ use crate::tls::{ClientTls, HubEvent, ServerTls, TlsHub};
 /// certificates a member's name is its certificate's common name
 /// (PROTOCOLS.md §5). With `cluster` (a [`Bridge`] already connected to
 /// Redis), the room is one room with every other server on it
-/// (PROTOCOLS.md §6).
+/// (PROTOCOLS.md §6). With `web`, the room also has a web port: the chat
+/// page and its WebSocket, browser members in the same room (PROTOCOLS.md
+/// §7; over TLS too with `tls`).
 pub fn serve<R: Transport>(
     listener: Listener,
     config: &ServerConfig,
@@ -31,6 +36,7 @@ pub fn serve<R: Transport>(
     limits: Limits,
     tls: Option<&ServerTls>,
     mut cluster: Option<Bridge>,
+    web: Option<Web>,
 ) -> io::Result<()> {
     let (room, link, mail) = match &mut cluster {
         None => (Room::new(limits), None, Mail::none()),
@@ -44,18 +50,20 @@ pub fn serve<R: Transport>(
             (room, Some(b.link()), b.take_mail())
         }
     };
-    let on_event = move |room: &mut Room, event: Event| match (event, &link) {
+    let on_room = move |room: &mut Room, event: Event| match (event, &link) {
         (Event::Cluster(order), Some(link)) => link.send(order),
         (event, _) => log_event(room, event),
     };
-    let served = match tls {
-        None => R::serve_hub(listener, config, shutdown, room, on_event, mail),
-        Some(tls) => {
-            let on_event = move |hub: &mut TlsHub<Room>, event| match event {
-                HubEvent::Inner(e) => on_event(hub.inner_mut(), e),
-                e => log_tls_event(hub, e),
+    let ports = Ports { config, shutdown, mail, tls };
+    let served = match web {
+        None => ports.serve::<R, _>(vec![listener], room, on_room),
+        Some(web) => {
+            let hub = WebHub::new(web.config, room);
+            let on_event = move |hub: &mut WebHub<Room>, event| match event {
+                WebEvent::Inner(e) => on_room(hub.inner_mut(), e),
+                e => log_web_event(e),
             };
-            R::serve_hub(listener, config, shutdown, tls.hub(room), on_event, mail)
+            ports.serve::<R, _>(vec![listener, web.listener], hub, on_event)
         }
     };
     // The bridge stops (and gives the room's names back) once the room
@@ -64,10 +72,95 @@ pub fn serve<R: Transport>(
     served
 }
 
-/// Logs one of the TLS room's events.
-pub fn log_tls_event(hub: &mut TlsHub<Room>, event: HubEvent<Event>) {
+/// What serving a room's hub needs besides the hub.
+struct Ports<'a> {
+    config: &'a ServerConfig,
+    shutdown: &'a Shutdown,
+    mail: Mail,
+    tls: Option<&'a ServerTls>,
+}
+
+impl Ports<'_> {
+    /// Serves `hub` on `listeners`, through TLS where it is configured.
+    fn serve<R: Transport, H: Hub>(
+        self,
+        listeners: Vec<Listener>,
+        hub: H,
+        mut on_event: impl FnMut(&mut H, H::Event),
+    ) -> io::Result<()> {
+        let Ports { config, shutdown, mail, tls } = self;
+        match tls {
+            None => R::serve_hub(listeners, config, shutdown, hub, on_event, mail),
+            Some(tls) => {
+                let on_event = move |hub: &mut TlsHub<H>, event| match event {
+                    HubEvent::Inner(e) => on_event(hub.inner_mut(), e),
+                    e => log_tls_event(e),
+                };
+                R::serve_hub(listeners, config, shutdown, tls.hub(hub), on_event, mail)
+            }
+        }
+    }
+}
+
+/// The chat page (PROTOCOLS.md §7): HTML, CSS and script in one file,
+/// nothing fetched from elsewhere.
+pub const PAGE: &str = include_str!("page.html");
+
+/// A chat room's web port: where it listens and what it serves there.
+#[derive(Debug)]
+pub struct Web {
+    listener: Listener,
+    config: WebConfig,
+}
+
+impl Web {
+    /// Binds `endpoint` with `opts` for the page and the WebSocket of a
+    /// room whose client messages are at most `limits.max_frame` bytes (the
+    /// largest WebSocket message), closing a WebSocket whose peer does not
+    /// answer our close within `close_timeout`.
+    pub fn bind(
+        endpoint: &Endpoint,
+        opts: &SocketOptions,
+        limits: &Limits,
+        close_timeout: Duration,
+    ) -> io::Result<Web> {
+        let listener = Listener::bind(endpoint, opts)?;
+        let ws = ws::Limits::default()
+            .with_max_frame(limits.max_frame)
+            .with_max_message(limits.max_frame)
+            .with_close_timeout(close_timeout);
+        let config = WebConfig { port: 1, page: Bytes::from_static(PAGE.as_bytes()), http: Default::default(), ws };
+        Ok(Web { listener, config })
+    }
+
+    /// The bound address (with the port the system picked for port 0).
+    pub fn local_addr(&self) -> io::Result<Endpoint> {
+        self.listener.local_addr()
+    }
+}
+
+/// Logs what happened on a room's web port.
+pub fn log_web_event<E>(event: WebEvent<E>) {
     match event {
-        HubEvent::Inner(e) => log_event(hub.inner_mut(), e),
+        WebEvent::Inner(_) => {}
+        WebEvent::Request { conn, method, target, status } => {
+            tracing::info!("web {}: {} {} {status}", conn.0, escape(&method), escape(&target))
+        }
+        WebEvent::Rejected { conn, error } => tracing::info!("web {}: {error}", conn.0),
+        WebEvent::Closed { conn, code } => match code {
+            Some(code) => tracing::debug!("web {}: closed ({code})", conn.0),
+            None => tracing::debug!("web {}: closed", conn.0),
+        },
+        WebEvent::Failed { conn, error } => {
+            tracing::info!("web {}: {error} (closed with {})", conn.0, error.close_code().0)
+        }
+    }
+}
+
+/// Logs a TLS room's own events (its inner hub's are the caller's).
+pub fn log_tls_event<E>(event: HubEvent<E>) {
+    match event {
+        HubEvent::Inner(_) => {}
         HubEvent::Established { conn, peer } => match peer.name {
             Some(name) => tracing::info!("connection {}: certificate {}", conn.0, escape(&name)),
             None => tracing::debug!("connection {}: {} {}", conn.0, peer.version, peer.cipher),
