@@ -39,7 +39,7 @@ fn page_joins_the_room(rt: &'static str) {
     let test = format!("browser::page_joins_the_room::{rt}");
     let Some(chromium) = browser(&test) else { return };
     let mut server = Server::start(rt, &["chat", "serve", "--web", "127.0.0.1:0"]);
-    let web = server.next_listening();
+    let web = server.second_addr();
     let addr = server.tcp_addr();
     let tcp = Joiner::spawn_in(&[], addr, "tcpuser");
     tcp.wait_for("* tcpuser joined", STEP);

@@ -154,7 +154,7 @@ fn room<const N: usize>(
 /// across the servers), within [`IO_TIMEOUT`]; the `joined` lines that
 /// come meanwhile are skipped.
 #[track_caller]
-fn until_users(c: &mut Client, want: &[&str]) {
+pub(crate) fn until_users(c: &mut Client, want: &[&str]) {
     let deadline = Instant::now() + IO_TIMEOUT;
     loop {
         c.send(r#"{"list":true}"#);

@@ -16,3 +16,4 @@ mod slow_peers;
 mod socket_tools;
 mod support;
 mod tls;
+mod web;

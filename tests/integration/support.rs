@@ -147,8 +147,8 @@ pub(crate) struct Server {
     stderr: Arc<Mutex<Vec<u8>>>,
     /// Disconnected once the stderr thread has read the pipe to its end.
     stderr_eof: Option<mpsc::Receiver<()>>,
-    /// Its stdout lines after the first (all of them are read).
-    stdout: mpsc::Receiver<io::Result<String>>,
+    /// Its stdout lines after the first.
+    stdout: Option<mpsc::Receiver<io::Result<String>>>,
 }
 
 impl Server {
@@ -212,15 +212,20 @@ impl Server {
         let (tx, rx) = mpsc::channel();
         {
             let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
-            // Every line is read, so the server never blocks on a full pipe.
+            // Every line goes to the test (the first is `listening on`);
+            // the pipe is drained to its end, so the server never blocks
+            // on a full pipe.
             thread::spawn(move || {
                 loop {
-                    let mut line = Vec::new();
-                    let read = out.read_until(b'\n', &mut line);
-                    let more = matches!(read, Ok(1..));
-                    let read = read.map(|_| String::from_utf8_lossy(&line).into_owned());
-                    if tx.send(read).is_err() || !more {
-                        break;
+                    let mut line = String::new();
+                    match out.read_line(&mut line) {
+                        Ok(0) => return,
+                        read => {
+                            if tx.send(read.map(|_| line)).is_err() {
+                                let _ = io::copy(&mut out, &mut io::sink());
+                                return;
+                            }
+                        }
                     }
                 }
             });
@@ -231,9 +236,9 @@ impl Server {
             addr: Addr::Tcp(([127, 0, 0, 1], 0).into()),
             stderr,
             stderr_eof: Some(stderr_eof),
-            stdout: rx,
+            stdout: None,
         };
-        let line = match server.stdout.recv_timeout(START_TIMEOUT) {
+        let line = match rx.recv_timeout(START_TIMEOUT) {
             Ok(Ok(line)) => line,
             Ok(Err(e)) => server.fail(&format!("reading stdout: {e}")),
             Err(_) => server.fail("no `listening on` line in time"),
@@ -247,21 +252,27 @@ impl Server {
             Err(_) if addr.starts_with('/') => Addr::Unix(PathBuf::from(addr)),
             Err(_) => server.fail(&format!("bad address in {line:?}")),
         };
+        server.stdout = Some(rx);
         server
     }
 
-    /// The address of its next stdout line, which must be `listening on
-    /// ADDR` (a second listener's, such as `chat serve --web`'s).
-    pub(crate) fn next_listening(&mut self) -> SocketAddr {
-        let line = match self.stdout.recv_timeout(START_TIMEOUT) {
-            Ok(Ok(line)) => line,
-            Ok(Err(e)) => self.fail(&format!("reading stdout: {e}")),
-            Err(_) => self.fail("no second `listening on` line in time"),
-        };
-        let addr = line.strip_suffix('\n').and_then(|l| l.strip_prefix("listening on "));
-        match addr.and_then(|a| a.parse().ok()) {
-            Some(addr) => addr,
-            None => self.fail(&format!("stdout line {line:?} is not `listening on ADDR\\n`")),
+    /// The next line on its stdout (after the first), within
+    /// `START_TIMEOUT`.
+    pub(crate) fn stdout_line(&mut self) -> String {
+        let next = self.stdout.as_ref().map(|rx| rx.recv_timeout(START_TIMEOUT));
+        match next {
+            Some(Ok(Ok(line))) => line,
+            _ => self.fail("no further stdout line in time"),
+        }
+    }
+
+    /// The address of its second `listening on` line (`chat serve --web`).
+    pub(crate) fn second_addr(&mut self) -> SocketAddr {
+        let line = self.stdout_line();
+        match line.strip_suffix('\n').and_then(|l| l.strip_prefix("listening on ")).map(str::parse)
+        {
+            Some(Ok(addr)) => addr,
+            _ => self.fail(&format!("stdout line {line:?} is not `listening on ADDR`")),
         }
     }
 

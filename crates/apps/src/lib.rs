@@ -69,7 +69,9 @@ pub mod transfer;
 pub mod units;
 
 pub use hello::Hello;
-pub use scan::{connect_failure, report as scan_report, scan, scan_address};
+pub use scan::{
+    connect_failure, describe as describe_scan, report as scan_report, scan, scan_address,
+};
 pub use static_files::StaticFiles;
 
 /// Seconds since the Unix epoch, whole (times before it count as 0), as

@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use sansnet_net::{Probes, Transport};
-use sansnet_proto::scan::{Outcome, Scan};
+use sansnet_proto::scan::{Outcome, PortSet, Scan};
 
 /// Scans `host` on the ports `plan` hands out with the runtime `R`: at
 /// most `concurrency` connects in flight, each given `timeout`. Every
@@ -51,6 +51,26 @@ impl Probes for Probing<'_> {
         let recorded = self.0.lock().unwrap_or_else(|e| e.into_inner()).record(port, outcome);
         debug_assert!(recorded.is_ok(), "{recorded:?}");
     }
+}
+
+/// What a scan is about to do, in one line (for `-v`): the host, the
+/// ports, the runtime, the concurrency and timeout, and the descriptor
+/// limit (`None`: unknown).
+pub fn describe(
+    host: IpAddr,
+    ports: &PortSet,
+    runtime: &str,
+    concurrency: usize,
+    timeout: Duration,
+    fd_limit: Option<u64>,
+) -> String {
+    let limit = fd_limit.map_or_else(|| "unknown".into(), |l| l.to_string());
+    format!(
+        "scanning {host} ({} ports: {ports}) on {runtime}: concurrency {concurrency}, timeout {} ms, \
+         file-descriptor limit {limit}",
+        ports.len(),
+        timeout.as_millis()
+    )
 }
 
 /// Writes a scan's result as PROTOCOLS.md §4 prints it: the open ports,

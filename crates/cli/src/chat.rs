@@ -85,8 +85,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub(crate) web: Option<String>,
 
-    /// A WebSocket member that does not answer our close within this long
-    /// is disconnected.
+    /// A WebSocket member not answering our close within this long is cut off.
     #[arg(long, value_name = "SECS", value_parser = parse_timeout, default_value = "5")]
     pub(crate) ws_close_timeout: Duration,
 }
@@ -128,13 +127,9 @@ fn serve<R: Transport>(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     let bridge = cluster.as_ref().map(Bridge::start::<R>).transpose()?;
     bridge.iter().for_each(|b| eprintln!("{b}"));
     let tls = plan.tls.clone();
-    let web = args.web.as_deref().map(|addr| -> anyhow::Result<chat::Web> {
-        let at: sansnet_net::Endpoint = addr.parse().with_context(|| format!("invalid address {addr:?}"))?;
-        let opts = &plan.config.socket;
-        let web = chat::Web::bind(&at, opts, &limits, args.ws_close_timeout);
-        web.with_context(|| format!("cannot listen on {at}"))
-    });
-    let web = web.transpose()?;
+    let at = args.web.as_deref();
+    let web = at.map(|a| chat::Web::bind(a, &plan.config.socket, &limits, args.ws_close_timeout));
+    let web = web.transpose().context("--web")?;
     server::run_with::<R>(plan, sansnet_net::Shutdown::new(), |l, config, s| {
         if let Some(addr) = web.as_ref().map(chat::Web::local_addr).transpose()? {
             println!("listening on {addr}");

@@ -99,9 +99,8 @@ fn run<R: Transport>(cli: Cli) -> anyhow::Result<()> {
         Command::Resolve(args) => resolve::run(&cli, args),
         Command::Cert(args) => {
             let clients: Vec<&str> = args.clients.iter().map(String::as_str).collect();
-            for path in sansnet_apps::certs::generate(&args.dir, &clients)? {
-                println!("{}", path.display());
-            }
+            let paths = sansnet_apps::certs::generate(&args.dir, &clients)?;
+            paths.iter().for_each(|p| println!("{}", p.display()));
             Ok(())
         }
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use sansnet_apps::host;
+use sansnet_apps::{describe_scan, host};
 use sansnet_net::Transport;
 use sansnet_proto::scan::{PortSet, Scan};
 
@@ -69,15 +69,8 @@ pub(crate) fn run<R: Transport>(
     let concurrency = host::fit_concurrency(asked, limit);
     let timeout = Duration::from_millis(args.timeout_ms);
     if cli.verbose > 0 {
-        eprintln!(
-            "scanning {host} ({} ports: {}) on {}: concurrency {concurrency}, timeout {} ms, \
-             file-descriptor limit {}",
-            args.ports.len(),
-            args.ports,
-            R::NAME,
-            args.timeout_ms,
-            limit.map_or_else(|| "unknown".into(), |l| l.to_string())
-        );
+        let ports = &args.ports;
+        eprintln!("{}", describe_scan(host, ports, R::NAME, concurrency, timeout, limit));
     }
     let mut plan = Scan::new(args.ports.clone());
     let started = Instant::now();

@@ -247,14 +247,8 @@ fn send<R: Transport>(cli: &Cli, args: &SendArgs) -> anyhow::Result<()> {
     // The socket options and --write-timeout.
     let config = cli.socket.server_config();
     let tls = cli.tls.options().client(args.addr.as_deref(), transfer::tls_limits())?;
-    let sent = transfer::send_file::<R, _>(
-        &args.path,
-        &endpoint,
-        &config,
-        args.timeout,
-        bar,
-        tls.as_ref(),
-    );
+    let (path, tls) = (&args.path, tls.as_ref());
+    let sent = transfer::send_file::<R, _>(path, &endpoint, &config, args.timeout, bar, tls);
     let sent = match sent {
         Ok(sent) => sent,
         Err(e) if e.before_connection() => return Err(e.into()),

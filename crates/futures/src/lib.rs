@@ -36,8 +36,8 @@ use sansnet_net::{
     datagram_out, datagram_start, reader_news, writer_channel,
 };
 pub use sansnet_net::{
-    Clock, Endpoint, Listener, Listeners, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions, Stream,
-    mailbox,
+    Clock, Endpoint, Listener, Listeners, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions,
+    Stream, mailbox,
 };
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
 
@@ -460,7 +460,8 @@ where
 {
     let clock = Clock::new();
     let admission = Admission::new(config.max_connections);
-    let mut listeners = listeners.into().0.into_iter().map(R::register).collect::<Result<Vec<_>, _>>()?;
+    let mut listeners =
+        listeners.into().0.into_iter().map(R::register).collect::<Result<Vec<_>, _>>()?;
     let (to_hub, inbox) = async_channel::unbounded::<ToHub>();
     // Mail joins the connections' messages, in the order it came.
     let tx = to_hub.clone();
@@ -537,7 +538,10 @@ where
                 let io = Arc::new(io);
                 let (writer, queue) = writer_channel(Some(Arc::new(Direct::<R>(io.clone()))));
                 let gate = Gate::new();
-                host.handle(clock.now(), ToHub::Opened { conn, peer, listener, writer, gate: gate.clone() });
+                host.handle(
+                    clock.now(),
+                    ToHub::Opened { conn, peer, listener, writer, gate: gate.clone() },
+                );
                 let (io2, tx2) = (io.clone(), to_hub.clone());
                 spawn(Box::pin(read_half::<R>(io, conn, gate, to_hub.clone())));
                 let w = HubWriter::new(conn, queue).with_write_timeout(config.write_timeout);

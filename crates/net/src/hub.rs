@@ -924,7 +924,10 @@ mod tests {
         let (writer, mut queue) = writer_channel(None);
         let conn = ConnId(1);
         let now = Instant::ZERO;
-        host.handle(now, ToHub::Opened { conn, peer: "p".into(), listener: 0, writer, gate: Gate::new() });
+        host.handle(
+            now,
+            ToHub::Opened { conn, peer: "p".into(), listener: 0, writer, gate: Gate::new() },
+        );
         let data = Bytes::from_static(b"{\"username\":\"a\"}{\"content\":\"par");
         host.handle(now, ToHub::Read { conn, data });
         host.flush(now, &mut |_, _| {});
@@ -948,8 +951,14 @@ mod tests {
         let (wr, qr) = writer_channel(None);
         let gate = Gate::new();
         let (g, peer) = (gate.clone(), "p".to_owned());
-        host.handle(now, ToHub::Opened { conn: flood, peer: peer.clone(), listener: 0, writer: wf, gate: g });
-        host.handle(now, ToHub::Opened { conn: reader, peer, listener: 0, writer: wr, gate: Gate::new() });
+        host.handle(
+            now,
+            ToHub::Opened { conn: flood, peer: peer.clone(), listener: 0, writer: wf, gate: g },
+        );
+        host.handle(
+            now,
+            ToHub::Opened { conn: reader, peer, listener: 0, writer: wr, gate: Gate::new() },
+        );
         let written = |host: &mut HubHost<Room>| {
             let mut n = 0;
             while let Ok(ToWriter::Data(b)) = qr.rx.try_recv() {
@@ -1009,7 +1018,10 @@ mod tests {
         let direct = direct_room.map(|_| tight.clone() as Arc<dyn TryWrite>);
         let (w2, q2) = writer_channel(direct);
         for (conn, writer) in [(ConnId(1), w1), (ConnId(2), w2)] {
-            host.handle(now, ToHub::Opened { conn, peer: "p".into(), listener: 0, writer, gate: Gate::new() });
+            host.handle(
+                now,
+                ToHub::Opened { conn, peer: "p".into(), listener: 0, writer, gate: Gate::new() },
+            );
         }
         let say = |host: &mut HubHost<Room>, conn, text: &'static [u8]| {
             host.handle(now, ToHub::Read { conn, data: Bytes::from_static(text) });
@@ -1162,7 +1174,10 @@ mod tests {
         assert_eq!(host.step(ms(0), &mut |_, _| {}), HubStep::Wait { until: None });
         let (writer, _queue) = writer_channel(None);
         let conn = ConnId(1);
-        host.handle(ms(0), ToHub::Opened { conn, peer: "p".into(), listener: 0, writer, gate: Gate::new() });
+        host.handle(
+            ms(0),
+            ToHub::Opened { conn, peer: "p".into(), listener: 0, writer, gate: Gate::new() },
+        );
         host.stop(ms(0), Duration::from_millis(100));
         host.stop(ms(50), Duration::from_secs(100)); // a second stop changes nothing
         assert!(host.is_stopping());
@@ -1171,7 +1186,10 @@ mod tests {
         // Every member gone: stop before the grace period ends.
         let mut host = HubHost::new(Room::default());
         let (writer, _queue) = writer_channel(None);
-        host.handle(ms(0), ToHub::Opened { conn, peer: "p".into(), listener: 0, writer, gate: Gate::new() });
+        host.handle(
+            ms(0),
+            ToHub::Opened { conn, peer: "p".into(), listener: 0, writer, gate: Gate::new() },
+        );
         host.stop(ms(0), Duration::from_secs(5));
         host.handle(ms(1), ToHub::Gone { conn });
         assert_eq!(host.step(ms(1), &mut |_, _| {}), HubStep::Stop);
@@ -1205,7 +1223,10 @@ mod tests {
         );
         let (writer, _queue) = writer_channel(None);
         let conn = ConnId(1);
-        host.handle(ms(0), ToHub::Opened { conn, peer: "p".into(), listener: 0, writer, gate: Gate::new() });
+        host.handle(
+            ms(0),
+            ToHub::Opened { conn, peer: "p".into(), listener: 0, writer, gate: Gate::new() },
+        );
         host.stop(ms(0), Duration::from_millis(100));
         assert_eq!(host.step(ms(10), &mut |_, _| {}), HubStep::Wait { until: Some(ms(100)) });
         assert_eq!(host.step(ms(100), &mut |_, _| {}), HubStep::Stop);

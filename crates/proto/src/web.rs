@@ -27,6 +27,7 @@
 //! the user's certificate): a handshake whose `Origin` names another host
 //! than its `Host` is refused with 403.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::{String, ToString};
 
@@ -109,9 +110,12 @@ struct WebConn {
     closed: bool,
 }
 
+// The WebSocket, the long-lived phase, is the large one; the HTTP phase
+// is boxed so that a WebSocket does not carry its size.
+#[allow(clippy::large_enum_variant)]
 enum Phase {
     Http {
-        http: ServerConn,
+        http: Box<ServerConn>,
         head: Option<RequestHead>,
     },
     Ws {
@@ -241,34 +245,36 @@ impl<H: Hub> WebHub<H> {
         let Some(head) = head.take() else { return false };
         let path = head.target().split('?').next().unwrap_or("");
         let status = match path {
-            "/ws" => match same_origin(&head).and_then(|()| ws::handshake::check(&head).map_err(Some)) {
-                Ok(accepted) => {
-                    let response = accepted.response();
-                    let ws = ws::Conn::new(ws::Role::Server, self.config.ws, self.now);
-                    let mut pieces = VecDeque::new();
-                    pieces.push_back((response.len(), 0));
-                    self.ready.push_back(Output::Transmit { conn, data: response });
-                    c.phase = Phase::Ws { ws, inbox: BytesMut::new(), pieces, ended: false };
-                    let (peer, listener) = (c.peer.clone(), c.listener);
-                    let name = c.name.take();
-                    self.inner.handle(self.now, Input::Opened { conn, peer, listener });
-                    if let Some(name) = &name {
-                        self.inner.handle(self.now, Input::Identified { conn, name });
+            "/ws" => {
+                match same_origin(&head).and_then(|()| ws::handshake::check(&head).map_err(Some)) {
+                    Ok(accepted) => {
+                        let response = accepted.response();
+                        let ws = ws::Conn::new(ws::Role::Server, self.config.ws, self.now);
+                        let mut pieces = VecDeque::new();
+                        pieces.push_back((response.len(), 0));
+                        self.ready.push_back(Output::Transmit { conn, data: response });
+                        c.phase = Phase::Ws { ws, inbox: BytesMut::new(), pieces, ended: false };
+                        let (peer, listener) = (c.peer.clone(), c.listener);
+                        let name = c.name.take();
+                        self.inner.handle(self.now, Input::Opened { conn, peer, listener });
+                        if let Some(name) = &name {
+                            self.inner.handle(self.now, Input::Identified { conn, name });
+                        }
+                        self.request_event(conn, &head, 101);
+                        return true;
                     }
-                    self.request_event(conn, &head, 101);
-                    return true;
+                    Err(Some(rejection)) => {
+                        self.ready.push_back(Output::Transmit { conn, data: rejection.response() });
+                        self.ready.push_back(Output::Close { conn });
+                        c.closed = true;
+                        rejection.status()
+                    }
+                    Err(None) => {
+                        http.close_after_response();
+                        respond_page(http, 403, &[], status_page(403))
+                    }
                 }
-                Err(Some(rejection)) => {
-                    self.ready.push_back(Output::Transmit { conn, data: rejection.response() });
-                    self.ready.push_back(Output::Close { conn });
-                    c.closed = true;
-                    rejection.status()
-                }
-                Err(None) => {
-                    http.close_after_response();
-                    respond_page(http, 403, &[], status_page(403))
-                }
-            },
+            }
             "/" => match head.method() {
                 "GET" | "HEAD" => respond_page(
                     http,
@@ -435,9 +441,10 @@ impl<H: Hub> Hub for WebHub<H> {
         self.now = self.now.max(now);
         match input {
             Input::Opened { conn, peer, listener } if listener == self.config.port => {
-                let http = ServerConn::new(self.config.http, self.now);
+                let http = Box::new(ServerConn::new(self.config.http, self.now));
                 let phase = Phase::Http { http, head: None };
-                let c = WebConn { peer, listener, name: None, phase, deadline: None, closed: false };
+                let c =
+                    WebConn { peer, listener, name: None, phase, deadline: None, closed: false };
                 self.conns.insert(conn, c);
                 self.flush(conn);
             }

@@ -50,8 +50,8 @@ use sansnet_net::{
     datagram_out, datagram_start, is_quiet, reader_news, writer_channel,
 };
 pub use sansnet_net::{
-    Clock, Endpoint, Listener, Listeners, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions, Stream,
-    bind_udp, mailbox,
+    Clock, Endpoint, Listener, Listeners, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions,
+    Stream, bind_udp, mailbox,
 };
 pub use sansnet_proto as proto;
 use sansnet_proto::{App, ConnId, Datagrams, Hub, Session};
@@ -404,9 +404,11 @@ where
     for (index, l) in listeners.iter().enumerate() {
         let (l, sd, cfg, tx) = (l.clone(), shutdown.clone(), config.clone(), to_hub.clone());
         let (admission, ids) = (admission.clone(), ids.clone());
-        threads.push(thread::Builder::new().name("sansnet-accept".into()).spawn(move || {
-            accept_hub(&l, index, &ids, &cfg, &sd, &tx, &admission, clock)
-        })?);
+        threads.push(
+            thread::Builder::new()
+                .name("sansnet-accept".into())
+                .spawn(move || accept_hub(&l, index, &ids, &cfg, &sd, &tx, &admission, clock))?,
+        );
     }
     // On shutdown: wake the accept threads, and tell the hub thread (None).
     let (sd, tx) = (shutdown.clone(), to_hub.clone());
@@ -476,7 +478,10 @@ fn accept_hub(
         // The hub thread writes to an idle member itself, without blocking.
         let (writer, queue) = writer_channel(Some(Arc::new(stream)));
         let gate = Gate::new();
-        if to_hub.send(Some(ToHub::Opened { conn, peer, listener: index, writer, gate: gate.clone() })).is_err() {
+        if to_hub
+            .send(Some(ToHub::Opened { conn, peer, listener: index, writer, gate: gate.clone() }))
+            .is_err()
+        {
             return;
         }
         let tx = to_hub.clone();

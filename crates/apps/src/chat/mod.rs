@@ -114,22 +114,32 @@ pub struct Web {
 }
 
 impl Web {
-    /// Binds `endpoint` with `opts` for the page and the WebSocket of a
-    /// room whose client messages are at most `limits.max_frame` bytes (the
-    /// largest WebSocket message), closing a WebSocket whose peer does not
-    /// answer our close within `close_timeout`.
+    /// Binds `addr` (`HOST:PORT` or `unix:PATH`) with `opts` for the page
+    /// and the WebSocket of a room whose client messages are at most
+    /// `limits.max_frame` bytes (the largest WebSocket message), closing a
+    /// WebSocket whose peer does not answer our close within
+    /// `close_timeout`.
     pub fn bind(
-        endpoint: &Endpoint,
+        addr: &str,
         opts: &SocketOptions,
         limits: &Limits,
         close_timeout: Duration,
     ) -> io::Result<Web> {
-        let listener = Listener::bind(endpoint, opts)?;
+        let endpoint: Endpoint = addr.parse().map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("invalid address {addr:?}: {e}"))
+        })?;
+        let listener = Listener::bind(&endpoint, opts)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {endpoint}: {e}")))?;
         let ws = ws::Limits::default()
             .with_max_frame(limits.max_frame)
             .with_max_message(limits.max_frame)
             .with_close_timeout(close_timeout);
-        let config = WebConfig { port: 1, page: Bytes::from_static(PAGE.as_bytes()), http: Default::default(), ws };
+        let config = WebConfig {
+            port: 1,
+            page: Bytes::from_static(PAGE.as_bytes()),
+            http: Default::default(),
+            ws,
+        };
         Ok(Web { listener, config })
     }
 

@@ -601,7 +601,11 @@ impl Sim {
 
     fn open(&mut self, id: u64) -> ConnId {
         let conn = ConnId(id);
-        self.input(Input::Opened { conn, peer: format!("10.0.0.{id}:{}", 40000 + id), listener: 0 });
+        self.input(Input::Opened {
+            conn,
+            peer: format!("10.0.0.{id}:{}", 40000 + id),
+            listener: 0,
+        });
         conn
     }
 

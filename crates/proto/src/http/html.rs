@@ -60,6 +60,16 @@ pub fn percent_encode_into(out: &mut BytesMut, name: &[u8]) {
     }
 }
 
+/// The small HTML page of a status without content of its own (`404 Not
+/// Found`, say), as the static file server and the chat page answer it.
+pub fn status_page(status: u16) -> Bytes {
+    let text = alloc::format!("{status} {}", super::reason(status));
+    Bytes::from(alloc::format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{text}</title></head>\
+         <body><h1>{text}</h1></body></html>\n"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,14 +108,4 @@ mod tests {
         assert_eq!(encode("é".as_bytes()), "%C3%A9");
         assert_eq!(encode(b"\xff\x00"), "%FF%00");
     }
-}
-
-/// The small HTML page of a status without content of its own (`404 Not
-/// Found`, say), as the static file server and the chat page answer it.
-pub fn status_page(status: u16) -> Bytes {
-    let text = alloc::format!("{status} {}", super::reason(status));
-    Bytes::from(alloc::format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{text}</title></head>\
-         <body><h1>{text}</h1></body></html>\n"
-    ))
 }

@@ -21,7 +21,8 @@ type Ev = WebEvent<Event>;
 type Web = HubConns<WebHub<Room>>;
 
 fn hub_with(limits: chat::Limits, ws: ws::Limits) -> Web {
-    let config = WebConfig { port: 1, page: Bytes::from_static(PAGE), http: http::Limits::default(), ws };
+    let config =
+        WebConfig { port: 1, page: Bytes::from_static(PAGE), http: http::Limits::default(), ws };
     HubConns::new(WebHub::new(config, Room::new(limits)), Instant::ZERO)
 }
 
@@ -108,7 +109,11 @@ fn join_web(h: &mut Web, conn: ConnId, name: &str, events: &mut Vec<Ev>) -> Peer
     let mut peer = Peer::default();
     let got = peer.texts(h, conn);
     assert!(peer.head().starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{}", peer.head());
-    assert!(peer.head().contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{}", peer.head());
+    assert!(
+        peer.head().contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+        "{}",
+        peer.head()
+    );
     assert!(got.contains(&alloc::format!(r#"{{"type":"joined","username":"{name}"}}"#)), "{got:?}");
     peer
 }
@@ -235,10 +240,15 @@ fn a_broadcast_is_framed_once_for_every_browser() {
 fn bad_handshakes() {
     let cases: [(String, &str); 6] = [
         (
-            String::from_utf8(upgrade("")).unwrap().replace(&alloc::format!("Sec-WebSocket-Key: {KEY}\r\n"), ""),
+            String::from_utf8(upgrade(""))
+                .unwrap()
+                .replace(&alloc::format!("Sec-WebSocket-Key: {KEY}\r\n"), ""),
             "HTTP/1.1 400 ",
         ),
-        (String::from_utf8(upgrade("")).unwrap().replace("Version: 13", "Version: 8"), "HTTP/1.1 426 "),
+        (
+            String::from_utf8(upgrade("")).unwrap().replace("Version: 13", "Version: 8"),
+            "HTTP/1.1 426 ",
+        ),
         (String::from_utf8(upgrade("")).unwrap().replace("GET /ws", "POST /ws"), "HTTP/1.1 400 "),
         (String::from_utf8(upgrade("Origin: http://evil.test\r\n")).unwrap(), "HTTP/1.1 403 "),
         (String::from_utf8(upgrade("Origin: null\r\n")).unwrap(), "HTTP/1.1 403 "),
@@ -265,7 +275,9 @@ fn bad_frames_close_with_their_codes_and_the_room_goes_on() {
     let bad_utf8 = frame(Opcode::Text, &[b'"', 0xff, 0xfe]);
     let big = text(&alloc::format!(r#"{{"content":"{}"}}"#, "x".repeat(70_000)));
     let binary = frame(Opcode::Binary, b"\x00\x01");
-    for (bytes, code) in [(unmasked, 1002), (reserved, 1002), (bad_utf8, 1007), (big, 1009), (binary, 1003)] {
+    for (bytes, code) in
+        [(unmasked, 1002), (reserved, 1002), (bad_utf8, 1007), (big, 1009), (binary, 1003)]
+    {
         let mut h = hub();
         let mut events = Vec::new();
         let (web, tcp) = (ConnId(1), ConnId(2));
@@ -349,8 +361,16 @@ fn the_rooms_budget_counts_a_browsers_bytes() {
     // staller was evicted.
     let got = pr.texts(&mut h, reader);
     assert_eq!(got.iter().filter(|l| l.contains(r#""from":"tom""#)).count(), 200);
-    assert!(events.iter().any(|e| matches!(e, WebEvent::Inner(Event::Evicted { conn, .. }) if *conn == staller)));
-    assert!(!events.iter().any(|e| matches!(e, WebEvent::Inner(Event::Evicted { conn, .. }) if *conn == reader)));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, WebEvent::Inner(Event::Evicted { conn, .. }) if *conn == staller))
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, WebEvent::Inner(Event::Evicted { conn, .. }) if *conn == reader))
+    );
 }
 
 #[test]
