@@ -43,11 +43,12 @@ function send(sock, event) {
 }
 
 function fanout(event, except) {
-  const text = JSON.stringify(event); // serialised once for every member
+  // Serialised and encoded once for every member, sent as text.
+  const data = Buffer.from(JSON.stringify(event));
   for (const sock of members.values()) {
     if (sock === except || sock.readyState !== sock.OPEN) continue;
     if (sock.bufferedAmount > MAX_UNSENT) sock.terminate();
-    else sock.send(text);
+    else sock.send(data, { binary: false });
   }
 }
 
