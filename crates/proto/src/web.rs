@@ -108,6 +108,47 @@ struct WebConn {
     deadline: Option<Instant>,
     /// `Output::Close` was handed out.
     closed: bool,
+    /// What was handed to the driver and not yet reported written.
+    unsent: Unsent,
+}
+
+/// A web connection's bytes handed to the driver and not yet written, in
+/// order: how many on the wire, and how many of them are `H`'s (the rest
+/// are the port's own: pages, handshake answers, control frames).
+#[derive(Default)]
+struct Unsent {
+    pieces: VecDeque<(usize, usize)>,
+    /// Unwritten bytes of pieces that carry nothing of `H`'s.
+    own: usize,
+}
+
+impl Unsent {
+    fn push(&mut self, wire: usize, theirs: usize) {
+        if theirs == 0 {
+            self.own += wire;
+        }
+        self.pieces.push_back((wire, theirs));
+    }
+
+    /// `n` more bytes were written: how many of `H`'s pieces that
+    /// completed.
+    fn sent(&mut self, mut n: usize) -> usize {
+        let mut theirs = 0;
+        while n > 0 {
+            let Some((wire, of_h)) = self.pieces.front_mut() else { break };
+            let step = n.min(*wire);
+            *wire -= step;
+            n -= step;
+            if *of_h == 0 {
+                self.own -= step;
+            }
+            if *wire == 0 {
+                theirs += *of_h;
+                self.pieces.pop_front();
+            }
+        }
+        theirs
+    }
 }
 
 // The WebSocket, the long-lived phase, is the large one; the HTTP phase
@@ -122,9 +163,6 @@ enum Phase {
         ws: ws::Conn,
         /// Text messages' payloads that `H` has not taken yet.
         inbox: BytesMut,
-        /// What was handed to the driver and not yet reported sent, in
-        /// order: (bytes on the wire, of which `H`'s own).
-        pieces: VecDeque<(usize, usize)>,
         /// `H` was told the stream ended.
         ended: bool,
     },
@@ -250,10 +288,9 @@ impl<H: Hub> WebHub<H> {
                     Ok(accepted) => {
                         let response = accepted.response();
                         let ws = ws::Conn::new(ws::Role::Server, self.config.ws, self.now);
-                        let mut pieces = VecDeque::new();
-                        pieces.push_back((response.len(), 0));
+                        c.unsent.push(response.len(), 0);
                         self.ready.push_back(Output::Transmit { conn, data: response });
-                        c.phase = Phase::Ws { ws, inbox: BytesMut::new(), pieces, ended: false };
+                        c.phase = Phase::Ws { ws, inbox: BytesMut::new(), ended: false };
                         let (peer, listener) = (c.peer.clone(), c.listener);
                         let name = c.name.take();
                         self.inner.handle(self.now, Input::Opened { conn, peer, listener });
@@ -353,13 +390,14 @@ impl<H: Hub> WebHub<H> {
         let (finished, deadline) = match &mut c.phase {
             Phase::Http { http, .. } => {
                 while let Some(data) = http.poll_transmit() {
+                    c.unsent.push(data.len(), 0);
                     self.ready.push_back(Output::Transmit { conn, data });
                 }
                 (http.is_finished(), http.poll_timeout())
             }
-            Phase::Ws { ws, pieces, .. } => {
+            Phase::Ws { ws, .. } => {
                 while let Some(data) = ws.poll_transmit() {
-                    pieces.push_back((data.len(), 0));
+                    c.unsent.push(data.len(), 0);
                     self.ready.push_back(Output::Transmit { conn, data });
                 }
                 (ws.is_finished(), ws.poll_timeout())
@@ -385,7 +423,7 @@ impl<H: Hub> WebHub<H> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Some(Output::Transmit { conn, data });
         };
-        let Phase::Ws { ws, pieces, .. } = &mut c.phase else { return None };
+        let Phase::Ws { ws, .. } = &mut c.phase else { return None };
         if !ws.is_open() {
             // Closing: the bytes are dropped, and `H` counts them as gone.
             let n = data.len();
@@ -402,33 +440,21 @@ impl<H: Hub> WebHub<H> {
                 framed
             }
         };
-        pieces.push_back((framed.len(), data.len()));
+        c.unsent.push(framed.len(), data.len());
         Some(Output::Transmit { conn, data: framed })
     }
 
     /// `n` more bytes were written to `conn`: `H`'s share goes to `H`.
-    fn sent(&mut self, conn: ConnId, mut n: usize) {
+    fn sent(&mut self, conn: ConnId, n: usize) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return self.inner.handle(self.now, Input::Sent { conn, n });
         };
-        match &mut c.phase {
-            Phase::Http { http, .. } => http.handle_sent(self.now, n),
-            Phase::Ws { pieces, .. } => {
-                let mut theirs = 0;
-                while n > 0 {
-                    let Some((wire, own)) = pieces.front_mut() else { break };
-                    let step = n.min(*wire);
-                    *wire -= step;
-                    n -= step;
-                    if *wire == 0 {
-                        theirs += *own;
-                        pieces.pop_front();
-                    }
-                }
-                if theirs > 0 {
-                    self.inner.handle(self.now, Input::Sent { conn, n: theirs });
-                }
-            }
+        let theirs = c.unsent.sent(n);
+        if let Phase::Http { http, .. } = &mut c.phase {
+            http.handle_sent(self.now, n);
+        }
+        if theirs > 0 {
+            self.inner.handle(self.now, Input::Sent { conn, n: theirs });
         }
         self.flush(conn);
     }
@@ -443,8 +469,16 @@ impl<H: Hub> Hub for WebHub<H> {
             Input::Opened { conn, peer, listener } if listener == self.config.port => {
                 let http = Box::new(ServerConn::new(self.config.http, self.now));
                 let phase = Phase::Http { http, head: None };
-                let c =
-                    WebConn { peer, listener, name: None, phase, deadline: None, closed: false };
+                let unsent = Unsent::default();
+                let c = WebConn {
+                    peer,
+                    listener,
+                    name: None,
+                    phase,
+                    deadline: None,
+                    closed: false,
+                    unsent,
+                };
                 self.conns.insert(conn, c);
                 self.flush(conn);
             }
@@ -540,13 +574,16 @@ impl<H: Hub> Hub for WebHub<H> {
     }
 
     fn wants_read(&self, conn: ConnId) -> bool {
-        match self.conns.get(&conn).map(|c| &c.phase) {
-            None => self.inner.wants_read(conn),
-            Some(Phase::Http { http, .. }) => http.wants_read(),
-            Some(Phase::Ws { ws, inbox, .. }) => {
-                ws.wants_read() && inbox.is_empty() && self.inner.wants_read(conn)
+        let Some(c) = self.conns.get(&conn) else { return self.inner.wants_read(conn) };
+        // A peer that makes us answer (pages, pongs) and never reads is
+        // not read either once its answers pass the bound.
+        c.unsent.own < self.config.ws.max_message
+            && match &c.phase {
+                Phase::Http { http, .. } => http.wants_read(),
+                Phase::Ws { ws, inbox, .. } => {
+                    ws.wants_read() && inbox.is_empty() && self.inner.wants_read(conn)
+                }
             }
-        }
     }
 
     fn poll_resumed(&mut self) -> Option<ConnId> {

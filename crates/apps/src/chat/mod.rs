@@ -14,7 +14,7 @@ use sansnet_proto::chat::cluster::Notice;
 use sansnet_proto::chat::{ClientMessage, ErrorCode, Event, Limits, Room, ServerEvent};
 use sansnet_proto::text::escape;
 use sansnet_proto::web::{WebConfig, WebEvent, WebHub};
-use sansnet_proto::{Hub, Input, Instant, ws};
+use sansnet_proto::{Hub, Input, Instant, http, ws};
 
 use crate::cluster::Bridge;
 use crate::tls::{ClientTls, HubEvent, ServerTls, TlsHub};
@@ -134,12 +134,10 @@ impl Web {
             .with_max_frame(limits.max_frame)
             .with_max_message(limits.max_frame)
             .with_close_timeout(close_timeout);
-        let config = WebConfig {
-            port: 1,
-            page: Bytes::from_static(PAGE.as_bytes()),
-            http: Default::default(),
-            ws,
-        };
+        // The page takes no body: one is read (to keep the connection in
+        // step) only up to a message's size.
+        let http = http::Limits::default().with_max_body(limits.max_frame as u64);
+        let config = WebConfig { port: 1, page: Bytes::from_static(PAGE.as_bytes()), http, ws };
         Ok(Web { listener, config })
     }
 

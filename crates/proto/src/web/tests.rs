@@ -394,3 +394,61 @@ fn arbitrary_bytes_on_the_web_port_never_panic() {
         h.timeout(t, &mut app);
     });
 }
+
+#[test]
+fn a_peer_that_never_reads_our_answers_is_not_read_either() {
+    // Pongs: each ping asks for one; a peer that sends pings and never
+    // reads stops being read once the pongs waiting pass the bound.
+    let ws = ws::Limits::default().with_max_message(4096);
+    let mut h = hub_with(chat::Limits::default(), ws);
+    let mut events = Vec::new();
+    let web = ConnId(1);
+    let _peer = join_web(&mut h, web, "pat", &mut events);
+    h.conn(web).stalled = true;
+    let mut app = |_: &Conns, _: Ev| {};
+    let mut pings = Vec::new();
+    for _ in 0..1000 {
+        pings.extend(frame(Opcode::Ping, &[b'p'; 100]));
+    }
+    h.read(web, &pings, &mut app);
+    let queued: usize = h.conn(web).outq.iter().map(Bytes::len).sum();
+    assert!(queued < 4096 + 2 * 1024, "{queued} bytes of pongs queued");
+    assert!(h.conn(web).inbox.len() > 50_000, "the pings stay unread");
+    // Once the peer reads, the rest is served.
+    h.conn(web).stalled = false;
+    for _ in 0..1000 {
+        h.drain(&mut app);
+        if !h.offer(web, &mut app) {
+            break;
+        }
+    }
+    assert!(h.conn(web).inbox.is_empty());
+    // Pages: pipelined requests are not read past the bound either.
+    let mut h = hub_with(chat::Limits::default(), ws);
+    let c = ConnId(2);
+    h.open_on(c, "p", 1, &mut app);
+    h.conn(c).stalled = true;
+    let requests = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+    h.read(c, &requests, &mut app);
+    let queued: usize = h.conn(c).outq.iter().map(Bytes::len).sum();
+    assert!(queued < 4096 + 1024, "{queued} bytes of pages queued");
+}
+
+#[test]
+fn a_name_proved_below_reaches_the_room_at_the_upgrade() {
+    // TLS with client certificates tells the hub who a connection is
+    // before any byte: the room learns it when the browser joins it.
+    let mut h = hub();
+    let mut app = |_: &Conns, _: Ev| {};
+    let c = ConnId(1);
+    h.open_on(c, "p", 1, &mut app);
+    h.input(crate::Input::Identified { conn: c, name: "carol" }, &mut app);
+    let mut bytes = upgrade("");
+    bytes.extend(text(r#"{"username":"mallory"}"#));
+    bytes.extend(text(r#"{"username":"carol"}"#));
+    h.read(c, &bytes, &mut app);
+    let mut peer = Peer::default();
+    let got = peer.texts(&mut h, c);
+    assert!(got[0].starts_with(r#"{"type":"error","code":"forbidden""#), "{got:?}");
+    assert_eq!(got[1], r#"{"type":"joined","username":"carol"}"#);
+}

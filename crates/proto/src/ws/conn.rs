@@ -465,7 +465,11 @@ impl Session for Conn {
     /// or the close timer fired, and while the events not yet polled hold
     /// more than [`Limits::max_message`] bytes.
     fn wants_read(&self) -> bool {
-        self.state != State::Ending && self.undelivered <= self.limits.max_message
+        // Answers (pongs) the driver has not taken count too: a flood of
+        // pings in one buffer stops being read once they pass the bound.
+        self.state != State::Ending
+            && self.undelivered <= self.limits.max_message
+            && self.queued <= self.limits.max_message
     }
 
     /// Ended, and every queued byte polled (the last a Close, unless the
