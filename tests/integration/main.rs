@@ -1,5 +1,6 @@
 //! sansnet's integration tests: one binary (one link), a module per area.
 
+mod browser;
 mod cert;
 mod chat;
 mod cluster;
