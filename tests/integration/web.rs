@@ -27,6 +27,7 @@ per_runtime!(
     a_peer_that_never_answers_the_close,
     wss_with_tls,
     a_browser_member_in_a_cluster_room,
+    a_stopping_server_says_going_away,
 );
 
 /// The Python `websockets` client, as a browser member named `py`: it
@@ -318,6 +319,14 @@ fn a_browser_member_in_a_cluster_room(rt: &'static str) {
     bob.expect(&left("wendy"));
     a.stop();
     b.stop();
+}
+
+fn a_stopping_server_says_going_away(rt: &'static str) {
+    let (server, web) = start(rt, &[]);
+    let mut gus = Ws::join(web, "gus");
+    // SIGTERM, and the server exits 0 within its grace period.
+    server.stop();
+    assert_eq!(gus.close_code(), Some(1001), "{rt}");
 }
 
 /// A raw WebSocket client on the core's frame codec: masked frames out,

@@ -672,6 +672,7 @@ impl<H: Hub> HubHost<H> {
     pub fn stop(&mut self, now: Instant, grace: Duration) {
         if self.stopping.is_none() {
             self.stopping = Some(now + grace);
+            self.hub.handle_stop(now);
             self.end_all(now);
         }
     }

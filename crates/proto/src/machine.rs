@@ -319,6 +319,15 @@ pub trait Hub {
     /// Deadlines may have passed. Harmless when early or repeated.
     fn handle_timeout(&mut self, now: Instant);
 
+    /// The driver is stopping gracefully: it will give every connection
+    /// its end of stream right after this, and flush what is queued within
+    /// its grace period. A hub that says goodbye in a protocol of its own
+    /// (a WebSocket's Close with 1001) queues it here. The default does
+    /// nothing.
+    fn handle_stop(&mut self, now: Instant) {
+        let _ = now;
+    }
+
     /// The next output: bytes for a connection, a close, or an event.
     #[must_use]
     fn poll_output(&mut self) -> Option<Output<Self::Event>>;

@@ -532,6 +532,20 @@ impl<H: Hub> Hub for WebHub<H> {
         self.inner.handle_timeout(now);
     }
 
+    /// Every WebSocket gets a Close with 1001 (going away) before the
+    /// driver ends the streams.
+    fn handle_stop(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        let open: alloc::vec::Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in open {
+            if let Some(Phase::Ws { ws, .. }) = self.conns.get_mut(&conn).map(|c| &mut c.phase) {
+                ws.close(self.now, CloseCode::GOING_AWAY, "server stopping");
+                self.flush(conn);
+            }
+        }
+        self.inner.handle_stop(now);
+    }
+
     fn poll_output(&mut self) -> Option<Output<WebEvent<H::Event>>> {
         loop {
             if let Some(out) = self.ready.pop_front() {

@@ -235,6 +235,11 @@ impl<H: Hub> Hub for TlsHub<H> {
         self.inner.handle_timeout(now);
     }
 
+    fn handle_stop(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        self.inner.handle_stop(now);
+    }
+
     fn poll_output(&mut self) -> Option<Output<HubEvent<H::Event>>> {
         loop {
             if let Some(out) = self.ready.pop_front() {

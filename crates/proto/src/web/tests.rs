@@ -452,3 +452,22 @@ fn a_name_proved_below_reaches_the_room_at_the_upgrade() {
     assert!(got[0].starts_with(r#"{"type":"error","code":"forbidden""#), "{got:?}");
     assert_eq!(got[1], r#"{"type":"joined","username":"carol"}"#);
 }
+
+#[test]
+fn a_stopping_server_says_going_away() {
+    let mut h = hub();
+    let mut events = Vec::new();
+    let (web, tcp) = (ConnId(1), ConnId(2));
+    let mut peer = join_web(&mut h, web, "gus", &mut events);
+    join_tcp(&mut h, tcp, "tim");
+    let mut app = |_: &Conns, _: Ev| {};
+    let _ = peer.take(&mut h, web);
+    // What a driver does on a graceful stop: the hook, then every end of
+    // stream.
+    h.hub.handle_stop(h.now);
+    h.drain(&mut app);
+    h.eof(web, &mut app);
+    h.eof(tcp, &mut app);
+    assert_eq!(close_code(&peer.take(&mut h, web)), Some(1001));
+    assert!(h.is_closing(web));
+}
