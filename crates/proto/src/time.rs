@@ -54,6 +54,15 @@ impl Instant {
         Instant(self.0.saturating_add(nanos))
     }
 
+    /// The earlier of two optional deadlines (`None`: no deadline), as a
+    /// machine wrapping another combines its own with the inner one's.
+    pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// How long after `earlier` this instant is, or zero if it is not later.
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))

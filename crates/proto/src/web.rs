@@ -581,10 +581,7 @@ impl<H: Hub> Hub for WebHub<H> {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let own = self.timers.first().map(|&(d, _)| d);
-        match (own, self.inner.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        Instant::earliest(own, self.inner.poll_timeout())
     }
 
     fn wants_read(&self, conn: ConnId) -> bool {

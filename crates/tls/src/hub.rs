@@ -277,10 +277,7 @@ impl<H: Hub> Hub for TlsHub<H> {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let handshake = self.handshakes.first().map(|&(d, _)| d);
-        match (handshake, self.inner.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        Instant::earliest(handshake, self.inner.poll_timeout())
     }
 
     fn wants_read(&self, conn: ConnId) -> bool {
