@@ -2,7 +2,8 @@
 //!
 //! The fuzz targets (`fuzz/fuzz_targets/`, nightly + cargo-fuzz) and these
 //! tests (stable) share the files of invariants, `fuzz/checks.rs`, `fuzz/chat_checks.rs`,
-//! `fuzz/file_checks.rs`, `fuzz/tls_checks.rs` and `fuzz/ws_checks.rs`, so a seed
+//! `fuzz/file_checks.rs`, `fuzz/tls_checks.rs`, `fuzz/ws_checks.rs` and
+//! `fuzz/web_checks.rs`, so a seed
 //! or a minimized crash that once failed fails here too, without a fuzzer.
 
 use std::fs;
@@ -23,6 +24,9 @@ mod tls_checks;
 
 #[path = "../../fuzz/ws_checks.rs"]
 mod ws_checks;
+
+#[path = "../../fuzz/web_checks.rs"]
+mod web_checks;
 
 /// Every file of `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`
 /// (either may be absent), sorted.
@@ -111,4 +115,9 @@ fn tls_glue() {
 #[test]
 fn ws_frame() {
     replay("ws_frame", ws_checks::ws_frame);
+}
+
+#[test]
+fn web_port() {
+    replay("web_port", web_checks::web_port);
 }
