@@ -214,11 +214,6 @@ impl<H: Hub> WebHub<H> {
         &mut self.inner
     }
 
-    /// How many web connections are open (HTTP or WebSocket).
-    pub fn web_connections(&self) -> usize {
-        self.conns.len()
-    }
-
     /// Feeds `buf` to `conn`'s machine while it takes bytes, through an
     /// upgrade: what follows the handshake goes to the WebSocket.
     fn read(&mut self, conn: ConnId, buf: &mut BytesMut) {
@@ -241,9 +236,9 @@ impl<H: Hub> WebHub<H> {
     /// Returns whether the connection turned into a WebSocket.
     fn settle(&mut self, conn: ConnId) -> bool {
         let mut upgraded = false;
-        let Some(c) = self.conns.get_mut(&conn) else { return false };
-        match &mut c.phase {
-            Phase::Http { .. } => {
+        match self.conns.get(&conn).map(|c| &c.phase) {
+            None => return false,
+            Some(Phase::Http { .. }) => {
                 while let Some(ev) = self.http_event(conn) {
                     match ev {
                         http::Event::Request(h) => {
@@ -261,7 +256,7 @@ impl<H: Hub> WebHub<H> {
                     }
                 }
             }
-            Phase::Ws { .. } => self.ws_events(conn),
+            Some(Phase::Ws { .. }) => self.ws_events(conn),
         }
         self.flush(conn);
         upgraded
@@ -283,35 +278,35 @@ impl<H: Hub> WebHub<H> {
         let Some(head) = head.take() else { return false };
         let path = head.target().split('?').next().unwrap_or("");
         let status = match path {
-            "/ws" => {
-                match same_origin(&head).and_then(|()| ws::handshake::check(&head).map_err(Some)) {
-                    Ok(accepted) => {
-                        let response = accepted.response();
-                        let ws = ws::Conn::new(ws::Role::Server, self.config.ws, self.now);
-                        c.unsent.push(response.len(), 0);
-                        self.ready.push_back(Output::Transmit { conn, data: response });
-                        c.phase = Phase::Ws { ws, inbox: BytesMut::new(), ended: false };
-                        let (peer, listener) = (c.peer.clone(), c.listener);
-                        let name = c.name.take();
-                        self.inner.handle(self.now, Input::Opened { conn, peer, listener });
-                        if let Some(name) = &name {
-                            self.inner.handle(self.now, Input::Identified { conn, name });
-                        }
-                        self.request_event(conn, &head, 101);
-                        return true;
-                    }
-                    Err(Some(rejection)) => {
-                        self.ready.push_back(Output::Transmit { conn, data: rejection.response() });
-                        self.ready.push_back(Output::Close { conn });
-                        c.closed = true;
-                        rejection.status()
-                    }
-                    Err(None) => {
-                        http.close_after_response();
-                        respond_page(http, 403, &[], status_page(403))
-                    }
-                }
+            "/ws" if !same_origin(&head) => {
+                http.close_after_response();
+                respond_page(http, 403, &[], status_page(403))
             }
+            "/ws" => match ws::handshake::check(&head) {
+                Ok(accepted) => {
+                    let response = accepted.response();
+                    let ws = ws::Conn::new(ws::Role::Server, self.config.ws, self.now);
+                    c.unsent.push(response.len(), 0);
+                    self.ready.push_back(Output::Transmit { conn, data: response });
+                    c.phase = Phase::Ws { ws, inbox: BytesMut::new(), ended: false };
+                    let (peer, listener) = (c.peer.clone(), c.listener);
+                    let name = c.name.take();
+                    self.inner.handle(self.now, Input::Opened { conn, peer, listener });
+                    if let Some(name) = &name {
+                        self.inner.handle(self.now, Input::Identified { conn, name });
+                    }
+                    self.request_event(conn, &head, 101);
+                    return true;
+                }
+                Err(rejection) => {
+                    let data = rejection.response();
+                    c.unsent.push(data.len(), 0);
+                    self.ready.push_back(Output::Transmit { conn, data });
+                    self.ready.push_back(Output::Close { conn });
+                    c.closed = true;
+                    rejection.status()
+                }
+            },
             "/" => match head.method() {
                 "GET" | "HEAD" => respond_page(
                     http,
@@ -616,11 +611,11 @@ fn respond_page(http: &mut ServerConn, status: u16, fields: &[(&str, &[u8])], bo
     }
 }
 
-/// `Err(None)` when the handshake comes from a page of another site: its
+/// Whether a handshake may join: not from a page of another site, whose
 /// `Origin` names another host (and port) than its `Host`. No `Origin` (a
 /// program, not a browser) is fine.
-fn same_origin(head: &RequestHead) -> Result<(), Option<ws::handshake::Rejection>> {
-    let Some(origin) = head.field("Origin") else { return Ok(()) };
+fn same_origin(head: &RequestHead) -> bool {
+    let Some(origin) = head.field("Origin") else { return true };
     let host = head.field("Host").unwrap_or_default();
     let authority = |scheme_default: &[u8], hostport: &[u8]| -> alloc::vec::Vec<u8> {
         let mut v = hostport.to_ascii_lowercase();
@@ -634,9 +629,9 @@ fn same_origin(head: &RequestHead) -> Result<(), Option<ws::handshake::Rejection
     } else if let Some(r) = origin.strip_prefix(b"http://") {
         (b":80".as_slice(), r)
     } else {
-        return Err(None);
+        return false;
     };
-    if authority(default, rest) == authority(default, host) { Ok(()) } else { Err(None) }
+    authority(default, rest) == authority(default, host)
 }
 
 /// `H`'s lines as text frames, one per line, without their newlines.

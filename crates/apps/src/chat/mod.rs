@@ -58,7 +58,10 @@ pub fn serve<R: Transport>(
     let served = match web {
         None => ports.serve::<R, _>(vec![listener], room, on_room),
         Some(web) => {
-            let hub = WebHub::new(web.config, room);
+            // The web port is the second listener below.
+            let page = Bytes::from_static(PAGE.as_bytes());
+            let config = WebConfig { port: 1, page, http: web.http, ws: web.ws };
+            let hub = WebHub::new(config, room);
             let on_event = move |hub: &mut WebHub<Room>, event| match event {
                 WebEvent::Inner(e) => on_room(hub.inner_mut(), e),
                 e => log_web_event(e),
@@ -110,7 +113,8 @@ pub const PAGE: &str = include_str!("page.html");
 #[derive(Debug)]
 pub struct Web {
     listener: Listener,
-    config: WebConfig,
+    http: http::Limits,
+    ws: ws::Limits,
 }
 
 impl Web {
@@ -137,8 +141,7 @@ impl Web {
         // The page takes no body: one is read (to keep the connection in
         // step) only up to a message's size.
         let http = http::Limits::default().with_max_body(limits.max_frame as u64);
-        let config = WebConfig { port: 1, page: Bytes::from_static(PAGE.as_bytes()), http, ws };
-        Ok(Web { listener, config })
+        Ok(Web { listener, http, ws })
     }
 
     /// The bound address (with the port the system picked for port 0).
