@@ -110,5 +110,5 @@ pub mod time;
 pub mod web;
 pub mod ws;
 
-pub use machine::{App, ConnId, Datagrams, Hub, Input, Output, Session};
+pub use machine::{App, ConnId, Datagrams, Hub, Input, Output, Session, Source, Splice, Transmit};
 pub use time::Instant;

@@ -32,6 +32,24 @@
 //! `handle_timeout` may be called early or twice: it only fires timers
 //! whose deadline is at or before `now`.
 //!
+//! # Bytes that come from elsewhere: splices
+//!
+//! A machine that sends a large body held outside it (a file the
+//! application opened) need not carry its bytes. A driver that can copy
+//! from such a source to the socket itself (`sendfile(2)`) says so once
+//! with [`Session::enable_splice`]; from then on it drains
+//! [`Session::poll_transmit_or_splice`] instead of `poll_transmit`, and a
+//! machine may answer with a [`Splice`]: "the next `len` bytes are those
+//! of `source` from `offset`". The [`Source`] is an opaque handle the
+//! application made (the core never looks inside it); the driver knows
+//! the types it can send from. If the source has fewer bytes than the
+//! splice says (a file truncated meanwhile), the driver sends what there
+//! is and closes the connection after it: the peer sees a short body, never
+//! a hang and never bytes from elsewhere. A driver that never calls
+//! `enable_splice` (or a wrapper such as TLS, which needs the plaintext and
+//! does not pass it on) is never handed a splice: the application, which
+//! asks the machine whether it may splice, sends bytes instead.
+//!
 //! ```
 //! use bytes::BytesMut;
 //! use sansnet_proto::{http::{Event, ServerConn}, Instant, Session};
@@ -60,7 +78,10 @@
 //! ```
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use bytes::{Bytes, BytesMut};
+use core::any::Any;
+use core::fmt;
 
 use crate::Instant;
 
@@ -97,6 +118,22 @@ pub trait Session {
     #[must_use]
     fn poll_transmit(&mut self) -> Option<Bytes>;
 
+    /// The driver can perform [`Splice`]s: it will drain
+    /// [`poll_transmit_or_splice`](Session::poll_transmit_or_splice)
+    /// instead of [`poll_transmit`](Session::poll_transmit) from now on
+    /// (see [Bytes that come from elsewhere](self#bytes-that-come-from-elsewhere-splices)).
+    /// Called at most once, before the first drain. The default ignores
+    /// it: the machine keeps handing out bytes.
+    fn enable_splice(&mut self) {}
+
+    /// What to write next, in order: bytes, or a [`Splice`] (only after
+    /// [`enable_splice`](Session::enable_splice)). The default is
+    /// [`poll_transmit`](Session::poll_transmit)'s bytes.
+    #[must_use]
+    fn poll_transmit_or_splice(&mut self) -> Option<Transmit> {
+        self.poll_transmit().map(Transmit::Bytes)
+    }
+
     /// The next event for the application.
     #[must_use]
     fn poll_event(&mut self) -> Option<Self::Event>;
@@ -123,6 +160,62 @@ pub trait Session {
     fn is_idle(&self) -> bool {
         false
     }
+}
+
+/// An opaque handle on where a body's bytes are: what the application
+/// opened (a file, for a driver that sends from files), shared, never
+/// looked into by the core. Drivers recognise the types they can send
+/// from with [`downcast_ref`](Source::downcast_ref); two handles are equal
+/// when they are clones of one.
+#[derive(Clone)]
+pub struct Source(Arc<dyn Any + Send + Sync>);
+
+impl Source {
+    /// A handle on `source`.
+    pub fn new<T: Any + Send + Sync>(source: Arc<T>) -> Source {
+        Source(source)
+    }
+
+    /// The source, if it is a `T`.
+    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Source({:p})", Arc::as_ptr(&self.0))
+    }
+}
+
+impl PartialEq for Source {
+    fn eq(&self, other: &Source) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Source {}
+
+/// "The next `len` bytes to write are those of `source` from `offset`": a
+/// transmit the driver performs by copying from the source to the socket
+/// itself (see [Bytes that come from elsewhere](self#bytes-that-come-from-elsewhere-splices)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Splice {
+    /// Where the bytes are.
+    pub source: Source,
+    /// The first byte's offset in the source.
+    pub offset: u64,
+    /// How many bytes (more than zero).
+    pub len: u64,
+}
+
+/// One output of [`Session::poll_transmit_or_splice`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transmit {
+    /// Write these bytes.
+    Bytes(Bytes),
+    /// Write these bytes of a source.
+    Splice(Splice),
 }
 
 /// The application side of a [`Session`]: it reacts to events by issuing

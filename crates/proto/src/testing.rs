@@ -57,7 +57,7 @@ use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{App, ConnId, Hub, Input, Instant, Output, Session};
+use crate::{App, ConnId, Hub, Input, Instant, Output, Session, Transmit};
 
 /// How many rounds a drain may take before the harness calls it a livelock.
 const MAX_ROUNDS: usize = 100_000;
@@ -187,6 +187,10 @@ pub struct Conn<S: Session> {
     rounds: usize,
     watch: fn(&S, Step),
     name: &'static str,
+    /// Splices performed (see [`Conn::with_splice`]), and whether one
+    /// found its source short.
+    splices: usize,
+    splice_short: bool,
 }
 
 impl<S: Session> Conn<S> {
@@ -207,6 +211,46 @@ impl<S: Session> Conn<S> {
             rounds: 0,
             watch: |_, _| {},
             name: "session",
+            splices: 0,
+            splice_short: false,
+        }
+    }
+
+    /// A driver that performs splices ([`Session::enable_splice`]): it
+    /// drains [`Session::poll_transmit_or_splice`] and writes a splice of
+    /// a [`Bytes`] source as those bytes (any other source counts as
+    /// empty). A source shorter than its splice gives what it has, and the
+    /// harness records it ([`splice_short`](Conn::splice_short)), as a real
+    /// driver would close the connection after it.
+    pub fn with_splice(mut self) -> Conn<S> {
+        self.session.enable_splice();
+        self.splices = 0;
+        self
+    }
+
+    /// How many splices were written.
+    pub fn splices(&self) -> usize {
+        self.splices
+    }
+
+    /// Whether a splice found its source shorter than it said.
+    pub fn splice_short(&self) -> bool {
+        self.splice_short
+    }
+
+    /// The next transmit, as bytes (splices resolved).
+    fn next_transmit(&mut self) -> Option<Bytes> {
+        match self.session.poll_transmit_or_splice()? {
+            Transmit::Bytes(b) => Some(b),
+            Transmit::Splice(sp) => {
+                self.splices += 1;
+                let src = sp.source.downcast_ref::<Bytes>().cloned().unwrap_or_default();
+                let start = usize::try_from(sp.offset).unwrap_or(usize::MAX).min(src.len());
+                let want = usize::try_from(sp.len).unwrap_or(usize::MAX);
+                let end = start.saturating_add(want).min(src.len());
+                self.splice_short |= end - start < want;
+                Some(src.slice(start..end))
+            }
         }
     }
 
@@ -387,7 +431,7 @@ impl<S: Session> Conn<S> {
             (self.watch)(&self.session, Step::Events);
             watch(&self.session, Step::Events);
             let mut wrote = false;
-            while let Some(b) = self.session.poll_transmit() {
+            while let Some(b) = self.next_transmit() {
                 progressed = true;
                 match self.writes {
                     Writes::Hold => {
@@ -422,6 +466,8 @@ impl<S: Session> Conn<S> {
         let name = self.name;
         assert!(self.session.poll_event().is_none(), "{name}: an event left after the drain");
         assert!(self.session.poll_transmit().is_none(), "{name}: bytes left after the drain");
+        let left = self.session.poll_transmit_or_splice();
+        assert!(left.is_none(), "{name}: a splice left after the drain");
         let finished = self.session.is_finished();
         assert!(finished || !self.finished, "{name}: a finished session came back to life");
         self.finished = finished;

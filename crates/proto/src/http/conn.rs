@@ -9,7 +9,7 @@ use super::head::{BodyKind, HeadParser, RequestHead, Version};
 use super::response::{self, Framing, ResponseBody, bodyless_status, check_fields, write_head};
 use super::{Error, Limits, Misuse};
 use crate::time::{TimerKind, Timers};
-use crate::{Instant, Session};
+use crate::{Instant, Session, Source, Splice, Transmit};
 
 /// What the connection tells the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,6 +119,13 @@ enum State {
 ///     b"HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 /// );
 /// ```
+///
+/// **Bodies from a file.** Where the driver copies from files to the
+/// socket itself ([`can_splice`](ServerConn::can_splice)), a body (or part
+/// of one) can be queued as a [`Splice`] of a [`Source`] the application
+/// opened, with [`send_splice`](ServerConn::send_splice), instead of as
+/// bytes: the same framing, `Content-Length` or chunked, the same HEAD
+/// rule; the machine never sees the bytes.
 #[derive(Debug)]
 pub struct ServerConn {
     limits: Limits,
@@ -126,8 +133,10 @@ pub struct ServerConn {
     state: State,
     timers: Timers<Timer, 3>,
     events: VecDeque<Event>,
-    transmit: VecDeque<Bytes>,
+    transmit: VecDeque<Transmit>,
     queued: usize,
+    /// The driver performs splices ([`Session::enable_splice`]).
+    splice: bool,
     /// The latest `now` passed in; commands arm timers from it.
     now: Instant,
     /// The application asked to close after the current or next response.
@@ -148,6 +157,7 @@ impl ServerConn {
             events: VecDeque::new(),
             transmit: VecDeque::new(),
             queued: 0,
+            splice: false,
             now,
             close_requested: false,
             requests: 0,
@@ -167,8 +177,17 @@ impl ServerConn {
 
     /// Bytes queued for [`Session::poll_transmit`] and not yet polled. An
     /// application streaming a large body pauses while this is high.
+    /// Queued splices do not count: they hold no bytes.
     pub fn transmit_queued(&self) -> usize {
         self.queued
+    }
+
+    /// Whether the driver performs splices, so that
+    /// [`send_splice`](Self::send_splice) may be used (see
+    /// [`Session::enable_splice`]). A driver behind a wrapper that needs the
+    /// bytes (TLS) never enables them.
+    pub fn can_splice(&self) -> bool {
+        self.splice
     }
 
     /// Whether a response is owed ([`Event::End`] was delivered and the
@@ -254,30 +273,48 @@ impl ServerConn {
     /// [`send_response`](Self::send_response). On a HEAD request they are
     /// dropped.
     pub fn send_data(&mut self, data: Bytes) -> Result<(), Misuse> {
+        let n = data.len() as u64;
+        self.send_body(Transmit::Bytes(data), n)
+    }
+
+    /// Sends `len` body bytes of `source` from `offset`, which the driver
+    /// copies from the source itself (a [`Splice`]), as
+    /// [`send_data`](Self::send_data) sends bytes: the same framing, and
+    /// nothing on a HEAD request. Only where [`can_splice`](Self::can_splice)
+    /// (else [`Misuse::NoSplice`]). If the source turns out shorter, the
+    /// driver closes the connection after what it had.
+    pub fn send_splice(&mut self, source: Source, offset: u64, len: u64) -> Result<(), Misuse> {
+        if !self.splice {
+            return Err(Misuse::NoSplice);
+        }
+        self.send_body(Transmit::Splice(Splice { source, offset, len }), len)
+    }
+
+    /// Sends `n` body bytes, `piece`, framed as the response says.
+    fn send_body(&mut self, piece: Transmit, n: u64) -> Result<(), Misuse> {
         let State::Sending { sending, exchange } = self.state else {
             return Err(Misuse::WrongState);
         };
-        if data.is_empty() {
+        if n == 0 {
             return Ok(());
         }
         match sending {
             Sending::Fixed(left) => {
-                let n = data.len() as u64;
                 if n > left {
                     return Err(Misuse::BodyTooLong);
                 }
                 self.state = State::Sending { sending: Sending::Fixed(left - n), exchange };
-                self.push_transmit(data);
+                self.push(piece);
             }
             Sending::Chunked => {
                 let mut size = BytesMut::with_capacity(20);
-                response::put_hex(&mut size, data.len() as u64);
+                response::put_hex(&mut size, n);
                 size.extend_from_slice(b"\r\n");
                 self.push_transmit(size.freeze());
-                self.push_transmit(data);
+                self.push(piece);
                 self.push_transmit(Bytes::from_static(b"\r\n"));
             }
-            Sending::UntilClose => self.push_transmit(data),
+            Sending::UntilClose => self.push(piece),
             Sending::Discard => {}
         }
         Ok(())
@@ -311,8 +348,14 @@ impl ServerConn {
     }
 
     fn push_transmit(&mut self, b: Bytes) {
-        self.queued += b.len();
-        self.transmit.push_back(b);
+        self.push(Transmit::Bytes(b));
+    }
+
+    fn push(&mut self, t: Transmit) {
+        if let Transmit::Bytes(b) = &t {
+            self.queued += b.len();
+        }
+        self.transmit.push_back(t);
     }
 
     fn close(&mut self) {
@@ -453,10 +496,29 @@ impl Session for ServerConn {
         }
     }
 
+    /// The next bytes; `None` while a splice is next (queued only after
+    /// [`enable_splice`](Session::enable_splice), which obliges the driver
+    /// to drain [`poll_transmit_or_splice`](Session::poll_transmit_or_splice)).
     fn poll_transmit(&mut self) -> Option<Bytes> {
-        let b = self.transmit.pop_front()?;
-        self.queued -= b.len();
-        Some(b)
+        match self.transmit.front()? {
+            Transmit::Bytes(_) => match self.poll_transmit_or_splice() {
+                Some(Transmit::Bytes(b)) => Some(b),
+                _ => None,
+            },
+            Transmit::Splice(_) => None,
+        }
+    }
+
+    fn enable_splice(&mut self) {
+        self.splice = true;
+    }
+
+    fn poll_transmit_or_splice(&mut self) -> Option<Transmit> {
+        let t = self.transmit.pop_front()?;
+        if let Transmit::Bytes(b) = &t {
+            self.queued -= b.len();
+        }
+        Some(t)
     }
 
     fn poll_event(&mut self) -> Option<Event> {

@@ -182,4 +182,9 @@ pub enum Misuse {
     /// A body on a status that has none (1xx, 204, 304).
     #[error("this status has no body")]
     BodyNotAllowed,
+    /// A splice ([`ServerConn::send_splice`](super::ServerConn::send_splice))
+    /// on a connection whose driver did not enable them
+    /// ([`ServerConn::can_splice`](super::ServerConn::can_splice)).
+    #[error("the driver does not perform splices")]
+    NoSplice,
 }

@@ -29,6 +29,8 @@ pub mod path;
 pub mod range;
 mod response;
 #[cfg(test)]
+mod splice_tests;
+#[cfg(test)]
 mod tests;
 
 pub use body::{BodyChunk, BodyDecoder};
