@@ -29,7 +29,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use sansnet_proto::{App, Datagrams, Instant, Session};
 
-use crate::{ConnCounter, ConnSlot, Outbox, fire_timers, pump};
+use crate::{ConnCounter, ConnSlot, FilePiece, Front, Outbox, SPLICE_PIECE, fire_timers, pump};
 
 /// Every error a driver makes up itself (the others come from the system).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,9 @@ pub enum EngineError {
     WriteZero,
     /// A connect (a scan's probe) did not finish within its timeout.
     ConnectTimedOut,
+    /// A session asked for a splice from a source the driver cannot send
+    /// from (not a `std::fs::File`).
+    UnknownSource,
 }
 
 impl EngineError {
@@ -57,6 +60,7 @@ impl EngineError {
             EngineError::WriteStalled => "write stalled",
             EngineError::WriteZero => "write zero",
             EngineError::ConnectTimedOut => "connect timed out",
+            EngineError::UnknownSource => "splice from a source that is not a file",
         }
     }
 }
@@ -78,7 +82,9 @@ impl From<EngineError> for io::Error {
                 io::Error::new(io::ErrorKind::TimedOut, e.text())
             }
             EngineError::WriteZero => io::ErrorKind::WriteZero.into(),
-            EngineError::Stalled | EngineError::InputFull => io::Error::other(e.text()),
+            EngineError::Stalled | EngineError::InputFull | EngineError::UnknownSource => {
+                io::Error::other(e.text())
+            }
         }
     }
 }
@@ -96,6 +102,14 @@ pub enum Step<'a> {
     /// that reads a few bytes now and then cannot hold a connection past
     /// the write timeout.)
     Write(&'a [u8], Instant),
+    /// Send (a prefix of) this piece of a file, giving up at the deadline
+    /// ([`FilePiece::send_to`]: `sendfile(2)` where it can), then report
+    /// with [`Engine::written`] like a write; 0 bytes means the file has
+    /// none left there (it shrank), and the connection is closed after
+    /// what was sent. Only from an engine made [`splicing`](Engine::splicing).
+    /// The deadline follows the rule of [`Step::Write`], per piece of at
+    /// most [`SPLICE_PIECE`] bytes.
+    Splice(FilePiece<'a>, Instant),
     /// Read, waiting at most until `until`, and report with
     /// [`Engine::read`] or [`Engine::eof`] (a read that timed out reports
     /// nothing). While `idle`, a shutdown ends the connection instead
@@ -181,6 +195,17 @@ pub struct Engine {
     blocking: bool,
     phase: Phase,
     deadline: WriteDeadline,
+    /// The driver performs splices ([`Engine::splicing`]), and whether the
+    /// session was told.
+    splice: bool,
+    offered: bool,
+    /// A splice found its file short: the response cannot be completed,
+    /// the connection closes after what was sent.
+    cut: bool,
+    /// What is left of the splice's piece being sent (0 between pieces):
+    /// the piece, not what is left of the splice, is what must be sent
+    /// by its deadline.
+    piece_left: usize,
 }
 
 /// The write timeout's rule, written once for the [`Engine`] and the
@@ -240,7 +265,19 @@ impl Engine {
             blocking: false,
             phase: Phase::Round,
             deadline: WriteDeadline::new(crate::ServerConfig::default().write_timeout),
+            splice: false,
+            offered: false,
+            cut: false,
+            piece_left: 0,
         }
+    }
+
+    /// The driver performs [`Step::Splice`]: the session is told
+    /// ([`Session::enable_splice`]) before its first round, and may then
+    /// queue splices of files instead of their bytes.
+    pub fn splicing(mut self) -> Engine {
+        self.splice = true;
+        self
     }
 
     /// Gives each chunk [`Step::Write`] asks for `timeout` to be written
@@ -283,6 +320,13 @@ impl Engine {
         now: Instant,
         shutdown: bool,
     ) -> Step<'_> {
+        if self.cut {
+            return Step::Linger;
+        }
+        if self.splice && !self.offered {
+            self.offered = true;
+            session.enable_splice();
+        }
         loop {
             if self.phase == Phase::Round {
                 fire_timers(session, now);
@@ -326,27 +370,62 @@ impl Engine {
             }
             return Step::Read { until, idle, work };
         }
-        let Some(chunk) = self.out.front() else {
-            return Step::Fail(EngineError::WriteZero); // not reached: the outbox is not empty
-        };
-        Step::Write(chunk, self.deadline.ask(now, chunk.len()))
+        match self.out.front_any() {
+            Some(Front::Bytes(chunk)) => Step::Write(chunk, self.deadline.ask(now, chunk.len())),
+            Some(Front::Splice(sp)) => {
+                let Some(file) = sp.source.downcast_ref::<std::fs::File>() else {
+                    return Step::Fail(EngineError::UnknownSource);
+                };
+                let left = usize::try_from(sp.len).unwrap_or(usize::MAX);
+                if self.piece_left == 0 {
+                    self.piece_left = left.min(SPLICE_PIECE);
+                }
+                let len = self.piece_left.min(left);
+                let piece = FilePiece { file, offset: sp.offset, len };
+                Step::Splice(piece, self.deadline.ask(now, len))
+            }
+            None => Step::Fail(EngineError::WriteZero), // not reached: the outbox is not empty
+        }
     }
 
-    /// `n` bytes of the last [`Step::Write`] were written at `now`: the
-    /// outbox moves on and the session hears `handle_sent`. Zero bytes is
-    /// [`EngineError::WriteZero`]; part of the chunk at or after its
-    /// deadline is [`EngineError::WriteStalled`] (see [`Step::Write`]).
+    /// `n` bytes of the last [`Step::Write`] or [`Step::Splice`] were
+    /// written at `now`: the outbox moves on and the session hears
+    /// `handle_sent`. Zero bytes is [`EngineError::WriteZero`] for a write;
+    /// for a splice it means the file came up short: what was sent stays
+    /// sent, nothing more is written, and the next step is
+    /// [`Step::Linger`] (the peer sees a short body and the end of the
+    /// stream). Part of the chunk at or after its deadline is
+    /// [`EngineError::WriteStalled`] (see [`Step::Write`]).
     pub fn written<S: Session>(
         &mut self,
         session: &mut S,
         now: Instant,
         n: usize,
     ) -> Result<(), EngineError> {
+        let front = match self.out.front_any() {
+            Some(Front::Bytes(b)) => b.len(),
+            Some(Front::Splice(sp)) if n == 0 => {
+                tracing::warn!(
+                    "the file ended {} bytes short of its splice; closing after what was sent",
+                    sp.len
+                );
+                self.out.clear();
+                self.deadline.clear();
+                self.cut = true;
+                return Ok(());
+            }
+            Some(Front::Splice(_)) => {
+                let piece = self.piece_left;
+                self.piece_left -= n.min(piece);
+                piece
+            }
+            None => 0,
+        };
         if n == 0 {
             return Err(EngineError::WriteZero);
         }
         self.deadline.written(now, n)?;
-        let n = n.min(self.out.front().map_or(0, <[u8]>::len));
+        let n = n.min(front);
         self.out.advance(n);
         session.handle_sent(now, n);
         Ok(())
@@ -820,6 +899,122 @@ mod tests {
         assert!(matches!(a.admit(Ok(3)), Admit::Serve(3, _)));
         let err: io::Result<u8> = Err(io::Error::from_raw_os_error(libc::EMFILE));
         assert!(matches!(a.admit(err), Admit::BackOff(d) if d == Duration::from_millis(10)));
+    }
+
+    /// An HTTP connection whose application answers every request with a
+    /// splice of `len` bytes of `file` (or its bytes, where the engine
+    /// does not splice).
+    fn spliced_http(
+        file: &std::sync::Arc<std::fs::File>,
+        len: u64,
+    ) -> (sansnet_proto::http::ServerConn, impl App<sansnet_proto::http::ServerConn>) {
+        use sansnet_proto::http::{Event, ResponseBody, ServerConn};
+        let conn = ServerConn::new(Default::default(), T0);
+        let file = file.clone();
+        let app = move |c: &mut ServerConn, ev: Event| {
+            if ev == Event::End {
+                c.send_response(200, &[], ResponseBody::Length(len)).unwrap();
+                if c.can_splice() {
+                    c.send_splice(sansnet_proto::Source::new(file.clone()), 0, len).unwrap();
+                } else {
+                    c.send_data(Bytes::from(vec![b'b'; len as usize])).unwrap();
+                }
+                c.finish().unwrap();
+            }
+        };
+        (conn, app)
+    }
+
+    fn temp_file(len: usize) -> std::sync::Arc<std::fs::File> {
+        let path = std::env::temp_dir()
+            .join(format!("sansnet-engine-{}-{len}", std::process::id()));
+        std::fs::write(&path, vec![b'f'; len]).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::sync::Arc::new(f)
+    }
+
+    const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+
+    #[test]
+    fn a_splicing_engine_is_told_to_splice_and_others_get_bytes() {
+        let file = temp_file(10);
+        let (mut s, mut a) = spliced_http(&file, 10);
+        let mut e = Engine::new(4096).splicing();
+        e.read(GET);
+        let Step::Write(head, _) = e.step(&mut s, &mut a, T0, false) else { panic!("the head") };
+        let n = head.len();
+        e.written(&mut s, T0, n).unwrap();
+        let step = e.step(&mut s, &mut a, T0, false);
+        assert!(
+            matches!(step, Step::Splice(p, _) if std::ptr::eq(p.file, &*file) && p.offset == 0 && p.len == 10),
+            "{step:?}"
+        );
+        e.written(&mut s, T0, 4).unwrap();
+        let step = e.step(&mut s, &mut a, T0, false);
+        assert!(matches!(step, Step::Splice(p, _) if p.offset == 4 && p.len == 6), "{step:?}");
+        e.written(&mut s, T0, 6).unwrap();
+        assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Read { .. }), "kept alive");
+        // Not splicing: the same application sends bytes.
+        let (mut s, mut a) = spliced_http(&file, 10);
+        let mut e = Engine::new(4096);
+        e.read(GET);
+        let Step::Write(all, _) = e.step(&mut s, &mut a, T0, false) else { panic!("bytes") };
+        assert!(all.ends_with(b"\r\n\r\nbbbbbbbbbb"));
+    }
+
+    #[test]
+    fn a_splice_that_finds_its_file_short_closes_after_what_was_sent() {
+        let file = temp_file(5);
+        let (mut s, mut a) = spliced_http(&file, 10);
+        let mut e = Engine::new(4096).splicing();
+        e.read(GET);
+        let Step::Write(head, _) = e.step(&mut s, &mut a, T0, false) else { panic!("the head") };
+        let n = head.len();
+        e.written(&mut s, T0, n).unwrap();
+        assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Splice(..)));
+        e.written(&mut s, T0, 5).unwrap();
+        assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Splice(p, _) if p.offset == 5));
+        e.written(&mut s, T0, 0).unwrap();
+        e.read(GET); // a pipelined request is not answered after a cut body
+        assert_eq!(e.step(&mut s, &mut a, T0, false), Step::Linger);
+        assert_eq!(e.step(&mut s, &mut a, T0, false), Step::Linger);
+    }
+
+    #[test]
+    fn a_long_splice_goes_in_pieces_each_with_its_own_deadline() {
+        let file = temp_file(1);
+        let len = 3 * SPLICE_PIECE as u64;
+        let (mut s, mut a) = spliced_http(&file, len);
+        let mut e = Engine::new(4096).splicing().with_write_timeout(Duration::from_millis(1000));
+        e.read(GET);
+        let Step::Write(head, _) = e.step(&mut s, &mut a, T0, false) else { panic!("the head") };
+        let n = head.len();
+        e.written(&mut s, T0, n).unwrap();
+        let mut now = T0;
+        let mut sent = 0;
+        // Half a piece at a time, 600 ms apart: every piece is whole
+        // within its second, though the splice takes three.
+        while sent < len {
+            let Step::Splice(p, until) = e.step(&mut s, &mut a, now, false) else { panic!() };
+            assert!(p.len <= SPLICE_PIECE && until > now, "{p:?}");
+            let half = (SPLICE_PIECE / 2).min(p.len);
+            e.written(&mut s, now, half).unwrap();
+            sent += half as u64;
+            now = now + Duration::from_millis(600);
+        }
+        assert!(matches!(e.step(&mut s, &mut a, now, false), Step::Read { .. }));
+        // A piece not whole by its deadline stalls, as a chunk of bytes does.
+        let (mut s, mut a) = spliced_http(&file, len);
+        let mut e = Engine::new(4096).splicing().with_write_timeout(Duration::from_millis(1000));
+        e.read(GET);
+        let Step::Write(head, _) = e.step(&mut s, &mut a, T0, false) else { panic!("the head") };
+        let n = head.len();
+        e.written(&mut s, T0, n).unwrap();
+        assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Splice(..)));
+        e.written(&mut s, ms(500), 10).unwrap();
+        assert!(matches!(e.step(&mut s, &mut a, ms(1000), false), Step::Splice(_, t) if t == ms(1000)));
+        assert_eq!(e.written(&mut s, ms(1000), 10), Err(EngineError::WriteStalled));
     }
 
     /// Echoes each datagram back to its sender.

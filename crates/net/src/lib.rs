@@ -41,6 +41,7 @@ use sansnet_proto::Instant;
 mod engine;
 mod hub;
 mod pump;
+mod splice;
 mod transport;
 pub use engine::{
     Admission, Admit, Engine, EngineError, Linger, Step, connection_ended, datagram_in,
@@ -50,7 +51,8 @@ pub use hub::{
     Gate, HubHost, HubStep, HubWriter, Mail, Mailbox, ReaderNews, ToHub, ToWriter, TryWrite,
     Writer, WriterQueue, WriterStep, mailbox, reader_news, writer_channel,
 };
-pub use pump::{Outbox, fire_timers, pump};
+pub use pump::{Front, Outbox, fire_timers, pump};
+pub use splice::{FilePiece, SPLICE_PIECE};
 #[doc(hidden)]
 pub use sansnet_proto as __proto;
 pub use transport::{Blocking, Factory, Job, Probes, Transport};

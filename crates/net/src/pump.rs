@@ -5,19 +5,30 @@
 use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
-use sansnet_proto::{App, Instant, Session};
+use sansnet_proto::{App, Instant, Session, Splice, Transmit};
 
 /// Transmits up to this size are copied into one buffer so that a response
 /// head and a small body go out in one write; larger ones are written as
 /// they are (no copy).
 const COALESCE: usize = 4096;
 
-/// Bytes waiting to be written, in order.
+/// Bytes (and [`Splice`]s) waiting to be written, in order.
 #[derive(Debug, Default)]
 pub struct Outbox {
-    big: VecDeque<Bytes>,
+    big: VecDeque<Transmit>,
     small: BytesMut,
     len: usize,
+    /// Splices queued (in `big`).
+    splices: usize,
+}
+
+/// The front of an [`Outbox`]: bytes, or a splice.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Front<'a> {
+    /// Write (a prefix of) these bytes.
+    Bytes(&'a [u8]),
+    /// Send (a prefix of) this splice.
+    Splice(&'a Splice),
 }
 
 impl Outbox {
@@ -32,33 +43,71 @@ impl Outbox {
         if b.len() <= COALESCE {
             self.small.extend_from_slice(&b);
         } else {
-            if !self.small.is_empty() {
-                self.big.push_back(self.small.split().freeze());
-            }
-            self.big.push_back(b);
+            self.push_big(Transmit::Bytes(b));
         }
     }
 
-    /// The next bytes to write.
+    /// Queues a session's transmit, bytes or splice, after everything
+    /// queued before.
+    pub fn push_transmit(&mut self, t: Transmit) {
+        match t {
+            Transmit::Bytes(b) => self.push(b),
+            Transmit::Splice(sp) if sp.len == 0 => {}
+            Transmit::Splice(sp) => {
+                self.splices += 1;
+                self.push_big(Transmit::Splice(sp));
+            }
+        }
+    }
+
+    fn push_big(&mut self, t: Transmit) {
+        if !self.small.is_empty() {
+            self.big.push_back(Transmit::Bytes(self.small.split().freeze()));
+        }
+        self.big.push_back(t);
+    }
+
+    /// The next bytes to write; `None` when empty or when a splice is next
+    /// (see [`front_any`](Self::front_any)).
     pub fn front(&self) -> Option<&[u8]> {
+        match self.front_any()? {
+            Front::Bytes(b) => Some(b),
+            Front::Splice(_) => None,
+        }
+    }
+
+    /// What to write next: bytes or a splice.
+    pub fn front_any(&self) -> Option<Front<'_>> {
         match self.big.front() {
-            Some(b) => Some(b),
-            None if !self.small.is_empty() => Some(&self.small),
+            Some(Transmit::Bytes(b)) => Some(Front::Bytes(b)),
+            Some(Transmit::Splice(sp)) => Some(Front::Splice(sp)),
+            None if !self.small.is_empty() => Some(Front::Bytes(&self.small)),
             None => None,
         }
     }
 
-    /// `n` bytes of [`front`](Self::front) were written.
+    /// `n` bytes of [`front_any`](Self::front_any) were written (of a
+    /// splice: its first `n` bytes were sent).
     pub fn advance(&mut self, n: usize) {
-        self.len -= n;
         match self.big.front_mut() {
-            Some(b) => {
+            Some(Transmit::Splice(sp)) => {
+                let n = n as u64;
+                sp.offset += n;
+                sp.len = sp.len.saturating_sub(n);
+                if sp.len == 0 {
+                    self.big.pop_front();
+                    self.splices -= 1;
+                }
+            }
+            Some(Transmit::Bytes(b)) => {
+                self.len -= n;
                 b.advance(n);
                 if b.is_empty() {
                     self.big.pop_front();
                 }
             }
             None => {
+                self.len -= n;
                 self.small.advance(n);
                 if self.small.is_empty() && self.small.capacity() > 64 * 1024 {
                     // Do not keep a burst's buffer around on an idle connection.
@@ -68,10 +117,14 @@ impl Outbox {
         }
     }
 
-    /// Takes the next queued piece whole.
+    /// Takes the next queued bytes whole (`None` when a splice is next).
     pub fn take_front(&mut self) -> Option<Bytes> {
-        let b = match self.big.pop_front() {
-            Some(b) => b,
+        let b = match self.big.front() {
+            Some(Transmit::Splice(_)) => return None,
+            Some(Transmit::Bytes(_)) => match self.big.pop_front() {
+                Some(Transmit::Bytes(b)) => b,
+                _ => return None,
+            },
             None if !self.small.is_empty() => self.small.split().freeze(),
             None => return None,
         };
@@ -79,14 +132,19 @@ impl Outbox {
         Some(b)
     }
 
-    /// Bytes queued.
+    /// Bytes queued (splices not counted).
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Whether nothing is queued.
+    /// Whether nothing is queued, bytes or splices.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len == 0 && self.splices == 0
+    }
+
+    /// Drops everything queued.
+    pub fn clear(&mut self) {
+        *self = Outbox::new();
     }
 }
 
@@ -112,9 +170,9 @@ pub fn pump<S: Session, A: App<S>>(
             moved = true;
             app.on_event(session, ev);
         }
-        while let Some(b) = session.poll_transmit() {
+        while let Some(t) = session.poll_transmit_or_splice() {
             moved = true;
-            out.push(b);
+            out.push_transmit(t);
         }
         if !moved {
             return any;
