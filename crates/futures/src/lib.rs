@@ -253,7 +253,7 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
     ctl: &Control,
 ) -> io::Result<()> {
     let cap = Engine::read_cap(ctl.config.read_buffer);
-    let mut engine = Engine::new(cap).with_write_timeout(ctl.config.write_timeout);
+    let mut engine = Engine::new(cap).with_write_timeout(ctl.config.write_timeout).splicing();
     let mut timer = R::Timer::never();
     let mut armed: Option<Instant> = None;
     let mut stop_listener = ctl.shutdown.listener();
@@ -273,6 +273,15 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
             // does not move (a trickle cannot outlast the write timeout).
             Step::Write(chunk, until) => {
                 let n = write_within::<R>(io, chunk, ctl.clock.to_std(until)).await?;
+                engine.written(session, ctl.clock.now(), n)?;
+                continue;
+            }
+            // A piece of a file: `sendfile` on the non-blocking socket,
+            // retried on writability (its `WouldBlock`), reported like a
+            // write (0: the file came up short).
+            Step::Splice(piece, until) => {
+                let send = io.write_with(|s| piece.send_to(s));
+                let n = within::<R, _>(send, ctl.clock.to_std(until)).await?;
                 engine.written(session, ctl.clock.now(), n)?;
                 continue;
             }
@@ -418,7 +427,16 @@ async fn write_within<R: Reactor>(
     chunk: &[u8],
     deadline: std::time::Instant,
 ) -> io::Result<usize> {
-    future::or(io.write_with(|s| (&*s).write(chunk)), async {
+    within::<R, _>(io.write_with(|s| (&*s).write(chunk)), deadline).await
+}
+
+/// A write (`send`) that fails with [`EngineError::WriteStalled`] unless
+/// it completes by `deadline`.
+async fn within<R: Reactor, T>(
+    send: impl Future<Output = io::Result<T>>,
+    deadline: std::time::Instant,
+) -> io::Result<T> {
+    future::or(send, async {
         sleep_until::<R>(deadline).await;
         Err(EngineError::WriteStalled.into())
     })

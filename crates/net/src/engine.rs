@@ -926,8 +926,8 @@ mod tests {
     }
 
     fn temp_file(len: usize) -> std::sync::Arc<std::fs::File> {
-        let path = std::env::temp_dir()
-            .join(format!("sansnet-engine-{}-{len}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("sansnet-engine-{}-{len}", std::process::id()));
         std::fs::write(&path, vec![b'f'; len]).unwrap();
         let f = std::fs::File::open(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
@@ -1013,7 +1013,9 @@ mod tests {
         e.written(&mut s, T0, n).unwrap();
         assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Splice(..)));
         e.written(&mut s, ms(500), 10).unwrap();
-        assert!(matches!(e.step(&mut s, &mut a, ms(1000), false), Step::Splice(_, t) if t == ms(1000)));
+        assert!(
+            matches!(e.step(&mut s, &mut a, ms(1000), false), Step::Splice(_, t) if t == ms(1000))
+        );
         assert_eq!(e.written(&mut s, ms(1000), 10), Err(EngineError::WriteStalled));
     }
 

@@ -52,9 +52,9 @@ pub use hub::{
     Writer, WriterQueue, WriterStep, mailbox, reader_news, writer_channel,
 };
 pub use pump::{Front, Outbox, fire_timers, pump};
-pub use splice::{FilePiece, SPLICE_PIECE};
 #[doc(hidden)]
 pub use sansnet_proto as __proto;
+pub use splice::{FilePiece, SPLICE_PIECE};
 pub use transport::{Blocking, Factory, Job, Probes, Transport};
 
 use event_listener::Listener as _;

@@ -51,10 +51,16 @@ impl FilePiece<'_> {
             let mut offset = self.offset;
             match rustix::fs::sendfile(out, self.file, Some(&mut offset), self.len) {
                 Ok(n) => return Ok(n),
-                Err(e) if !matches!(
-                    e,
-                    rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::OPNOTSUPP
-                ) => return Err(e.into()),
+                Err(e)
+                    if !matches!(
+                        e,
+                        rustix::io::Errno::INVAL
+                            | rustix::io::Errno::NOSYS
+                            | rustix::io::Errno::OPNOTSUPP
+                    ) =>
+                {
+                    return Err(e.into());
+                }
                 Err(_) => {} // this file cannot be spliced: copy it
             }
         }
@@ -107,9 +113,13 @@ mod tests {
         ] {
             let mut sent = 0;
             while sent < piece.len {
-                let n = FilePiece { offset: piece.offset + sent as u64, len: piece.len - sent, ..piece }
-                    .send_to(&out)
-                    .unwrap();
+                let n = FilePiece {
+                    offset: piece.offset + sent as u64,
+                    len: piece.len - sent,
+                    ..piece
+                }
+                .send_to(&out)
+                .unwrap();
                 if n == 0 {
                     break;
                 }
@@ -122,6 +132,6 @@ mod tests {
         drop(out);
         let mut got = Vec::new();
         peer.read_to_end(&mut got).unwrap();
-        assert_eq!(got, b"345689" .iter().chain(b"2").copied().collect::<Vec<u8>>());
+        assert_eq!(got, b"345689".iter().chain(b"2").copied().collect::<Vec<u8>>());
     }
 }

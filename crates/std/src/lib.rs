@@ -216,7 +216,7 @@ pub fn drive<S: Session, A: App<S>>(
     let mut read_timeout = None;
     stream.set_read_timeout(None)?;
     let cap = Engine::read_cap(ctl.config.read_buffer);
-    let mut engine = Engine::blocking(cap).with_write_timeout(ctl.config.write_timeout);
+    let mut engine = Engine::blocking(cap).with_write_timeout(ctl.config.write_timeout).splicing();
     // Small at first (an idle connection's thread blocks reading into it),
     // doubled by full reads up to the configured size.
     let mut scratch = vec![0u8; cap.min(4 * 1024)];
@@ -228,6 +228,17 @@ pub fn drive<S: Session, A: App<S>>(
             // The send timeout (the write timeout) ends a blocking write
             // by the chunk's deadline; the engine decides whether what it
             // took was a stall (a partial write at the deadline is).
+            // A piece of a file: a blocking `sendfile`, under the same send
+            // timeout, reported like a write (0: the file came up short).
+            Step::Splice(piece, _deadline) => {
+                let n = match piece.send_to(stream) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if is_quiet(&e) => return Err(EngineError::WriteStalled.into()),
+                    Err(e) => return Err(e),
+                };
+                engine.written(session, ctl.clock.now(), n)?;
+            }
             Step::Write(chunk, _deadline) => {
                 let n = match { stream }.write(chunk) {
                     Ok(n) => n,

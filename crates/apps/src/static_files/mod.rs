@@ -36,6 +36,18 @@
 //! ([`App::on_drained`]). If the file shrinks or fails while it is being
 //! sent, the response cannot be completed: the handler aborts the
 //! connection ([`ServerConn::abort`]) and the client sees a short body.
+//!
+//! # Where the driver sends the file itself
+//!
+//! That is the fallback. Where the driver copies from a file to the socket
+//! itself ([`ServerConn::can_splice`]: both sansnet drivers, over a plain
+//! socket), the body is queued as one splice of the open file
+//! ([`ServerConn::send_splice`]) and nothing is read here: the driver
+//! sends it with `sendfile(2)` on Linux, without the bytes passing
+//! through user space (elsewhere it reads and writes them itself). A file
+//! that shrinks meanwhile ends the connection after what it had, as
+//! above. Over TLS, which must encrypt the bytes, the session does not
+//! offer splices and the body streams as described.
 
 use std::fs::File;
 use std::io;
@@ -45,8 +57,8 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use sansnet_net::{Blocking, Factory, Job, Transport};
-use sansnet_proto::App;
 use sansnet_proto::http::{Event, Limits, RequestHead, ResponseBody, ServerConn};
+use sansnet_proto::{App, Source};
 
 use crate::disk::read_at;
 
@@ -181,6 +193,12 @@ impl StaticFiles {
             Body::File { file, start, len } => {
                 match conn.send_response(reply.status, &fields, ResponseBody::Length(len)) {
                     Ok(()) if head.is_head() => conn.finish(),
+                    // The driver sends it from the file itself (sendfile):
+                    // the whole body is one splice, nothing to read here.
+                    Ok(()) if conn.can_splice() => {
+                        let source = Source::new(Arc::new(file));
+                        conn.send_splice(source, start, len).and_then(|()| conn.finish())
+                    }
                     Ok(()) => {
                         let file = Arc::new(file);
                         self.work = Work::Streaming { file, offset: start, left: len, read: None };

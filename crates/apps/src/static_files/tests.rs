@@ -375,3 +375,77 @@ fn a_fifo_is_never_waited_for() {
     symlink(&file, s.0.join("link")).expect("symlink");
     assert!(super::reply::open_file(&s.0.join("link")).is_err());
 }
+
+/// Runs `req` through the connection engine of a driver that splices
+/// ([`sansnet_net::Engine::splicing`]), performing each step in memory
+/// (a splice read from its file); the wire, and how many splice steps the
+/// engine asked for.
+fn spliced(root: &Path, req: &[u8]) -> (Vec<u8>, usize) {
+    use sansnet_net::{Engine, Step};
+    use sansnet_proto::http::{Limits, ServerConn};
+    use sansnet_proto::{App, Instant};
+    use std::os::unix::fs::FileExt;
+    let now = Instant::ZERO;
+    let (mut conn, mut app) =
+        (ServerConn::new(Limits::default(), now), app(root, Blocking::Inline));
+    let mut engine = Engine::blocking(64 * 1024).splicing();
+    let (mut wire, mut splices, mut input) = (Vec::new(), 0, req);
+    for _ in 0..10_000 {
+        let n = match engine.step(&mut conn, &mut app, now, false) {
+            Step::Write(chunk, _) => {
+                wire.extend_from_slice(chunk);
+                chunk.len()
+            }
+            Step::Splice(piece, _) => {
+                splices += 1;
+                let mut buf = vec![0; piece.len];
+                let n = piece.file.read_at(&mut buf, piece.offset).expect("read");
+                wire.extend_from_slice(&buf[..n]);
+                n
+            }
+            Step::Read { .. } if input.is_empty() => {
+                engine.eof(&mut conn, now);
+                continue;
+            }
+            Step::Read { .. } => {
+                engine.read(std::mem::take(&mut input));
+                continue;
+            }
+            Step::Work { .. } => {
+                let _ = app.poll_work(
+                    &mut conn,
+                    &mut std::task::Context::from_waker(std::task::Waker::noop()),
+                );
+                continue;
+            }
+            Step::Linger | Step::Done => return (wire, splices),
+            other => panic!("not in this exchange: {other:?}"),
+        };
+        engine.written(&mut conn, now, n).expect("written");
+    }
+    panic!("the exchange never ended");
+}
+
+#[test]
+fn a_splicing_driver_is_handed_the_file_not_its_bytes() {
+    let s = Scratch::new();
+    let data: Vec<u8> =
+        (0..(3 * sansnet_net::SPLICE_PIECE + 777)).map(|i| (i % 251) as u8).collect();
+    s.write("big.bin", &data);
+    let req = b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nHEAD /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=100000-100009\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n\r\n";
+    let (wire, splices) = spliced(&s.0, req);
+    // Four pieces of the whole file, one of the range; none for HEAD.
+    assert_eq!(splices, 5);
+    let heads: Vec<usize> =
+        wire.windows(9).enumerate().filter(|(_, w)| w == b"HTTP/1.1 ").map(|(i, _)| i).collect();
+    assert_eq!(heads.len(), 4, "four answers, in order, on one connection");
+    let text = |from: usize, to: usize| String::from_utf8_lossy(&wire[from..to]).into_owned();
+    let h1 = text(0, heads[1]).find("\r\n\r\n").expect("head") + 4;
+    assert_eq!(&wire[h1..h1 + data.len()], &data[..]);
+    assert_eq!(heads[1], h1 + data.len(), "HEAD: no body");
+    assert!(text(heads[1], heads[2]).contains(&format!("Content-Length: {}\r\n", data.len())));
+    let part = text(heads[2], heads[3]);
+    assert!(part.starts_with("HTTP/1.1 206 ") && part.contains("Content-Length: 10\r\n"), "{part}");
+    assert!(wire[..heads[3]].ends_with(&data[100_000..100_010]));
+    assert!(text(heads[3], wire.len()).starts_with("HTTP/1.1 404 "));
+}
