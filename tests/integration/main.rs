@@ -11,6 +11,7 @@ mod http_server;
 mod netns;
 mod pki;
 mod reactors;
+mod sendfile;
 mod sim;
 mod slow_peers;
 mod socket_tools;
