@@ -75,6 +75,46 @@ fn static_files_over<R: Transport>() {
     server.join().expect("server thread").expect("served");
 }
 
+/// Every driver performs splices: an application that answers with a
+/// splice of a file where the connection says it can (and with `no
+/// splice` where it cannot) gets the file's bytes to the client. Fails if
+/// a driver silently leaves the body to the application's copy.
+fn splices_over<R: Transport>() {
+    use sansnet_proto::Source;
+    use sansnet_proto::http::{Event, ResponseBody, ServerConn};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 249) as u8).collect();
+    let path = dir.path().join("spliced.bin");
+    fs::write(&path, &data).expect("write");
+    let file = Arc::new(fs::File::open(&path).expect("open"));
+    let len = data.len() as u64;
+    let factory = move |now, _: &str| {
+        let file = file.clone();
+        let app = move |conn: &mut ServerConn, ev: Event| {
+            if ev != Event::End {
+                return;
+            }
+            if !conn.can_splice() {
+                let _ = conn.respond(500, &[], "no splice".into());
+                return;
+            }
+            let sent = conn
+                .send_response(200, &[], ResponseBody::Length(len - 10))
+                .and_then(|()| conn.send_splice(Source::new(file.clone()), 10, len - 10))
+                .and_then(|()| conn.finish());
+            sent.expect("a splice");
+        };
+        (ServerConn::new(Default::default(), now), app)
+    };
+    let shutdown = Shutdown::new();
+    let (addr, server) = start::<R>(factory, &shutdown);
+    let (head, body) = split(get(addr, "/", ""));
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{}: {head}", R::NAME);
+    assert!(body == data[10..], "{}: the spliced body differs", R::NAME);
+    shutdown.trigger();
+    server.join().expect("server thread").expect("served");
+}
+
 fn receive_over<R: Transport>() {
     let (inbox_dir, src) =
         (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
@@ -139,3 +179,4 @@ macro_rules! on_each_runtime {
 
 on_each_runtime!(static_files_over);
 on_each_runtime!(receive_over);
+on_each_runtime!(splices_over);
