@@ -55,7 +55,7 @@ fn a_big_file_whole_in_ranges_and_head(rt: &'static str) {
     assert_eq!(r.field("Content-Range"), Some(format!("bytes 3000000-4999999/{BIG}").as_str()));
     assert!(r.body == data[3_000_000..5_000_000], "the range differs");
     // HEAD: the length, no body; the connection goes on.
-    conn.send(format!("HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"));
+    conn.send("HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
     let r = conn.read_head_response();
     assert_eq!((r.status, r.content_length()), (200, Some(BIG as u64)));
     // Pipelined: a suffix range, then the whole file again.

@@ -1001,7 +1001,7 @@ mod tests {
             let half = (SPLICE_PIECE / 2).min(p.len);
             e.written(&mut s, now, half).unwrap();
             sent += half as u64;
-            now = now + Duration::from_millis(600);
+            now += Duration::from_millis(600);
         }
         assert!(matches!(e.step(&mut s, &mut a, now, false), Step::Read { .. }));
         // A piece not whole by its deadline stalls, as a chunk of bytes does.
