@@ -54,7 +54,7 @@ pub use hub::{
 pub use pump::{Front, Outbox, fire_timers, pump};
 #[doc(hidden)]
 pub use sansnet_proto as __proto;
-pub use splice::{FilePiece, SPLICE_PIECE};
+pub use splice::{BLOCKING_CALL, FilePiece, SPLICE_PIECE};
 pub use transport::{Blocking, Factory, Job, Probes, Transport};
 
 use event_listener::Listener as _;

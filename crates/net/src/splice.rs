@@ -18,6 +18,13 @@ use crate::Stream;
 /// of its own, as each queued chunk of bytes does.
 pub const SPLICE_PIECE: usize = 256 * 1024;
 
+/// At most this many bytes per `sendfile` on a blocking socket (one pipe's
+/// worth, which the kernel sends in one socket write): the socket's send
+/// timeout bounds each socket write, and a larger `sendfile` makes several,
+/// each with the whole timeout, so a trickling peer could hold one call
+/// for several timeouts. See [`FilePiece::send_blocking`].
+pub const BLOCKING_CALL: usize = 64 * 1024;
+
 /// The largest buffer of the `pread` fallback.
 const FALLBACK_BUF: usize = 64 * 1024;
 
@@ -65,6 +72,14 @@ impl FilePiece<'_> {
             }
         }
         self.copy_to(out)
+    }
+
+    /// [`send_to`](Self::send_to) a blocking socket whose send timeout is
+    /// the write timeout: at most [`BLOCKING_CALL`] bytes, so that one call
+    /// cannot outlast the timeout much (the engine then sees a partial
+    /// piece at its deadline, a stall, as for a write).
+    pub fn send_blocking(&self, out: &Stream) -> io::Result<usize> {
+        FilePiece { len: self.len.min(BLOCKING_CALL), ..*self }.send_to(out)
     }
 
     /// The fallback: `pread` into a buffer, then one write of it.

@@ -229,9 +229,10 @@ pub fn drive<S: Session, A: App<S>>(
             // by the chunk's deadline; the engine decides whether what it
             // took was a stall (a partial write at the deadline is).
             // A piece of a file: a blocking `sendfile`, under the same send
-            // timeout, reported like a write (0: the file came up short).
+            // timeout (64 KiB a call, which it bounds), reported like a
+            // write (0: the file came up short).
             Step::Splice(piece, _deadline) => {
-                let n = match piece.send_to(stream) {
+                let n = match piece.send_blocking(stream) {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) if is_quiet(&e) => return Err(EngineError::WriteStalled.into()),
