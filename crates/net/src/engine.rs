@@ -936,15 +936,25 @@ mod tests {
 
     const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
 
-    #[test]
-    fn a_splicing_engine_is_told_to_splice_and_others_get_bytes() {
-        let file = temp_file(10);
-        let (mut s, mut a) = spliced_http(&file, 10);
-        let mut e = Engine::new(4096).splicing();
+    /// A splicing engine (write timeout 1 s) over [`spliced_http`], its
+    /// request read and its response head written.
+    fn past_the_head(
+        file: &std::sync::Arc<std::fs::File>,
+        len: u64,
+    ) -> (Engine, sansnet_proto::http::ServerConn, impl App<sansnet_proto::http::ServerConn>) {
+        let (mut s, mut a) = spliced_http(file, len);
+        let mut e = Engine::new(4096).splicing().with_write_timeout(Duration::from_millis(1000));
         e.read(GET);
         let Step::Write(head, _) = e.step(&mut s, &mut a, T0, false) else { panic!("the head") };
         let n = head.len();
         e.written(&mut s, T0, n).unwrap();
+        (e, s, a)
+    }
+
+    #[test]
+    fn a_splicing_engine_is_told_to_splice_and_others_get_bytes() {
+        let file = temp_file(10);
+        let (mut e, mut s, mut a) = past_the_head(&file, 10);
         let step = e.step(&mut s, &mut a, T0, false);
         assert!(
             matches!(step, Step::Splice(p, _) if std::ptr::eq(p.file, &*file) && p.offset == 0 && p.len == 10),
@@ -966,12 +976,7 @@ mod tests {
     #[test]
     fn a_splice_that_finds_its_file_short_closes_after_what_was_sent() {
         let file = temp_file(5);
-        let (mut s, mut a) = spliced_http(&file, 10);
-        let mut e = Engine::new(4096).splicing();
-        e.read(GET);
-        let Step::Write(head, _) = e.step(&mut s, &mut a, T0, false) else { panic!("the head") };
-        let n = head.len();
-        e.written(&mut s, T0, n).unwrap();
+        let (mut e, mut s, mut a) = past_the_head(&file, 10);
         assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Splice(..)));
         e.written(&mut s, T0, 5).unwrap();
         assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Splice(p, _) if p.offset == 5));
@@ -985,12 +990,7 @@ mod tests {
     fn a_long_splice_goes_in_pieces_each_with_its_own_deadline() {
         let file = temp_file(1);
         let len = 3 * SPLICE_PIECE as u64;
-        let (mut s, mut a) = spliced_http(&file, len);
-        let mut e = Engine::new(4096).splicing().with_write_timeout(Duration::from_millis(1000));
-        e.read(GET);
-        let Step::Write(head, _) = e.step(&mut s, &mut a, T0, false) else { panic!("the head") };
-        let n = head.len();
-        e.written(&mut s, T0, n).unwrap();
+        let (mut e, mut s, mut a) = past_the_head(&file, len);
         let mut now = T0;
         let mut sent = 0;
         // Half a piece at a time, 600 ms apart: every piece is whole
@@ -1005,12 +1005,7 @@ mod tests {
         }
         assert!(matches!(e.step(&mut s, &mut a, now, false), Step::Read { .. }));
         // A piece not whole by its deadline stalls, as a chunk of bytes does.
-        let (mut s, mut a) = spliced_http(&file, len);
-        let mut e = Engine::new(4096).splicing().with_write_timeout(Duration::from_millis(1000));
-        e.read(GET);
-        let Step::Write(head, _) = e.step(&mut s, &mut a, T0, false) else { panic!("the head") };
-        let n = head.len();
-        e.written(&mut s, T0, n).unwrap();
+        let (mut e, mut s, mut a) = past_the_head(&file, len);
         assert!(matches!(e.step(&mut s, &mut a, T0, false), Step::Splice(..)));
         e.written(&mut s, ms(500), 10).unwrap();
         assert!(
