@@ -48,6 +48,11 @@
 //! that shrinks meanwhile ends the connection after what it had, as
 //! above. Over TLS, which must encrypt the bytes, the session does not
 //! offer splices and the body streams as described.
+//!
+//! The trade: on the async runtimes that `sendfile` runs on the executor
+//! thread, so a file not in the page cache is read from the disk there
+//! (as nginx does without `aio threads`); deciding the response (opening,
+//! metadata, listings) stays on the blocking pool.
 
 use std::fs::File;
 use std::io;
