@@ -122,6 +122,12 @@ enum Work {
     /// Streaming a file's body: `left` bytes from `offset` still to read;
     /// a read in flight, if any.
     Streaming { file: Arc<File>, offset: u64, left: u64, read: Option<Job<io::Result<Vec<u8>>>> },
+    /// A body queued as a splice and not yet all written; the request
+    /// that came next, if any, waits for it ([`App::on_drained`]).
+    /// One response's file open at a time, as when streaming: else a
+    /// client pipelining a buffer full of requests would hold a file
+    /// open (and a queued response) for each.
+    Spliced(Option<RequestHead>),
 }
 
 impl StaticFiles {
@@ -136,7 +142,7 @@ impl StaticFiles {
         let mut any = false;
         loop {
             match &mut self.work {
-                Work::Idle => break,
+                Work::Idle | Work::Spliced(_) => break,
                 Work::Deciding(job, _) => {
                     let Poll::Ready(reply) = job.poll(cx) else { break };
                     any = true;
@@ -201,6 +207,7 @@ impl StaticFiles {
                     // The driver sends it from the file itself (sendfile):
                     // the whole body is one splice, nothing to read here.
                     Ok(()) if conn.can_splice() => {
+                        self.work = Work::Spliced(None);
                         let source = Source::new(Arc::new(file));
                         conn.send_splice(source, start, len).and_then(|()| conn.finish())
                     }
@@ -216,6 +223,14 @@ impl StaticFiles {
         if let Err(e) = sent {
             tracing::error!("files: cannot respond: {e}");
         }
+    }
+
+    /// Starts deciding the answer to `head`.
+    fn decide(&mut self, conn: &mut ServerConn, head: RequestHead) {
+        let (root, req) = (self.root.clone(), head.clone());
+        let job = self.io.run(move || reply::decide(root.path(), &req));
+        self.work = Work::Deciding(job, head);
+        self.kick(conn);
     }
 
     /// Starts or continues the work: at once when it runs inline.
@@ -241,14 +256,11 @@ impl App<ServerConn> for StaticFiles {
         match event {
             Event::Request(head) => self.head = Some(head),
             Event::Data(_) => {} // request bodies are read, checked and ignored
-            Event::End => {
-                if let Some(head) = self.head.take() {
-                    let (root, req) = (self.root.clone(), head.clone());
-                    let job = self.io.run(move || reply::decide(root.path(), &req));
-                    self.work = Work::Deciding(job, head);
-                    self.kick(conn);
-                }
-            }
+            Event::End => match (self.head.take(), &mut self.work) {
+                (Some(head), Work::Spliced(next)) => *next = Some(head),
+                (Some(head), _) => self.decide(conn, head),
+                (None, _) => {}
+            },
             Event::Rejected(e) => {
                 tracing::debug!("rejected a request: {e}");
                 self.head = None;
@@ -258,12 +270,19 @@ impl App<ServerConn> for StaticFiles {
     }
 
     fn on_drained(&mut self, conn: &mut ServerConn) {
+        if let Work::Spliced(next) = &mut self.work {
+            let next = next.take();
+            self.work = Work::Idle;
+            if let Some(head) = next {
+                return self.decide(conn, head);
+            }
+        }
         self.kick(conn);
     }
 
     fn is_working(&self) -> bool {
         match &self.work {
-            Work::Idle => false,
+            Work::Idle | Work::Spliced(_) => false,
             Work::Deciding(..) => true,
             Work::Streaming { read, .. } => read.is_some(),
         }
