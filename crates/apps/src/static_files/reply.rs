@@ -201,7 +201,7 @@ fn file(head: &RequestHead, real: &Path, name: &Path, now: u64) -> Reply {
     let mut reply = Reply {
         status,
         fields: vec![("Content-Type", Cow::Borrowed(content_type))],
-        body: Body::File { file, start, len },
+        body: small_body(head, file, start, len),
     }
     .with_date("Last-Modified", last_modified)
     .with("Accept-Ranges", &b"bytes"[..]);
@@ -209,6 +209,24 @@ fn file(head: &RequestHead, real: &Path, name: &Path, now: u64) -> Reply {
         reply = reply.with("Content-Range", cr.into_bytes());
     }
     reply
+}
+
+/// Bodies up to this size are read while the response is decided (on the
+/// blocking pool already) and sent with the head in one write: for a small
+/// file a `sendfile`, or a read job of its own, costs more than the copy.
+pub(super) const SMALL_BODY: u64 = 4096;
+
+/// `len` bytes of `file` from `start`: read now when they are few (and
+/// wanted: not for HEAD), else left for streaming or a splice. A file
+/// that turns out shorter is left to those, which end the connection.
+fn small_body(head: &RequestHead, file: File, start: u64, len: u64) -> Body {
+    if len > SMALL_BODY || len == 0 || head.is_head() {
+        return Body::File { file, start, len };
+    }
+    match crate::disk::read_at(&file, start, vec![0; len as usize]) {
+        Ok(bytes) if bytes.len() as u64 == len => Body::Page(Bytes::from(bytes)),
+        _ => Body::File { file, start, len },
+    }
 }
 
 /// Opens the file at `real` (canonical, so no symlink is left in it) for

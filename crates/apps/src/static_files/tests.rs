@@ -432,7 +432,7 @@ fn a_splicing_driver_is_handed_the_file_not_its_bytes() {
     let data: Vec<u8> =
         (0..(3 * sansnet_net::SPLICE_PIECE + 777)).map(|i| (i % 251) as u8).collect();
     s.write("big.bin", &data);
-    let req = b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nHEAD /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=100000-100009\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n\r\n";
+    let req = b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nHEAD /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=100000-199999\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n\r\n";
     let (wire, splices) = spliced(&s.0, req);
     // Four pieces of the whole file, one of the range; none for HEAD. The
     // request after a spliced body waits until it is written: one file
@@ -447,7 +447,30 @@ fn a_splicing_driver_is_handed_the_file_not_its_bytes() {
     assert_eq!(heads[1], h1 + data.len(), "HEAD: no body");
     assert!(text(heads[1], heads[2]).contains(&format!("Content-Length: {}\r\n", data.len())));
     let part = text(heads[2], heads[3]);
-    assert!(part.starts_with("HTTP/1.1 206 ") && part.contains("Content-Length: 10\r\n"), "{part}");
-    assert!(wire[..heads[3]].ends_with(&data[100_000..100_010]));
+    assert!(
+        part.starts_with("HTTP/1.1 206 ") && part.contains("Content-Length: 100000\r\n"),
+        "{part}"
+    );
+    assert!(wire[..heads[3]].ends_with(&data[100_000..200_000]));
     assert!(text(heads[3], wire.len()).starts_with("HTTP/1.1 404 "));
+}
+
+#[test]
+fn a_small_file_goes_out_with_its_head_not_as_a_splice() {
+    let s = Scratch::new();
+    let small = vec![b's'; super::reply::SMALL_BODY as usize];
+    s.write("small.txt", &small);
+    s.write("bigger.txt", &[b'b'; super::reply::SMALL_BODY as usize + 1]);
+    let req = b"GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /small.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=1-3\r\n\r\nGET /bigger.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    let (wire, splices) = spliced(&s.0, req);
+    assert_eq!(splices.len(), 1, "only the bigger file is spliced");
+    let text = String::from_utf8(wire).expect("text");
+    let answers: Vec<&str> = text.split("HTTP/1.1 ").skip(1).collect();
+    assert!(answers[0].ends_with(&format!("\r\n\r\n{}", "s".repeat(small.len()))));
+    assert!(
+        answers[1].starts_with("206 ") && answers[1].ends_with("\r\n\r\nsss"),
+        "{}",
+        answers[1]
+    );
+    assert!(answers[2].contains(&format!("Content-Length: {}\r\n", small.len() + 1)));
 }
