@@ -354,7 +354,7 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
             }
             let mut tries = 0u32;
             let r = io
-                .read_with(|s| {
+                .read_stream_with(|s| {
                     tries += 1;
                     if !big.is_empty() {
                         let n = (&*s).read(&mut big[..])?;
@@ -363,7 +363,7 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
                         if read_was_full && big.len() < cap {
                             big.resize((big.len() * 2).min(cap), 0);
                         }
-                        return Ok(n);
+                        return Ok((n, n > 0 && !read_was_full));
                     }
                     SCRATCH.with(|scratch| {
                         let mut scratch = scratch.borrow_mut();
@@ -373,7 +373,7 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
                         if read_was_full && cap > scratch.len() {
                             big = vec![0; (scratch.len() * 2).min(cap)];
                         }
-                        Ok(n)
+                        Ok((n, n > 0 && !read_was_full))
                     })
                 })
                 .await;
@@ -564,11 +564,11 @@ async fn read_half<R: Reactor>(
     loop {
         gate.wait_open().await;
         let read = io
-            .read_with(|s| {
+            .read_stream_with(|s| {
                 SCRATCH.with(|scratch| {
                     let mut scratch = scratch.borrow_mut();
                     let n = (&*s).read(&mut scratch[..])?;
-                    Ok(Bytes::copy_from_slice(&scratch[..n]))
+                    Ok((Bytes::copy_from_slice(&scratch[..n]), n > 0 && n < scratch.len()))
                 })
             })
             .await;

@@ -72,6 +72,20 @@ pub trait Socket<T>: Send + Sync + 'static {
     where
         F: FnMut(&T) -> io::Result<R> + Send;
 
+    /// [`read_with`](Self::read_with) for a stream read that also says
+    /// whether it drained the socket (it returned fewer bytes than it
+    /// asked for: the socket had no more). A reactor that keeps readiness
+    /// until a read fails (tokio's, edge-triggered) then forgets it, as
+    /// tokio's own streams do after a short read, so that the next wait
+    /// waits for new bytes instead of starting with a read that finds
+    /// nothing. By default, `read_with`.
+    fn read_stream_with<R: Send, F>(&self, mut op: F) -> impl Future<Output = io::Result<R>> + Send
+    where
+        F: FnMut(&T) -> io::Result<(R, bool)> + Send,
+    {
+        self.read_with(move |s| op(s).map(|(r, _drained)| r))
+    }
+
     /// The same for a non-blocking write (`write`, `write_vectored`,
     /// `send_to`), on writability.
     fn write_with<R: Send, F>(&self, op: F) -> impl Future<Output = io::Result<R>> + Send
