@@ -336,10 +336,11 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
             // `epoll_ctl` and a reactor round trip saved). `hits` says how
             // well that guess has done lately (a miss costs one read that
             // finds nothing); once it has failed often enough the guess is
-            // left alone for a few waits, then tried again.
+            // left alone for a few waits, then tried again. Only where the
+            // reactor asks for it (`Reactor::SPECULATE`: async-io's).
             let mut speculated = false;
             if !read_was_full {
-                if hits > 0 {
+                if hits > 0 && R::SPECULATE {
                     R::yield_now().await;
                     speculated = true;
                 } else {

@@ -45,6 +45,16 @@ pub trait Reactor: Send + Sync + 'static {
     /// A timer, re-armed in place.
     type Timer: Timer;
 
+    /// Whether the driver should guess that a drained socket has new bytes
+    /// after a yield and read before readiness says so. It pays where
+    /// waiting for readiness costs a system call of its own (async-io
+    /// re-arms its one-shot registration with `epoll_ctl` on every wait);
+    /// not where the reactor keeps readiness, edge-triggered, and
+    /// [`Socket::read_stream_with`] forgets it after a short read (tokio's):
+    /// there a wait costs no system call, and a guess that misses costs a
+    /// read that finds nothing.
+    const SPECULATE: bool = true;
+
     /// Makes `io` non-blocking and registers it with the reactor. Called
     /// from a task of the runtime.
     fn register<T: Source>(io: T) -> io::Result<Self::Io<T>>;

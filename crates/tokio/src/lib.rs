@@ -87,6 +87,7 @@ impl Spawner for Running {
 impl Reactor for Tokio {
     type Io<T: Source> = Fd<T>;
     type Timer = Sleep;
+    const SPECULATE: bool = false;
 
     #[allow(unsafe_code)]
     fn register<T: Source>(io: T) -> io::Result<Fd<T>> {
