@@ -25,3 +25,44 @@ pub const REQ_SHORT: &[u8] = b"\
 GET / HTTP/1.0\r\n\
 Host: example.com\r\n\
 Cookie: session=60; user_id=1\r\n\r\n";
+
+/// What the load generators (`ws-loadgen`, `conns-loadgen`) share.
+pub mod load {
+    use std::io;
+
+    use tokio::net::TcpStream;
+
+    /// Writes all of `bytes` to `sock`, waiting for writability as needed.
+    pub async fn write_all(sock: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            sock.writable().await?;
+            match sock.try_write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The nearest-rank percentile `q` (0..=1) of `sorted`, 0 when empty.
+    pub fn percentile(sorted: &[u64], q: f64) -> u64 {
+        if sorted.is_empty() {
+            return 0;
+        }
+        let rank = (q * sorted.len() as f64).ceil() as usize;
+        sorted[rank.clamp(1, sorted.len()) - 1]
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn percentiles_are_nearest_rank() {
+            let v: Vec<u64> = (1..=1000).collect();
+            assert_eq!(super::percentile(&v, 0.5), 500);
+            assert_eq!(super::percentile(&v, 0.99), 990);
+            assert_eq!(super::percentile(&v, 0.999), 999);
+            assert_eq!(super::percentile(&[], 0.5), 0);
+        }
+    }
+}

@@ -27,6 +27,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use sansnet_benches::load::{percentile, write_all};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
@@ -194,18 +195,6 @@ struct Client {
     masks: Masks,
 }
 
-async fn write_all(sock: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        sock.writable().await?;
-        match sock.try_write(bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// What [`Client::next_text`] found.
 enum Got {
     Text,
@@ -349,11 +338,7 @@ fn cpu_ticks() -> Option<u64> {
 
 /// Nearest-rank percentile `q` (0..=1) of sorted nanoseconds, in ms.
 fn pct_ms(sorted: &[u64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1e6
+    percentile(sorted, q) as f64 / 1e6
 }
 
 async fn receive(mut c: Client, k: usize, base: Instant) -> Res<Seen> {

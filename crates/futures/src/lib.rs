@@ -345,10 +345,11 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
             // `epoll_ctl` and a reactor round trip saved). `hits` says how
             // well that guess has done lately (a miss costs one read that
             // finds nothing); once it has failed often enough the guess is
-            // left alone for a few waits, then tried again.
+            // left alone for a few waits, then tried again. Only where the
+            // reactor asks for it (`Reactor::SPECULATE`: async-io's).
             let mut speculated = false;
             if !read_was_full {
-                if hits > 0 {
+                if hits > 0 && R::SPECULATE {
                     R::yield_now().await;
                     speculated = true;
                 } else {
@@ -363,7 +364,7 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
             }
             let mut tries = 0u32;
             let r = io
-                .read_with(|s| {
+                .read_stream_with(|s| {
                     tries += 1;
                     if !big.is_empty() {
                         let n = (&*s).read(&mut big[..])?;
@@ -372,7 +373,7 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
                         if read_was_full && big.len() < cap {
                             big.resize((big.len() * 2).min(cap), 0);
                         }
-                        return Ok(n);
+                        return Ok((n, n > 0 && !read_was_full));
                     }
                     SCRATCH.with(|scratch| {
                         let mut scratch = scratch.borrow_mut();
@@ -382,7 +383,7 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
                         if read_was_full && cap > scratch.len() {
                             big = vec![0; (scratch.len() * 2).min(cap)];
                         }
-                        Ok(n)
+                        Ok((n, n > 0 && !read_was_full))
                     })
                 })
                 .await;
@@ -582,11 +583,11 @@ async fn read_half<R: Reactor>(
     loop {
         gate.wait_open().await;
         let read = io
-            .read_with(|s| {
+            .read_stream_with(|s| {
                 SCRATCH.with(|scratch| {
                     let mut scratch = scratch.borrow_mut();
                     let n = (&*s).read(&mut scratch[..])?;
-                    Ok(Bytes::copy_from_slice(&scratch[..n]))
+                    Ok((Bytes::copy_from_slice(&scratch[..n]), n > 0 && n < scratch.len()))
                 })
             })
             .await;

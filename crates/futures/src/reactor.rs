@@ -45,6 +45,16 @@ pub trait Reactor: Send + Sync + 'static {
     /// A timer, re-armed in place.
     type Timer: Timer;
 
+    /// Whether the driver should guess that a drained socket has new bytes
+    /// after a yield and read before readiness says so. It pays where
+    /// waiting for readiness costs a system call of its own (async-io
+    /// re-arms its one-shot registration with `epoll_ctl` on every wait);
+    /// not where the reactor keeps readiness, edge-triggered, and
+    /// [`Socket::read_stream_with`] forgets it after a short read (tokio's):
+    /// there a wait costs no system call, and a guess that misses costs a
+    /// read that finds nothing.
+    const SPECULATE: bool = true;
+
     /// Makes `io` non-blocking and registers it with the reactor. Called
     /// from a task of the runtime.
     fn register<T: Source>(io: T) -> io::Result<Self::Io<T>>;
@@ -71,6 +81,20 @@ pub trait Socket<T>: Send + Sync + 'static {
     fn read_with<R: Send, F>(&self, op: F) -> impl Future<Output = io::Result<R>> + Send
     where
         F: FnMut(&T) -> io::Result<R> + Send;
+
+    /// [`read_with`](Self::read_with) for a stream read that also says
+    /// whether it drained the socket (it returned fewer bytes than it
+    /// asked for: the socket had no more). A reactor that keeps readiness
+    /// until a read fails (tokio's, edge-triggered) then forgets it, as
+    /// tokio's own streams do after a short read, so that the next wait
+    /// waits for new bytes instead of starting with a read that finds
+    /// nothing. By default, `read_with`.
+    fn read_stream_with<R: Send, F>(&self, mut op: F) -> impl Future<Output = io::Result<R>> + Send
+    where
+        F: FnMut(&T) -> io::Result<(R, bool)> + Send,
+    {
+        self.read_with(move |s| op(s).map(|(r, _drained)| r))
+    }
 
     /// The same for a non-blocking write (`write`, `write_vectored`,
     /// `send_to`), on writability.

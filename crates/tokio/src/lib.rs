@@ -27,6 +27,7 @@
 //! Inside a tokio program of your own, run [`drive`] on a socket made with
 //! [`register`] from any task of your runtime.
 
+use futures_lite::future;
 use sansnet_futures::{Executor, LocalFuture, Reactor, Socket, Source, Spawner, Timer};
 use std::future::Future;
 use std::io;
@@ -86,6 +87,7 @@ impl Spawner for Running {
 impl Reactor for Tokio {
     type Io<T: Source> = Fd<T>;
     type Timer = Sleep;
+    const SPECULATE: bool = false;
 
     #[allow(unsafe_code)]
     fn register<T: Source>(io: T) -> io::Result<Fd<T>> {
@@ -172,6 +174,34 @@ impl<T: Source> Socket<T> for Fd<T> {
         self.with(Interest::READABLE, op).await
     }
 
+    async fn read_stream_with<R: Send, F>(&self, mut op: F) -> io::Result<R>
+    where
+        F: FnMut(&T) -> io::Result<(R, bool)> + Send,
+    {
+        // As `with`, keeping the readiness guard (when tokio thinks the
+        // socket ready) so that a short read can clear it: only readiness
+        // seen before the guard was made is cleared, so bytes that arrive
+        // after the read are never missed.
+        let mut guard = future::poll_once(self.0.readable()).await.transpose()?;
+        loop {
+            match op(self.get_ref()) {
+                Ok((r, drained)) => {
+                    if let (true, Some(g)) = (drained, &mut guard) {
+                        g.clear_ready();
+                    }
+                    return Ok(r);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(g) = &mut guard {
+                        g.clear_ready();
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            guard = Some(self.0.readable().await?);
+        }
+    }
+
     async fn write_with<R: Send, F>(&self, op: F) -> io::Result<R>
     where
         F: FnMut(&T) -> io::Result<R> + Send,
@@ -202,5 +232,59 @@ impl Timer for Sleep {
             Some(sleep) => sleep.as_mut().poll(cx),
             None => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+
+    /// Reads into a 64-byte buffer, saying whether the read drained the socket.
+    async fn read(io: &Fd<TcpStream>) -> usize {
+        let mut buf = [0u8; 64];
+        let read = io.read_stream_with(|s| {
+            let n = (&*s).read(&mut buf)?;
+            Ok((n, n < buf.len()))
+        });
+        tokio::time::timeout(Duration::from_secs(5), read).await.expect("bytes").expect("a read")
+    }
+
+    /// Whether tokio holds the socket readable right now.
+    async fn held_ready(io: &Fd<TcpStream>) -> bool {
+        future::poll_once(io.0.readable()).await.is_some()
+    }
+
+    #[test]
+    fn a_short_read_forgets_readiness_and_a_full_one_keeps_it() {
+        Tokio::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let mut peer =
+                TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+            let io = Tokio::register(listener.accept().expect("accept").0).expect("register");
+
+            peer.write_all(b"hello").expect("write");
+            tokio::time::timeout(Duration::from_secs(5), io.readable())
+                .await
+                .expect("seen")
+                .expect("ok");
+            assert!(held_ready(&io).await);
+            assert_eq!(read(&io).await, 5);
+            // Without clearing, the next wait would start with a read that
+            // finds nothing (one wasted system call a request).
+            assert!(!held_ready(&io).await, "readiness kept after a short read");
+
+            peer.write_all(&[7; 100]).expect("write");
+            tokio::time::timeout(Duration::from_secs(5), io.readable())
+                .await
+                .expect("seen")
+                .expect("ok");
+            assert_eq!(read(&io).await, 64);
+            assert!(held_ready(&io).await, "a full read must keep readiness: more may wait");
+            assert_eq!(read(&io).await, 36);
+            assert!(!held_ready(&io).await);
+        });
     }
 }
