@@ -18,6 +18,20 @@ use crate::{Error, Limits, Peer};
 /// overhead at least, so that a small answer fits without growing.
 const OUT_RESERVE: usize = 512;
 
+/// The most plaintext one record carries: small pieces of the inner
+/// machine's output are gathered up to it.
+const RECORD: usize = 16 * 1024;
+
+/// What handing rustls plaintext came to.
+enum Sealed {
+    /// It took some.
+    Took,
+    /// It takes no more until its records are written.
+    Full,
+    /// The inner machine has nothing more for now.
+    Drained,
+}
+
 /// Where the peer's side of the stream stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ending {
@@ -38,6 +52,9 @@ pub(crate) struct Channel {
     pub(crate) plain_in: BytesMut,
     /// Plaintext from the inner machine that rustls did not take yet.
     leftover: Option<Bytes>,
+    /// Small pieces of plaintext gathered into one record, before
+    /// `leftover`; empty but for what rustls did not take.
+    stage: Vec<u8>,
     /// Plaintext handed to rustls since the last ciphertext chunk.
     plain_unattributed: usize,
     /// Per ciphertext chunk given to the driver and not yet written:
@@ -59,6 +76,8 @@ pub(crate) struct Channel {
     close_taken: bool,
     /// Ciphertext being gathered for the driver.
     out: BytesMut,
+    /// The size of the last chunk handed out: what `out` asks for next.
+    out_hint: usize,
 }
 
 impl Channel {
@@ -68,6 +87,7 @@ impl Channel {
             limits,
             plain_in: BytesMut::new(),
             leftover: None,
+            stage: Vec::new(),
             plain_unattributed: 0,
             in_flight: VecDeque::new(),
             front_written: 0,
@@ -81,6 +101,7 @@ impl Channel {
             close_requested: false,
             close_taken: false,
             out: BytesMut::new(),
+            out_hint: 0,
         }
     }
 
@@ -201,6 +222,7 @@ impl Channel {
             self.failure = Some(error);
             self.plain_in.clear();
             self.leftover = None;
+            self.stage = Vec::new();
         }
     }
 
@@ -228,47 +250,106 @@ impl Channel {
     /// inner machine's output) only once the handshake is done; `finished`
     /// says the inner machine is done, so that `close_notify` follows its
     /// last bytes.
+    ///
+    /// What the inner machine has ready goes out as one chunk: small
+    /// pieces (an HTTP head, then its body) are gathered into one record,
+    /// and the records of everything rustls took are handed out together,
+    /// `close_notify` with them when the inner machine is done. One answer
+    /// is one record and one write for the driver.
     pub(crate) fn transmit(
         &mut self,
         mut next: impl FnMut() -> Option<Bytes>,
         finished: impl Fn() -> bool,
     ) -> Option<Bytes> {
         loop {
-            if self.conn.wants_write() {
+            if self.failure.is_some() || self.close_sent || !self.established {
                 return self.flush();
             }
-            if self.failure.is_some() || self.close_sent || !self.established {
-                return None;
-            }
-            let plain = match self.leftover.take() {
-                Some(p) => p,
-                None => match next() {
-                    Some(p) => p,
-                    None => {
-                        if finished() || self.close_requested {
-                            self.conn.send_close_notify();
-                            self.close_sent = true;
-                            continue;
-                        }
-                        return None;
+            match self.seal_next(&mut next) {
+                // A hub's connection has no rustls buffer limit: bounded
+                // here.
+                Sealed::Took if self.plain_unattributed >= self.limits.write_chunk => {
+                    return self.flush();
+                }
+                Sealed::Took => {}
+                Sealed::Full => return self.flush(),
+                Sealed::Drained => {
+                    if self.stage.is_empty()
+                        && self.leftover.is_none()
+                        && (finished() || self.close_requested)
+                    {
+                        self.conn.send_close_notify();
+                        self.close_sent = true;
                     }
-                },
-            };
-            let taken = self.conn.writer().write(&plain).unwrap_or(0);
-            self.plain_unattributed += taken;
-            if taken < plain.len() {
-                self.leftover = Some(plain.slice(taken..));
-                if !self.conn.wants_write() {
-                    return None; // nothing taken and nothing to send
+                    return self.flush();
                 }
             }
         }
     }
 
+    /// Hands rustls the next plaintext: what it did not take before
+    /// first, then the inner machine's pieces, the small ones gathered
+    /// up to a record.
+    fn seal_next(&mut self, next: &mut impl FnMut() -> Option<Bytes>) -> Sealed {
+        if !self.stage.is_empty() {
+            let taken = self.write_plain_stage();
+            return if taken { Sealed::Took } else { Sealed::Full };
+        }
+        let piece = match self.leftover.take() {
+            Some(p) => p,
+            None => match next() {
+                Some(p) => p,
+                None => return Sealed::Drained,
+            },
+        };
+        if piece.len() < RECORD {
+            if let Some(mut more) = next() {
+                self.stage.extend_from_slice(&piece);
+                loop {
+                    let room = RECORD - self.stage.len();
+                    if more.len() >= room {
+                        self.stage.extend_from_slice(&more[..room]);
+                        if more.len() > room {
+                            self.leftover = Some(more.slice(room..));
+                        }
+                        break;
+                    }
+                    self.stage.extend_from_slice(&more);
+                    match next() {
+                        Some(p) => more = p,
+                        None => break,
+                    }
+                }
+                let taken = self.write_plain_stage();
+                return if taken { Sealed::Took } else { Sealed::Full };
+            }
+        }
+        let taken = self.conn.writer().write(&piece).unwrap_or(0);
+        self.plain_unattributed += taken;
+        if taken < piece.len() {
+            self.leftover = Some(piece.slice(taken..));
+        }
+        if taken == 0 { Sealed::Full } else { Sealed::Took }
+    }
+
+    /// Seals what is staged (as much as rustls takes); whether it took any.
+    fn write_plain_stage(&mut self) -> bool {
+        let taken = self.conn.writer().write(&self.stage).unwrap_or(0);
+        self.plain_unattributed += taken;
+        self.stage.drain(..taken);
+        taken > 0
+    }
+
     fn flush(&mut self) -> Option<Bytes> {
+        if !self.conn.wants_write() {
+            return None;
+        }
         // Records go into one buffer that is handed out a chunk at a time
-        // and reused once the driver has written (and dropped) the chunks:
-        // no allocation per record, and no fresh pages for a bulk stream.
+        // and reused once the driver has written (and dropped) the chunk
+        // (reserving here, not when the chunk is handed out, lets the
+        // buffer be reclaimed): no allocation per record, and no fresh
+        // pages for a bulk stream.
+        self.out.reserve(self.out_hint.max(OUT_RESERVE));
         let mut out = std::mem::take(&mut self.out).writer();
         while self.conn.wants_write() && out.get_ref().len() < self.limits.write_chunk {
             match self.conn.write_tls(&mut out) {
@@ -281,10 +362,7 @@ impl Channel {
             return None;
         }
         let chunk = self.out.split().freeze();
-        // Room for the next chunk, as large as this one: the same buffer
-        // again once the driver has dropped this chunk, else a new one
-        // (no growing by doubling in the middle of a bulk stream).
-        self.out.reserve(chunk.len().max(OUT_RESERVE));
+        self.out_hint = chunk.len();
         self.in_flight.push_back((chunk.len(), std::mem::take(&mut self.plain_unattributed)));
         Some(chunk)
     }
