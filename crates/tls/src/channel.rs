@@ -4,12 +4,21 @@
 //! decrypted but not yet taken by the inner machine, and it does the
 //! bookkeeping that maps ciphertext written by the driver back to the
 //! plaintext the inner machine handed over.
+//!
+//! It drives rustls's unbuffered API: records are decrypted in place in
+//! the driver's read buffer (a record cut by the end of a read is staged
+//! here until it is whole), and the inner machine's plaintext is sealed
+//! straight into the buffer whose chunks go to the driver. Each byte is
+//! copied once on the way out and twice on the way in (rustls's plaintext
+//! queue, then the buffer the inner machine reads), where the buffered API
+//! copies it twice and three times.
 
 use std::collections::VecDeque;
-use std::io::{self, BufRead, Write};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use rustls::Connection;
+use bytes::{Buf, Bytes, BytesMut};
+use rustls::client::UnbufferedClientConnection;
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
 use sansnet_proto::Instant;
 
 use crate::{Error, Limits, Peer};
@@ -22,14 +31,56 @@ const OUT_RESERVE: usize = 512;
 /// machine's output are gathered up to it.
 const RECORD: usize = 16 * 1024;
 
-/// What handing rustls plaintext came to.
-enum Sealed {
-    /// It took some.
-    Took,
-    /// It takes no more until its records are written.
-    Full,
-    /// The inner machine has nothing more for now.
-    Drained,
+/// Room asked for per record beyond its plaintext (header, explicit
+/// nonce, content type, tag: 22 to 29 bytes), generously.
+const RECORD_OVERHEAD: usize = 64;
+
+/// The rustls connection, either side.
+pub(crate) enum Conn {
+    Server(UnbufferedServerConnection),
+    Client(UnbufferedClientConnection),
+}
+
+impl From<UnbufferedServerConnection> for Conn {
+    fn from(c: UnbufferedServerConnection) -> Conn {
+        Conn::Server(c)
+    }
+}
+
+impl From<UnbufferedClientConnection> for Conn {
+    fn from(c: UnbufferedClientConnection) -> Conn {
+        Conn::Client(c)
+    }
+}
+
+impl Conn {
+    fn common(&self) -> &rustls::CommonState {
+        match self {
+            Conn::Server(c) => c,
+            Conn::Client(c) => c,
+        }
+    }
+}
+
+/// What rustls may be asked to encrypt, when it can.
+#[derive(Clone, Copy)]
+enum Write<'a> {
+    Nothing,
+    Seal(&'a [u8]),
+    Close,
+}
+
+/// What one call of rustls came to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Outcome {
+    /// Something happened (a record read or written): call again.
+    Went,
+    /// It needs more ciphertext (no whole record left), or is closed.
+    Idle,
+    /// It encrypted what [`Write`] asked for.
+    Wrote,
+    /// It decrypted a record of application data.
+    Read,
 }
 
 /// Where the peer's side of the stream stands.
@@ -44,18 +95,34 @@ enum Ending {
     Told,
 }
 
+/// What handing rustls plaintext came to.
+enum Sealed {
+    /// It took some.
+    Took,
+    /// It takes nothing now (not while the handshake or a failure lasts).
+    Full,
+    /// The inner machine has nothing more for now.
+    Drained,
+}
+
 /// A TLS connection's record layer (see the [module docs](self)).
 pub(crate) struct Channel {
-    conn: Connection,
+    conn: Conn,
     limits: Limits,
     /// Decrypted bytes the inner machine has not consumed.
     pub(crate) plain_in: BytesMut,
+    /// The part of the last record decrypted that did not fit under
+    /// `max_plaintext` (at most one record): moved to `plain_in` as the
+    /// inner machine makes room. Nothing more is decrypted meanwhile.
+    held: BytesMut,
+    /// Ciphertext of a record the driver's read cut, staged until whole.
+    cipher_in: BytesMut,
     /// Plaintext from the inner machine that rustls did not take yet.
     leftover: Option<Bytes>,
     /// Small pieces of plaintext gathered into one record, before
-    /// `leftover`; empty but for what rustls did not take.
+    /// `leftover` (a hub's plaintext waits here for the handshake).
     stage: Vec<u8>,
-    /// Plaintext handed to rustls since the last ciphertext chunk.
+    /// Plaintext sealed since the last ciphertext chunk.
     plain_unattributed: usize,
     /// Per ciphertext chunk given to the driver and not yet written:
     /// `(ciphertext bytes, plaintext bytes it carries)`.
@@ -81,11 +148,13 @@ pub(crate) struct Channel {
 }
 
 impl Channel {
-    pub(crate) fn new(conn: Connection, limits: Limits, now: Instant) -> Channel {
+    pub(crate) fn new(conn: Conn, limits: Limits, now: Instant) -> Channel {
         Channel {
             conn,
             limits,
             plain_in: BytesMut::new(),
+            held: BytesMut::new(),
+            cipher_in: BytesMut::new(),
             leftover: None,
             stage: Vec::new(),
             plain_unattributed: 0,
@@ -105,6 +174,162 @@ impl Channel {
         }
     }
 
+    /// One call of rustls over `incoming` (ciphertext, decrypted in place
+    /// and consumed from the front), with `write` to encrypt if it may.
+    fn step(&mut self, incoming: &mut BytesMut, write: Write<'_>) -> Outcome {
+        let cap = self.limits.max_plaintext;
+        let (plain, held, out) = (&mut self.plain_in, &mut self.held, &mut self.out);
+        let mut peer_closed = false;
+        let (discard, result) = match &mut self.conn {
+            Conn::Server(c) => {
+                let status = c.process_tls_records(&mut incoming[..]);
+                let mut discard = status.discard;
+                let r = handle(
+                    status.state,
+                    &mut discard,
+                    plain,
+                    held,
+                    cap,
+                    out,
+                    write,
+                    &mut peer_closed,
+                );
+                (discard, r)
+            }
+            Conn::Client(c) => {
+                let status = c.process_tls_records(&mut incoming[..]);
+                let mut discard = status.discard;
+                let r = handle(
+                    status.state,
+                    &mut discard,
+                    plain,
+                    held,
+                    cap,
+                    out,
+                    write,
+                    &mut peer_closed,
+                );
+                (discard, r)
+            }
+        };
+        incoming.advance(discard.min(incoming.len()));
+        if !self.established && !self.conn.common().is_handshaking() {
+            self.established = true;
+        }
+        if peer_closed && self.ending == Ending::Open {
+            self.ending = Ending::Pending;
+        }
+        match result {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                if self.failure.is_none() {
+                    self.fail(Error::from_rustls(e, self.established));
+                    // The alert rustls queued, from the same buffer (it may
+                    // hold handshake bytes rustls points into): rustls is
+                    // not called again after this.
+                    // Only while it has records queued: a call past them
+                    // would read the bad bytes again.
+                    for _ in 0..8 {
+                        if !self.conn.common().wants_write()
+                            || self.step(incoming, Write::Nothing) != Outcome::Went
+                        {
+                            break;
+                        }
+                    }
+                }
+                Outcome::Idle
+            }
+        }
+    }
+
+    /// Whether rustls may decrypt another record now.
+    fn can_take(&self) -> bool {
+        self.failure.is_none()
+            && self.ending == Ending::Open
+            && self.held.is_empty()
+            && self.plain_in.len() < self.limits.max_plaintext
+    }
+
+    /// Processes the whole records at the front of `incoming` while the
+    /// plaintext has room. Returns whether rustls stopped for want of
+    /// ciphertext (rather than room, a failure or the peer's end).
+    fn process(&mut self, incoming: &mut BytesMut) -> bool {
+        while self.can_take() {
+            match self.step(incoming, Write::Nothing) {
+                Outcome::Idle => return self.can_take(),
+                // Nothing left to read after a record of data: one call
+                // less per read (what rustls may still have queued waits
+                // for the next `transmit`; the peer's close comes with the
+                // call that reads it).
+                Outcome::Read if incoming.is_empty() => return self.can_take(),
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// Encodes what rustls has queued without new input (its handshake
+    /// flight, session tickets) into `out`.
+    fn pending(&mut self) {
+        if !self.conn.common().wants_write() {
+            return;
+        }
+        self.with_staged(|ch, incoming| {
+            for _ in 0..64 {
+                if !matches!(ch.step(incoming, Write::Nothing), Outcome::Went | Outcome::Read) {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Asks rustls to encrypt `write` (after what it has queued); whether
+    /// it did.
+    fn write(&mut self, write: Write<'_>) -> bool {
+        let mut wrote = false;
+        self.with_staged(|ch, incoming| {
+            for _ in 0..64 {
+                match ch.step(incoming, write) {
+                    Outcome::Went | Outcome::Read => {}
+                    Outcome::Wrote => {
+                        wrote = true;
+                        break;
+                    }
+                    Outcome::Idle => break,
+                }
+            }
+        });
+        wrote
+    }
+
+    /// Runs `f` with the staged ciphertext as rustls's input: bytes rustls
+    /// left unconsumed (a handshake message that spans records) live
+    /// there, and rustls must see them again. Not after a failure: rustls
+    /// is done then.
+    fn with_staged(&mut self, f: impl FnOnce(&mut Channel, &mut BytesMut)) {
+        if self.failure.is_some() {
+            return;
+        }
+        let mut staged = std::mem::take(&mut self.cipher_in);
+        f(self, &mut staged);
+        if self.failure.is_none() {
+            self.cipher_in = staged;
+        }
+    }
+
+    /// Processes the records staged in `cipher_in`; whether rustls took
+    /// any of its bytes.
+    fn process_staged(&mut self) -> bool {
+        let mut staged = std::mem::take(&mut self.cipher_in);
+        let before = staged.len();
+        self.process(&mut staged);
+        let took = staged.len() < before;
+        if self.failure.is_none() {
+            self.cipher_in = staged;
+        }
+        took
+    }
+
     /// Whether the handshake finished.
     pub(crate) fn is_established(&self) -> bool {
         self.established
@@ -117,10 +342,7 @@ impl Channel {
 
     /// Whether the driver should read ciphertext for this connection.
     pub(crate) fn wants_read(&self) -> bool {
-        self.failure.is_none()
-            && self.ending == Ending::Open
-            && self.plain_in.len() < self.limits.max_plaintext
-            && self.conn.wants_read()
+        self.can_take()
     }
 
     /// Consumes a prefix of `buf` (ciphertext) until the plaintext waiting
@@ -128,26 +350,58 @@ impl Channel {
     /// consumed.
     pub(crate) fn receive(&mut self, buf: &mut BytesMut) -> bool {
         let mut progressed = false;
-        while self.wants_read() && !buf.is_empty() {
-            // rustls takes at most a few KiB per call (its buffer grows by
-            // 4 KiB up to one record): fill it, then decrypt once.
-            let mut took = false;
-            while !buf.is_empty() {
-                match self.conn.read_tls(&mut &buf[..]) {
-                    Ok(0) | Err(_) => break, // its buffer is full
-                    Ok(n) => {
-                        buf.advance(n);
-                        took = true;
-                    }
+        // Whether to stage everything (the records staged did not add up).
+        let mut whole = false;
+        while self.can_take() && !buf.is_empty() {
+            if self.cipher_in.is_empty() {
+                let before = buf.len();
+                let wants_more = self.process(buf);
+                progressed |= buf.len() < before;
+                if wants_more && !buf.is_empty() {
+                    // A record cut by the read: staged, so that the driver's
+                    // buffer is free for the next read whatever its size.
+                    self.cipher_in.extend_from_slice(buf);
+                    buf.clear();
+                    progressed = true;
                 }
+            } else {
+                // Complete the staged record, and no more: the records
+                // after it are read in place.
+                let take = match self.missing() {
+                    Some(n) if !whole => n.min(buf.len()),
+                    _ => buf.len(),
+                };
+                self.cipher_in.extend_from_slice(&buf[..take]);
+                buf.advance(take);
+                progressed = true;
+                whole |= !self.process_staged() && self.can_take();
             }
-            if !took {
-                break;
-            }
-            progressed = true;
-            self.process();
         }
         progressed
+    }
+
+    /// The bytes that would complete the records staged in `cipher_in`,
+    /// once the handshake is over (`None`: take everything, as during the
+    /// handshake, when rustls joins handshake messages in place).
+    fn missing(&self) -> Option<usize> {
+        if !self.established {
+            return None;
+        }
+        let staged = &self.cipher_in[..];
+        let mut at = 0;
+        loop {
+            let Some(header) = staged.get(at..at + 5) else {
+                return Some(at + 5 - staged.len());
+            };
+            let end = at + 5 + usize::from(u16::from_be_bytes([header[3], header[4]]));
+            if end > staged.len() {
+                return Some(end - staged.len());
+            }
+            if end == staged.len() {
+                return None; // whole records rustls did not take: not ours to judge
+            }
+            at = end;
+        }
     }
 
     /// The peer ended its side of the stream.
@@ -155,53 +409,33 @@ impl Channel {
         if self.ending != Ending::Open || self.failure.is_some() {
             return;
         }
-        // An empty read tells rustls the stream ended.
-        let _ = self.conn.read_tls(&mut io::empty());
-        self.process();
+        // Whole records staged and not yet read are read first.
+        self.process_staged();
         if self.ending == Ending::Open && self.failure.is_none() {
-            // No close_notify and no error from rustls: the peer cut the
-            // stream (during the handshake, or between records).
+            // No close_notify: the peer cut the stream (during the
+            // handshake, between records, or in one).
             self.fail(Error::Truncated);
         }
     }
 
-    fn process(&mut self) {
-        if let Err(e) = self.conn.process_new_packets() {
-            self.fail(Error::from_rustls(e, self.established));
-            return;
-        }
-        if !self.established && !self.conn.is_handshaking() {
-            self.established = true;
-        }
-        self.take_plaintext();
-    }
-
-    /// Moves decrypted bytes out of rustls, up to the cap (rustls keeps
-    /// what did not fit, and reads no more ciphertext until it is taken).
+    /// Moves held plaintext to the inner machine's buffer, up to the cap,
+    /// and reads records staged while there was no room.
     pub(crate) fn take_plaintext(&mut self) {
         if self.failure.is_some() {
             return;
         }
-        while self.plain_in.len() < self.limits.max_plaintext {
-            let mut reader = self.conn.reader();
-            match reader.fill_buf() {
-                Ok([]) => {
-                    // close_notify: a clean end.
-                    self.ending = Ending::Pending;
-                    return;
-                }
-                Ok(chunk) => {
-                    let n = chunk.len().min(self.limits.max_plaintext - self.plain_in.len());
-                    self.plain_in.extend_from_slice(&chunk[..n]);
-                    reader.consume(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    // UnexpectedEof: the transport ended without close_notify.
-                    self.fail(Error::Truncated);
-                    return;
-                }
+        if !self.held.is_empty() {
+            let room = self.limits.max_plaintext.saturating_sub(self.plain_in.len());
+            let n = room.min(self.held.len());
+            if self.plain_in.is_empty() && n == self.held.len() {
+                self.plain_in = self.held.split();
+            } else {
+                self.plain_in.extend_from_slice(&self.held[..n]);
+                self.held.advance(n);
             }
+        }
+        if !self.cipher_in.is_empty() && self.can_take() {
+            self.process_staged();
         }
     }
 
@@ -210,7 +444,7 @@ impl Channel {
     pub(crate) fn take_eof(&mut self) -> bool {
         let ended = self.ending == Ending::Pending
             || (self.failure.is_some() && self.ending == Ending::Open);
-        if ended && self.plain_in.is_empty() {
+        if ended && self.plain_in.is_empty() && self.held.is_empty() {
             self.ending = Ending::Told;
             return true;
         }
@@ -221,6 +455,8 @@ impl Channel {
         if self.failure.is_none() {
             self.failure = Some(error);
             self.plain_in.clear();
+            self.held = BytesMut::new();
+            self.cipher_in = BytesMut::new();
             self.leftover = None;
             self.stage = Vec::new();
         }
@@ -251,34 +487,40 @@ impl Channel {
     /// says the inner machine is done, so that `close_notify` follows its
     /// last bytes.
     ///
-    /// What the inner machine has ready goes out as one chunk: small
-    /// pieces (an HTTP head, then its body) are gathered into one record,
-    /// and the records of everything rustls took are handed out together,
-    /// `close_notify` with them when the inner machine is done. One answer
-    /// is one record and one write for the driver.
+    /// What the inner machine has ready goes out as one chunk (up to
+    /// [`Limits::write_chunk`]): small pieces (an HTTP head, then its
+    /// body) are gathered into one record, and `close_notify` goes with
+    /// the last of them when the inner machine is done. One answer is one
+    /// record and one write for the driver.
     pub(crate) fn transmit(
         &mut self,
         mut next: impl FnMut() -> Option<Bytes>,
         finished: impl Fn() -> bool,
     ) -> Option<Bytes> {
+        if self.out.capacity() - self.out.len() < OUT_RESERVE {
+            // Reserved here, not when a chunk is handed out: by now the
+            // driver has written and dropped it, and the buffer is reused
+            // (no allocation per chunk, no fresh pages for a bulk stream).
+            self.out.reserve(self.out_hint.max(OUT_RESERVE));
+        }
         loop {
             if self.failure.is_some() || self.close_sent || !self.established {
+                self.pending();
+                return self.flush();
+            }
+            if self.plain_unattributed >= self.limits.write_chunk {
                 return self.flush();
             }
             match self.seal_next(&mut next) {
-                // A hub's connection has no rustls buffer limit: bounded
-                // here.
-                Sealed::Took if self.plain_unattributed >= self.limits.write_chunk => {
-                    return self.flush();
-                }
                 Sealed::Took => {}
                 Sealed::Full => return self.flush(),
                 Sealed::Drained => {
+                    self.pending(); // session tickets, a key update
                     if self.stage.is_empty()
                         && self.leftover.is_none()
                         && (finished() || self.close_requested)
+                        && self.write(Write::Close)
                     {
-                        self.conn.send_close_notify();
                         self.close_sent = true;
                     }
                     return self.flush();
@@ -287,13 +529,21 @@ impl Channel {
         }
     }
 
-    /// Hands rustls the next plaintext: what it did not take before
-    /// first, then the inner machine's pieces, the small ones gathered
-    /// up to a record.
+    /// Seals the next plaintext: what is staged first, then the inner
+    /// machine's pieces, the small ones gathered up to a record, as much as
+    /// the chunk has room for.
     fn seal_next(&mut self, next: &mut impl FnMut() -> Option<Bytes>) -> Sealed {
+        let room = self.limits.write_chunk.saturating_sub(self.plain_unattributed).max(1);
         if !self.stage.is_empty() {
-            let taken = self.write_plain_stage();
-            return if taken { Sealed::Took } else { Sealed::Full };
+            let n = room.min(self.stage.len());
+            let stage = std::mem::take(&mut self.stage);
+            let sealed = self.seal(&stage[..n]);
+            self.stage = stage;
+            if !sealed {
+                return Sealed::Full;
+            }
+            self.stage.drain(..n);
+            return Sealed::Took;
         }
         let piece = match self.leftover.take() {
             Some(p) => p,
@@ -306,11 +556,16 @@ impl Channel {
             if let Some(mut more) = next() {
                 self.stage.extend_from_slice(&piece);
                 loop {
-                    let room = RECORD - self.stage.len();
-                    if more.len() >= room {
-                        self.stage.extend_from_slice(&more[..room]);
-                        if more.len() > room {
-                            self.leftover = Some(more.slice(room..));
+                    if more.len() >= RECORD {
+                        // A large piece is sealed from where it is.
+                        self.leftover = Some(more);
+                        break;
+                    }
+                    let fits = RECORD - self.stage.len();
+                    if more.len() >= fits {
+                        self.stage.extend_from_slice(&more[..fits]);
+                        if more.len() > fits {
+                            self.leftover = Some(more.slice(fits..));
                         }
                         break;
                     }
@@ -320,44 +575,33 @@ impl Channel {
                         None => break,
                     }
                 }
-                let taken = self.write_plain_stage();
-                return if taken { Sealed::Took } else { Sealed::Full };
+                return self.seal_next(next);
             }
         }
-        let taken = self.conn.writer().write(&piece).unwrap_or(0);
-        self.plain_unattributed += taken;
-        if taken < piece.len() {
-            self.leftover = Some(piece.slice(taken..));
+        let n = room.min(piece.len());
+        if !self.seal(&piece[..n]) {
+            self.leftover = Some(piece);
+            return Sealed::Full;
         }
-        if taken == 0 { Sealed::Full } else { Sealed::Took }
+        if n < piece.len() {
+            self.leftover = Some(piece.slice(n..));
+        }
+        Sealed::Took
     }
 
-    /// Seals what is staged (as much as rustls takes); whether it took any.
-    fn write_plain_stage(&mut self) -> bool {
-        let taken = self.conn.writer().write(&self.stage).unwrap_or(0);
-        self.plain_unattributed += taken;
-        self.stage.drain(..taken);
-        taken > 0
+    /// Encrypts `plain` into `out`; whether rustls could.
+    fn seal(&mut self, plain: &[u8]) -> bool {
+        if plain.is_empty() {
+            return true;
+        }
+        let sealed = self.write(Write::Seal(plain));
+        if sealed {
+            self.plain_unattributed += plain.len();
+        }
+        sealed
     }
 
     fn flush(&mut self) -> Option<Bytes> {
-        if !self.conn.wants_write() {
-            return None;
-        }
-        // Records go into one buffer that is handed out a chunk at a time
-        // and reused once the driver has written (and dropped) the chunk
-        // (reserving here, not when the chunk is handed out, lets the
-        // buffer be reclaimed): no allocation per record, and no fresh
-        // pages for a bulk stream.
-        self.out.reserve(self.out_hint.max(OUT_RESERVE));
-        let mut out = std::mem::take(&mut self.out).writer();
-        while self.conn.wants_write() && out.get_ref().len() < self.limits.write_chunk {
-            match self.conn.write_tls(&mut out) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-        self.out = out.into_inner();
         if self.out.is_empty() {
             return None;
         }
@@ -387,20 +631,20 @@ impl Channel {
 
     /// Whether every ciphertext byte handed out was written.
     pub(crate) fn all_sent(&self) -> bool {
-        self.in_flight.is_empty() && !self.conn.wants_write()
+        self.in_flight.is_empty() && self.out.is_empty()
     }
 
     /// The connection is over for TLS: failed (its alert handed out), or
     /// `close_notify` handed out after the inner machine's last bytes.
     pub(crate) fn is_closed(&self) -> bool {
-        (self.failure.is_some() || self.close_sent) && !self.conn.wants_write()
+        (self.failure.is_some() || self.close_sent) && self.out.is_empty()
     }
 
     /// The handshake's result, once, when it finished.
     pub(crate) fn take_established(&mut self) -> Option<Peer> {
         if self.established && !self.established_reported {
             self.established_reported = true;
-            return Some(Peer::of(&self.conn));
+            return Some(Peer::of(self.conn.common()));
         }
         None
     }
@@ -417,7 +661,7 @@ impl Channel {
 
     /// The peer's identity, once the handshake is done.
     pub(crate) fn peer(&self) -> Option<Peer> {
-        self.established.then(|| Peer::of(&self.conn))
+        self.established.then(|| Peer::of(self.conn.common()))
     }
 
     /// Plaintext waiting for the inner machine, or the end of the stream
@@ -425,17 +669,17 @@ impl Channel {
     pub(crate) fn has_input(&mut self) -> bool {
         self.take_plaintext();
         !self.plain_in.is_empty()
+            || !self.held.is_empty()
             || (self.ending == Ending::Pending
                 || (self.failure.is_some() && self.ending == Ending::Open))
     }
 
     /// Queues `data` (plaintext) whole, for a hub whose machine budgets
-    /// what it queues itself (the buffer limit is off for hub
-    /// connections). Before the handshake finishes rustls holds it.
-    pub(crate) fn seal(&mut self, data: &[u8]) {
+    /// what it queues itself; it waits here for the handshake, and is
+    /// sealed by the next [`transmit`](Channel::transmit).
+    pub(crate) fn queue(&mut self, data: &[u8]) {
         if self.failure.is_none() && !self.close_sent {
-            let _ = self.conn.writer().write_all(data);
-            self.plain_unattributed += data.len();
+            self.stage.extend_from_slice(data);
         }
     }
 
@@ -454,5 +698,111 @@ impl Channel {
             return true;
         }
         false
+    }
+}
+
+/// Handles what one call of rustls came to: records read go to `plain`
+/// (up to `cap`, the rest of the record to `held`), records rustls made
+/// go to `out`, and `write` is encrypted into `out` if rustls may.
+#[allow(clippy::too_many_arguments)]
+fn handle<D>(
+    state: Result<ConnectionState<'_, '_, D>, rustls::Error>,
+    discard: &mut usize,
+    plain: &mut BytesMut,
+    held: &mut BytesMut,
+    cap: usize,
+    out: &mut BytesMut,
+    write: Write<'_>,
+    peer_closed: &mut bool,
+) -> Result<Outcome, rustls::Error> {
+    match state? {
+        ConnectionState::ReadTraffic(mut traffic) => {
+            while let Some(record) = traffic.next_record() {
+                let record = record?;
+                *discard += record.discard;
+                let payload = record.payload;
+                let n = cap.saturating_sub(plain.len()).min(payload.len());
+                plain.extend_from_slice(&payload[..n]);
+                held.extend_from_slice(&payload[n..]);
+            }
+            Ok(Outcome::Read)
+        }
+        ConnectionState::EncodeTlsData(mut data) => {
+            let mut room = 4096;
+            loop {
+                let start = out.len();
+                out.resize(start + room, 0);
+                match data.encode(&mut out[start..]) {
+                    Ok(n) => {
+                        out.truncate(start + n);
+                        return Ok(Outcome::Went);
+                    }
+                    Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size })) => {
+                        out.truncate(start);
+                        room = required_size;
+                    }
+                    Err(EncodeError::AlreadyEncoded) => {
+                        out.truncate(start);
+                        return Ok(Outcome::Went);
+                    }
+                }
+            }
+        }
+        // What was encoded is in `out`, ours to hand out.
+        ConnectionState::TransmitTlsData(data) => {
+            data.done();
+            Ok(Outcome::Went)
+        }
+        ConnectionState::PeerClosed => {
+            *peer_closed = true;
+            Ok(Outcome::Went)
+        }
+        ConnectionState::Closed => {
+            *peer_closed = true;
+            Ok(Outcome::Idle)
+        }
+        ConnectionState::WriteTraffic(mut traffic) => match write {
+            Write::Nothing => Ok(Outcome::Idle),
+            Write::Seal(data) => {
+                let records = data.len().div_ceil(RECORD).max(1);
+                encrypt(out, data.len() + records * RECORD_OVERHEAD, |buf| {
+                    traffic.encrypt(data, buf)
+                })?;
+                Ok(Outcome::Wrote)
+            }
+            Write::Close => {
+                encrypt(out, RECORD_OVERHEAD, |buf| traffic.queue_close_notify(buf))?;
+                Ok(Outcome::Wrote)
+            }
+        },
+        // The handshake waits for the peer; early data is not offered.
+        _ => Ok(Outcome::Idle),
+    }
+}
+
+/// Runs `f` (an encryption into a buffer) over `room` bytes more of `out`,
+/// more if it asks, and keeps what it wrote.
+fn encrypt(
+    out: &mut BytesMut,
+    mut room: usize,
+    mut f: impl FnMut(&mut [u8]) -> Result<usize, EncryptError>,
+) -> Result<(), rustls::Error> {
+    loop {
+        let start = out.len();
+        out.resize(start + room, 0);
+        match f(&mut out[start..]) {
+            Ok(n) => {
+                out.truncate(start + n);
+                return Ok(());
+            }
+            Err(EncryptError::InsufficientSize(InsufficientSizeError { required_size })) => {
+                out.truncate(start);
+                room = required_size;
+            }
+            Err(EncryptError::EncryptExhausted) => {
+                out.truncate(start);
+                return Err(rustls::Error::EncryptError);
+            }
+        }
     }
 }

@@ -163,7 +163,7 @@ pub struct Peer {
 }
 
 impl Peer {
-    pub(crate) fn of(conn: &rustls::Connection) -> Peer {
+    pub(crate) fn of(conn: &rustls::CommonState) -> Peer {
         let name = conn
             .peer_certificates()
             .and_then(|certs| certs.first())

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
+use rustls::server::UnbufferedServerConnection;
+use rustls::{ClientConfig, ServerConfig};
 use sansnet_proto::{App, Instant, Session};
 
 use crate::channel::Channel;
@@ -68,7 +70,8 @@ impl<S: Session> Tls<S> {
         inner: S,
         now: Instant,
     ) -> Result<Tls<S>, Error> {
-        let conn = ServerConnection::new(config).map_err(|e| Error::from_rustls(e, false))?;
+        let conn =
+            UnbufferedServerConnection::new(config).map_err(|e| Error::from_rustls(e, false))?;
         Ok(Tls { channel: Channel::new(conn.into(), limits, now), inner, now })
     }
 
@@ -82,8 +85,8 @@ impl<S: Session> Tls<S> {
         inner: S,
         now: Instant,
     ) -> Result<Tls<S>, Error> {
-        let conn =
-            ClientConnection::new(config, server_name).map_err(|e| Error::from_rustls(e, false))?;
+        let conn = UnbufferedClientConnection::new(config, server_name)
+            .map_err(|e| Error::from_rustls(e, false))?;
         Ok(Tls { channel: Channel::new(conn.into(), limits, now), inner, now })
     }
 

@@ -775,10 +775,11 @@ fn small_pieces_are_gathered_into_records_and_pulled_only_as_rustls_takes_them()
         server.handle_read(t0, &mut buf);
         while server.poll_event().is_some() {}
         let Some(out) = server.poll_transmit() else { break };
-        // What the wrapper pulled from the machine and has not sealed
-        // stays within rustls's buffer (64 KiB) and one record.
+        // What the wrapper pulled from the machine and the driver has not
+        // written stays within a chunk and one record.
         let pulled = (count - server.inner().left) * size;
-        assert!(pulled - server.inner().sent <= 64 * 1024 + 16 * 1024 + size, "{pulled}");
+        let bound = Limits::default().write_chunk + 16 * 1024 + size;
+        assert!(pulled - server.inner().sent <= bound, "{pulled}");
         if client.is_handshaking() {
             client.read_tls(&mut &out[..]).unwrap();
             client.process_new_packets().unwrap();
@@ -801,4 +802,52 @@ fn small_pieces_are_gathered_into_records_and_pulled_only_as_rustls_takes_them()
     // filled), not one per piece.
     let records = record_types(&wire).len();
     assert!(records <= 2 * total.div_ceil(16 * 1024), "{records} records");
+}
+
+#[test]
+fn a_close_notify_read_alone_ends_the_stream() {
+    // The client's Finished is encoded in the call that reads the
+    // server's flight, and rustls reports it as still to transmit on a
+    // later call: here the one that reads the close_notify, whose close
+    // must be seen all the same (a chat client hung waiting for it).
+    use std::io::Write;
+    let pki = pki();
+    let t0 = Instant::ZERO;
+    let mut server = rustls::ServerConnection::new(server_config(&pki, false)).unwrap();
+    let probe = Probe::new(b"", usize::MAX);
+    let mut client =
+        Tls::client(client_config(&pki, None), name(), Limits::default(), probe, t0).unwrap();
+    let mut to_server = Vec::new();
+    // Server records one at a time into `deliver`.
+    let deliver = |server: &mut rustls::ServerConnection, client: &mut Tls<Probe>| {
+        let mut buf = BytesMut::new();
+        while server.wants_write() {
+            server.write_tls(&mut bytes::BufMut::writer(&mut buf)).unwrap();
+        }
+        client.handle_read(t0, &mut buf);
+        assert!(buf.is_empty());
+    };
+    for round in 0..2 {
+        while let Some(out) = client.poll_transmit() {
+            to_server.extend_from_slice(&out);
+            client.handle_sent(t0, out.len());
+        }
+        let mut rest = &to_server[..];
+        while !rest.is_empty() {
+            server.read_tls(&mut rest).unwrap();
+            server.process_new_packets().unwrap();
+        }
+        to_server.clear();
+        if round == 1 {
+            // The session tickets and a record of data in one read.
+            server.writer().write_all(b"hi").unwrap();
+        }
+        deliver(&mut server, &mut client);
+    }
+    assert!(!server.is_handshaking());
+    server.send_close_notify();
+    deliver(&mut server, &mut client);
+    while client.poll_event().is_some() {}
+    assert_eq!(client.inner().got, b"hi");
+    assert!(client.inner().is_finished(), "the probe heard the end of the stream");
 }
