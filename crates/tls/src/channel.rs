@@ -330,6 +330,12 @@ impl Channel {
         took
     }
 
+    /// Ciphertext staged and plaintext held over the cap.
+    #[cfg(test)]
+    pub(crate) fn staged(&self) -> (usize, usize) {
+        (self.cipher_in.len(), self.held.len())
+    }
+
     /// Whether the handshake finished.
     pub(crate) fn is_established(&self) -> bool {
         self.established

@@ -40,9 +40,10 @@ pub enum Event<E> {
 /// reading, say an HTTP connection holding back a pipelined request), the
 /// wrapper stops feeding rustls and reports
 /// [`wants_read`](Session::wants_read) `false`, so the driver stops reading
-/// the socket. Outgoing plaintext is pulled from `S` only as rustls takes
-/// it, and [`handle_sent`](Session::handle_sent) is passed on to `S` in
-/// plaintext bytes as the records carrying them are written.
+/// the socket. Outgoing plaintext is pulled from `S` only as the driver
+/// asks for ciphertext, at most [`Limits::write_chunk`] (and one record)
+/// per chunk, and [`handle_sent`](Session::handle_sent) is passed on to `S`
+/// in plaintext bytes as the records carrying them are written.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -117,6 +118,13 @@ impl<S: Session> Tls<S> {
     #[doc(hidden)]
     pub fn buffered_plaintext(&self) -> usize {
         self.channel.plain_in.len()
+    }
+
+    /// Ciphertext staged (a record a read cut) and decrypted plaintext
+    /// held over the cap, for the tests' bounds.
+    #[cfg(test)]
+    pub(crate) fn staged(&self) -> (usize, usize) {
+        self.channel.staged()
     }
 
     /// Gives the inner machine the plaintext (and the end of the stream)

@@ -754,7 +754,7 @@ impl Session for Pieces {
 }
 
 #[test]
-fn small_pieces_are_gathered_into_records_and_pulled_only_as_rustls_takes_them() {
+fn small_pieces_are_gathered_into_records_and_pulled_only_as_the_driver_writes() {
     use std::io::Read;
     let pki = pki();
     let t0 = Instant::ZERO;
@@ -850,4 +850,67 @@ fn a_close_notify_read_alone_ends_the_stream() {
     while client.poll_event().is_some() {}
     assert_eq!(client.inner().got, b"hi");
     assert!(client.inner().is_finished(), "the probe heard the end of the stream");
+}
+
+/// A machine that takes at most `bite` bytes per read.
+struct Nibbler {
+    bite: usize,
+    got: Vec<u8>,
+}
+
+impl Session for Nibbler {
+    type Event = ();
+    fn handle_read(&mut self, _: Instant, buf: &mut BytesMut) {
+        let n = self.bite.min(buf.len());
+        self.got.extend_from_slice(&buf.split_to(n));
+    }
+    fn handle_eof(&mut self, _: Instant) {}
+    fn handle_timeout(&mut self, _: Instant) {}
+    fn poll_transmit(&mut self) -> Option<Bytes> {
+        None
+    }
+    fn poll_event(&mut self) -> Option<()> {
+        None
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn wants_read(&self) -> bool {
+        true
+    }
+    fn is_finished(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn staged_ciphertext_and_held_plaintext_stay_within_a_record() {
+    // Records are decrypted in place in the driver's buffer; one cut by a
+    // read is staged until whole, and what a record brings over the
+    // plaintext cap is held: neither grows past a record, however the
+    // reads fall and however slowly the inner machine reads.
+    let pki = pki();
+    let t0 = Instant::ZERO;
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    for (cap, read) in [(100, 7_000), (20_000, 40_000), (64 * 1024, 1_000)] {
+        let limits = Limits::default().with_max_plaintext(cap);
+        let client =
+            Tls::client(client_config(&pki, None), name(), limits, Probe::new(&payload, 0), t0)
+                .unwrap();
+        let nibbler = Nibbler { bite: 3_000, got: Vec::new() };
+        let server = Tls::server(server_config(&pki, false), limits, nibbler, t0).unwrap();
+        let mut pair = Pair::new(client, server, t0);
+        let (mut a, mut b) = (recorder::<Probe>(), recorder::<Nibbler>());
+        for _ in 0..5_000 {
+            let moved = pair.step_max(read, &mut a, &mut b);
+            let (staged, held) = pair.b.session.staged();
+            assert!(staged <= 5 + 16 * 1024 + 256, "{staged} bytes of ciphertext staged");
+            assert!(held <= 16 * 1024, "{held} bytes of plaintext held");
+            assert!(pair.b.session.buffered_plaintext() <= cap);
+            if !moved {
+                break;
+            }
+        }
+        assert_eq!(pair.b.session.inner().got, payload, "cap {cap}, reads of {read}");
+    }
 }
