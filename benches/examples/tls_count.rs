@@ -26,37 +26,15 @@
 //! in how an answer is cut shows without a profiler.
 
 use std::io::{BufRead, Read, Write};
-use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
+use sansnet_benches::tls::{PAGE, REQUEST, bulk_pair, configs, name, pump, stream};
 use sansnet_proto::http::{Event as HttpEvent, Limits as HttpLimits, ServerConn};
 use sansnet_proto::{Instant, Session};
 use sansnet_tls::rustls;
-use sansnet_tls::rustls::pki_types::ServerName;
-use sansnet_tls::{Event, Limits, Tls, config};
+use sansnet_tls::{Limits, Tls};
 
-const PAGE: &str = "<html><body><h1>Hello!</h1><p>Path: /</p></body></html>";
-const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 const NOW: Instant = Instant::ZERO;
-
-fn configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
-    let ca_key = rcgen::KeyPair::generate().expect("key");
-    let mut ca = rcgen::CertificateParams::new(Vec::new()).expect("params");
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).expect("CA");
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-    let key = rcgen::KeyPair::generate().expect("key");
-    let params = rcgen::CertificateParams::new(vec!["localhost".into()]).expect("params");
-    let cert = params.signed_by(&key, &issuer).expect("certificate");
-    let server = config::server(cert.pem().as_bytes(), key.serialize_pem().as_bytes(), None, &[])
-        .expect("server config");
-    let roots = config::roots(ca_cert.pem().as_bytes(), "CA").expect("roots");
-    (server, config::client(roots, None, &[]).expect("client config"))
-}
-
-fn name() -> ServerName<'static> {
-    ServerName::try_from("localhost").expect("a DNS name")
-}
 
 /// Counts of what crossed the "socket".
 #[derive(Default)]
@@ -93,45 +71,35 @@ fn client_in(client: &mut rustls::ClientConnection, mut data: &[u8]) {
     }
 }
 
+/// The handshake, then `n` keep-alive requests, each answer checked:
+/// `exchange` moves bytes both ways until nothing moves.
+fn requests(
+    n: usize,
+    client: &mut rustls::ClientConnection,
+    mut exchange: impl FnMut(&mut rustls::ClientConnection, &mut Wire),
+) {
+    exchange(client, &mut Wire::default());
+    let mut wire = Wire::default();
+    let mut page = vec![0u8; 4096];
+    measured(n, || {
+        client.writer().write_all(REQUEST).expect("request");
+        exchange(client, &mut wire);
+        let got = client.reader().read(&mut page).expect("a response");
+        assert!(page[..got].ends_with(PAGE.as_bytes()), "a whole response");
+    });
+    report(n, "request", &wire);
+}
+
 fn https(n: usize) {
     let (server_config, client_config) = configs();
     let mut client = rustls::ClientConnection::new(client_config, name()).expect("client");
     let conn = ServerConn::new(HttpLimits::default(), NOW);
     let mut server = Tls::server(server_config, Limits::default(), conn, NOW).expect("server");
     let mut inbox = BytesMut::with_capacity(64 * 1024);
-    let mut wire = Wire::default();
-    let mut page = vec![0u8; 4096];
-    let mut exchange = |client: &mut rustls::ClientConnection, wire: &mut Wire| loop {
-        client_out(client, &mut inbox);
-        let mut moved = false;
-        if !inbox.is_empty() && server.wants_read() {
-            server.handle_read(NOW, &mut inbox);
-            moved = true;
-        }
-        while let Some(e) = server.poll_event() {
-            if let Event::Inner(HttpEvent::End) = e {
-                server.inner_mut().respond(200, &[], PAGE.into()).expect("respond");
-            }
-            moved = true;
-        }
-        while let Some(out) = server.poll_transmit() {
-            wire.count(&out);
-            client_in(client, &out);
-            server.handle_sent(NOW, out.len());
-            moved = true;
-        }
-        if !moved {
-            return;
-        }
+    let exchange = |client: &mut rustls::ClientConnection, wire: &mut Wire| {
+        pump(client, &mut server, &mut inbox, |out| wire.count(out));
     };
-    exchange(&mut client, &mut Wire::default()); // the handshake
-    measured(n, || {
-        client.writer().write_all(REQUEST).expect("request");
-        exchange(&mut client, &mut wire);
-        let got = client.reader().read(&mut page).expect("a response");
-        assert!(page[..got].ends_with(PAGE.as_bytes()), "a whole response");
-    });
-    report(n, "request", &wire);
+    requests(n, &mut client, exchange);
 }
 
 fn floor(n: usize) {
@@ -143,9 +111,7 @@ fn floor(n: usize) {
     let mut plain = BytesMut::with_capacity(64 * 1024);
     let mut answer = Vec::with_capacity(4096);
     let mut out = Vec::with_capacity(64 * 1024);
-    let mut wire = Wire::default();
-    let mut page = vec![0u8; 4096];
-    let mut exchange = |client: &mut rustls::ClientConnection, wire: &mut Wire| loop {
+    let exchange = |client: &mut rustls::ClientConnection, wire: &mut Wire| loop {
         client_out(client, &mut inbox);
         let mut moved = false;
         while !inbox.is_empty() {
@@ -189,14 +155,7 @@ fn floor(n: usize) {
             return;
         }
     };
-    exchange(&mut client, &mut Wire::default()); // the handshake
-    measured(n, || {
-        client.writer().write_all(REQUEST).expect("request");
-        exchange(&mut client, &mut wire);
-        let got = client.reader().read(&mut page).expect("a response");
-        assert!(page[..got].ends_with(PAGE.as_bytes()), "a whole response");
-    });
-    report(n, "request", &wire);
+    requests(n, &mut client, exchange);
 }
 
 fn http(n: usize) {
@@ -218,104 +177,30 @@ fn http(n: usize) {
     report(n, "request", &wire);
 }
 
-/// One end of the bulk stream: hands out `chunk` `left` times, and counts
-/// (and drops) every byte it is given.
-struct Bulk {
-    chunk: Bytes,
-    left: usize,
-    got: usize,
-}
-
-impl Session for Bulk {
-    type Event = ();
-    fn handle_read(&mut self, _: Instant, buf: &mut BytesMut) {
-        self.got += buf.len();
-        buf.clear();
-    }
-    fn handle_eof(&mut self, _: Instant) {}
-    fn handle_timeout(&mut self, _: Instant) {}
-    fn poll_transmit(&mut self) -> Option<Bytes> {
-        (self.left > 0).then(|| {
-            self.left -= 1;
-            self.chunk.clone()
-        })
-    }
-    fn poll_event(&mut self) -> Option<()> {
-        None
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-    fn wants_read(&self) -> bool {
-        true
-    }
-    fn is_finished(&self) -> bool {
-        false
-    }
-}
-
 const BULK_WRITE: usize = 64 * 1024;
 
 fn bulk(mib: usize) {
     let total = mib << 20;
-    let (server_config, client_config) = configs();
-    let chunk = Bytes::from(vec![7u8; BULK_WRITE]);
-    let source = Bulk { chunk, left: total / BULK_WRITE, got: 0 };
-    let mut tx =
-        Tls::client(client_config, name(), Limits::default(), source, NOW).expect("client");
-    let sink = Bulk { chunk: Bytes::new(), left: 0, got: 0 };
-    let mut rx = Tls::server(server_config, Limits::default(), sink, NOW).expect("server");
-    // The driver's read buffers, 64 KiB reads as the futures driver does.
-    let (mut to_rx, mut to_tx) = (BytesMut::new(), BytesMut::new());
+    let (mut tx, mut rx) = bulk_pair(total, BULK_WRITE);
     let mut wire = Wire::default();
-    measured(1, || {
-        while rx.inner().got < total {
-            while let Some(out) = tx.poll_transmit() {
-                wire.transmits += 1;
-                to_rx.extend_from_slice(&out);
-                tx.handle_sent(NOW, out.len());
-            }
-            while tx.poll_event().is_some() {}
-            rx.handle_read(NOW, &mut to_rx);
-            while rx.poll_event().is_some() {}
-            while let Some(out) = rx.poll_transmit() {
-                to_tx.extend_from_slice(&out);
-                rx.handle_sent(NOW, out.len());
-            }
-            tx.handle_read(NOW, &mut to_tx);
-        }
-    });
+    measured(1, || wire.transmits = stream(&mut tx, &mut rx, total));
     report(mib, "MiB", &wire);
 }
 
 fn bulk_floor(mib: usize) {
     let total = mib << 20;
     let (server_config, client_config) = configs();
-    let mut tx = rustls::ClientConnection::new(client_config, name()).expect("client");
-    let mut rx = rustls::ServerConnection::new(server_config).expect("server");
+    let client = rustls::ClientConnection::new(client_config, name()).expect("client");
+    let mut tx = rustls::Connection::from(client);
+    let server = rustls::ServerConnection::new(server_config).expect("server");
+    let mut rx = rustls::Connection::from(server);
     let data = vec![7u8; BULK_WRITE];
     let mut wire_buf = Vec::with_capacity(256 * 1024);
     let mut plain = vec![0u8; BULK_WRITE];
     let mut wire = Wire::default();
     while tx.is_handshaking() || rx.is_handshaking() {
-        while tx.wants_write() {
-            tx.write_tls(&mut wire_buf).expect("write_tls");
-        }
-        let mut rest = &wire_buf[..];
-        while !rest.is_empty() {
-            rx.read_tls(&mut rest).expect("read_tls");
-            rx.process_new_packets().expect("records");
-        }
-        wire_buf.clear();
-        while rx.wants_write() {
-            rx.write_tls(&mut wire_buf).expect("write_tls");
-        }
-        let mut rest = &wire_buf[..];
-        while !rest.is_empty() {
-            tx.read_tls(&mut rest).expect("read_tls");
-            tx.process_new_packets().expect("records");
-        }
-        wire_buf.clear();
+        shuttle(&mut tx, &mut rx, &mut wire_buf);
+        shuttle(&mut rx, &mut tx, &mut wire_buf);
     }
     let mut got = 0;
     measured(1, || {
@@ -337,6 +222,19 @@ fn bulk_floor(mib: usize) {
         }
     });
     report(mib, "MiB", &wire);
+}
+
+/// Moves what `from` has to write to `to`, through `buf`.
+fn shuttle(from: &mut rustls::Connection, to: &mut rustls::Connection, buf: &mut Vec<u8>) {
+    while from.wants_write() {
+        from.write_tls(buf).expect("write_tls");
+    }
+    let mut rest = &buf[..];
+    while !rest.is_empty() {
+        to.read_tls(&mut rest).expect("read_tls");
+        to.process_new_packets().expect("records");
+    }
+    buf.clear();
 }
 
 /// Runs `f` `n` times: the part of the run that counts (`valgrind

@@ -18,7 +18,9 @@ use std::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
 use rustls::client::UnbufferedClientConnection;
 use rustls::server::UnbufferedServerConnection;
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
+};
 use sansnet_proto::Instant;
 
 use crate::{Error, Limits, Peer};
@@ -177,41 +179,19 @@ impl Channel {
     /// One call of rustls over `incoming` (ciphertext, decrypted in place
     /// and consumed from the front), with `write` to encrypt if it may.
     fn step(&mut self, incoming: &mut BytesMut, write: Write<'_>) -> Outcome {
-        let cap = self.limits.max_plaintext;
-        let (plain, held, out) = (&mut self.plain_in, &mut self.held, &mut self.out);
-        let mut peer_closed = false;
-        let (discard, result) = match &mut self.conn {
-            Conn::Server(c) => {
-                let status = c.process_tls_records(&mut incoming[..]);
-                let mut discard = status.discard;
-                let r = handle(
-                    status.state,
-                    &mut discard,
-                    plain,
-                    held,
-                    cap,
-                    out,
-                    write,
-                    &mut peer_closed,
-                );
-                (discard, r)
-            }
-            Conn::Client(c) => {
-                let status = c.process_tls_records(&mut incoming[..]);
-                let mut discard = status.discard;
-                let r = handle(
-                    status.state,
-                    &mut discard,
-                    plain,
-                    held,
-                    cap,
-                    out,
-                    write,
-                    &mut peer_closed,
-                );
-                (discard, r)
-            }
+        let mut sink = Sink {
+            plain: &mut self.plain_in,
+            held: &mut self.held,
+            cap: self.limits.max_plaintext,
+            out: &mut self.out,
+            discard: 0,
+            peer_closed: false,
         };
+        let result = match &mut self.conn {
+            Conn::Server(c) => sink.handle(c.process_tls_records(&mut incoming[..]), write),
+            Conn::Client(c) => sink.handle(c.process_tls_records(&mut incoming[..]), write),
+        };
+        let (discard, peer_closed) = (sink.discard, sink.peer_closed);
         incoming.advance(discard.min(incoming.len()));
         if !self.established && !self.conn.common().is_handshaking() {
             self.established = true;
@@ -707,108 +687,109 @@ impl Channel {
     }
 }
 
-/// Handles what one call of rustls came to: records read go to `plain`
-/// (up to `cap`, the rest of the record to `held`), records rustls made
-/// go to `out`, and `write` is encrypted into `out` if rustls may.
-#[allow(clippy::too_many_arguments)]
-fn handle<D>(
-    state: Result<ConnectionState<'_, '_, D>, rustls::Error>,
-    discard: &mut usize,
-    plain: &mut BytesMut,
-    held: &mut BytesMut,
+/// Where what one call of rustls came to goes: records read to `plain`
+/// (up to `cap`, the rest of the record to `held`), records rustls made to
+/// `out`.
+struct Sink<'a> {
+    plain: &'a mut BytesMut,
+    held: &'a mut BytesMut,
     cap: usize,
-    out: &mut BytesMut,
-    write: Write<'_>,
-    peer_closed: &mut bool,
-) -> Result<Outcome, rustls::Error> {
-    match state? {
-        ConnectionState::ReadTraffic(mut traffic) => {
-            while let Some(record) = traffic.next_record() {
-                let record = record?;
-                *discard += record.discard;
-                let payload = record.payload;
-                let n = cap.saturating_sub(plain.len()).min(payload.len());
-                plain.extend_from_slice(&payload[..n]);
-                held.extend_from_slice(&payload[n..]);
-            }
-            Ok(Outcome::Read)
-        }
-        ConnectionState::EncodeTlsData(mut data) => {
-            let mut room = 4096;
-            loop {
-                let start = out.len();
-                out.resize(start + room, 0);
-                match data.encode(&mut out[start..]) {
-                    Ok(n) => {
-                        out.truncate(start + n);
-                        return Ok(Outcome::Went);
-                    }
-                    Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size })) => {
-                        out.truncate(start);
-                        room = required_size;
-                    }
-                    Err(EncodeError::AlreadyEncoded) => {
-                        out.truncate(start);
-                        return Ok(Outcome::Went);
-                    }
+    out: &'a mut BytesMut,
+    /// Ciphertext rustls is done with, to drop from the input's front.
+    discard: usize,
+    /// The peer's close_notify was read.
+    peer_closed: bool,
+}
+
+impl Sink<'_> {
+    /// Handles `status`, and encrypts `write` into `out` if rustls may.
+    fn handle<D>(
+        &mut self,
+        status: UnbufferedStatus<'_, '_, D>,
+        write: Write<'_>,
+    ) -> Result<Outcome, rustls::Error> {
+        self.discard = status.discard;
+        match status.state? {
+            ConnectionState::ReadTraffic(mut traffic) => {
+                while let Some(record) = traffic.next_record() {
+                    let record = record?;
+                    self.discard += record.discard;
+                    let payload = record.payload;
+                    let n = self.cap.saturating_sub(self.plain.len()).min(payload.len());
+                    self.plain.extend_from_slice(&payload[..n]);
+                    self.held.extend_from_slice(&payload[n..]);
                 }
+                Ok(Outcome::Read)
             }
-        }
-        // What was encoded is in `out`, ours to hand out.
-        ConnectionState::TransmitTlsData(data) => {
-            data.done();
-            Ok(Outcome::Went)
-        }
-        ConnectionState::PeerClosed => {
-            *peer_closed = true;
-            Ok(Outcome::Went)
-        }
-        ConnectionState::Closed => {
-            *peer_closed = true;
-            Ok(Outcome::Idle)
-        }
-        ConnectionState::WriteTraffic(mut traffic) => match write {
-            Write::Nothing => Ok(Outcome::Idle),
-            Write::Seal(data) => {
-                let records = data.len().div_ceil(RECORD).max(1);
-                encrypt(out, data.len() + records * RECORD_OVERHEAD, |buf| {
-                    traffic.encrypt(data, buf)
+            ConnectionState::EncodeTlsData(mut data) => {
+                fill(self.out, 4096, |buf| match data.encode(buf) {
+                    Ok(n) => Ok(n),
+                    Err(EncodeError::InsufficientSize(e)) => Err(Some(e.required_size)),
+                    Err(EncodeError::AlreadyEncoded) => Ok(0),
                 })?;
-                Ok(Outcome::Wrote)
+                Ok(Outcome::Went)
             }
-            Write::Close => {
-                encrypt(out, RECORD_OVERHEAD, |buf| traffic.queue_close_notify(buf))?;
-                Ok(Outcome::Wrote)
+            // What was encoded is in `out`, ours to hand out.
+            ConnectionState::TransmitTlsData(data) => {
+                data.done();
+                Ok(Outcome::Went)
             }
-        },
-        // The handshake waits for the peer; early data is not offered.
-        _ => Ok(Outcome::Idle),
+            ConnectionState::PeerClosed => {
+                self.peer_closed = true;
+                Ok(Outcome::Went)
+            }
+            ConnectionState::Closed => {
+                self.peer_closed = true;
+                Ok(Outcome::Idle)
+            }
+            ConnectionState::WriteTraffic(mut traffic) => match write {
+                Write::Nothing => Ok(Outcome::Idle),
+                Write::Seal(data) => {
+                    let records = data.len().div_ceil(RECORD).max(1);
+                    let room = data.len() + records * RECORD_OVERHEAD;
+                    fill(self.out, room, |buf| encrypted(traffic.encrypt(data, buf)))?;
+                    Ok(Outcome::Wrote)
+                }
+                Write::Close => {
+                    fill(self.out, RECORD_OVERHEAD, |buf| {
+                        encrypted(traffic.queue_close_notify(buf))
+                    })?;
+                    Ok(Outcome::Wrote)
+                }
+            },
+            // The handshake waits for the peer; early data is not offered.
+            _ => Ok(Outcome::Idle),
+        }
     }
 }
 
-/// Runs `f` (an encryption into a buffer) over `room` bytes more of `out`,
-/// more if it asks, and keeps what it wrote.
-fn encrypt(
+/// Runs `f` (an encoding or encryption into a buffer) over `room` bytes
+/// more of `out`, more if it asks for them (`Err(Some(bytes))`), and keeps
+/// what it wrote. `Err(None)`: it cannot.
+fn fill(
     out: &mut BytesMut,
     mut room: usize,
-    mut f: impl FnMut(&mut [u8]) -> Result<usize, EncryptError>,
+    mut f: impl FnMut(&mut [u8]) -> Result<usize, Option<usize>>,
 ) -> Result<(), rustls::Error> {
     loop {
         let start = out.len();
         out.resize(start + room, 0);
-        match f(&mut out[start..]) {
-            Ok(n) => {
-                out.truncate(start + n);
-                return Ok(());
-            }
-            Err(EncryptError::InsufficientSize(InsufficientSizeError { required_size })) => {
-                out.truncate(start);
-                room = required_size;
-            }
-            Err(EncryptError::EncryptExhausted) => {
-                out.truncate(start);
-                return Err(rustls::Error::EncryptError);
-            }
+        let result = f(&mut out[start..]);
+        out.truncate(start + *result.as_ref().unwrap_or(&0));
+        match result {
+            Ok(_) => return Ok(()),
+            Err(Some(required)) if required > room => room = required,
+            Err(_) => return Err(rustls::Error::EncryptError),
         }
     }
+}
+
+/// An encryption's result for [`fill`].
+fn encrypted(result: Result<usize, EncryptError>) -> Result<usize, Option<usize>> {
+    result.map_err(|e| match e {
+        EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => {
+            Some(required_size)
+        }
+        EncryptError::EncryptExhausted => None,
+    })
 }

@@ -713,18 +713,28 @@ fn an_answer_is_one_record_in_one_transmit() {
 }
 
 /// A machine that hands out `left` pieces of `size` bytes (byte `i` of the
-/// stream is `i % 251`), and counts what it is told was sent.
+/// stream is `i % 251`), counts what it is told was sent, and takes at
+/// most `bite` bytes per read.
 struct Pieces {
     size: usize,
     left: usize,
     next_byte: usize,
     sent: usize,
+    bite: usize,
+    got: Vec<u8>,
+}
+
+impl Pieces {
+    fn new(size: usize, left: usize, bite: usize) -> Pieces {
+        Pieces { size, left, next_byte: 0, sent: 0, bite, got: Vec::new() }
+    }
 }
 
 impl Session for Pieces {
     type Event = ();
     fn handle_read(&mut self, _: Instant, buf: &mut BytesMut) {
-        buf.clear();
+        let n = self.bite.min(buf.len());
+        self.got.extend_from_slice(&buf.split_to(n));
     }
     fn handle_eof(&mut self, _: Instant) {}
     fn handle_timeout(&mut self, _: Instant) {}
@@ -760,7 +770,7 @@ fn small_pieces_are_gathered_into_records_and_pulled_only_as_the_driver_writes()
     let t0 = Instant::ZERO;
     let mut client = rustls::ClientConnection::new(client_config(&pki, None), name()).unwrap();
     let (size, count) = (100, 5000);
-    let inner = Pieces { size, left: count, next_byte: 0, sent: 0 };
+    let inner = Pieces::new(size, count, usize::MAX);
     let mut server = Tls::server(server_config(&pki, false), Limits::default(), inner, t0).unwrap();
     let mut wire = Vec::new();
     let mut plain = Vec::new();
@@ -852,37 +862,6 @@ fn a_close_notify_read_alone_ends_the_stream() {
     assert!(client.inner().is_finished(), "the probe heard the end of the stream");
 }
 
-/// A machine that takes at most `bite` bytes per read.
-struct Nibbler {
-    bite: usize,
-    got: Vec<u8>,
-}
-
-impl Session for Nibbler {
-    type Event = ();
-    fn handle_read(&mut self, _: Instant, buf: &mut BytesMut) {
-        let n = self.bite.min(buf.len());
-        self.got.extend_from_slice(&buf.split_to(n));
-    }
-    fn handle_eof(&mut self, _: Instant) {}
-    fn handle_timeout(&mut self, _: Instant) {}
-    fn poll_transmit(&mut self) -> Option<Bytes> {
-        None
-    }
-    fn poll_event(&mut self) -> Option<()> {
-        None
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-    fn wants_read(&self) -> bool {
-        true
-    }
-    fn is_finished(&self) -> bool {
-        false
-    }
-}
-
 #[test]
 fn staged_ciphertext_and_held_plaintext_stay_within_a_record() {
     // Records are decrypted in place in the driver's buffer; one cut by a
@@ -897,10 +876,10 @@ fn staged_ciphertext_and_held_plaintext_stay_within_a_record() {
         let client =
             Tls::client(client_config(&pki, None), name(), limits, Probe::new(&payload, 0), t0)
                 .unwrap();
-        let nibbler = Nibbler { bite: 3_000, got: Vec::new() };
+        let nibbler = Pieces::new(0, 0, 3_000);
         let server = Tls::server(server_config(&pki, false), limits, nibbler, t0).unwrap();
         let mut pair = Pair::new(client, server, t0);
-        let (mut a, mut b) = (recorder::<Probe>(), recorder::<Nibbler>());
+        let (mut a, mut b) = (recorder::<Probe>(), recorder::<Pieces>());
         for _ in 0..5_000 {
             let moved = pair.step_max(read, &mut a, &mut b);
             let (staged, held) = pair.b.session.staged();
