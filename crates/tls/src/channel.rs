@@ -8,10 +8,12 @@
 //! It drives rustls's unbuffered API: records are decrypted in place in
 //! the driver's read buffer (a record cut by the end of a read is staged
 //! here until it is whole), and the inner machine's plaintext is sealed
-//! straight into the buffer whose chunks go to the driver. Each byte is
-//! copied once on the way out and twice on the way in (rustls's plaintext
-//! queue, then the buffer the inner machine reads), where the buffered API
-//! copies it twice and three times.
+//! into the buffer whose chunks go to the driver. On the way in each byte
+//! is copied twice (into rustls's plaintext queue, then into the buffer
+//! the inner machine reads) where the buffered API copies it three times
+//! (first into rustls's own ciphertext buffer); on the way out twice, as
+//! with the buffered API (rustls 0.23 seals into a record of its own, then
+//! copies it out), plus the zeroing of our buffer's new bytes.
 
 use std::collections::VecDeque;
 
@@ -204,11 +206,11 @@ impl Channel {
             Err(e) => {
                 if self.failure.is_none() {
                     self.fail(Error::from_rustls(e, self.established));
-                    // The alert rustls queued, from the same buffer (it may
-                    // hold handshake bytes rustls points into): rustls is
-                    // not called again after this.
-                    // Only while it has records queued: a call past them
-                    // would read the bad bytes again.
+                    // The alert rustls queued, with the same buffer (it
+                    // may hold handshake bytes rustls points into), and
+                    // only while it has records queued (a call past them
+                    // would read the bad bytes again). rustls is not
+                    // called after this.
                     for _ in 0..8 {
                         if !self.conn.common().wants_write()
                             || self.step(incoming, Write::Nothing) != Outcome::Went
