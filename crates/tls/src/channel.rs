@@ -717,7 +717,13 @@ impl Sink<'_> {
                     let record = record?;
                     self.discard += record.discard;
                     let payload = record.payload;
-                    let n = self.cap.saturating_sub(self.plain.len()).min(payload.len());
+                    // Behind what is held already, to keep the order (a
+                    // record read while sealing, with no room).
+                    let room = match self.held.is_empty() {
+                        true => self.cap.saturating_sub(self.plain.len()),
+                        false => 0,
+                    };
+                    let n = room.min(payload.len());
                     self.plain.extend_from_slice(&payload[..n]);
                     self.held.extend_from_slice(&payload[n..]);
                 }
