@@ -4,6 +4,8 @@
 //! httparse's own `benches/parse.rs` (httparse 1.10.1), so figures compare
 //! with httparse's published ones and with `HTTP-NOTES.md` §1.
 
+pub mod tls;
+
 /// httparse's `REQ`: 720 bytes, `GET` of a JPEG with 9 fields (Host,
 /// a Firefox 3.6 User-Agent, Accept, Accept-Language, Accept-Encoding,
 /// Accept-Charset, Keep-Alive, Connection and a ~250-byte Cookie).

@@ -4,12 +4,25 @@
 //! decrypted but not yet taken by the inner machine, and it does the
 //! bookkeeping that maps ciphertext written by the driver back to the
 //! plaintext the inner machine handed over.
+//!
+//! It drives rustls's unbuffered API: records are decrypted in place in
+//! the driver's read buffer (a record cut by the end of a read is staged
+//! here until it is whole), and the inner machine's plaintext is sealed
+//! into the buffer whose chunks go to the driver. On the way in each byte
+//! is copied twice (into rustls's plaintext queue, then into the buffer
+//! the inner machine reads) where the buffered API copies it three times
+//! (first into rustls's own ciphertext buffer); on the way out twice, as
+//! with the buffered API (rustls 0.23 seals into a record of its own, then
+//! copies it out), plus the zeroing of our buffer's new bytes.
 
 use std::collections::VecDeque;
-use std::io::{self, BufRead, Write};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use rustls::Connection;
+use bytes::{Buf, Bytes, BytesMut};
+use rustls::client::UnbufferedClientConnection;
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
+};
 use sansnet_proto::Instant;
 
 use crate::{Error, Limits, Peer};
@@ -17,6 +30,62 @@ use crate::{Error, Limits, Peer};
 /// What the output buffer asks for after each chunk: one record and its
 /// overhead at least, so that a small answer fits without growing.
 const OUT_RESERVE: usize = 512;
+
+/// The most plaintext one record carries: small pieces of the inner
+/// machine's output are gathered up to it.
+const RECORD: usize = 16 * 1024;
+
+/// Room asked for per record beyond its plaintext (header, explicit
+/// nonce, content type, tag: 22 to 29 bytes), generously.
+const RECORD_OVERHEAD: usize = 64;
+
+/// The rustls connection, either side.
+pub(crate) enum Conn {
+    Server(UnbufferedServerConnection),
+    Client(UnbufferedClientConnection),
+}
+
+impl From<UnbufferedServerConnection> for Conn {
+    fn from(c: UnbufferedServerConnection) -> Conn {
+        Conn::Server(c)
+    }
+}
+
+impl From<UnbufferedClientConnection> for Conn {
+    fn from(c: UnbufferedClientConnection) -> Conn {
+        Conn::Client(c)
+    }
+}
+
+impl Conn {
+    fn common(&self) -> &rustls::CommonState {
+        match self {
+            Conn::Server(c) => c,
+            Conn::Client(c) => c,
+        }
+    }
+}
+
+/// What rustls may be asked to encrypt, when it can.
+#[derive(Clone, Copy)]
+enum Write<'a> {
+    Nothing,
+    Seal(&'a [u8]),
+    Close,
+}
+
+/// What one call of rustls came to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Outcome {
+    /// Something happened (a record read or written): call again.
+    Went,
+    /// It needs more ciphertext (no whole record left), or is closed.
+    Idle,
+    /// It encrypted what [`Write`] asked for.
+    Wrote,
+    /// It decrypted a record of application data.
+    Read,
+}
 
 /// Where the peer's side of the stream stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,15 +99,34 @@ enum Ending {
     Told,
 }
 
+/// What handing rustls plaintext came to.
+enum Sealed {
+    /// It took some.
+    Took,
+    /// It takes nothing now (not while the handshake or a failure lasts).
+    Full,
+    /// The inner machine has nothing more for now.
+    Drained,
+}
+
 /// A TLS connection's record layer (see the [module docs](self)).
 pub(crate) struct Channel {
-    conn: Connection,
+    conn: Conn,
     limits: Limits,
     /// Decrypted bytes the inner machine has not consumed.
     pub(crate) plain_in: BytesMut,
+    /// The part of the last record decrypted that did not fit under
+    /// `max_plaintext` (at most one record): moved to `plain_in` as the
+    /// inner machine makes room. Nothing more is decrypted meanwhile.
+    held: BytesMut,
+    /// Ciphertext of a record the driver's read cut, staged until whole.
+    cipher_in: BytesMut,
     /// Plaintext from the inner machine that rustls did not take yet.
     leftover: Option<Bytes>,
-    /// Plaintext handed to rustls since the last ciphertext chunk.
+    /// Small pieces of plaintext gathered into one record, before
+    /// `leftover` (a hub's plaintext waits here for the handshake).
+    stage: Vec<u8>,
+    /// Plaintext sealed since the last ciphertext chunk.
     plain_unattributed: usize,
     /// Per ciphertext chunk given to the driver and not yet written:
     /// `(ciphertext bytes, plaintext bytes it carries)`.
@@ -59,15 +147,20 @@ pub(crate) struct Channel {
     close_taken: bool,
     /// Ciphertext being gathered for the driver.
     out: BytesMut,
+    /// The size of the last chunk handed out: what `out` asks for next.
+    out_hint: usize,
 }
 
 impl Channel {
-    pub(crate) fn new(conn: Connection, limits: Limits, now: Instant) -> Channel {
+    pub(crate) fn new(conn: Conn, limits: Limits, now: Instant) -> Channel {
         Channel {
             conn,
             limits,
             plain_in: BytesMut::new(),
+            held: BytesMut::new(),
+            cipher_in: BytesMut::new(),
             leftover: None,
+            stage: Vec::new(),
             plain_unattributed: 0,
             in_flight: VecDeque::new(),
             front_written: 0,
@@ -81,7 +174,148 @@ impl Channel {
             close_requested: false,
             close_taken: false,
             out: BytesMut::new(),
+            out_hint: 0,
         }
+    }
+
+    /// One call of rustls over `incoming` (ciphertext, decrypted in place
+    /// and consumed from the front), with `write` to encrypt if it may.
+    fn step(&mut self, incoming: &mut BytesMut, write: Write<'_>) -> Outcome {
+        let mut sink = Sink {
+            plain: &mut self.plain_in,
+            held: &mut self.held,
+            cap: self.limits.max_plaintext,
+            out: &mut self.out,
+            discard: 0,
+            peer_closed: false,
+        };
+        let result = match &mut self.conn {
+            Conn::Server(c) => sink.handle(c.process_tls_records(&mut incoming[..]), write),
+            Conn::Client(c) => sink.handle(c.process_tls_records(&mut incoming[..]), write),
+        };
+        let (discard, peer_closed) = (sink.discard, sink.peer_closed);
+        incoming.advance(discard.min(incoming.len()));
+        if !self.established && !self.conn.common().is_handshaking() {
+            self.established = true;
+        }
+        if peer_closed && self.ending == Ending::Open {
+            self.ending = Ending::Pending;
+        }
+        match result {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                if self.failure.is_none() {
+                    self.fail(Error::from_rustls(e, self.established));
+                    // The alert rustls queued, with the same buffer (it
+                    // may hold handshake bytes rustls points into), and
+                    // only while it has records queued (a call past them
+                    // would read the bad bytes again). rustls is not
+                    // called after this.
+                    for _ in 0..8 {
+                        if !self.conn.common().wants_write()
+                            || self.step(incoming, Write::Nothing) != Outcome::Went
+                        {
+                            break;
+                        }
+                    }
+                }
+                Outcome::Idle
+            }
+        }
+    }
+
+    /// Whether rustls may decrypt another record now.
+    fn can_take(&self) -> bool {
+        self.failure.is_none()
+            && self.ending == Ending::Open
+            && self.held.is_empty()
+            && self.plain_in.len() < self.limits.max_plaintext
+    }
+
+    /// Processes the whole records at the front of `incoming` while the
+    /// plaintext has room. Returns whether rustls stopped for want of
+    /// ciphertext (rather than room, a failure or the peer's end).
+    fn process(&mut self, incoming: &mut BytesMut) -> bool {
+        while self.can_take() {
+            match self.step(incoming, Write::Nothing) {
+                Outcome::Idle => return self.can_take(),
+                // Nothing left to read after a record of data: one call
+                // less per read (what rustls may still have queued waits
+                // for the next `transmit`; the peer's close comes with the
+                // call that reads it).
+                Outcome::Read if incoming.is_empty() => return self.can_take(),
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// Encodes what rustls has queued without new input (its handshake
+    /// flight, session tickets) into `out`.
+    fn pending(&mut self) {
+        if !self.conn.common().wants_write() {
+            return;
+        }
+        self.with_staged(|ch, incoming| {
+            for _ in 0..64 {
+                if !matches!(ch.step(incoming, Write::Nothing), Outcome::Went | Outcome::Read) {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Asks rustls to encrypt `write` (after what it has queued); whether
+    /// it did.
+    fn write(&mut self, write: Write<'_>) -> bool {
+        let mut wrote = false;
+        self.with_staged(|ch, incoming| {
+            for _ in 0..64 {
+                match ch.step(incoming, write) {
+                    Outcome::Went | Outcome::Read => {}
+                    Outcome::Wrote => {
+                        wrote = true;
+                        break;
+                    }
+                    Outcome::Idle => break,
+                }
+            }
+        });
+        wrote
+    }
+
+    /// Runs `f` with the staged ciphertext as rustls's input: bytes rustls
+    /// left unconsumed (a handshake message that spans records) live
+    /// there, and rustls must see them again. Not after a failure: rustls
+    /// is done then.
+    fn with_staged(&mut self, f: impl FnOnce(&mut Channel, &mut BytesMut)) {
+        if self.failure.is_some() {
+            return;
+        }
+        let mut staged = std::mem::take(&mut self.cipher_in);
+        f(self, &mut staged);
+        if self.failure.is_none() {
+            self.cipher_in = staged;
+        }
+    }
+
+    /// Processes the records staged in `cipher_in`; whether rustls took
+    /// any of its bytes.
+    fn process_staged(&mut self) -> bool {
+        let mut staged = std::mem::take(&mut self.cipher_in);
+        let before = staged.len();
+        self.process(&mut staged);
+        let took = staged.len() < before;
+        if self.failure.is_none() {
+            self.cipher_in = staged;
+        }
+        took
+    }
+
+    /// Ciphertext staged and plaintext held over the cap.
+    #[cfg(test)]
+    pub(crate) fn staged(&self) -> (usize, usize) {
+        (self.cipher_in.len(), self.held.len())
     }
 
     /// Whether the handshake finished.
@@ -96,10 +330,7 @@ impl Channel {
 
     /// Whether the driver should read ciphertext for this connection.
     pub(crate) fn wants_read(&self) -> bool {
-        self.failure.is_none()
-            && self.ending == Ending::Open
-            && self.plain_in.len() < self.limits.max_plaintext
-            && self.conn.wants_read()
+        self.can_take()
     }
 
     /// Consumes a prefix of `buf` (ciphertext) until the plaintext waiting
@@ -107,26 +338,58 @@ impl Channel {
     /// consumed.
     pub(crate) fn receive(&mut self, buf: &mut BytesMut) -> bool {
         let mut progressed = false;
-        while self.wants_read() && !buf.is_empty() {
-            // rustls takes at most a few KiB per call (its buffer grows by
-            // 4 KiB up to one record): fill it, then decrypt once.
-            let mut took = false;
-            while !buf.is_empty() {
-                match self.conn.read_tls(&mut &buf[..]) {
-                    Ok(0) | Err(_) => break, // its buffer is full
-                    Ok(n) => {
-                        buf.advance(n);
-                        took = true;
-                    }
+        // Whether to stage everything (the records staged did not add up).
+        let mut whole = false;
+        while self.can_take() && !buf.is_empty() {
+            if self.cipher_in.is_empty() {
+                let before = buf.len();
+                let wants_more = self.process(buf);
+                progressed |= buf.len() < before;
+                if wants_more && !buf.is_empty() {
+                    // A record cut by the read: staged, so that the driver's
+                    // buffer is free for the next read whatever its size.
+                    self.cipher_in.extend_from_slice(buf);
+                    buf.clear();
+                    progressed = true;
                 }
+            } else {
+                // Complete the staged record, and no more: the records
+                // after it are read in place.
+                let take = match self.missing() {
+                    Some(n) if !whole => n.min(buf.len()),
+                    _ => buf.len(),
+                };
+                self.cipher_in.extend_from_slice(&buf[..take]);
+                buf.advance(take);
+                progressed = true;
+                whole |= !self.process_staged() && self.can_take();
             }
-            if !took {
-                break;
-            }
-            progressed = true;
-            self.process();
         }
         progressed
+    }
+
+    /// The bytes that would complete the records staged in `cipher_in`,
+    /// once the handshake is over (`None`: take everything, as during the
+    /// handshake, when rustls joins handshake messages in place).
+    fn missing(&self) -> Option<usize> {
+        if !self.established {
+            return None;
+        }
+        let staged = &self.cipher_in[..];
+        let mut at = 0;
+        loop {
+            let Some(header) = staged.get(at..at + 5) else {
+                return Some(at + 5 - staged.len());
+            };
+            let end = at + 5 + usize::from(u16::from_be_bytes([header[3], header[4]]));
+            if end > staged.len() {
+                return Some(end - staged.len());
+            }
+            if end == staged.len() {
+                return None; // whole records rustls did not take: not ours to judge
+            }
+            at = end;
+        }
     }
 
     /// The peer ended its side of the stream.
@@ -134,53 +397,33 @@ impl Channel {
         if self.ending != Ending::Open || self.failure.is_some() {
             return;
         }
-        // An empty read tells rustls the stream ended.
-        let _ = self.conn.read_tls(&mut io::empty());
-        self.process();
+        // Whole records staged and not yet read are read first.
+        self.process_staged();
         if self.ending == Ending::Open && self.failure.is_none() {
-            // No close_notify and no error from rustls: the peer cut the
-            // stream (during the handshake, or between records).
+            // No close_notify: the peer cut the stream (during the
+            // handshake, between records, or in one).
             self.fail(Error::Truncated);
         }
     }
 
-    fn process(&mut self) {
-        if let Err(e) = self.conn.process_new_packets() {
-            self.fail(Error::from_rustls(e, self.established));
-            return;
-        }
-        if !self.established && !self.conn.is_handshaking() {
-            self.established = true;
-        }
-        self.take_plaintext();
-    }
-
-    /// Moves decrypted bytes out of rustls, up to the cap (rustls keeps
-    /// what did not fit, and reads no more ciphertext until it is taken).
+    /// Moves held plaintext to the inner machine's buffer, up to the cap,
+    /// and reads records staged while there was no room.
     pub(crate) fn take_plaintext(&mut self) {
         if self.failure.is_some() {
             return;
         }
-        while self.plain_in.len() < self.limits.max_plaintext {
-            let mut reader = self.conn.reader();
-            match reader.fill_buf() {
-                Ok([]) => {
-                    // close_notify: a clean end.
-                    self.ending = Ending::Pending;
-                    return;
-                }
-                Ok(chunk) => {
-                    let n = chunk.len().min(self.limits.max_plaintext - self.plain_in.len());
-                    self.plain_in.extend_from_slice(&chunk[..n]);
-                    reader.consume(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    // UnexpectedEof: the transport ended without close_notify.
-                    self.fail(Error::Truncated);
-                    return;
-                }
+        if !self.held.is_empty() {
+            let room = self.limits.max_plaintext.saturating_sub(self.plain_in.len());
+            let n = room.min(self.held.len());
+            if self.plain_in.is_empty() && n == self.held.len() {
+                self.plain_in = self.held.split();
+            } else {
+                self.plain_in.extend_from_slice(&self.held[..n]);
+                self.held.advance(n);
             }
+        }
+        if !self.cipher_in.is_empty() && self.can_take() {
+            self.process_staged();
         }
     }
 
@@ -189,7 +432,7 @@ impl Channel {
     pub(crate) fn take_eof(&mut self) -> bool {
         let ended = self.ending == Ending::Pending
             || (self.failure.is_some() && self.ending == Ending::Open);
-        if ended && self.plain_in.is_empty() {
+        if ended && self.plain_in.is_empty() && self.held.is_empty() {
             self.ending = Ending::Told;
             return true;
         }
@@ -200,7 +443,10 @@ impl Channel {
         if self.failure.is_none() {
             self.failure = Some(error);
             self.plain_in.clear();
+            self.held = BytesMut::new();
+            self.cipher_in = BytesMut::new();
             self.leftover = None;
+            self.stage = Vec::new();
         }
     }
 
@@ -228,63 +474,127 @@ impl Channel {
     /// inner machine's output) only once the handshake is done; `finished`
     /// says the inner machine is done, so that `close_notify` follows its
     /// last bytes.
+    ///
+    /// What the inner machine has ready goes out as one chunk (up to
+    /// [`Limits::write_chunk`]): small pieces (an HTTP head, then its
+    /// body) are gathered into one record, and `close_notify` goes with
+    /// the last of them when the inner machine is done. One answer is one
+    /// record and one write for the driver.
     pub(crate) fn transmit(
         &mut self,
         mut next: impl FnMut() -> Option<Bytes>,
         finished: impl Fn() -> bool,
     ) -> Option<Bytes> {
+        if self.out.capacity() - self.out.len() < OUT_RESERVE {
+            // Reserved here, not when a chunk is handed out: by now the
+            // driver has written and dropped it, and the buffer is reused
+            // (no allocation per chunk, no fresh pages for a bulk stream).
+            self.out.reserve(self.out_hint.max(OUT_RESERVE));
+        }
         loop {
-            if self.conn.wants_write() {
+            if self.failure.is_some() || self.close_sent || !self.established {
+                self.pending();
                 return self.flush();
             }
-            if self.failure.is_some() || self.close_sent || !self.established {
-                return None;
+            if self.plain_unattributed >= self.limits.write_chunk {
+                return self.flush();
             }
-            let plain = match self.leftover.take() {
-                Some(p) => p,
-                None => match next() {
-                    Some(p) => p,
-                    None => {
-                        if finished() || self.close_requested {
-                            self.conn.send_close_notify();
-                            self.close_sent = true;
-                            continue;
-                        }
-                        return None;
+            match self.seal_next(&mut next) {
+                Sealed::Took => {}
+                Sealed::Full => return self.flush(),
+                Sealed::Drained => {
+                    self.pending(); // session tickets, a key update
+                    if self.stage.is_empty()
+                        && self.leftover.is_none()
+                        && (finished() || self.close_requested)
+                        && self.write(Write::Close)
+                    {
+                        self.close_sent = true;
                     }
-                },
-            };
-            let taken = self.conn.writer().write(&plain).unwrap_or(0);
-            self.plain_unattributed += taken;
-            if taken < plain.len() {
-                self.leftover = Some(plain.slice(taken..));
-                if !self.conn.wants_write() {
-                    return None; // nothing taken and nothing to send
+                    return self.flush();
                 }
             }
         }
     }
 
-    fn flush(&mut self) -> Option<Bytes> {
-        // Records go into one buffer that is handed out a chunk at a time
-        // and reused once the driver has written (and dropped) the chunks:
-        // no allocation per record, and no fresh pages for a bulk stream.
-        let mut out = std::mem::take(&mut self.out).writer();
-        while self.conn.wants_write() && out.get_ref().len() < self.limits.write_chunk {
-            match self.conn.write_tls(&mut out) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+    /// Seals the next plaintext: what is staged first, then the inner
+    /// machine's pieces, the small ones gathered up to a record, as much as
+    /// the chunk has room for.
+    fn seal_next(&mut self, next: &mut impl FnMut() -> Option<Bytes>) -> Sealed {
+        let room = self.limits.write_chunk.saturating_sub(self.plain_unattributed).max(1);
+        if !self.stage.is_empty() {
+            let n = room.min(self.stage.len());
+            let stage = std::mem::take(&mut self.stage);
+            let sealed = self.seal(&stage[..n]);
+            self.stage = stage;
+            if !sealed {
+                return Sealed::Full;
+            }
+            self.stage.drain(..n);
+            return Sealed::Took;
+        }
+        let piece = match self.leftover.take() {
+            Some(p) => p,
+            None => match next() {
+                Some(p) => p,
+                None => return Sealed::Drained,
+            },
+        };
+        if piece.len() < RECORD {
+            if let Some(mut more) = next() {
+                self.stage.extend_from_slice(&piece);
+                loop {
+                    if more.len() >= RECORD {
+                        // A large piece is sealed from where it is.
+                        self.leftover = Some(more);
+                        break;
+                    }
+                    let fits = RECORD - self.stage.len();
+                    if more.len() >= fits {
+                        self.stage.extend_from_slice(&more[..fits]);
+                        if more.len() > fits {
+                            self.leftover = Some(more.slice(fits..));
+                        }
+                        break;
+                    }
+                    self.stage.extend_from_slice(&more);
+                    match next() {
+                        Some(p) => more = p,
+                        None => break,
+                    }
+                }
+                return self.seal_next(next);
             }
         }
-        self.out = out.into_inner();
+        let n = room.min(piece.len());
+        if !self.seal(&piece[..n]) {
+            self.leftover = Some(piece);
+            return Sealed::Full;
+        }
+        if n < piece.len() {
+            self.leftover = Some(piece.slice(n..));
+        }
+        Sealed::Took
+    }
+
+    /// Encrypts `plain` into `out`; whether rustls could.
+    fn seal(&mut self, plain: &[u8]) -> bool {
+        if plain.is_empty() {
+            return true;
+        }
+        let sealed = self.write(Write::Seal(plain));
+        if sealed {
+            self.plain_unattributed += plain.len();
+        }
+        sealed
+    }
+
+    fn flush(&mut self) -> Option<Bytes> {
         if self.out.is_empty() {
             return None;
         }
         let chunk = self.out.split().freeze();
-        // Room for the next chunk, as large as this one: the same buffer
-        // again once the driver has dropped this chunk, else a new one
-        // (no growing by doubling in the middle of a bulk stream).
-        self.out.reserve(chunk.len().max(OUT_RESERVE));
+        self.out_hint = chunk.len();
         self.in_flight.push_back((chunk.len(), std::mem::take(&mut self.plain_unattributed)));
         Some(chunk)
     }
@@ -309,20 +619,20 @@ impl Channel {
 
     /// Whether every ciphertext byte handed out was written.
     pub(crate) fn all_sent(&self) -> bool {
-        self.in_flight.is_empty() && !self.conn.wants_write()
+        self.in_flight.is_empty() && self.out.is_empty()
     }
 
     /// The connection is over for TLS: failed (its alert handed out), or
     /// `close_notify` handed out after the inner machine's last bytes.
     pub(crate) fn is_closed(&self) -> bool {
-        (self.failure.is_some() || self.close_sent) && !self.conn.wants_write()
+        (self.failure.is_some() || self.close_sent) && self.out.is_empty()
     }
 
     /// The handshake's result, once, when it finished.
     pub(crate) fn take_established(&mut self) -> Option<Peer> {
         if self.established && !self.established_reported {
             self.established_reported = true;
-            return Some(Peer::of(&self.conn));
+            return Some(Peer::of(self.conn.common()));
         }
         None
     }
@@ -339,7 +649,7 @@ impl Channel {
 
     /// The peer's identity, once the handshake is done.
     pub(crate) fn peer(&self) -> Option<Peer> {
-        self.established.then(|| Peer::of(&self.conn))
+        self.established.then(|| Peer::of(self.conn.common()))
     }
 
     /// Plaintext waiting for the inner machine, or the end of the stream
@@ -347,17 +657,17 @@ impl Channel {
     pub(crate) fn has_input(&mut self) -> bool {
         self.take_plaintext();
         !self.plain_in.is_empty()
+            || !self.held.is_empty()
             || (self.ending == Ending::Pending
                 || (self.failure.is_some() && self.ending == Ending::Open))
     }
 
     /// Queues `data` (plaintext) whole, for a hub whose machine budgets
-    /// what it queues itself (the buffer limit is off for hub
-    /// connections). Before the handshake finishes rustls holds it.
-    pub(crate) fn seal(&mut self, data: &[u8]) {
+    /// what it queues itself; it waits here for the handshake, and is
+    /// sealed by the next [`transmit`](Channel::transmit).
+    pub(crate) fn queue(&mut self, data: &[u8]) {
         if self.failure.is_none() && !self.close_sent {
-            let _ = self.conn.writer().write_all(data);
-            self.plain_unattributed += data.len();
+            self.stage.extend_from_slice(data);
         }
     }
 
@@ -377,4 +687,117 @@ impl Channel {
         }
         false
     }
+}
+
+/// Where what one call of rustls came to goes: records read to `plain`
+/// (up to `cap`, the rest of the record to `held`), records rustls made to
+/// `out`.
+struct Sink<'a> {
+    plain: &'a mut BytesMut,
+    held: &'a mut BytesMut,
+    cap: usize,
+    out: &'a mut BytesMut,
+    /// Ciphertext rustls is done with, to drop from the input's front.
+    discard: usize,
+    /// The peer's close_notify was read.
+    peer_closed: bool,
+}
+
+impl Sink<'_> {
+    /// Handles `status`, and encrypts `write` into `out` if rustls may.
+    fn handle<D>(
+        &mut self,
+        status: UnbufferedStatus<'_, '_, D>,
+        write: Write<'_>,
+    ) -> Result<Outcome, rustls::Error> {
+        self.discard = status.discard;
+        match status.state? {
+            ConnectionState::ReadTraffic(mut traffic) => {
+                while let Some(record) = traffic.next_record() {
+                    let record = record?;
+                    self.discard += record.discard;
+                    let payload = record.payload;
+                    // Behind what is held already, to keep the order (a
+                    // record read while sealing, with no room).
+                    let room = match self.held.is_empty() {
+                        true => self.cap.saturating_sub(self.plain.len()),
+                        false => 0,
+                    };
+                    let n = room.min(payload.len());
+                    self.plain.extend_from_slice(&payload[..n]);
+                    self.held.extend_from_slice(&payload[n..]);
+                }
+                Ok(Outcome::Read)
+            }
+            ConnectionState::EncodeTlsData(mut data) => {
+                fill(self.out, 4096, |buf| match data.encode(buf) {
+                    Ok(n) => Ok(n),
+                    Err(EncodeError::InsufficientSize(e)) => Err(Some(e.required_size)),
+                    Err(EncodeError::AlreadyEncoded) => Ok(0),
+                })?;
+                Ok(Outcome::Went)
+            }
+            // What was encoded is in `out`, ours to hand out.
+            ConnectionState::TransmitTlsData(data) => {
+                data.done();
+                Ok(Outcome::Went)
+            }
+            ConnectionState::PeerClosed => {
+                self.peer_closed = true;
+                Ok(Outcome::Went)
+            }
+            ConnectionState::Closed => {
+                self.peer_closed = true;
+                Ok(Outcome::Idle)
+            }
+            ConnectionState::WriteTraffic(mut traffic) => match write {
+                Write::Nothing => Ok(Outcome::Idle),
+                Write::Seal(data) => {
+                    let records = data.len().div_ceil(RECORD).max(1);
+                    let room = data.len() + records * RECORD_OVERHEAD;
+                    fill(self.out, room, |buf| encrypted(traffic.encrypt(data, buf)))?;
+                    Ok(Outcome::Wrote)
+                }
+                Write::Close => {
+                    fill(self.out, RECORD_OVERHEAD, |buf| {
+                        encrypted(traffic.queue_close_notify(buf))
+                    })?;
+                    Ok(Outcome::Wrote)
+                }
+            },
+            // The handshake waits for the peer; early data is not offered.
+            _ => Ok(Outcome::Idle),
+        }
+    }
+}
+
+/// Runs `f` (an encoding or encryption into a buffer) over `room` bytes
+/// more of `out`, more if it asks for them (`Err(Some(bytes))`), and keeps
+/// what it wrote. `Err(None)`: it cannot.
+fn fill(
+    out: &mut BytesMut,
+    mut room: usize,
+    mut f: impl FnMut(&mut [u8]) -> Result<usize, Option<usize>>,
+) -> Result<(), rustls::Error> {
+    loop {
+        let start = out.len();
+        out.resize(start + room, 0);
+        let result = f(&mut out[start..]);
+        out.truncate(start + *result.as_ref().unwrap_or(&0));
+        match result {
+            Ok(_) => return Ok(()),
+            Err(Some(required)) if required > room => room = required,
+            Err(_) => return Err(rustls::Error::EncryptError),
+        }
+    }
+}
+
+/// An encryption's result for [`fill`].
+fn encrypted(result: Result<usize, EncryptError>) -> Result<usize, Option<usize>> {
+    result.map_err(|e| match e {
+        EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => {
+            Some(required_size)
+        }
+        EncryptError::EncryptExhausted => None,
+    })
 }

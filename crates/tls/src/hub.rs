@@ -3,7 +3,8 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
-use rustls::{ServerConfig, ServerConnection};
+use rustls::ServerConfig;
+use rustls::server::UnbufferedServerConnection;
 use sansnet_proto::{ConnId, Hub, Input, Instant, Output};
 
 use crate::channel::Channel;
@@ -171,13 +172,8 @@ impl<H: Hub> Hub for TlsHub<H> {
         self.now = self.now.max(now);
         match input {
             Input::Opened { conn, peer, listener } => {
-                let ch = match ServerConnection::new(self.config.clone()) {
-                    Ok(c) => {
-                        let mut c = rustls::Connection::from(c);
-                        // The inner hub budgets what it queues per connection.
-                        c.set_buffer_limit(None);
-                        Channel::new(c, self.limits, now)
-                    }
+                let ch = match UnbufferedServerConnection::new(self.config.clone()) {
+                    Ok(c) => Channel::new(c.into(), self.limits, now),
                     Err(_) => return,
                 };
                 if let Some(d) = ch.poll_timeout() {
@@ -261,7 +257,7 @@ impl<H: Hub> Hub for TlsHub<H> {
                 Output::Event(e) => return Some(Output::Event(HubEvent::Inner(e))),
                 Output::Transmit { conn, data } => {
                     if let Some(ch) = self.conns.get_mut(&conn) {
-                        ch.seal(&data);
+                        ch.queue(&data);
                         self.flush(conn);
                     }
                 }

@@ -63,8 +63,9 @@ pub struct Limits {
     /// Decrypted bytes that may wait for the inner machine; past it the
     /// wrapper stops reading. Default 64 KiB (four records).
     pub max_plaintext: usize,
-    /// The largest ciphertext chunk handed to the driver at once.
-    /// Default 256 KiB.
+    /// The most plaintext sealed into one ciphertext chunk handed to the
+    /// driver (the chunk adds each record's 22 to 29 bytes). Default
+    /// 256 KiB.
     pub write_chunk: usize,
 }
 
@@ -163,7 +164,7 @@ pub struct Peer {
 }
 
 impl Peer {
-    pub(crate) fn of(conn: &rustls::Connection) -> Peer {
+    pub(crate) fn of(conn: &rustls::CommonState) -> Peer {
         let name = conn
             .peer_certificates()
             .and_then(|certs| certs.first())

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
+use rustls::server::UnbufferedServerConnection;
+use rustls::{ClientConfig, ServerConfig};
 use sansnet_proto::{App, Instant, Session};
 
 use crate::channel::Channel;
@@ -38,9 +40,10 @@ pub enum Event<E> {
 /// reading, say an HTTP connection holding back a pipelined request), the
 /// wrapper stops feeding rustls and reports
 /// [`wants_read`](Session::wants_read) `false`, so the driver stops reading
-/// the socket. Outgoing plaintext is pulled from `S` only as rustls takes
-/// it, and [`handle_sent`](Session::handle_sent) is passed on to `S` in
-/// plaintext bytes as the records carrying them are written.
+/// the socket. Outgoing plaintext is pulled from `S` only as the driver
+/// asks for ciphertext, at most [`Limits::write_chunk`] (and one record)
+/// per chunk, and [`handle_sent`](Session::handle_sent) is passed on to `S`
+/// in plaintext bytes as the records carrying them are written.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -68,7 +71,8 @@ impl<S: Session> Tls<S> {
         inner: S,
         now: Instant,
     ) -> Result<Tls<S>, Error> {
-        let conn = ServerConnection::new(config).map_err(|e| Error::from_rustls(e, false))?;
+        let conn =
+            UnbufferedServerConnection::new(config).map_err(|e| Error::from_rustls(e, false))?;
         Ok(Tls { channel: Channel::new(conn.into(), limits, now), inner, now })
     }
 
@@ -82,8 +86,8 @@ impl<S: Session> Tls<S> {
         inner: S,
         now: Instant,
     ) -> Result<Tls<S>, Error> {
-        let conn =
-            ClientConnection::new(config, server_name).map_err(|e| Error::from_rustls(e, false))?;
+        let conn = UnbufferedClientConnection::new(config, server_name)
+            .map_err(|e| Error::from_rustls(e, false))?;
         Ok(Tls { channel: Channel::new(conn.into(), limits, now), inner, now })
     }
 
@@ -114,6 +118,13 @@ impl<S: Session> Tls<S> {
     #[doc(hidden)]
     pub fn buffered_plaintext(&self) -> usize {
         self.channel.plain_in.len()
+    }
+
+    /// Ciphertext staged (a record a read cut) and decrypted plaintext
+    /// held over the cap, for the tests' bounds.
+    #[cfg(test)]
+    pub(crate) fn staged(&self) -> (usize, usize) {
+        self.channel.staged()
     }
 
     /// Gives the inner machine the plaintext (and the end of the stream)
