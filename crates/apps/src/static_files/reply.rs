@@ -68,58 +68,61 @@ impl Reply {
 /// Decides the response to `head`, with its `Date` and
 /// `X-Content-Type-Options: nosniff` (a browser takes the `Content-Type`
 /// as given and does not guess, say, a script or a page in an upload).
-pub(super) fn decide(root: &Path, head: &RequestHead) -> Reply {
+///
+/// `None` when the answer is a directory listing and `may_list` is false:
+/// reading a directory is work without a bound, for the blocking pool.
+pub(super) fn decide(root: &Path, head: &RequestHead, may_list: bool) -> Option<Reply> {
     let now = unix_secs(SystemTime::now());
-    let mut reply = plan(root, head, now);
+    let mut reply = plan(root, head, now, may_list)?;
     reply.fields.push(("X-Content-Type-Options", Cow::Borrowed(b"nosniff")));
     reply.fields.push(("Date", Cow::Owned(date::format(now).to_vec())));
-    reply
+    Some(reply)
 }
 
 /// Decides the response to `head` at `now` (Unix seconds): everything but
 /// `Date` and `X-Content-Type-Options`.
-fn plan(root: &Path, head: &RequestHead, now: u64) -> Reply {
+fn plan(root: &Path, head: &RequestHead, now: u64, may_list: bool) -> Option<Reply> {
     if !matches!(head.method(), "GET" | "HEAD") {
-        return Reply::error(405).with("Allow", &b"GET, HEAD"[..]);
+        return Some(Reply::error(405).with("Allow", &b"GET, HEAD"[..]));
     }
     let (raw_path, query) = path::split_target(head.target());
     let decoded = match path::percent_decode(raw_path.as_bytes()) {
         Ok(d) => d,
-        Err(_) => return Reply::error(400),
+        Err(_) => return Some(Reply::error(400)),
     };
     let rel = match path::normalise(&decoded) {
         Ok(parts) => parts.iter().map(|p| OsStr::from_bytes(p)).collect::<PathBuf>(),
-        Err(Refusal::Malformed) => return Reply::error(400),
+        Err(Refusal::Malformed) => return Some(Reply::error(400)),
         Err(Refusal::Escape) => {
             tracing::debug!("{raw_path}: refused, it leaves the root");
-            return Reply::error(404);
+            return Some(Reply::error(404));
         }
     };
-    let real = match resolve(root, &rel) {
-        Ok(real) => real,
-        Err(reply) => return reply,
+    let (real, known) = match resolve(root, &rel) {
+        Ok(resolved) => resolved,
+        Err(reply) => return Some(reply),
     };
-    let meta = match fs::metadata(&real) {
+    let meta = match known.map_or_else(|| fs::metadata(&real), Ok) {
         Ok(m) => m,
-        Err(e) => return Reply::io_error(&real, &e),
+        Err(e) => return Some(Reply::io_error(&real, &e)),
     };
     if meta.is_dir() {
         if !raw_path.ends_with('/') {
-            return Reply::page(301, HTML, Bytes::new())
-                .with("Location", slash_location(raw_path, query).into_bytes());
+            let to = slash_location(raw_path, query).into_bytes();
+            return Some(Reply::page(301, HTML, Bytes::new()).with("Location", to));
         }
         let index = rel.join("index.html");
-        if let Ok(index_real) = resolve(root, &index) {
+        if let Ok((index_real, _)) = resolve(root, &index) {
             if index_real.is_file() {
-                return file(head, &index_real, &index, now);
+                return Some(file(head, &index_real, &index, now));
             }
         }
-        return listing(root, &real, &decoded);
+        return may_list.then(|| listing(root, &real, &decoded));
     }
     if !meta.is_file() || !names_a_file(&decoded) {
-        return Reply::error(404);
+        return Some(Reply::error(404));
     }
-    file(head, &real, &rel, now)
+    Some(file(head, &real, &rel, now))
 }
 
 /// Whether a decoded request path may name a file: its last segment is a
@@ -134,11 +137,30 @@ fn names_a_file(decoded: &[u8]) -> bool {
 /// `root/rel` with every symlink resolved, provided it is still under
 /// `root`; a resolution that leaves the root is answered like a missing
 /// file (404).
-fn resolve(root: &Path, rel: &Path) -> Result<PathBuf, Reply> {
+/// `root/rel` made canonical, with its metadata when that came for free;
+/// a 404 when it resolves outside the root.
+///
+/// The root is canonical and `rel` is normalised (no `.` or `..`), so when
+/// no component below the root is a symbolic link, `root/rel` is already
+/// canonical: one `lstat` a component below the root, where
+/// `fs::canonicalize` reads every component's link from `/` (four system
+/// calls for a file at the top of `/dev/shm/www`). Anything else (a link,
+/// a missing component) goes through `fs::canonicalize`.
+fn resolve(root: &Path, rel: &Path) -> Result<(PathBuf, Option<fs::Metadata>), Reply> {
     let joined = root.join(rel);
+    let mut meta = None;
+    let mut at = root.to_path_buf();
+    let plain = rel.components().all(|c| {
+        at.push(c);
+        meta = fs::symlink_metadata(&at).ok().filter(|m| !m.file_type().is_symlink());
+        meta.is_some()
+    });
+    if plain {
+        return Ok((joined, meta));
+    }
     let real = fs::canonicalize(&joined).map_err(|e| Reply::io_error(&joined, &e))?;
     if real.starts_with(root) {
-        Ok(real)
+        Ok((real, None))
     } else {
         tracing::debug!("{}: refused, it resolves outside the root", joined.display());
         Err(Reply::error(404))

@@ -474,3 +474,53 @@ fn a_small_file_goes_out_with_its_head_not_as_a_splice() {
     );
     assert!(answers[2].contains(&format!("Content-Length: {}\r\n", small.len() + 1)));
 }
+
+/// What a connection on the blocking pool has to send right after `req`'s
+/// events, before any pool work is polled; and whether work is pending.
+fn answered_at_once(root: &Path, req: &[u8]) -> (String, bool) {
+    use bytes::BytesMut;
+    use sansnet_proto::http::{Limits, ServerConn};
+    use sansnet_proto::{App, Instant, Session};
+    let (mut conn, mut app) =
+        (ServerConn::new(Limits::default(), Instant::ZERO), app(root, Blocking::Pool));
+    conn.handle_read(Instant::ZERO, &mut BytesMut::from(req));
+    while let Some(event) = conn.poll_event() {
+        app.on_event(&mut conn, event);
+    }
+    let mut wire = Vec::new();
+    while let Some(chunk) = conn.poll_transmit() {
+        wire.extend_from_slice(&chunk);
+    }
+    (String::from_utf8_lossy(&wire).into_owned(), app.is_working())
+}
+
+#[test]
+fn a_file_is_decided_on_the_connection_and_a_listing_on_the_pool() {
+    let (_s, root) = site();
+    // A trip to the pool costs two cross-thread wake-ups a request: the
+    // file's answer is there at once, with no work pending.
+    let (wire, working) = answered_at_once(&root, b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wire.starts_with("HTTP/1.1 200 OK\r\n"), "{wire}");
+    assert!(wire.ends_with("\r\n\r\nhello, world\n"), "{wire}");
+    assert!(!working);
+    let (wire, working) = answered_at_once(&root, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(wire.starts_with("HTTP/1.1 404 "), "{wire}");
+    assert!(!working);
+    // Reading a directory has no bound: the pool does it.
+    let (wire, working) = answered_at_once(&root, b"GET /list/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(wire, "");
+    assert!(working);
+}
+
+#[test]
+fn a_path_through_a_link_inside_the_root_is_still_resolved() {
+    let (_s, root) = site();
+    // `in-link` -> hello.txt (the slow path: canonicalize), `out-link`
+    // leaves the root (404 as before), `sub/index.html` has no link.
+    assert!(get(&root, "GET /in-link HTTP/1.1\r\nHost: x\r\n\r\n").ends_with("hello, world\n"));
+    assert_eq!(status(&root, "/out-link"), "HTTP/1.1 404 Not Found");
+    assert_eq!(status(&root, "/out-dir/secret.txt"), "HTTP/1.1 404 Not Found");
+    assert!(
+        get(&root, "GET /sub/index.html HTTP/1.1\r\nHost: x\r\n\r\n").ends_with("<h1>index</h1>")
+    );
+}
