@@ -24,13 +24,24 @@ pub(crate) fn open_regular<P: rustix::path::Arg>(
     flags: OFlags,
     mode: Mode,
 ) -> io::Result<File> {
+    open_regular_stat(dir, path, flags, mode).map(|(file, _)| file)
+}
+
+/// [`open_regular`], with the opened file's status (size, times) from the
+/// check, so that no second `stat` is needed.
+pub(crate) fn open_regular_stat<P: rustix::path::Arg>(
+    dir: impl AsFd,
+    path: P,
+    flags: OFlags,
+    mode: Mode,
+) -> io::Result<(File, rustix::fs::Stat)> {
     let flags = flags | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = rustix::fs::openat(dir, path, flags, mode)?;
     let st = rustix::fs::fstat(&fd)?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }
-    Ok(File::from(fd))
+    Ok((File::from(fd), st))
 }
 
 /// Fills `buf` from `offset` (less at the end of the file).

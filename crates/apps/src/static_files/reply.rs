@@ -181,16 +181,12 @@ pub(super) fn slash_location(raw_path: &str, query: Option<&str>) -> String {
 /// A regular file: 200, 206, 304 or 416. `name` (the path asked for)
 /// decides the MIME type; `now` (Unix seconds) judges `If-Modified-Since`.
 fn file(head: &RequestHead, real: &Path, name: &Path, now: u64) -> Reply {
-    let file = match open_file(real) {
-        Ok(f) => f,
+    let (file, st) = match open_file(real) {
+        Ok(opened) => opened,
         Err(e) => return Reply::io_error(real, &e),
     };
-    let meta = match file.metadata() {
-        Ok(m) => m,
-        Err(e) => return Reply::io_error(real, &e),
-    };
-    let size = meta.len();
-    let modified = meta.modified().ok().map(unix_secs);
+    let size = u64::try_from(st.st_size).unwrap_or(0);
+    let modified = u64::try_from(st.st_mtime).ok();
     let last_modified = modified.map(date::format);
 
     if let (Some(mtime), Some(since)) = (modified, if_modified_since(head, now)) {
@@ -255,10 +251,11 @@ fn small_body(head: &RequestHead, file: File, start: u64, len: u64) -> Body {
 /// reading, without waiting and only if it is a regular file: a FIFO put in
 /// place of a file after [`plan`] looked at it would otherwise block the
 /// open for as long as nobody writes to it. Anything else is an error,
-/// answered 404 like every other non-file ([`Reply::io_error`]).
-pub(super) fn open_file(real: &Path) -> io::Result<File> {
+/// answered 404 like every other non-file ([`Reply::io_error`]). With the
+/// status the check read (size and times: no second `stat`).
+pub(super) fn open_file(real: &Path) -> io::Result<(File, rustix::fs::Stat)> {
     use rustix::fs::{CWD, Mode, OFlags};
-    crate::disk::open_regular(CWD, real, OFlags::RDONLY, Mode::empty())
+    crate::disk::open_regular_stat(CWD, real, OFlags::RDONLY, Mode::empty())
 }
 
 /// The `If-Modified-Since` date that counts (RFC 9110 §13.1.3): none with
