@@ -89,23 +89,40 @@ pub const MAX_QUEUED: usize = 4 * PIECE;
 
 /// The directory being served, canonical, shared by every connection.
 #[derive(Clone, Debug)]
-pub struct Root(Arc<PathBuf>);
+pub struct Root(Arc<RootDir>);
+
+#[derive(Debug)]
+struct RootDir {
+    path: PathBuf,
+    /// A descriptor on the directory (`O_PATH`), from which a plain file
+    /// is opened in one walk that the kernel keeps beneath it; without one
+    /// every request takes the general path.
+    fd: Option<rustix::fd::OwnedFd>,
+}
 
 impl Root {
     /// Serves `dir`, which must be a directory; it is made canonical
     /// (absolute, no symlinks), so that resolved paths can be checked
     /// against it.
     pub fn new(dir: impl AsRef<Path>) -> io::Result<Root> {
-        let dir = std::fs::canonicalize(dir)?;
-        if !dir.is_dir() {
+        use rustix::fs::{Mode, OFlags};
+        let path = std::fs::canonicalize(dir)?;
+        if !path.is_dir() {
             return Err(io::Error::new(io::ErrorKind::NotADirectory, "not a directory"));
         }
-        Ok(Root(Arc::new(dir)))
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(&path, flags, Mode::empty()).ok();
+        Ok(Root(Arc::new(RootDir { path, fd })))
     }
 
     /// The canonical directory.
     pub fn path(&self) -> &Path {
-        &self.0
+        &self.0.path
+    }
+
+    /// The directory's descriptor, if it could be opened.
+    fn fd(&self) -> Option<rustix::fd::BorrowedFd<'_>> {
+        self.0.fd.as_ref().map(rustix::fd::AsFd::as_fd)
     }
 }
 
@@ -238,11 +255,11 @@ impl StaticFiles {
     /// listing, which goes to the blocking pool (see [Where the disk is
     /// touched](self#where-the-disk-is-touched)).
     fn decide(&mut self, conn: &mut ServerConn, head: RequestHead) {
-        let job = match reply::decide(self.root.path(), &head, false) {
+        let job = match reply::decide(&self.root, &head, false) {
             Some(reply) => Blocking::Inline.run(|| reply),
             None => {
                 let (root, req) = (self.root.clone(), head.clone());
-                self.io.run(move || reply::decide(root.path(), &req, true).expect("may list"))
+                self.io.run(move || reply::decide(&root, &req, true).expect("may list"))
             }
         };
         self.work = Work::Deciding(job, head);

@@ -524,3 +524,29 @@ fn a_path_through_a_link_inside_the_root_is_still_resolved() {
         get(&root, "GET /sub/index.html HTTP/1.1\r\nHost: x\r\n\r\n").ends_with("<h1>index</h1>")
     );
 }
+
+#[test]
+fn a_plain_file_is_opened_beneath_the_root_in_one_walk() {
+    use sansnet_proto::http::{HeadParser, Limits};
+    let (_s, root) = site();
+    let root = Root::new(&root).expect("root");
+    let head = |target: &str| {
+        let mut p = HeadParser::new(&Limits::default());
+        let wire = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(matches!(p.parse(wire.as_bytes()), Ok(Some(_))));
+        p.take(wire.into())
+    };
+    let fast = |target: &str, rel: &str| {
+        let decoded = target.as_bytes();
+        super::reply::beneath(&root, &head(target), Path::new(rel), decoded, 0).map(|r| r.status)
+    };
+    assert_eq!(fast("/hello.txt", "hello.txt"), Some(200));
+    assert_eq!(fast("/sub/index.html", "sub/index.html"), Some(200));
+    // Everything else goes the general way (which answers as before).
+    assert_eq!(fast("/in-link", "in-link"), None, "a link, even inside");
+    assert_eq!(fast("/out-link", "out-link"), None);
+    assert_eq!(fast("/out-dir/secret.txt", "out-dir/secret.txt"), None);
+    assert_eq!(fast("/sub", "sub"), None, "a directory");
+    assert_eq!(fast("/nope", "nope"), None);
+    assert_eq!(fast("/hello.txt/", "hello.txt"), None, "a file named as a directory");
+}
