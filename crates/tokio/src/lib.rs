@@ -27,7 +27,6 @@
 //! Inside a tokio program of your own, run [`drive`] on a socket made with
 //! [`register`] from any task of your runtime.
 
-use futures_lite::future;
 use sansnet_futures::{Executor, LocalFuture, Reactor, Socket, Source, Spawner, Timer};
 use std::future::Future;
 use std::io;
@@ -178,27 +177,30 @@ impl<T: Source> Socket<T> for Fd<T> {
     where
         F: FnMut(&T) -> io::Result<(R, bool)> + Send,
     {
-        // As `with`, keeping the readiness guard (when tokio thinks the
-        // socket ready) so that a short read can clear it: only readiness
-        // seen before the guard was made is cleared, so bytes that arrive
-        // after the read are never missed.
-        let mut guard = future::poll_once(self.0.readable()).await.transpose()?;
+        // As `with`, but a read that drained the socket is reported to
+        // tokio as the `WouldBlock` it would have met next (its bytes kept
+        // aside), so tokio forgets the readiness it had seen: only
+        // readiness seen before the read, so bytes that arrive after it are
+        // never missed. What tokio's own streams do after a short read.
+        let mut got = None;
+        let mut tried = false;
+        let first = self.0.try_io(Interest::READABLE, |fd| {
+            tried = true;
+            drained(&mut op, &fd.0, &mut got)
+        });
+        let first = if tried { first } else { drained(&mut op, self.get_ref(), &mut got) };
+        match first {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+            _ => {}
+        }
         loop {
-            match op(self.get_ref()) {
-                Ok((r, drained)) => {
-                    if let (true, Some(g)) = (drained, &mut guard) {
-                        g.clear_ready();
-                    }
-                    return Ok(r);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Some(g) = &mut guard {
-                        g.clear_ready();
-                    }
-                }
-                Err(e) => return Err(e),
+            if let Some(r) = got.take() {
+                return Ok(r);
             }
-            guard = Some(self.0.readable().await?);
+            let mut ready = self.0.readable().await?;
+            if let Ok(Err(e)) = ready.try_io(|fd| drained(&mut op, &fd.get_ref().0, &mut got)) {
+                return Err(e);
+            }
         }
     }
 
@@ -208,6 +210,19 @@ impl<T: Source> Socket<T> for Fd<T> {
     {
         self.with(Interest::WRITABLE, op).await
     }
+}
+
+/// Runs the stream read `op`, keeping its result in `got`; a read that
+/// drained the socket is reported as the `WouldBlock` it would have met
+/// next, so that tokio forgets its readiness.
+fn drained<T, R>(
+    op: &mut impl FnMut(&T) -> io::Result<(R, bool)>,
+    io: &T,
+    got: &mut Option<R>,
+) -> io::Result<()> {
+    let (r, drained) = op(io)?;
+    *got = Some(r);
+    if drained { Err(io::ErrorKind::WouldBlock.into()) } else { Ok(()) }
 }
 
 /// A tokio timer, allocated when first set and then moved in place.
@@ -238,6 +253,7 @@ impl Timer for Sleep {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_lite::future;
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::time::Duration;
