@@ -25,25 +25,13 @@ RUNTIMES=${RUNTIMES:-tokio smol async-std std}
 CONNS=${CONNS:-10000}
 DURATION=${DURATION:-10}
 INTERVAL=${INTERVAL:-1}
-if [ -z "${LOADGEN:-}" ]; then
-    cargo build -q --release -p sansnet-benches --bin conns-loadgen
-    LOADGEN=${CARGO_TARGET_DIR:-target}/release/conns-loadgen
-fi
+. benches/common.sh
+loadgen conns-loadgen
 ulimit -n "$(ulimit -Hn)"
 if [ "$(ulimit -n)" -le $((CONNS + 100)) ]; then
     echo "the open-file limit ($(ulimit -n)) is too low for $CONNS connections" >&2
     exit 1
 fi
-
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-field() { sed -n "s/^RESULT.* $1=\([^ ]*\).*/\1/p" "$2"; }
 
 # measure NAME PORT CMD...: starts CMD, waits (10 s at most) for PORT to
 # listen, runs the loadgen against it and appends a table row.

@@ -26,19 +26,9 @@ MESSAGES=${MESSAGES:-10000}
 RATE=${RATE:-1000}
 PACED=${PACED:-2000}
 ROUNDS=${ROUNDS:-3}
-if [ -z "${LOADGEN:-}" ]; then
-    cargo build -q --release -p sansnet-benches --bin ws-loadgen
-    LOADGEN=${CARGO_TARGET_DIR:-target}/release/ws-loadgen
-fi
+. benches/common.sh
+loadgen ws-loadgen
 [ -d benches/ws/node_modules/ws ] || npm ci --prefix benches/ws --silent --no-audit --no-fund
-
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
 
 # start NAME LINE CMD...: runs CMD, waits (10 s at most) for its LINE-th
 # stdout line `listening on ADDR`; sets pid and addr.
@@ -58,9 +48,6 @@ start() {
 }
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
-# field KEY FILE: the value of KEY=... on the RESULT line of FILE.
-field() { sed -n "s/^RESULT.* $1=\([^ ]*\).*/\1/p" "$2"; }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
