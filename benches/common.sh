@@ -23,3 +23,21 @@ loadgen() {
 
 # field KEY FILE: the value of KEY=... on the RESULT line of FILE.
 field() { sed -n "s/^RESULT.* $1=\([^ ]*\).*/\1/p" "$2"; }
+
+# launch NAME CMD...: runs CMD in the background as the server under test
+# (`$pid`), its output in `$tmp/NAME.out` and `$tmp/NAME.err`.
+launch() {
+    local name=$1
+    shift
+    "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    pid=$!
+}
+
+# within_10s CMD...: succeeds once CMD does, tried every 50 ms for 10 s.
+within_10s() {
+    for _ in $(seq 200); do
+        "$@" && return 0
+        sleep 0.05
+    done
+    return 1
+}

@@ -38,12 +38,9 @@ fi
 measure() {
     local name=$1 port=$2
     shift 2
-    "$@" >"$tmp/server.out" 2>"$tmp/server.err" &
-    pid=$!
-    for _ in $(seq 200); do
-        ss -Htln "sport = :$port" | grep -q . && break
-        sleep 0.05
-    done
+    launch server "$@"
+    listens() { ss -Htln "sport = :$port" | grep -q .; }
+    within_10s listens || echo "$name does not listen on $port" >&2
     "$LOADGEN" --addr "127.0.0.1:$port" --conns "$CONNS" --duration "$DURATION" \
         --interval "$INTERVAL" --pid "$pid" >"$tmp/out" || true
     head -n1 "$tmp/out" >&2

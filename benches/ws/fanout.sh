@@ -35,13 +35,12 @@ loadgen ws-loadgen
 start() {
     local name=$1 line=$2
     shift 2
-    "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-    pid=$!
-    for _ in $(seq 200); do
+    launch "$name" "$@"
+    listening() {
         addr=$(sed -n "${line}s/^listening on //p" "$tmp/$name.out")
-        [ -n "$addr" ] && return 0
-        sleep 0.05
-    done
+        [ -n "$addr" ]
+    }
+    within_10s listening && return 0
     echo "$name did not start:" >&2
     cat "$tmp/$name.err" >&2
     exit 1
