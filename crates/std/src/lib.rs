@@ -203,6 +203,19 @@ impl Control {
     }
 }
 
+/// What a blocking write or `sendfile` took: `None` when a signal
+/// interrupted it (try again); the send timeout running out with nothing
+/// taken is [`EngineError::WriteStalled`], the same error, and text, as on
+/// the other runtimes.
+fn sent(r: io::Result<usize>) -> io::Result<Option<usize>> {
+    match r {
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+        Err(e) if is_quiet(&e) => Err(EngineError::WriteStalled.into()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The generic driver: runs one session over one blocking stream until it
 /// finishes, performing the steps of the connection engine
 /// ([`sansnet_net::Engine`]): every protocol runs through this one loop.
@@ -227,29 +240,19 @@ pub fn drive<S: Session, A: App<S>>(
         match engine.step(session, app, ctl.clock.now(), ctl.shutdown.is_triggered()) {
             // The send timeout (the write timeout) ends a blocking write
             // by the chunk's deadline; the engine decides whether what it
-            // took was a stall (a partial write at the deadline is).
-            // A piece of a file: a blocking `sendfile`, under the same send
+            // took was a stall (a partial write at the deadline is). A
+            // piece of a file is a blocking `sendfile` under the same send
             // timeout (64 KiB a call, which it bounds), reported like a
             // write (0: the file came up short).
-            Step::Splice(piece, _deadline) => {
-                let n = match piece.send_blocking(stream) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) if is_quiet(&e) => return Err(EngineError::WriteStalled.into()),
-                    Err(e) => return Err(e),
-                };
-                engine.written(session, ctl.clock.now(), n)?;
-            }
             Step::Write(chunk, _deadline) => {
-                let n = match { stream }.write(chunk) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    // The send timeout ran out with nothing taken: the same
-                    // error, and text, as on the other runtimes.
-                    Err(e) if is_quiet(&e) => return Err(EngineError::WriteStalled.into()),
-                    Err(e) => return Err(e),
-                };
-                engine.written(session, ctl.clock.now(), n)?;
+                if let Some(n) = sent({ stream }.write(chunk))? {
+                    engine.written(session, ctl.clock.now(), n)?;
+                }
+            }
+            Step::Splice(piece, _deadline) => {
+                if let Some(n) = sent(piece.send_blocking(stream))? {
+                    engine.written(session, ctl.clock.now(), n)?;
+                }
             }
             Step::Read { until, idle, work: _ } => {
                 let wait = until.map(|at| {

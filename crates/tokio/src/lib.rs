@@ -130,24 +130,36 @@ impl<T: Source> Fd<T> {
     /// after a yield, after a full read. So the first try goes through
     /// tokio's readiness when tokio thinks the socket ready (a
     /// `WouldBlock` then clears it) and straight to the socket when not.
+    ///
+    /// `op` also says whether it drained the socket (a short read): that is
+    /// reported to tokio as the `WouldBlock` it would have met next (its
+    /// result kept aside), so tokio forgets the readiness it had seen, as
+    /// tokio's own streams do after a short read. Only readiness seen
+    /// before the operation is forgotten: bytes that arrive after it are
+    /// never missed.
     async fn with<R>(
         &self,
         interest: Interest,
-        mut op: impl FnMut(&T) -> io::Result<R>,
+        mut op: impl FnMut(&T) -> io::Result<(R, bool)>,
     ) -> io::Result<R> {
+        let mut got = None;
         let mut tried = false;
         let first = self.0.try_io(interest, |fd| {
             tried = true;
-            op(&fd.0)
+            drained(&mut op, &fd.0, &mut got)
         });
-        match if tried { first } else { op(self.get_ref()) } {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            done => return done,
+        let first = if tried { first } else { drained(&mut op, self.get_ref(), &mut got) };
+        match first {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+            _ => {}
         }
         loop {
+            if let Some(r) = got.take() {
+                return Ok(r);
+            }
             let mut ready = self.0.ready(interest).await?;
-            if let Ok(done) = ready.try_io(|fd| op(&fd.get_ref().0)) {
-                return done;
+            if let Ok(Err(e)) = ready.try_io(|fd| drained(&mut op, &fd.get_ref().0, &mut got)) {
+                return Err(e);
             }
         }
     }
@@ -170,51 +182,35 @@ impl<T: Source> Socket<T> for Fd<T> {
     where
         F: FnMut(&T) -> io::Result<R> + Send,
     {
-        self.with(Interest::READABLE, op).await
+        self.with(Interest::READABLE, never_drained(op)).await
     }
 
-    async fn read_stream_with<R: Send, F>(&self, mut op: F) -> io::Result<R>
+    async fn read_stream_with<R: Send, F>(&self, op: F) -> io::Result<R>
     where
         F: FnMut(&T) -> io::Result<(R, bool)> + Send,
     {
-        // As `with`, but a read that drained the socket is reported to
-        // tokio as the `WouldBlock` it would have met next (its bytes kept
-        // aside), so tokio forgets the readiness it had seen: only
-        // readiness seen before the read, so bytes that arrive after it are
-        // never missed. What tokio's own streams do after a short read.
-        let mut got = None;
-        let mut tried = false;
-        let first = self.0.try_io(Interest::READABLE, |fd| {
-            tried = true;
-            drained(&mut op, &fd.0, &mut got)
-        });
-        let first = if tried { first } else { drained(&mut op, self.get_ref(), &mut got) };
-        match first {
-            Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
-            _ => {}
-        }
-        loop {
-            if let Some(r) = got.take() {
-                return Ok(r);
-            }
-            let mut ready = self.0.readable().await?;
-            if let Ok(Err(e)) = ready.try_io(|fd| drained(&mut op, &fd.get_ref().0, &mut got)) {
-                return Err(e);
-            }
-        }
+        self.with(Interest::READABLE, op).await
     }
 
     async fn write_with<R: Send, F>(&self, op: F) -> io::Result<R>
     where
         F: FnMut(&T) -> io::Result<R> + Send,
     {
-        self.with(Interest::WRITABLE, op).await
+        self.with(Interest::WRITABLE, never_drained(op)).await
     }
 }
 
-/// Runs the stream read `op`, keeping its result in `got`; a read that
-/// drained the socket is reported as the `WouldBlock` it would have met
-/// next, so that tokio forgets its readiness.
+/// An operation that never says it drained the socket (readiness is then
+/// forgotten only on a real `WouldBlock`).
+fn never_drained<T, R>(
+    mut op: impl FnMut(&T) -> io::Result<R>,
+) -> impl FnMut(&T) -> io::Result<(R, bool)> {
+    move |io| op(io).map(|r| (r, false))
+}
+
+/// Runs `op`, keeping its result in `got`; an operation that drained the
+/// socket is reported as the `WouldBlock` it would have met next, so that
+/// tokio forgets its readiness.
 fn drained<T, R>(
     op: &mut impl FnMut(&T) -> io::Result<(R, bool)>,
     io: &T,

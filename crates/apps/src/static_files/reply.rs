@@ -102,11 +102,11 @@ fn plan(root_dir: &Root, head: &RequestHead, now: u64, may_list: bool) -> Option
     if let Some(reply) = beneath(root_dir, head, &rel, &decoded, now) {
         return Some(reply);
     }
-    let (real, known) = match resolve(root, &rel) {
-        Ok(resolved) => resolved,
+    let real = match resolve(root, &rel) {
+        Ok(real) => real,
         Err(reply) => return Some(reply),
     };
-    let meta = match known.map_or_else(|| fs::metadata(&real), Ok) {
+    let meta = match fs::metadata(&real) {
         Ok(m) => m,
         Err(e) => return Some(Reply::io_error(&real, &e)),
     };
@@ -116,7 +116,7 @@ fn plan(root_dir: &Root, head: &RequestHead, now: u64, may_list: bool) -> Option
             return Some(Reply::page(301, HTML, Bytes::new()).with("Location", to));
         }
         let index = rel.join("index.html");
-        if let Ok((index_real, _)) = resolve(root, &index) {
+        if let Ok(index_real) = resolve(root, &index) {
             if index_real.is_file() {
                 return Some(file(head, &index_real, &index, now));
             }
@@ -141,30 +141,11 @@ fn names_a_file(decoded: &[u8]) -> bool {
 /// `root/rel` with every symlink resolved, provided it is still under
 /// `root`; a resolution that leaves the root is answered like a missing
 /// file (404).
-/// `root/rel` made canonical, with its metadata when that came for free;
-/// a 404 when it resolves outside the root.
-///
-/// The root is canonical and `rel` is normalised (no `.` or `..`), so when
-/// no component below the root is a symbolic link, `root/rel` is already
-/// canonical: one `lstat` a component below the root, where
-/// `fs::canonicalize` reads every component's link from `/` (four system
-/// calls for a file at the top of `/dev/shm/www`). Anything else (a link,
-/// a missing component) goes through `fs::canonicalize`.
-fn resolve(root: &Path, rel: &Path) -> Result<(PathBuf, Option<fs::Metadata>), Reply> {
+fn resolve(root: &Path, rel: &Path) -> Result<PathBuf, Reply> {
     let joined = root.join(rel);
-    let mut meta = None;
-    let mut at = root.to_path_buf();
-    let plain = rel.components().all(|c| {
-        at.push(c);
-        meta = fs::symlink_metadata(&at).ok().filter(|m| !m.file_type().is_symlink());
-        meta.is_some()
-    });
-    if plain {
-        return Ok((joined, meta));
-    }
     let real = fs::canonicalize(&joined).map_err(|e| Reply::io_error(&joined, &e))?;
     if real.starts_with(root) {
-        Ok((real, None))
+        Ok(real)
     } else {
         tracing::debug!("{}: refused, it resolves outside the root", joined.display());
         Err(Reply::error(404))
@@ -182,8 +163,6 @@ pub(super) fn slash_location(raw_path: &str, query: Option<&str>) -> String {
     }
 }
 
-/// A regular file: 200, 206, 304 or 416. `name` (the path asked for)
-/// decides the MIME type; `now` (Unix seconds) judges `If-Modified-Since`.
 /// The common case in two system calls: `rel` opened from the root's
 /// descriptor in one walk that the kernel keeps beneath the root and
 /// refuses to take through any symbolic link (`openat2` with
@@ -212,6 +191,7 @@ pub(super) fn beneath(
     Some(opened(head, File::from(fd), &st, rel, now))
 }
 
+/// The regular file at `real`: see [`opened`].
 fn file(head: &RequestHead, real: &Path, name: &Path, now: u64) -> Reply {
     match open_file(real) {
         Ok((file, st)) => opened(head, file, &st, name, now),
@@ -219,7 +199,9 @@ fn file(head: &RequestHead, real: &Path, name: &Path, now: u64) -> Reply {
     }
 }
 
-/// The answer from `file`, open, whose status is `st`.
+/// A regular file, open, whose status is `st`: 200, 206, 304 or 416.
+/// `name` (the path asked for) decides the MIME type; `now` (Unix seconds)
+/// judges `If-Modified-Since`.
 fn opened(head: &RequestHead, file: File, st: &rustix::fs::Stat, name: &Path, now: u64) -> Reply {
     let size = u64::try_from(st.st_size).unwrap_or(0);
     let modified = u64::try_from(st.st_mtime).ok();
@@ -265,8 +247,7 @@ fn opened(head: &RequestHead, file: File, st: &rustix::fs::Stat, name: &Path, no
     reply
 }
 
-/// Bodies up to this size are read while the response is decided (on the
-/// blocking pool already) and sent with the head in one write: for a small
+/// Bodies up to this size are read while the response is decided and sent with the head in one write: for a small
 /// file a `sendfile`, or a read job of its own, costs more than the copy.
 pub(super) const SMALL_BODY: u64 = 4096;
 
