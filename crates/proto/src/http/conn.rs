@@ -6,6 +6,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::body::{BodyChunk, BodyDecoder};
 use super::head::{BodyKind, HeadParser, RequestHead, Version};
+use super::outgoing::Outgoing;
 use super::response::{self, Framing, ResponseBody, bodyless_status, check_fields, write_head};
 use super::{Error, Limits, Misuse};
 use crate::time::{TimerKind, Timers};
@@ -133,8 +134,7 @@ pub struct ServerConn {
     state: State,
     timers: Timers<Timer, 3>,
     events: VecDeque<Event>,
-    transmit: VecDeque<Transmit>,
-    queued: usize,
+    out: Outgoing,
     /// The driver performs splices ([`Session::enable_splice`]).
     splice: bool,
     /// The latest `now` passed in; commands arm timers from it.
@@ -155,8 +155,7 @@ impl ServerConn {
             state: State::Head,
             timers,
             events: VecDeque::new(),
-            transmit: VecDeque::new(),
-            queued: 0,
+            out: Outgoing::default(),
             splice: false,
             now,
             close_requested: false,
@@ -179,7 +178,7 @@ impl ServerConn {
     /// application streaming a large body pauses while this is high.
     /// Queued splices do not count: they hold no bytes.
     pub fn transmit_queued(&self) -> usize {
-        self.queued
+        self.out.queued()
     }
 
     /// Whether the driver performs splices, so that
@@ -260,9 +259,7 @@ impl ServerConn {
             (false, Version::Http10) => Some("keep-alive"),
             (false, Version::Http11) => None,
         };
-        let mut out = BytesMut::new();
-        write_head(&mut out, status, fields, framing, connection);
-        self.push_transmit(out.freeze());
+        self.write_head(status, fields, framing, connection);
         exchange.keep_alive = !close;
         let sending = if exchange.head { Sending::Discard } else { sending };
         self.state = State::Sending { sending, exchange };
@@ -307,10 +304,10 @@ impl ServerConn {
                 self.push(piece);
             }
             Sending::Chunked => {
-                let mut size = BytesMut::with_capacity(20);
-                response::put_hex(&mut size, n);
-                size.extend_from_slice(b"\r\n");
-                self.push_transmit(size.freeze());
+                self.out.write(18, |buf| {
+                    response::put_hex(buf, n);
+                    buf.extend_from_slice(b"\r\n");
+                });
                 self.push(piece);
                 self.push_transmit(Bytes::from_static(b"\r\n"));
             }
@@ -348,14 +345,23 @@ impl ServerConn {
     }
 
     fn push_transmit(&mut self, b: Bytes) {
-        self.push(Transmit::Bytes(b));
+        self.out.push_bytes(b);
     }
 
     fn push(&mut self, t: Transmit) {
-        if let Transmit::Bytes(b) = &t {
-            self.queued += b.len();
-        }
-        self.transmit.push_back(t);
+        self.out.push(t);
+    }
+
+    /// Writes a response head at the end of what is queued.
+    fn write_head(
+        &mut self,
+        status: u16,
+        fields: &[(&str, &[u8])],
+        framing: Framing,
+        connection: Option<&str>,
+    ) {
+        let max = response::head_len(status, fields, connection);
+        self.out.write(max, |buf| write_head(buf, status, fields, framing, connection));
     }
 
     fn close(&mut self) {
@@ -371,16 +377,13 @@ impl ServerConn {
         {
             let status = e.status();
             let text = format!("{} {}: {}\n", status, response::reason(status), e);
-            let mut out = BytesMut::new();
-            write_head(
-                &mut out,
+            self.write_head(
                 status,
                 &[("Content-Type", b"text/plain; charset=utf-8")],
                 Framing::Length(text.len() as u64),
                 Some("close"),
             );
-            out.extend_from_slice(text.as_bytes());
-            self.push_transmit(out.freeze());
+            self.push_transmit(Bytes::from(text));
         }
         self.events.push_back(Event::Rejected(e));
         self.close();
@@ -500,12 +503,12 @@ impl Session for ServerConn {
     /// [`enable_splice`](Session::enable_splice), which obliges the driver
     /// to drain [`poll_transmit_or_splice`](Session::poll_transmit_or_splice)).
     fn poll_transmit(&mut self) -> Option<Bytes> {
-        match self.transmit.front()? {
-            Transmit::Bytes(_) => match self.poll_transmit_or_splice() {
-                Some(Transmit::Bytes(b)) => Some(b),
-                _ => None,
-            },
-            Transmit::Splice(_) => None,
+        if self.out.splice_next() {
+            return None;
+        }
+        match self.out.pop()? {
+            Transmit::Bytes(b) => Some(b),
+            Transmit::Splice(_) => None, // not next: checked above
         }
     }
 
@@ -514,11 +517,7 @@ impl Session for ServerConn {
     }
 
     fn poll_transmit_or_splice(&mut self) -> Option<Transmit> {
-        let t = self.transmit.pop_front()?;
-        if let Transmit::Bytes(b) = &t {
-            self.queued -= b.len();
-        }
-        Some(t)
+        self.out.pop()
     }
 
     fn poll_event(&mut self) -> Option<Event> {
@@ -538,6 +537,6 @@ impl Session for ServerConn {
     }
 
     fn is_idle(&self) -> bool {
-        matches!(self.state, State::Head) && !self.parser.has_partial() && self.transmit.is_empty()
+        matches!(self.state, State::Head) && !self.parser.has_partial() && self.out.is_empty()
     }
 }

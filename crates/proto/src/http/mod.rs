@@ -25,6 +25,7 @@ mod error;
 mod head;
 pub mod html;
 mod limits;
+mod outgoing;
 pub mod path;
 pub mod range;
 mod response;

@@ -59,14 +59,14 @@ pub(crate) fn bodyless_status(status: u16) -> bool {
 /// and none of the framing fields the machine owns.
 pub(crate) fn check_fields(fields: &[(&str, &[u8])]) -> Result<(), Misuse> {
     for (name, value) in fields {
-        if name.is_empty() || !name.bytes().all(is_token) {
-            return Err(Misuse::BadField);
-        }
-        if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+        // A fold without early exit: straight-line code for the usual case,
+        // a field that passes.
+        let token = name.bytes().fold(true, |ok, b| ok & is_token(b));
+        if name.is_empty() || !token || memchr::memchr3(b'\r', b'\n', 0, value).is_some() {
             return Err(Misuse::BadField);
         }
         for owned in ["content-length", "transfer-encoding", "connection"] {
-            if name.eq_ignore_ascii_case(owned) {
+            if name.len() == owned.len() && name.eq_ignore_ascii_case(owned) {
                 return Err(Misuse::FramingField);
             }
         }
@@ -82,7 +82,16 @@ pub(crate) enum Framing {
     Chunked,
 }
 
-/// Appends a response head to `out`.
+/// The most bytes [`write_head`] writes for these arguments.
+pub(crate) fn head_len(status: u16, fields: &[(&str, &[u8])], connection: Option<&str>) -> usize {
+    let fields: usize = fields.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let framing = "Content-Length: 18446744073709551615\r\n".len();
+    let connection = connection.map_or(0, |c| "Connection: \r\n".len() + c.len());
+    "HTTP/1.1 999 \r\n".len() + reason(status).len() + fields + framing + connection + 2
+}
+
+/// Appends a response head to `out` (`status` has three digits); the
+/// caller has reserved [`head_len`] bytes.
 pub(crate) fn write_head(
     out: &mut BytesMut,
     status: u16,
@@ -90,13 +99,15 @@ pub(crate) fn write_head(
     framing: Framing,
     connection: Option<&str>,
 ) {
-    let reason = reason(status);
-    let extra: usize = fields.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
-    out.reserve(64 + reason.len() + extra);
+    let digits = [
+        b'0' + (status / 100 % 10) as u8,
+        b'0' + (status / 10 % 10) as u8,
+        b'0' + (status % 10) as u8,
+    ];
     out.put_slice(b"HTTP/1.1 ");
-    put_u64(out, u64::from(status));
+    out.put_slice(&digits);
     out.put_u8(b' ');
-    out.put_slice(reason.as_bytes());
+    out.put_slice(reason(status).as_bytes());
     out.put_slice(b"\r\n");
     for (name, value) in fields {
         out.put_slice(name.as_bytes());
@@ -123,21 +134,23 @@ pub(crate) fn write_head(
 
 /// Appends `n` in decimal.
 pub(crate) fn put_u64(out: &mut BytesMut, n: u64) {
-    put_digits(out, n, 10);
+    put_digits::<10>(out, n);
 }
 
 /// Appends `n` in lowercase hex (chunk sizes).
 pub(crate) fn put_hex(out: &mut BytesMut, n: u64) {
-    put_digits(out, n, 16);
+    put_digits::<16>(out, n);
 }
 
-fn put_digits(out: &mut BytesMut, mut n: u64, base: u64) {
+/// Appends `n` in `BASE` (a constant, so that `%` and `/` become
+/// multiplications and shifts).
+fn put_digits<const BASE: u64>(out: &mut BytesMut, mut n: u64) {
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
     loop {
         i -= 1;
-        tmp[i] = b"0123456789abcdef"[(n % base) as usize];
-        n /= base;
+        tmp[i] = b"0123456789abcdef"[(n % BASE) as usize];
+        n /= BASE;
         if n == 0 {
             break;
         }

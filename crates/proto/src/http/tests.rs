@@ -1857,3 +1857,29 @@ fn abort_writes_what_was_queued_then_closes() {
     assert!(wire.ends_with("\r\n\r\nfour"));
     assert_eq!(p.h.session.send_data(Bytes::from_static(b"more")), Err(Misuse::WrongState));
 }
+
+/// A small response (head and body) leaves as one transmit, and once the
+/// driver has dropped it the connection writes the next ones into the same
+/// memory: keep-alive and pipelined answers cost no allocation.
+#[test]
+fn a_small_response_is_one_transmit_written_into_reused_memory() {
+    let now = Instant::ZERO;
+    let mut conn = ServerConn::new(Limits::default(), now);
+    let mut first = None;
+    for i in 0..20 {
+        let mut buf = bytes::BytesMut::from(&b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"[..]);
+        conn.handle_read(now, &mut buf);
+        while conn.poll_event().is_some() {}
+        conn.respond(200, &[("Content-Type", b"text/plain")], Bytes::from_static(b"hello"))
+            .expect("respond");
+        let one = conn.poll_transmit().expect("the response");
+        assert_eq!(conn.poll_transmit(), None, "head and body in one transmit");
+        assert!(one.starts_with(b"HTTP/1.1 200 OK\r\n") && one.ends_with(b"\r\n\r\nhello"));
+        let at = one.as_ptr() as usize;
+        let start = *first.get_or_insert(at);
+        if i >= 10 {
+            // Past the first allocation's room, its start was taken back.
+            assert!((start..start + super::outgoing::ROOM).contains(&at), "response {i}");
+        }
+    }
+}
