@@ -39,11 +39,11 @@ pub use sansnet_net::{
     Clock, Endpoint, Listener, Listeners, Mail, Mailbox, ServerConfig, Shutdown, SocketOptions,
     Stream, mailbox,
 };
-use sansnet_proto::{App, ConnId, Datagrams, Hub, Instant, Session};
+use sansnet_proto::{App, ConnId, Datagrams, Hub, Session};
 
 mod reactor;
 pub use reactor::{AsyncIo, Reactor, Socket, Source, Timer};
-use reactor::{fired, sleep, sleep_until};
+use reactor::{Deadline, fired, sleep};
 
 /// A boxed task, as handed to the runtime's `spawn`.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -254,8 +254,7 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
 ) -> io::Result<()> {
     let cap = Engine::read_cap(ctl.config.read_buffer);
     let mut engine = Engine::new(cap).with_write_timeout(ctl.config.write_timeout).splicing();
-    let mut timer = R::Timer::never();
-    let mut armed: Option<Instant> = None;
+    let mut timer = Deadline::<R::Timer>::new();
     let mut stop_listener = ctl.shutdown.listener();
     let mut read_was_full = true;
     let (mut hits, mut probe_in) = (0u8, 4u8);
@@ -272,7 +271,8 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
             // By the engine's deadline for the chunk, which a partial write
             // does not move (a trickle cannot outlast the write timeout).
             Step::Write(chunk, until) => {
-                let n = write_within::<R>(io, chunk, ctl.clock.to_std(until)).await?;
+                let write = io.write_with(|s| (&*s).write(chunk));
+                let n = timer.within(write, ctl.clock.to_std(until), stalled).await?;
                 engine.written(session, ctl.clock.now(), n)?;
                 continue;
             }
@@ -281,7 +281,7 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
             // write (0: the file came up short).
             Step::Splice(piece, until) => {
                 let send = io.write_with(|s| piece.send_to(s));
-                let n = within::<R, _>(send, ctl.clock.to_std(until)).await?;
+                let n = timer.within(send, ctl.clock.to_std(until), stalled).await?;
                 engine.written(session, ctl.clock.now(), n)?;
                 continue;
             }
@@ -292,30 +292,11 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
             Step::Done => return Ok(()),
             Step::Fail(e) => return Err(e.into()),
         };
-        // One timer per connection, moved only when the deadline got
-        // earlier or more than a second later (a timer firing early is
-        // harmless: the loop finds nothing due and waits again). Registering
-        // a fresh timer on every wait costs a reactor lock twice a request.
-        match deadline {
-            Some(at) if armed.is_none_or(|a| at < a || at > a + Duration::from_secs(1)) => {
-                timer.set_at(ctl.clock.to_std(at));
-                armed = Some(at);
-            }
-            Some(_) => {}
-            None if armed.is_some() => {
-                timer = R::Timer::never();
-                armed = None;
-            }
-            None => {}
-        }
-        let timer_armed = armed.is_some();
+        // One timer per connection, moved only when it must (see Deadline).
+        timer.arm(deadline.map(|at| ctl.clock.to_std(at)));
         let timer = async {
-            if timer_armed {
-                fired(&mut timer).await;
-                Wake::Timer
-            } else {
-                future::pending().await
-            }
+            timer.fired().await;
+            Wake::Timer
         };
         let stop = async {
             if idle {
@@ -328,9 +309,7 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
         // Work the application runs beside us (file I/O on a blocking
         // pool): waited for with the socket and the timer.
         if !reading {
-            if let Wake::Timer = future::or(work(working, app, session), timer).await {
-                armed = None; // fired: set again on the next round
-            }
+            future::or(work(working, app, session), timer).await;
             continue;
         }
         let read = async {
@@ -401,7 +380,7 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
         match future::or(work, future::or(read, future::or(timer, stop))).await {
             Wake::Read(Ok(0)) => engine.eof(session, ctl.clock.now()),
             Wake::Read(Ok(_)) | Wake::Work => {}
-            Wake::Timer => armed = None,
+            Wake::Timer => {}
             Wake::Read(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Wake::Read(Err(e)) => return Err(e),
             Wake::Shutdown => return Ok(()),
@@ -420,28 +399,11 @@ pub async fn run_client<R: Reactor, S: Session, A: App<S>>(
     drive::<R, S, A>(&R::register(stream)?, session, app, ctl).await
 }
 
-/// Writes a prefix of `chunk`, failing with [`EngineError::WriteStalled`]
-/// if the socket takes nothing before `deadline` (the engine's or the hub
-/// writer's: whether a partial write counts as a stall is theirs to say).
-async fn write_within<R: Reactor>(
-    io: &R::Io<Stream>,
-    chunk: &[u8],
-    deadline: std::time::Instant,
-) -> io::Result<usize> {
-    within::<R, _>(io.write_with(|s| (&*s).write(chunk)), deadline).await
-}
-
-/// A write (`send`) that fails with [`EngineError::WriteStalled`] unless
-/// it completes by `deadline`.
-async fn within<R: Reactor, T>(
-    send: impl Future<Output = io::Result<T>>,
-    deadline: std::time::Instant,
-) -> io::Result<T> {
-    future::or(send, async {
-        sleep_until::<R>(deadline).await;
-        Err(EngineError::WriteStalled.into())
-    })
-    .await
+/// What a write that took nothing by its deadline fails with (the
+/// engine's or the hub writer's deadline: whether a partial write counts as
+/// a stall is theirs to say).
+fn stalled() -> io::Error {
+    EngineError::WriteStalled.into()
 }
 
 /// Closes without losing the last response: shuts the write side and
@@ -493,6 +455,7 @@ where
     }));
     let mut host = HubHost::new(hub);
     let mut next = 0u64;
+    let mut timer = Deadline::<R::Timer>::new();
     enum Wait {
         Accepted(usize, Stream, ConnSlot),
         Msg(ToHub),
@@ -514,11 +477,9 @@ where
                 Err(_) => future::pending().await,
             }
         };
+        timer.arm(until.map(|at| clock.to_std(at)));
         let timer = async {
-            match until {
-                Some(at) => sleep_until::<R>(clock.to_std(at)).await,
-                None => future::pending().await,
-            }
+            timer.fired().await;
             Wait::Timer
         };
         let stopping = host.is_stopping();
@@ -623,6 +584,7 @@ async fn write_half<R: Reactor>(
     to_hub: &async_channel::Sender<ToHub>,
     clock: Clock,
 ) {
+    let mut timer = Deadline::<R::Timer>::new();
     loop {
         let sent = match w.step(clock.now()) {
             WriterStep::Recv(queue) => {
@@ -631,7 +593,8 @@ async fn write_half<R: Reactor>(
                 continue;
             }
             WriterStep::Write(chunk, until) => {
-                let r = write_within::<R>(io, chunk, clock.to_std(until)).await;
+                let write = io.write_with(|s| (&*s).write(chunk));
+                let r = timer.within(write, clock.to_std(until), stalled).await;
                 w.written(clock.now(), r)
             }
             WriterStep::Linger => {

@@ -120,6 +120,77 @@ pub(crate) async fn fired(timer: &mut impl Timer) {
     futures_lite::future::poll_fn(|cx| timer.poll_fired(cx)).await;
 }
 
+/// One task's timer, kept across its waits and moved only when it must:
+/// when a deadline comes earlier than the one armed, or more than a second
+/// later (a timer firing early is harmless: the caller finds nothing due
+/// and waits again). Setting a fresh timer on every wait costs a reactor
+/// lock twice, and on async-io a wakeup of the reactor's thread
+/// (`insert_timer` notifies it): per request, or per chunk of a large
+/// body whose socket keeps filling up.
+pub(crate) struct Deadline<T> {
+    timer: T,
+    armed: Option<Instant>,
+}
+
+impl<T: Timer> Deadline<T> {
+    /// Not armed.
+    pub(crate) fn new() -> Deadline<T> {
+        Deadline { timer: T::never(), armed: None }
+    }
+
+    /// Fires by `at` (at the latest), or never when `None`.
+    pub(crate) fn arm(&mut self, at: Option<Instant>) {
+        match at {
+            Some(at) if self.armed.is_none_or(|a| at < a || at > a + Duration::from_secs(1)) => {
+                self.timer.set_at(at);
+                self.armed = Some(at);
+            }
+            Some(_) => {}
+            None if self.armed.is_some() => {
+                self.timer = T::never();
+                self.armed = None;
+            }
+            None => {}
+        }
+    }
+
+    /// Completes when the armed time comes (then it is disarmed); never
+    /// while not armed.
+    pub(crate) async fn fired(&mut self) {
+        if self.armed.is_none() {
+            return futures_lite::future::pending().await;
+        }
+        fired(&mut self.timer).await;
+        self.armed = None;
+    }
+
+    /// `op` (a write), unless it is still pending at `until`: then
+    /// `stalled`. The timer is shared with the task's other waits.
+    pub(crate) async fn within<R>(
+        &mut self,
+        op: impl Future<Output = io::Result<R>>,
+        until: Instant,
+        stalled: impl Fn() -> io::Error,
+    ) -> io::Result<R> {
+        let mut op = core::pin::pin!(op);
+        loop {
+            self.arm(Some(until));
+            let timed_out = async {
+                self.fired().await;
+                None
+            };
+            if let Some(r) =
+                futures_lite::future::or(async { Some(op.as_mut().await) }, timed_out).await
+            {
+                return r;
+            }
+            if Instant::now() >= until {
+                return Err(stalled());
+            }
+        }
+    }
+}
+
 /// Completes at `at`.
 pub(crate) async fn sleep_until<R: Reactor>(at: Instant) {
     let mut timer = R::Timer::never();
@@ -188,5 +259,79 @@ impl Timer for async_io::Timer {
 
     fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         Pin::new(self).poll(cx).map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::future::block_on;
+
+    /// A timer that counts its settings and fires when told to.
+    struct Fake {
+        sets: usize,
+        fire: bool,
+    }
+
+    impl Timer for Fake {
+        fn never() -> Fake {
+            Fake { sets: 0, fire: false }
+        }
+        fn set_at(&mut self, _at: Instant) {
+            self.sets += 1;
+        }
+        fn poll_fired(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+            if self.fire { Poll::Ready(()) } else { Poll::Pending }
+        }
+    }
+
+    /// Pending `n` times, then `Ok(n)`.
+    fn pending_then_ok(n: usize) -> impl Future<Output = io::Result<usize>> {
+        let mut left = n;
+        futures_lite::future::poll_fn(move |cx| {
+            if left == 0 {
+                return Poll::Ready(Ok(n));
+            }
+            left -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+    }
+
+    fn stalled() -> io::Error {
+        io::Error::new(io::ErrorKind::TimedOut, "stalled")
+    }
+
+    #[test]
+    fn writes_that_wait_share_one_timer_setting() {
+        let mut d = Deadline::<Fake>::new();
+        let start = Instant::now() + Duration::from_secs(30);
+        for i in 0..100u32 {
+            // Each write's deadline a little later than the last, as the
+            // engine asks for chunk after chunk of a large body.
+            let until = start + Duration::from_millis(u64::from(i));
+            let n = block_on(d.within(pending_then_ok(3), until, stalled)).expect("written");
+            assert_eq!(n, 3);
+        }
+        assert_eq!(d.timer.sets, 1, "the timer was set once, not once per wait");
+        // A deadline more than a second later moves it; an earlier one too.
+        d.arm(Some(start + Duration::from_secs(5)));
+        d.arm(Some(start));
+        assert_eq!(d.timer.sets, 3);
+        d.arm(None);
+        assert!(d.armed.is_none());
+    }
+
+    #[test]
+    fn a_write_still_pending_at_its_deadline_stalls() {
+        let mut d = Deadline::<Fake>::new();
+        d.timer.fire = true;
+        let past = Instant::now();
+        let r =
+            block_on(d.within(futures_lite::future::pending::<io::Result<()>>(), past, stalled));
+        assert_eq!(r.expect_err("stalled").kind(), io::ErrorKind::TimedOut);
+        // One that completes at once never waits for the timer.
+        let n = block_on(d.within(pending_then_ok(0), past, stalled)).expect("written");
+        assert_eq!(n, 0);
     }
 }
