@@ -127,6 +127,13 @@ impl<S: Session> Tls<S> {
         self.channel.staged()
     }
 
+    /// The capacity of the buffer ciphertext is sealed into, for the
+    /// tests' bounds.
+    #[cfg(test)]
+    pub(crate) fn out_capacity(&self) -> usize {
+        self.channel.out_capacity()
+    }
+
     /// Gives the inner machine the plaintext (and the end of the stream)
     /// it is ready for.
     fn feed(&mut self) {
