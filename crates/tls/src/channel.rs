@@ -792,6 +792,7 @@ impl Out {
         self.filled == 0
     }
 
+    #[cfg(test)]
     fn capacity(&self) -> usize {
         self.buf.capacity().max(self.spare.as_ref().map_or(0, Bytes::len))
     }
