@@ -153,6 +153,9 @@ pub(crate) struct Channel {
     close_taken: bool,
     /// Ciphertext being gathered for the driver.
     out: Out,
+    /// A new chunk waits for the driver to write the last (see
+    /// [`Channel::waits_for_driver`]); a hub's connections are not paced.
+    paced: bool,
 }
 
 impl Channel {
@@ -178,7 +181,16 @@ impl Channel {
             close_requested: false,
             close_taken: false,
             out: Out::default(),
+            paced: false,
         }
+    }
+
+    /// The channel of a [`Tls`](crate::Tls) session, whose driver drains
+    /// it again after every `handle_sent` (the drain contract): a new
+    /// chunk waits for the driver to write the last.
+    pub(crate) fn paced(mut self) -> Channel {
+        self.paced = true;
+        self
     }
 
     /// One call of rustls over `incoming` (ciphertext, decrypted in place
@@ -499,7 +511,7 @@ impl Channel {
                 self.pending();
                 return self.flush();
             }
-            if self.plain_unattributed >= self.limits.write_chunk {
+            if self.plain_unattributed >= self.limits.write_chunk || self.waits_for_driver() {
                 return self.flush();
             }
             match self.seal_next(&mut next) {
@@ -518,6 +530,18 @@ impl Channel {
                 }
             }
         }
+    }
+
+    /// Whether a paced channel waits for the driver before sealing a new
+    /// chunk: it still holds the last one and has not written it all. A
+    /// driver drains every transmit before it writes; unpaced, a bulk
+    /// stream became a round of chunks at once, each in a buffer of its
+    /// own (allocated and zeroed); paced, the next chunk goes into the
+    /// buffer of the one just written, when the driver drains again after
+    /// `handle_sent` (a driver that drops or reports each chunk at once is
+    /// never held back).
+    fn waits_for_driver(&self) -> bool {
+        self.paced && self.plain_unattributed == 0 && !self.in_flight.is_empty() && self.out.lent()
     }
 
     /// Seals the next plaintext: what is staged first, then the inner
@@ -832,6 +856,11 @@ impl Out {
                 Err(_) => return Err(rustls::Error::EncryptError),
             }
         }
+    }
+
+    /// Whether the driver still holds the last chunk handed out.
+    fn lent(&self) -> bool {
+        self.spare.as_ref().is_some_and(|whole| !whole.is_unique())
     }
 
     /// The ciphertext gathered, as one chunk.

@@ -73,7 +73,7 @@ impl<S: Session> Tls<S> {
     ) -> Result<Tls<S>, Error> {
         let conn =
             UnbufferedServerConnection::new(config).map_err(|e| Error::from_rustls(e, false))?;
-        Ok(Tls { channel: Channel::new(conn.into(), limits, now), inner, now })
+        Ok(Tls { channel: Channel::new(conn.into(), limits, now).paced(), inner, now })
     }
 
     /// The client side: `inner` speaks to the server named `server_name`
@@ -88,7 +88,7 @@ impl<S: Session> Tls<S> {
     ) -> Result<Tls<S>, Error> {
         let conn = UnbufferedClientConnection::new(config, server_name)
             .map_err(|e| Error::from_rustls(e, false))?;
-        Ok(Tls { channel: Channel::new(conn.into(), limits, now), inner, now })
+        Ok(Tls { channel: Channel::new(conn.into(), limits, now).paced(), inner, now })
     }
 
     /// The inner machine.
