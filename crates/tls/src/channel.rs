@@ -31,6 +31,11 @@ use crate::{Error, Limits, Peer};
 /// without growing.
 const OUT_RESERVE: usize = 512;
 
+/// Chunks from this size on are lent: handed out as a slice of a buffer
+/// that comes back, still initialised, once the driver drops the chunk
+/// (see [`Out`]); smaller ones are split off.
+const LEND: usize = 4096;
+
 /// The most plaintext one record carries: small pieces of the inner
 /// machine's output are gathered up to it.
 const RECORD: usize = 16 * 1024;
@@ -796,11 +801,12 @@ impl Sink<'_> {
 /// The buffer ciphertext is sealed into, without zeroing it for every
 /// record: bytes `..filled` are ciphertext not yet handed out, and the
 /// rest up to `buf.len()` stay initialised (zeroed once, then old
-/// ciphertext), so rustls writes over them as they are. A chunk handed out
-/// is a slice of the whole buffer, which is kept (`spare`): once the driver
-/// has dropped the chunk, the buffer is ours again with every byte still
-/// initialised. A driver still holding it (a vectored write of several
-/// chunks) gets its next chunk in a fresh buffer.
+/// ciphertext), so rustls writes over them as they are. A chunk of
+/// [`LEND`] bytes or more is a slice of the whole buffer, which is kept
+/// (`spare`): once the driver has dropped the chunk, the buffer is ours
+/// again with every byte still initialised. A driver still holding it (a
+/// vectored write of several chunks) gets its next chunk in a fresh
+/// buffer.
 #[derive(Default)]
 struct Out {
     buf: BytesMut,
@@ -831,11 +837,12 @@ impl Out {
     ) -> Result<(), rustls::Error> {
         if self.buf.capacity() == 0 {
             // The buffer behind the last chunk, if the driver dropped it
-            // (no allocation per chunk, no fresh pages for a bulk stream).
-            self.buf = match self.spare.take().map(Bytes::try_into_mut) {
-                Some(Ok(buf)) => buf,
-                _ => BytesMut::with_capacity(self.hint.max(OUT_RESERVE)),
-            };
+            // (no allocation per chunk, no fresh pages for a bulk stream);
+            // else a new one, or the room left by a small chunk reclaimed.
+            match self.spare.take().map(Bytes::try_into_mut) {
+                Some(Ok(buf)) => self.buf = buf,
+                _ => self.buf.reserve(self.hint.max(OUT_RESERVE)),
+            }
         }
         loop {
             let (start, end) = (self.filled, self.filled + room);
@@ -865,12 +872,20 @@ impl Out {
 
     /// The ciphertext gathered, as one chunk.
     fn take(&mut self) -> Option<Bytes> {
-        if self.filled == 0 {
+        let filled = std::mem::take(&mut self.filled);
+        if filled == 0 {
             return None;
         }
+        self.hint = filled;
+        if filled < LEND {
+            // Split off, and its room zeroed again next time: for a few
+            // bytes, cheaper than the handle a lent buffer costs (one
+            // allocation per chunk).
+            self.buf.truncate(filled);
+            return Some(self.buf.split().freeze());
+        }
         let whole = std::mem::take(&mut self.buf).freeze();
-        let chunk = whole.slice(..self.filled);
-        (self.hint, self.filled) = (self.filled, 0);
+        let chunk = whole.slice(..filled);
         self.spare = Some(whole);
         Some(chunk)
     }
