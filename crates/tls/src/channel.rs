@@ -13,7 +13,8 @@
 //! the inner machine reads) where the buffered API copies it three times
 //! (first into rustls's own ciphertext buffer); on the way out twice, as
 //! with the buffered API (rustls 0.23 seals into a record of its own, then
-//! copies it out), plus the zeroing of our buffer's new bytes.
+//! copies it out) into a buffer that is reused, not zeroed again (see
+//! [`Out`]).
 
 use std::collections::VecDeque;
 

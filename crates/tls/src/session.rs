@@ -42,7 +42,11 @@ pub enum Event<E> {
 /// [`wants_read`](Session::wants_read) `false`, so the driver stops reading
 /// the socket. Outgoing plaintext is pulled from `S` only as the driver
 /// asks for ciphertext, at most [`Limits::write_chunk`] (and one record)
-/// per chunk, and [`handle_sent`](Session::handle_sent) is passed on to `S`
+/// per chunk, a new chunk only once the driver has written the last or let
+/// it go (its buffer is then reused: a driver drains
+/// [`poll_transmit`](Session::poll_transmit) again after
+/// [`handle_sent`](Session::handle_sent), as the drain contract says), and
+/// [`handle_sent`](Session::handle_sent) is passed on to `S`
 /// in plaintext bytes as the records carrying them are written.
 ///
 /// ```
