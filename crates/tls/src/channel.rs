@@ -13,7 +13,8 @@
 //! the inner machine reads) where the buffered API copies it three times
 //! (first into rustls's own ciphertext buffer); on the way out twice, as
 //! with the buffered API (rustls 0.23 seals into a record of its own, then
-//! copies it out), plus the zeroing of our buffer's new bytes.
+//! copies it out) into a buffer that is reused, not zeroed again (see
+//! [`Out`]).
 
 use std::collections::VecDeque;
 
@@ -27,9 +28,14 @@ use sansnet_proto::Instant;
 
 use crate::{Error, Limits, Peer};
 
-/// What the output buffer asks for after each chunk: one record and its
-/// overhead at least, so that a small answer fits without growing.
+/// What a fresh output buffer holds at least, so that a small answer fits
+/// without growing.
 const OUT_RESERVE: usize = 512;
+
+/// Chunks from this size on are lent: handed out as a slice of a buffer
+/// that comes back, still initialised, once the driver drops the chunk
+/// (see [`Out`]); smaller ones are split off.
+const LEND: usize = 4096;
 
 /// The most plaintext one record carries: small pieces of the inner
 /// machine's output are gathered up to it.
@@ -38,6 +44,12 @@ const RECORD: usize = 16 * 1024;
 /// Room asked for per record beyond its plaintext (header, explicit
 /// nonce, content type, tag: 22 to 29 bytes), generously.
 const RECORD_OVERHEAD: usize = 64;
+
+#[cfg(test)]
+thread_local! {
+    /// Bytes of the output buffer zeroed on this thread, for the tests.
+    pub(crate) static ZEROED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// The rustls connection, either side.
 pub(crate) enum Conn {
@@ -146,9 +158,10 @@ pub(crate) struct Channel {
     close_requested: bool,
     close_taken: bool,
     /// Ciphertext being gathered for the driver.
-    out: BytesMut,
-    /// The size of the last chunk handed out: what `out` asks for next.
-    out_hint: usize,
+    out: Out,
+    /// A new chunk waits for the driver to write the last (see
+    /// [`Channel::waits_for_driver`]); a hub's connections are not paced.
+    paced: bool,
 }
 
 impl Channel {
@@ -173,9 +186,17 @@ impl Channel {
             close_sent: false,
             close_requested: false,
             close_taken: false,
-            out: BytesMut::new(),
-            out_hint: 0,
+            out: Out::default(),
+            paced: false,
         }
+    }
+
+    /// The channel of a [`Tls`](crate::Tls) session, whose driver drains
+    /// it again after every `handle_sent` (the drain contract): a new
+    /// chunk waits for the driver to write the last.
+    pub(crate) fn paced(mut self) -> Channel {
+        self.paced = true;
+        self
     }
 
     /// One call of rustls over `incoming` (ciphertext, decrypted in place
@@ -316,6 +337,12 @@ impl Channel {
     #[cfg(test)]
     pub(crate) fn staged(&self) -> (usize, usize) {
         (self.cipher_in.len(), self.held.len())
+    }
+
+    /// The capacity of the buffer ciphertext is sealed into.
+    #[cfg(test)]
+    pub(crate) fn out_capacity(&self) -> usize {
+        self.out.capacity()
     }
 
     /// Whether the handshake finished.
@@ -485,18 +512,12 @@ impl Channel {
         mut next: impl FnMut() -> Option<Bytes>,
         finished: impl Fn() -> bool,
     ) -> Option<Bytes> {
-        if self.out.capacity() - self.out.len() < OUT_RESERVE {
-            // Reserved here, not when a chunk is handed out: by now the
-            // driver has written and dropped it, and the buffer is reused
-            // (no allocation per chunk, no fresh pages for a bulk stream).
-            self.out.reserve(self.out_hint.max(OUT_RESERVE));
-        }
         loop {
             if self.failure.is_some() || self.close_sent || !self.established {
                 self.pending();
                 return self.flush();
             }
-            if self.plain_unattributed >= self.limits.write_chunk {
+            if self.plain_unattributed >= self.limits.write_chunk || self.waits_for_driver() {
                 return self.flush();
             }
             match self.seal_next(&mut next) {
@@ -515,6 +536,18 @@ impl Channel {
                 }
             }
         }
+    }
+
+    /// Whether a paced channel waits for the driver before sealing a new
+    /// chunk: it still holds the last one and has not written it all. A
+    /// driver drains every transmit before it writes; unpaced, a bulk
+    /// stream became a round of chunks at once, each in a buffer of its
+    /// own (allocated and zeroed); paced, the next chunk goes into the
+    /// buffer of the one just written, when the driver drains again after
+    /// `handle_sent` (a driver that drops or reports each chunk at once is
+    /// never held back).
+    fn waits_for_driver(&self) -> bool {
+        self.paced && self.plain_unattributed == 0 && !self.in_flight.is_empty() && self.out.lent()
     }
 
     /// Seals the next plaintext: what is staged first, then the inner
@@ -590,11 +623,7 @@ impl Channel {
     }
 
     fn flush(&mut self) -> Option<Bytes> {
-        if self.out.is_empty() {
-            return None;
-        }
-        let chunk = self.out.split().freeze();
-        self.out_hint = chunk.len();
+        let chunk = self.out.take()?;
         self.in_flight.push_back((chunk.len(), std::mem::take(&mut self.plain_unattributed)));
         Some(chunk)
     }
@@ -696,7 +725,7 @@ struct Sink<'a> {
     plain: &'a mut BytesMut,
     held: &'a mut BytesMut,
     cap: usize,
-    out: &'a mut BytesMut,
+    out: &'a mut Out,
     /// Ciphertext rustls is done with, to drop from the input's front.
     discard: usize,
     /// The peer's close_notify was read.
@@ -730,7 +759,7 @@ impl Sink<'_> {
                 Ok(Outcome::Read)
             }
             ConnectionState::EncodeTlsData(mut data) => {
-                fill(self.out, 4096, |buf| match data.encode(buf) {
+                self.out.fill(4096, |buf| match data.encode(buf) {
                     Ok(n) => Ok(n),
                     Err(EncodeError::InsufficientSize(e)) => Err(Some(e.required_size)),
                     Err(EncodeError::AlreadyEncoded) => Ok(0),
@@ -755,13 +784,12 @@ impl Sink<'_> {
                 Write::Seal(data) => {
                     let records = data.len().div_ceil(RECORD).max(1);
                     let room = data.len() + records * RECORD_OVERHEAD;
-                    fill(self.out, room, |buf| encrypted(traffic.encrypt(data, buf)))?;
+                    self.out.fill(room, |buf| encrypted(traffic.encrypt(data, buf)))?;
                     Ok(Outcome::Wrote)
                 }
                 Write::Close => {
-                    fill(self.out, RECORD_OVERHEAD, |buf| {
-                        encrypted(traffic.queue_close_notify(buf))
-                    })?;
+                    self.out
+                        .fill(RECORD_OVERHEAD, |buf| encrypted(traffic.queue_close_notify(buf)))?;
                     Ok(Outcome::Wrote)
                 }
             },
@@ -771,28 +799,100 @@ impl Sink<'_> {
     }
 }
 
-/// Runs `f` (an encoding or encryption into a buffer) over `room` bytes
-/// more of `out`, more if it asks for them (`Err(Some(bytes))`), and keeps
-/// what it wrote. `Err(None)`: it cannot.
-fn fill(
-    out: &mut BytesMut,
-    mut room: usize,
-    mut f: impl FnMut(&mut [u8]) -> Result<usize, Option<usize>>,
-) -> Result<(), rustls::Error> {
-    loop {
-        let start = out.len();
-        out.resize(start + room, 0);
-        let result = f(&mut out[start..]);
-        out.truncate(start + *result.as_ref().unwrap_or(&0));
-        match result {
-            Ok(_) => return Ok(()),
-            Err(Some(required)) if required > room => room = required,
-            Err(_) => return Err(rustls::Error::EncryptError),
+/// The buffer ciphertext is sealed into, without zeroing it for every
+/// record: bytes `..filled` are ciphertext not yet handed out, and the
+/// rest up to `buf.len()` stay initialised (zeroed once, then old
+/// ciphertext), so rustls writes over them as they are. A chunk of
+/// [`LEND`] bytes or more is a slice of the whole buffer, which is kept
+/// (`spare`): once the driver has dropped the chunk, the buffer is ours
+/// again with every byte still initialised. A driver still holding it (a
+/// vectored write of several chunks) gets its next chunk in a fresh
+/// buffer.
+#[derive(Default)]
+struct Out {
+    buf: BytesMut,
+    filled: usize,
+    /// The whole buffer behind the last chunk handed out.
+    spare: Option<Bytes>,
+    /// The size of the last chunk handed out: what a fresh buffer gets.
+    hint: usize,
+}
+
+impl Out {
+    fn is_empty(&self) -> bool {
+        self.filled == 0
+    }
+
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.buf.capacity().max(self.spare.as_ref().map_or(0, Bytes::len))
+    }
+
+    /// Runs `f` (an encoding or encryption into a buffer) over `room`
+    /// bytes more, more if it asks for them (`Err(Some(bytes))`), and
+    /// keeps what it wrote. `Err(None)`: it cannot.
+    fn fill(
+        &mut self,
+        mut room: usize,
+        mut f: impl FnMut(&mut [u8]) -> Result<usize, Option<usize>>,
+    ) -> Result<(), rustls::Error> {
+        if self.buf.capacity() == 0 {
+            // The buffer behind the last chunk, if the driver dropped it
+            // (no allocation per chunk, no fresh pages for a bulk stream);
+            // else a new one, or the room left by a small chunk reclaimed.
+            match self.spare.take().map(Bytes::try_into_mut) {
+                Some(Ok(buf)) => self.buf = buf,
+                _ => self.buf.reserve(self.hint.max(OUT_RESERVE)),
+            }
         }
+        loop {
+            let (start, end) = (self.filled, self.filled + room);
+            if self.buf.len() < end {
+                if self.buf.capacity() < end {
+                    self.buf.truncate(start); // growing carries the ciphertext alone
+                }
+                #[cfg(test)]
+                ZEROED.with(|z| z.set(z.get() + end - self.buf.len()));
+                self.buf.resize(end, 0);
+            }
+            match f(&mut self.buf[start..end]) {
+                Ok(n) => {
+                    self.filled += n;
+                    return Ok(());
+                }
+                Err(Some(required)) if required > room => room = required,
+                Err(_) => return Err(rustls::Error::EncryptError),
+            }
+        }
+    }
+
+    /// Whether the driver still holds the last chunk handed out.
+    fn lent(&self) -> bool {
+        self.spare.as_ref().is_some_and(|whole| !whole.is_unique())
+    }
+
+    /// The ciphertext gathered, as one chunk.
+    fn take(&mut self) -> Option<Bytes> {
+        let filled = std::mem::take(&mut self.filled);
+        if filled == 0 {
+            return None;
+        }
+        self.hint = filled;
+        if filled < LEND {
+            // Split off, and its room zeroed again next time: for a few
+            // bytes, cheaper than the handle a lent buffer costs (one
+            // allocation per chunk).
+            self.buf.truncate(filled);
+            return Some(self.buf.split().freeze());
+        }
+        let whole = std::mem::take(&mut self.buf).freeze();
+        let chunk = whole.slice(..filled);
+        self.spare = Some(whole);
+        Some(chunk)
     }
 }
 
-/// An encryption's result for [`fill`].
+/// An encryption's result for [`Out::fill`].
 fn encrypted(result: Result<usize, EncryptError>) -> Result<usize, Option<usize>> {
     result.map_err(|e| match e {
         EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => {

@@ -42,7 +42,11 @@ pub enum Event<E> {
 /// [`wants_read`](Session::wants_read) `false`, so the driver stops reading
 /// the socket. Outgoing plaintext is pulled from `S` only as the driver
 /// asks for ciphertext, at most [`Limits::write_chunk`] (and one record)
-/// per chunk, and [`handle_sent`](Session::handle_sent) is passed on to `S`
+/// per chunk, a new chunk only once the driver has written the last or let
+/// it go (its buffer is then reused: a driver drains
+/// [`poll_transmit`](Session::poll_transmit) again after
+/// [`handle_sent`](Session::handle_sent), as the drain contract says), and
+/// [`handle_sent`](Session::handle_sent) is passed on to `S`
 /// in plaintext bytes as the records carrying them are written.
 ///
 /// ```
@@ -73,7 +77,7 @@ impl<S: Session> Tls<S> {
     ) -> Result<Tls<S>, Error> {
         let conn =
             UnbufferedServerConnection::new(config).map_err(|e| Error::from_rustls(e, false))?;
-        Ok(Tls { channel: Channel::new(conn.into(), limits, now), inner, now })
+        Ok(Tls { channel: Channel::new(conn.into(), limits, now).paced(), inner, now })
     }
 
     /// The client side: `inner` speaks to the server named `server_name`
@@ -88,7 +92,7 @@ impl<S: Session> Tls<S> {
     ) -> Result<Tls<S>, Error> {
         let conn = UnbufferedClientConnection::new(config, server_name)
             .map_err(|e| Error::from_rustls(e, false))?;
-        Ok(Tls { channel: Channel::new(conn.into(), limits, now), inner, now })
+        Ok(Tls { channel: Channel::new(conn.into(), limits, now).paced(), inner, now })
     }
 
     /// The inner machine.
@@ -125,6 +129,13 @@ impl<S: Session> Tls<S> {
     #[cfg(test)]
     pub(crate) fn staged(&self) -> (usize, usize) {
         self.channel.staged()
+    }
+
+    /// The capacity of the buffer ciphertext is sealed into, for the
+    /// tests' bounds.
+    #[cfg(test)]
+    pub(crate) fn out_capacity(&self) -> usize {
+        self.channel.out_capacity()
     }
 
     /// Gives the inner machine the plaintext (and the end of the stream)
