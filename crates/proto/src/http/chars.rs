@@ -21,9 +21,27 @@ const fn alnum_and(extra: &[u8]) -> [bool; 256] {
 pub(crate) const TOKEN_CHARS: [bool; 256] = alnum_and(b"!#$%&'*+-.^_`|~");
 static TOKEN: [bool; 256] = TOKEN_CHARS;
 
-/// reg-name bytes of a `uri-host` (RFC 3986 §3.2.2: unreserved, sub-delims,
-/// and `%` of pct-encoded).
-static HOST: [bool; 256] = alnum_and(b"-._~%!$&'()*+,;=");
+/// [`HOST`]: a byte allowed in a reg-name-and-port.
+const HOST_BYTE: u8 = 1;
+/// [`HOST`]: the byte is `:`.
+const COLON: u8 = 2;
+
+/// The bytes of a `uri-host [":" port]` outside brackets: [`HOST_BYTE`]
+/// for reg-name bytes (RFC 3986 §3.2.2: unreserved, sub-delims, and `%`
+/// of pct-encoded) and for `:`, which also has [`COLON`].
+static HOST: [u8; 256] = {
+    let names = alnum_and(b"-._~%!$&'()*+,;=");
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        if names[b] {
+            t[b] = HOST_BYTE;
+        }
+        b += 1;
+    }
+    t[b':' as usize] = HOST_BYTE | COLON;
+    t
+};
 
 /// Whether `b` is a `tchar`.
 #[inline(always)]
@@ -33,25 +51,9 @@ pub(crate) fn is_token(b: u8) -> bool {
 
 /// Whether every byte of a field value is allowed: HTAB, SP, VCHAR and
 /// obs-text; no other control character, no DEL (RFC 9110 §5.5).
-///
-/// Written without early exit so that it compiles to SIMD compares.
 #[inline]
 pub(crate) fn value_ok(v: &[u8]) -> bool {
-    let mut chunks = v.chunks_exact(32);
-    for chunk in &mut chunks {
-        let mut bad = false;
-        for &b in chunk {
-            bad |= (b < 0x20) & (b != b'\t') | (b == 0x7f);
-        }
-        if bad {
-            return false;
-        }
-    }
-    let mut bad = false;
-    for &b in chunks.remainder() {
-        bad |= (b < 0x20) & (b != b'\t') | (b == 0x7f);
-    }
-    !bad
+    scan_value(v, 0) == v.len()
 }
 
 const LO: u64 = 0x0101_0101_0101_0101;
@@ -157,6 +159,14 @@ pub(crate) fn scan_target(b: &[u8], from: usize) -> usize {
     i
 }
 
+/// Index of the first non-`tchar` byte at or after `from`, or `b.len()`:
+/// four table lookups a step with one branch (names and methods are
+/// short, and `tchar` is no range a compare could test).
+#[inline(always)]
+pub(crate) fn scan_token(b: &[u8], from: usize) -> usize {
+    b[from..].iter().position(|&c| !is_token(c)).map_or(b.len(), |k| from + k)
+}
+
 /// `Host = uri-host [ ":" port ]` (RFC 9112 §3.2): reg-name characters,
 /// percent-encoding, or an IP-literal in brackets, then an optional port.
 /// An empty value is allowed (RFC 9112 §3.2).
@@ -174,25 +184,26 @@ pub(crate) fn host_ok(v: &[u8]) -> bool {
             _ => return false,
         }
     } else {
-        // Reg-name bytes and colons, without a branch per byte; then split
-        // at the last colon, if any.
-        let mut ok = true;
-        let mut colons = 0usize;
+        // One table lookup a byte, no branch: every byte a reg-name byte
+        // or a colon, and whether any was a colon. The split at the colon
+        // is only looked for when there is one.
+        let (mut all, mut any) = (HOST_BYTE, 0);
         for &c in v {
-            ok &= HOST[c as usize] | (c == b':');
-            colons += (c == b':') as usize;
+            all &= HOST[c as usize];
+            any |= HOST[c as usize];
         }
-        if !ok {
+        if all == 0 {
             return false;
         }
-        if colons == 0 {
+        if any & COLON == 0 {
             return true;
         }
-        if colons > 1 {
+        let c = v.iter().position(|&c| c == b':').unwrap_or(v.len());
+        let port = v.get(c + 1..).unwrap_or_default();
+        if port.contains(&b':') {
             return false;
         }
-        let c = v.iter().position(|&c| c == b':').unwrap_or(v.len());
-        (&v[..c], v.get(c + 1..).unwrap_or_default())
+        (&v[..c], port)
     };
     // (IP-literal hosts reach here with an empty `host`.)
     !host.contains(&b':') && port.iter().all(u8::is_ascii_digit)

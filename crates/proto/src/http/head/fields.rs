@@ -273,25 +273,27 @@ pub(super) struct Semantics {
 }
 
 impl Semantics {
-    /// Takes in one field line of the head.
-    pub(super) fn field(&mut self, name: &[u8], value: &[u8]) -> Result<(), Error> {
-        match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
+    /// Takes in one field line of the head, `field` of `b`. Only the
+    /// names of a length that could matter are compared (a word at a time),
+    /// and only their values looked at.
+    pub(super) fn field(&mut self, b: &[u8], field: FieldSpan) -> Result<(), Error> {
+        let name = || field.name.get(b);
+        let value = || field.value.get(b);
+        match field.name.len {
+            4 if named(name(), b"host") => {
                 self.hosts += 1;
                 if self.hosts > 1 {
                     return Err(Error::DuplicateHost);
                 }
-                if !chars::host_ok(value) {
+                if !chars::host_ok(value()) {
                     return Err(Error::BadHost);
                 }
             }
-            6 if name.eq_ignore_ascii_case(b"expect")
-                && value.eq_ignore_ascii_case(b"100-continue") =>
-            {
+            6 if named(name(), b"expect") && value().eq_ignore_ascii_case(b"100-continue") => {
                 self.expect_continue = true;
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                for opt in list(value) {
+            10 if named(name(), b"connection") => {
+                for opt in list(value()) {
                     if opt.eq_ignore_ascii_case(b"close") {
                         self.close = true;
                     } else if opt.eq_ignore_ascii_case(b"keep-alive") {
@@ -299,10 +301,10 @@ impl Semantics {
                     }
                 }
             }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            14 if named(name(), b"content-length") => {
                 // RFC 9112 §6.3: a list of identical values may be used as one.
                 let mut any = false;
-                for v in value.split(|&b| b == b',') {
+                for v in value().split(|&b| b == b',') {
                     let n = parse_content_length(trim(v))?;
                     match self.content_length {
                         Some(old) if old != n => return Err(Error::ConflictingContentLength),
@@ -314,11 +316,11 @@ impl Semantics {
                     return Err(Error::BadContentLength);
                 }
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            17 if named(name(), b"transfer-encoding") => {
                 let te = &mut self.te;
                 te.present = true;
                 let mut any = false;
-                for coding in list(value) {
+                for coding in list(value()) {
                     any = true;
                     if te.chunked_last {
                         // Anything after chunked: chunked is not final.
@@ -393,6 +395,48 @@ impl Semantics {
     pub(super) fn expect_continue(&self, version: Version) -> bool {
         self.expect_continue && version == Version::Http11
     }
+}
+
+/// Whether the field name `name` (a token) is `lower` (lowercase letters
+/// and `-`, 4 bytes or more) in any case: every byte ORed with 0x20, a
+/// word at a time (the last word overlapping the one before). Among
+/// `tchar`s only the two cases of a letter OR to that lowercase letter,
+/// and only `-` itself to `-` (the other byte, CR, is no `tchar`).
+#[inline(always)]
+fn named(name: &[u8], lower: &[u8]) -> bool {
+    let n = lower.len();
+    if name.len() != n {
+        return false;
+    }
+    let folded = |at: fn(&[u8], usize) -> u64, fold: u64, i: usize| (at(name, i) | fold) ^ at(lower, i);
+    match n {
+        0..4 => name.eq_ignore_ascii_case(lower),
+        4..8 => folded(word4, LOWER4, 0) | folded(word4, LOWER4, n - 4) == 0,
+        _ => {
+            let mut diff = folded(word8, LOWER8, n - 8);
+            let mut i = 0;
+            while i + 8 < n {
+                diff |= folded(word8, LOWER8, i);
+                i += 8;
+            }
+            diff == 0
+        }
+    }
+}
+
+const LOWER8: u64 = u64::from_le_bytes([0x20; 8]);
+const LOWER4: u64 = u32::from_le_bytes([0x20; 4]) as u64;
+
+/// The eight bytes of `s` at `i` (all there: callers check the length).
+#[inline(always)]
+fn word8(s: &[u8], i: usize) -> u64 {
+    s.get(i..).and_then(<[u8]>::first_chunk).map_or(0, |w| u64::from_le_bytes(*w))
+}
+
+/// The four bytes of `s` at `i` (all there: callers check the length).
+#[inline(always)]
+fn word4(s: &[u8], i: usize) -> u64 {
+    s.get(i..).and_then(<[u8]>::first_chunk).map_or(0, |w| u64::from(u32::from_le_bytes(*w)))
 }
 
 fn trim(v: &[u8]) -> &[u8] {

@@ -16,7 +16,7 @@
 use alloc::vec::Vec;
 use bytes::Bytes;
 
-use super::chars::{self, is_token};
+use super::chars::{self, scan_token};
 use super::{Error, Limits};
 
 mod fields;
@@ -343,7 +343,7 @@ impl HeadParser {
         loop {
             match self.section.scan(b, &mut self.pos)? {
                 Scanned::Field(field) => {
-                    self.semantics.field(field.name.get(b), field.value.get(b))?;
+                    self.semantics.field(b, field)?;
                     self.fields.push(field);
                 }
                 Scanned::End => {
@@ -403,8 +403,3 @@ static TRICKLE: [u8; 256] = {
     t
 };
 
-/// Index of the first non-`tchar` byte at or after `from`, or `b.len()`.
-#[inline]
-fn scan_token(b: &[u8], from: usize) -> usize {
-    b[from..].iter().position(|&c| !is_token(c)).map_or(b.len(), |k| from + k)
-}
