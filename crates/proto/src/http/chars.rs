@@ -56,112 +56,104 @@ pub(crate) fn value_ok(v: &[u8]) -> bool {
     scan_value(v, 0) == v.len()
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Eight bytes at `i` as a little-endian word, if there are eight.
+/// Whether a field value may not hold `c`: a control character other
+/// than HTAB, or DEL (RFC 9110 §5.5).
 #[inline(always)]
-fn word(b: &[u8], i: usize) -> Option<u64> {
-    let w: [u8; 8] = b.get(i..i + 8)?.try_into().ok()?;
-    Some(u64::from_le_bytes(w))
+fn value_bad(c: u8) -> bool {
+    ((c < 0x20) & (c != b'\t')) | (c == 0x7f)
 }
 
-/// Flags (high bit of each byte) the bytes of `x` a field value may not
-/// hold: `has_less(x, 0x20) | has_zero(x ^ 0x7f)`. Both tricks may flag
-/// bytes above a true hit (borrows run upward) but never below one, so the
-/// lowest flagged byte is exact. HTAB is flagged too; callers skip it.
+/// Whether a request-target may not hold `c`: outside visible ASCII
+/// (0x21..=0x7E).
 #[inline(always)]
-fn value_mask(x: u64) -> u64 {
-    let ctl = x.wrapping_sub(LO * 0x20) & !x & HI;
-    let y = x ^ (LO * 0x7f);
-    ctl | (y.wrapping_sub(LO) & !y & HI)
+fn target_bad(c: u8) -> bool {
+    c.wrapping_sub(0x21) > 0x7e - 0x21
 }
 
-/// Flags the bytes of `x` outside 0x21..=0x7E:
-/// `has_less(x, 0x21) | has_more(x, 0x7e)`; the lowest flag is exact.
+/// The bytes of `chunk[at..at + W]` for which `bad` holds: 0xFF where
+/// it does, 0 where not. No branch per byte, so the compiler emits SIMD
+/// compares (SSE2 on any x86-64).
 #[inline(always)]
-fn target_mask(x: u64) -> u64 {
-    (x.wrapping_sub(LO * 0x21) & !x & HI) | ((x.wrapping_add(LO) | x) & HI)
+fn flags<const N: usize, const W: usize>(chunk: &[u8; N], at: usize, bad: impl Fn(u8) -> bool) -> [u8; W] {
+    let mut m = [0u8; W];
+    for k in 0..W {
+        m[k] = u8::from(bad(chunk[at + k])).wrapping_neg();
+    }
+    m
 }
 
-/// Skips whole 32-byte steps from `i` while `bad(c)` holds for no byte.
-/// No early exit inside a step, so the compiler emits SIMD compares; the
-/// step holding a bad byte is left to the caller's SWAR loop.
+/// Whether any byte of `m` is flagged (a SIMD reduction, no branch).
 #[inline(always)]
-fn skip_wide(b: &[u8], mut i: usize, bad: impl Fn(u8) -> bool) -> usize {
-    while let Some(chunk) = b.get(i..i + 32) {
-        let mut any = 0u8;
-        for &c in chunk {
-            any |= bad(c) as u8;
+fn any<const W: usize>(m: &[u8; W]) -> bool {
+    m.iter().fold(0, |a, &x| a | x) != 0
+}
+
+/// Where the first flagged byte of `m` is.
+#[inline(always)]
+fn first(m: [u8; 16]) -> usize {
+    (u128::from_le_bytes(m).trailing_zeros() / 8) as usize
+}
+
+/// Index of the first byte at or after `from` for which `bad` holds, or
+/// `b.len()`. 32 bytes a step while 32 remain, each step SIMD compares
+/// and one test, with no branch per byte; the step that holds the byte
+/// says where in it from the same compares. Then 16 bytes, 8, and byte by
+/// byte.
+#[inline(always)]
+fn find(b: &[u8], from: usize, bad: impl Fn(u8) -> bool + Copy) -> usize {
+    let mut i = from;
+    while let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<32>) {
+        let (lo, hi) = (flags(chunk, 0, bad), flags(chunk, 16, bad));
+        let mut both = lo;
+        for (x, y) in both.iter_mut().zip(hi) {
+            *x |= y;
         }
-        if any != 0 {
-            break;
+        if any(&both) {
+            return i + if any(&lo) { first(lo) } else { 16 + first(hi) };
         }
         i += 32;
+    }
+    if let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<16>) {
+        let m = flags(chunk, 0, bad);
+        if any(&m) {
+            return i + first(m);
+        }
+        i += 16;
+    }
+    if let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<8>) {
+        let m = u64::from_le_bytes(flags(chunk, 0, bad));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if bad(c) {
+            return i;
+        }
+        i += 1;
     }
     i
 }
 
 /// Index of the first byte at or after `from` that a field value may not
 /// hold (a control character other than HTAB, or DEL), or `b.len()`.
-///
-/// 32 bytes a step first (values are often long: cookies, user agents),
-/// then eight bytes a step (SWAR) to find the exact byte. Always inlined:
-/// it is the inner loop of the field scanner's hot path.
+/// Always inlined: it is the inner loop of the field scanner's hot path.
 #[inline(always)]
 pub(crate) fn scan_value(b: &[u8], from: usize) -> usize {
-    let mut i = skip_wide(b, from, |c| ((c < 0x20) & (c != b'\t')) | (c == 0x7f));
-    while let Some(x) = word(b, i) {
-        let m = value_mask(x);
-        if m == 0 {
-            i += 8;
-            continue;
-        }
-        let j = i + (m.trailing_zeros() / 8) as usize;
-        if b[j] != b'\t' {
-            return j;
-        }
-        i = j + 1;
-    }
-    while let Some(&c) = b.get(i) {
-        if (c < 0x20 && c != b'\t') || c == 0x7f {
-            return i;
-        }
-        i += 1;
-    }
-    i
+    find(b, from, value_bad)
 }
 
 /// Index of the first byte at or after `from` outside visible ASCII
-/// (0x21..=0x7E), or `b.len()`. Targets are often short (`/`), so eight
-/// bytes a step first, and 32 a step once two words were clean.
+/// (0x21..=0x7E), or `b.len()`.
 #[inline]
 pub(crate) fn scan_target(b: &[u8], from: usize) -> usize {
-    let mut i = from;
-    let mut clean = 0;
-    while let Some(x) = word(b, i) {
-        let m = target_mask(x);
-        if m != 0 {
-            return i + (m.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-        clean += 1;
-        if clean == 2 {
-            i = skip_wide(b, i, |c| c.wrapping_sub(0x21) > 0x7e - 0x21);
-        }
-    }
-    while let Some(&c) = b.get(i) {
-        if !(0x21..=0x7e).contains(&c) {
-            return i;
-        }
-        i += 1;
-    }
-    i
+    find(b, from, target_bad)
 }
 
 /// Index of the first non-`tchar` byte at or after `from`, or `b.len()`:
-/// four table lookups a step with one branch (names and methods are
-/// short, and `tchar` is no range a compare could test).
+/// a table lookup a byte (names and methods are short, and `tchar` is no
+/// range a few compares could test).
 #[inline(always)]
 pub(crate) fn scan_token(b: &[u8], from: usize) -> usize {
     b[from..].iter().position(|&c| !is_token(c)).map_or(b.len(), |k| from + k)

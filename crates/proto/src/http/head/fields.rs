@@ -110,7 +110,7 @@ impl FieldScanner {
     pub(crate) fn scan(&mut self, b: &[u8], pos: &mut usize) -> Result<Scanned, Error> {
         let complete = match self.phase {
             Phase::LineStart { first } => match self.line_start(b, pos, first)? {
-                LineStart::Field => self.rest_of_line(b, pos)?,
+                LineStart::Field => self.whole_line(b, pos)?,
                 LineStart::Blank => return self.end_lf(b, pos),
                 LineStart::More => false,
             },
@@ -153,6 +153,47 @@ impl FieldScanner {
                 Ok(LineStart::Field)
             }
         }
+    }
+
+    /// A field line from its name on, found whole in `b`: scanned in
+    /// locals, the state written once. Where it stops short (out of bytes,
+    /// or a byte the grammar rejects) the state is set as the steps would
+    /// have left it at that byte and they go on from there, so the verdict
+    /// is theirs and no byte is scanned twice.
+    #[inline(always)]
+    fn whole_line(&mut self, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
+        let start = *pos;
+        let colon = scan_token(b, start);
+        if colon == start || b.get(colon) != Some(&b':') {
+            *pos = colon;
+            return self.rest_of_line(b, pos);
+        }
+        let mut v = colon + 1;
+        while let Some(b' ' | b'\t') = b.get(v) {
+            v += 1;
+        }
+        let cr = chars::scan_value(b, v);
+        self.name = Span::new(start, colon);
+        if let Some([b'\r', b'\n']) = b.get(cr..cr + 2) {
+            let mut end = cr;
+            while end > v
+                && let Some(b' ' | b'\t') = b.get(end - 1)
+            {
+                end -= 1;
+            }
+            self.value = Span::new(v, end);
+            *pos = cr + 2;
+            self.phase = Phase::LineStart { first: false };
+            return Ok(true);
+        }
+        *pos = colon + 1;
+        self.phase = Phase::ValueWs;
+        if !self.value_ws(b, pos) {
+            return Ok(false);
+        }
+        // `value_ws` stopped at `v`; the value's bytes up to `cr` are checked.
+        *pos = cr;
+        Ok(self.value(b, pos)? && self.value_lf(b, pos)?)
     }
 
     /// The rest of a field line from its name on.
