@@ -84,7 +84,7 @@ fn flags<const N: usize, const W: usize>(chunk: &[u8; N], at: usize, bad: impl F
 
 /// Whether any byte of `m` is flagged (a SIMD reduction, no branch).
 #[inline(always)]
-fn any<const W: usize>(m: &[u8; W]) -> bool {
+fn flagged<const W: usize>(m: &[u8; W]) -> bool {
     m.iter().fold(0, |a, &x| a | x) != 0
 }
 
@@ -108,14 +108,14 @@ fn find(b: &[u8], from: usize, bad: impl Fn(u8) -> bool + Copy) -> usize {
         for (x, y) in both.iter_mut().zip(hi) {
             *x |= y;
         }
-        if any(&both) {
-            return i + if any(&lo) { first(lo) } else { 16 + first(hi) };
+        if flagged(&both) {
+            return i + if flagged(&lo) { first(lo) } else { 16 + first(hi) };
         }
         i += 32;
     }
     if let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<16>) {
         let m = flags(chunk, 0, bad);
-        if any(&m) {
+        if flagged(&m) {
             return i + first(m);
         }
         i += 16;
@@ -190,12 +190,9 @@ pub(crate) fn host_ok(v: &[u8]) -> bool {
         if any & COLON == 0 {
             return true;
         }
+        // A second colon is in the port, and fails it there.
         let c = v.iter().position(|&c| c == b':').unwrap_or(v.len());
-        let port = v.get(c + 1..).unwrap_or_default();
-        if port.contains(&b':') {
-            return false;
-        }
-        (&v[..c], port)
+        (&v[..c], v.get(c + 1..).unwrap_or_default())
     };
     // (IP-literal hosts reach here with an empty `host`.)
     !host.contains(&b':') && port.iter().all(u8::is_ascii_digit)
@@ -203,7 +200,74 @@ pub(crate) fn host_ok(v: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use alloc::vec::Vec;
+
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// Bytes as a scanner meets them: long clean runs (so the 32-, 16- and
+    /// 8-byte steps are taken), and every kind of byte that stops one:
+    /// NUL, lone CR, LF, HTAB, SP (obs-fold), DEL, bytes >= 0x80,
+    /// delimiters, any byte at all.
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        let special = prop::sample::select(&[
+            0u8, b'\r', b'\n', b'\t', b' ', 0x7f, 0x80, 0xff, b':', b'"', b'(', b'/', b'@', b'[',
+            b']', b'{', b'}', b',', b'%', b'.', b'-',
+        ][..]);
+        let byte = prop_oneof![12 => b'a'..=b'z', 2 => b'0'..=b'9', 2 => special, 1 => any::<u8>()];
+        prop::collection::vec(byte, 0..120)
+    }
+
+    /// The byte-at-a-time definition every scanner must agree with.
+    fn first_bytewise(b: &[u8], from: usize, bad: impl Fn(u8) -> bool) -> usize {
+        (from..b.len()).find(|&i| bad(b[i])).unwrap_or(b.len())
+    }
+
+    /// `host_ok` as it was written byte by byte (RFC 3986 reg-name or an
+    /// IP-literal, an optional port): the definition of the fast one.
+    fn host_ok_bytewise(v: &[u8]) -> bool {
+        let reg = |c: u8| c.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&c);
+        let (host, port) = if v.first() == Some(&b'[') {
+            let Some(close) = v.iter().position(|&b| b == b']') else { return false };
+            let lit = &v[1..close];
+            if lit.is_empty() || !lit.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+                return false;
+            }
+            match &v[close + 1..] {
+                [] => return true,
+                [b':', port @ ..] => (&[][..], port),
+                _ => return false,
+            }
+        } else {
+            match v.iter().filter(|&&c| c == b':').count() {
+                0 => (v, &[][..]),
+                1 => {
+                    let c = v.iter().position(|&c| c == b':').unwrap();
+                    (&v[..c], &v[c + 1..])
+                }
+                _ => return false,
+            }
+        };
+        host.iter().all(|&c| reg(c)) && port.iter().all(u8::is_ascii_digit)
+    }
+
+    proptest! {
+        #[test]
+        fn scanners_agree_with_the_bytewise_definitions(b in bytes(), from in 0usize..130) {
+            let from = from.min(b.len());
+            let value_bad = |c: u8| (c < 0x20 && c != b'\t') || c == 0x7f;
+            prop_assert_eq!(scan_value(&b, from), first_bytewise(&b, from, value_bad));
+            prop_assert_eq!(scan_target(&b, from), first_bytewise(&b, from, |c| !(0x21..=0x7e).contains(&c)));
+            prop_assert_eq!(scan_token(&b, from), first_bytewise(&b, from, |c| !TOKEN_CHARS[c as usize]));
+            prop_assert_eq!(value_ok(&b[from..]), first_bytewise(&b, from, value_bad) == b.len());
+        }
+
+        #[test]
+        fn host_ok_agrees_with_the_bytewise_definition(b in bytes()) {
+            prop_assert_eq!(host_ok(&b), host_ok_bytewise(&b), "{:?}", b);
+        }
+    }
 
     #[test]
     fn token_table() {

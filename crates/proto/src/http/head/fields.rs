@@ -508,3 +508,50 @@ fn parse_content_length(v: &[u8]) -> Result<u64, Error> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use proptest::prelude::*;
+
+    use super::named;
+    use crate::http::chars::TOKEN_CHARS;
+
+    const FRAMING: [&[u8]; 5] =
+        [b"host", b"expect", b"connection", b"content-length", b"transfer-encoding"];
+
+    /// Field names: the framing names in any case, with a byte or two
+    /// replaced by any `tchar`, or any run of `tchar`s.
+    fn names() -> impl Strategy<Value = Vec<u8>> {
+        let tchar = any::<u8>().prop_filter("tchar", |&c| TOKEN_CHARS[c as usize]);
+        let near = (
+            prop::sample::select(&FRAMING[..]),
+            prop::collection::vec(any::<bool>(), 17),
+            prop::collection::vec((0usize..17, tchar.clone()), 0..2),
+        )
+            .prop_map(|(name, upper, edits)| {
+                let mut n: Vec<u8> = name
+                    .iter()
+                    .zip(upper)
+                    .map(|(&c, up)| if up { c.to_ascii_uppercase() } else { c })
+                    .collect();
+                for (at, c) in edits {
+                    if let Some(b) = n.get_mut(at) {
+                        *b = c;
+                    }
+                }
+                n
+            });
+        prop_oneof![near, prop::collection::vec(tchar, 0..20)]
+    }
+
+    proptest! {
+        #[test]
+        fn named_is_eq_ignore_ascii_case_on_tokens(name in names()) {
+            for lower in FRAMING {
+                prop_assert_eq!(named(&name, lower), name.eq_ignore_ascii_case(lower));
+            }
+        }
+    }
+}
