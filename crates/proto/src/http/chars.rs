@@ -97,8 +97,9 @@ fn first(m: [u8; 16]) -> usize {
 /// Index of the first byte at or after `from` for which `bad` holds, or
 /// `b.len()`. 32 bytes a step while 32 remain, each step SIMD compares
 /// and one test, with no branch per byte; the step that holds the byte
-/// says where in it from the same compares. Then 16 bytes, 8, and byte by
-/// byte.
+/// says where in it from the same compares. Then 16 bytes, then the last
+/// 16 of `b` (overlapping what was checked); byte by byte only in a buffer
+/// shorter than 16.
 #[inline(always)]
 fn find(b: &[u8], from: usize, bad: impl Fn(u8) -> bool + Copy) -> usize {
     let mut i = from;
@@ -120,12 +121,14 @@ fn find(b: &[u8], from: usize, bad: impl Fn(u8) -> bool + Copy) -> usize {
         }
         i += 16;
     }
-    if let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<8>) {
-        let m = u64::from_le_bytes(flags(chunk, 0, bad));
-        if m != 0 {
-            return i + (m.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
+    // Under 16 bytes left, more than a few (a trickle brings a few): the
+    // last 16 of `b`, those before `i` masked off.
+    if let Some(Some(last)) = b.len().checked_sub(16).map(|at| b[at..].first_chunk::<16>())
+        && i + 4 < b.len()
+    {
+        let skip = i - (b.len() - 16);
+        let m = u128::from_le_bytes(flags(last, 0, bad)) >> (8 * skip);
+        return if m == 0 { b.len() } else { i + (m.trailing_zeros() / 8) as usize };
     }
     while let Some(&c) = b.get(i) {
         if bad(c) {
