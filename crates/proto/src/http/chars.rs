@@ -165,40 +165,45 @@ pub(crate) fn scan_token(b: &[u8], from: usize) -> usize {
 /// `Host = uri-host [ ":" port ]` (RFC 9112 §3.2): reg-name characters,
 /// percent-encoding, or an IP-literal in brackets, then an optional port.
 /// An empty value is allowed (RFC 9112 §3.2).
+///
+/// The common case, a reg-name without a port, is one table lookup a byte
+/// with no branch (every byte a reg-name byte or a colon, and whether any
+/// was a colon), inlined; a port or an IP-literal is looked at out of line.
+#[inline]
 pub(crate) fn host_ok(v: &[u8]) -> bool {
-    let (host, port) = if v.first() == Some(&b'[') {
-        let Some(close) = v.iter().position(|&b| b == b']') else { return false };
-        let lit = &v[1..close];
-        if lit.is_empty() || !lit.iter().all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
-        {
-            return false;
-        }
-        match &v[close + 1..] {
-            [] => return true,
-            [b':', port @ ..] => (&[][..], port),
-            _ => return false,
-        }
-    } else {
-        // One table lookup a byte, no branch: every byte a reg-name byte
-        // or a colon, and whether any was a colon. The split at the colon
-        // is only looked for when there is one.
-        let (mut all, mut any) = (HOST_BYTE, 0);
-        for &c in v {
-            all &= HOST[c as usize];
-            any |= HOST[c as usize];
-        }
-        if all == 0 {
-            return false;
-        }
-        if any & COLON == 0 {
-            return true;
-        }
-        // A second colon is in the port, and fails it there.
-        let c = v.iter().position(|&c| c == b':').unwrap_or(v.len());
-        (&v[..c], v.get(c + 1..).unwrap_or_default())
-    };
-    // (IP-literal hosts reach here with an empty `host`.)
-    !host.contains(&b':') && port.iter().all(u8::is_ascii_digit)
+    if v.first() == Some(&b'[') {
+        return ip_literal_ok(v);
+    }
+    let (mut all, mut any) = (HOST_BYTE, 0);
+    for &c in v {
+        all &= HOST[c as usize];
+        any |= HOST[c as usize];
+    }
+    all != 0 && (any & COLON == 0 || port_ok(v))
+}
+
+/// A reg-name (checked) with a colon: the bytes after the first colon are
+/// a port (a second colon fails it).
+#[inline(never)]
+fn port_ok(v: &[u8]) -> bool {
+    let c = v.iter().position(|&c| c == b':').unwrap_or(v.len());
+    v.get(c + 1..).unwrap_or_default().iter().all(u8::is_ascii_digit)
+}
+
+/// `[` IPv6address or IPvFuture `]` (hex digits, colons and dots), then
+/// an optional `:` port.
+#[inline(never)]
+fn ip_literal_ok(v: &[u8]) -> bool {
+    let Some(close) = v.iter().position(|&b| b == b']') else { return false };
+    let lit = &v[1..close];
+    if lit.is_empty() || !lit.iter().all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.')) {
+        return false;
+    }
+    match &v[close + 1..] {
+        [] => true,
+        [b':', port @ ..] => port.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -48,7 +48,11 @@ impl HeadParser {
     /// `method SP`.
     #[inline(always)]
     fn method(&mut self, b: &[u8]) -> Result<bool, Error> {
-        let i = scan_token(b, self.pos);
+        // `GET ` by one word compare; any other method by the scan.
+        let i = match b.get(self.pos..self.pos + 4) {
+            Some(b"GET ") if self.pos == self.mark => self.pos + 3,
+            _ => scan_token(b, self.pos),
+        };
         self.pos = i;
         let Some(&c) = b.get(i) else { return Ok(false) };
         if c != b' ' || i == self.mark {
