@@ -74,7 +74,11 @@ fn target_bad(c: u8) -> bool {
 /// it does, 0 where not. No branch per byte, so the compiler emits SIMD
 /// compares (SSE2 on any x86-64).
 #[inline(always)]
-fn flags<const N: usize, const W: usize>(chunk: &[u8; N], at: usize, bad: impl Fn(u8) -> bool) -> [u8; W] {
+fn flags<const N: usize, const W: usize>(
+    chunk: &[u8; N],
+    at: usize,
+    bad: impl Fn(u8) -> bool,
+) -> [u8; W] {
     let mut m = [0u8; W];
     for k in 0..W {
         m[k] = u8::from(bad(chunk[at + k])).wrapping_neg();
@@ -249,10 +253,12 @@ mod tests {
     /// NUL, lone CR, LF, HTAB, SP (obs-fold), DEL, bytes >= 0x80,
     /// delimiters, any byte at all.
     fn bytes() -> impl Strategy<Value = Vec<u8>> {
-        let special = prop::sample::select(&[
-            0u8, b'\r', b'\n', b'\t', b' ', 0x7f, 0x80, 0xff, b':', b'"', b'(', b'/', b'@', b'[',
-            b']', b'{', b'}', b',', b'%', b'.', b'-',
-        ][..]);
+        let special = prop::sample::select(
+            &[
+                0u8, b'\r', b'\n', b'\t', b' ', 0x7f, 0x80, 0xff, b':', b'"', b'(', b'/', b'@',
+                b'[', b']', b'{', b'}', b',', b'%', b'.', b'-',
+            ][..],
+        );
         let byte = prop_oneof![12 => b'a'..=b'z', 2 => b'0'..=b'9', 2 => special, 1 => any::<u8>()];
         prop::collection::vec(byte, 0..120)
     }
@@ -269,7 +275,9 @@ mod tests {
         let (host, port) = if v.first() == Some(&b'[') {
             let Some(close) = v.iter().position(|&b| b == b']') else { return false };
             let lit = &v[1..close];
-            if lit.is_empty() || !lit.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+            if lit.is_empty()
+                || !lit.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            {
                 return false;
             }
             match &v[close + 1..] {

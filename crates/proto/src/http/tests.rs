@@ -1873,8 +1873,10 @@ fn parse_in_prefixes(input: &[u8], ends: impl IntoIterator<Item = usize>) -> Ver
 /// framing names, runs long enough for every scanning step.
 fn field_lines() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
     use proptest::prelude::*;
-    const SPECIAL: &[u8] = &[0, b'\r', b'\n', b'\t', b' ', 0x7f, 0x80, 0xff, b':', b',', b'"', b'@'];
-    const NAMES: &[&[u8]] = &[b"Host", b"content-length", b"Transfer-Encoding", b"connection", b"X-A"];
+    const SPECIAL: &[u8] =
+        &[0, b'\r', b'\n', b'\t', b' ', 0x7f, 0x80, 0xff, b':', b',', b'"', b'@'];
+    const NAMES: &[&[u8]] =
+        &[b"Host", b"content-length", b"Transfer-Encoding", b"connection", b"X-A"];
     const WS: &[&[u8]] = &[b"", b" ", b"\t", b"  "];
     // Mostly CRLF; a bare LF, a lone CR, obs-fold (CRLF SP) now and then.
     const ENDS: &[&[u8]] = &[b"\r\n", b"\r\n", b"\r\n", b"\n", b"\r", b"\r\n "];
@@ -1887,9 +1889,8 @@ fn field_lines() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
     let value = prop::collection::vec(byte, 0..80);
     let ws = prop::sample::select(WS);
     let end = prop::sample::select(ENDS);
-    let line = (name, ws.clone(), value, ws, end).prop_map(|(n, w1, v, w2, e)| {
-        [&n[..], b":", w1, &v[..], w2, e].concat()
-    });
+    let line = (name, ws.clone(), value, ws, end)
+        .prop_map(|(n, w1, v, w2, e)| [&n[..], b":", w1, &v[..], w2, e].concat());
     prop::collection::vec(line, 0..6).prop_map(|lines| lines.concat())
 }
 

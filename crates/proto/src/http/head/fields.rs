@@ -449,7 +449,8 @@ fn named(name: &[u8], lower: &[u8]) -> bool {
     if name.len() != n {
         return false;
     }
-    let folded = |at: fn(&[u8], usize) -> u64, fold: u64, i: usize| (at(name, i) | fold) ^ at(lower, i);
+    let folded =
+        |at: fn(&[u8], usize) -> u64, fold: u64, i: usize| (at(name, i) | fold) ^ at(lower, i);
     match n {
         0..4 => name.eq_ignore_ascii_case(lower),
         4..8 => folded(word4, LOWER4, 0) | folded(word4, LOWER4, n - 4) == 0,

@@ -402,4 +402,3 @@ static TRICKLE: [u8; 256] = {
     }
     t
 };
-
