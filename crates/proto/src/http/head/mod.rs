@@ -7,9 +7,11 @@
 //!
 //! [`HeadParser::parse`] is called with a buffer that starts at the first
 //! byte of the request and only grows between calls. It remembers how far it
-//! searched and which lines it has already parsed, so every byte is searched
-//! once (memchr for the line end) and validated once (when its line is
-//! complete): O(n) however the input is split. Fields are recorded as spans
+//! searched and which lines it has already parsed, so every byte is scanned
+//! once, searching and validating in one pass (the scanners of
+//! [`chars`](super::chars): 32 bytes a SIMD step for values and targets,
+//! eight a SWAR step for names; a field line found whole is scanned in
+//! locals): O(n) however the input is split. Fields are recorded as spans
 //! into the buffer; [`HeadParser::take`] turns them, with the head's bytes
 //! as a [`Bytes`], into a [`RequestHead`] without copying a field.
 
