@@ -14,6 +14,11 @@
 //! (720 B, httparse's REQ), `short` (68 B, REQ_SHORT), `bytewise` (REQ one
 //! byte per call, as in `bytewise_req`: sansnet's one incremental parser
 //! over the growing buffer, httparse re-parsing each prefix).
+//!
+//! On 2026-12-06 (2-vCPU AMD EPYC, N = 2000), instructions per parse:
+//! REQ 3,902 before the scanning work of issue #17 item 6 and 3,197 after
+//! (httparse 2,672), REQ_SHORT 1,068 and 934 (httparse 765), bytewise
+//! 31,921 and 31,306 (httparse 1,135,825).
 
 use std::hint::black_box;
 
