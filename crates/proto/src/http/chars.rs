@@ -21,9 +21,27 @@ const fn alnum_and(extra: &[u8]) -> [bool; 256] {
 pub(crate) const TOKEN_CHARS: [bool; 256] = alnum_and(b"!#$%&'*+-.^_`|~");
 static TOKEN: [bool; 256] = TOKEN_CHARS;
 
-/// reg-name bytes of a `uri-host` (RFC 3986 §3.2.2: unreserved, sub-delims,
-/// and `%` of pct-encoded).
-static HOST: [bool; 256] = alnum_and(b"-._~%!$&'()*+,;=");
+/// [`HOST`]: a byte allowed in a reg-name-and-port.
+const HOST_BYTE: u8 = 1;
+/// [`HOST`]: the byte is `:`.
+const COLON: u8 = 2;
+
+/// The bytes of a `uri-host [":" port]` outside brackets: [`HOST_BYTE`]
+/// for reg-name bytes (RFC 3986 §3.2.2: unreserved, sub-delims, and `%`
+/// of pct-encoded) and for `:`, which also has [`COLON`].
+static HOST: [u8; 256] = {
+    let names = alnum_and(b"-._~%!$&'()*+,;=");
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        if names[b] {
+            t[b] = HOST_BYTE;
+        }
+        b += 1;
+    }
+    t[b':' as usize] = HOST_BYTE | COLON;
+    t
+};
 
 /// Whether `b` is a `tchar`.
 #[inline(always)]
@@ -33,174 +51,289 @@ pub(crate) fn is_token(b: u8) -> bool {
 
 /// Whether every byte of a field value is allowed: HTAB, SP, VCHAR and
 /// obs-text; no other control character, no DEL (RFC 9110 §5.5).
-///
-/// Written without early exit so that it compiles to SIMD compares.
 #[inline]
 pub(crate) fn value_ok(v: &[u8]) -> bool {
-    let mut chunks = v.chunks_exact(32);
-    for chunk in &mut chunks {
-        let mut bad = false;
-        for &b in chunk {
-            bad |= (b < 0x20) & (b != b'\t') | (b == 0x7f);
-        }
-        if bad {
-            return false;
-        }
+    scan_value(v, 0) == v.len()
+}
+
+/// Whether a field value may not hold `c`: a control character other
+/// than HTAB, or DEL (RFC 9110 §5.5).
+#[inline(always)]
+fn value_bad(c: u8) -> bool {
+    ((c < 0x20) & (c != b'\t')) | (c == 0x7f)
+}
+
+/// Whether a request-target may not hold `c`: outside visible ASCII
+/// (0x21..=0x7E).
+#[inline(always)]
+fn target_bad(c: u8) -> bool {
+    c.wrapping_sub(0x21) > 0x7e - 0x21
+}
+
+/// The bytes of `chunk[at..at + W]` for which `bad` holds: 0xFF where
+/// it does, 0 where not. No branch per byte, so the compiler emits SIMD
+/// compares (SSE2 on any x86-64).
+#[inline(always)]
+fn flags<const N: usize, const W: usize>(
+    chunk: &[u8; N],
+    at: usize,
+    bad: impl Fn(u8) -> bool,
+) -> [u8; W] {
+    let mut m = [0u8; W];
+    for k in 0..W {
+        m[k] = u8::from(bad(chunk[at + k])).wrapping_neg();
     }
-    let mut bad = false;
-    for &b in chunks.remainder() {
-        bad |= (b < 0x20) & (b != b'\t') | (b == 0x7f);
-    }
-    !bad
+    m
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Eight bytes at `i` as a little-endian word, if there are eight.
+/// Whether any byte of `m` is flagged (a SIMD reduction, no branch).
 #[inline(always)]
-fn word(b: &[u8], i: usize) -> Option<u64> {
-    let w: [u8; 8] = b.get(i..i + 8)?.try_into().ok()?;
-    Some(u64::from_le_bytes(w))
+fn flagged<const W: usize>(m: &[u8; W]) -> bool {
+    m.iter().fold(0, |a, &x| a | x) != 0
 }
 
-/// Flags (high bit of each byte) the bytes of `x` a field value may not
-/// hold: `has_less(x, 0x20) | has_zero(x ^ 0x7f)`. Both tricks may flag
-/// bytes above a true hit (borrows run upward) but never below one, so the
-/// lowest flagged byte is exact. HTAB is flagged too; callers skip it.
+/// Where the first flagged byte of `m` is.
 #[inline(always)]
-fn value_mask(x: u64) -> u64 {
-    let ctl = x.wrapping_sub(LO * 0x20) & !x & HI;
-    let y = x ^ (LO * 0x7f);
-    ctl | (y.wrapping_sub(LO) & !y & HI)
+fn first(m: [u8; 16]) -> usize {
+    (u128::from_le_bytes(m).trailing_zeros() / 8) as usize
 }
 
-/// Flags the bytes of `x` outside 0x21..=0x7E:
-/// `has_less(x, 0x21) | has_more(x, 0x7e)`; the lowest flag is exact.
+/// Index of the first byte at or after `from` for which `bad` holds, or
+/// `b.len()`. 32 bytes a step while 32 remain, each step SIMD compares
+/// and one test, with no branch per byte; the step that holds the byte
+/// says where in it from the same compares. Then 16 bytes, then the last
+/// 16 of `b` (overlapping what was checked); byte by byte only in a buffer
+/// shorter than 16.
 #[inline(always)]
-fn target_mask(x: u64) -> u64 {
-    (x.wrapping_sub(LO * 0x21) & !x & HI) | ((x.wrapping_add(LO) | x) & HI)
-}
-
-/// Skips whole 32-byte steps from `i` while `bad(c)` holds for no byte.
-/// No early exit inside a step, so the compiler emits SIMD compares; the
-/// step holding a bad byte is left to the caller's SWAR loop.
-#[inline(always)]
-fn skip_wide(b: &[u8], mut i: usize, bad: impl Fn(u8) -> bool) -> usize {
-    while let Some(chunk) = b.get(i..i + 32) {
-        let mut any = 0u8;
-        for &c in chunk {
-            any |= bad(c) as u8;
+fn find(b: &[u8], from: usize, bad: impl Fn(u8) -> bool + Copy) -> usize {
+    let mut i = from;
+    while let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<32>) {
+        let (lo, hi) = (flags(chunk, 0, bad), flags(chunk, 16, bad));
+        let mut both = lo;
+        for (x, y) in both.iter_mut().zip(hi) {
+            *x |= y;
         }
-        if any != 0 {
-            break;
+        if flagged(&both) {
+            return i + if flagged(&lo) { first(lo) } else { 16 + first(hi) };
         }
         i += 32;
+    }
+    if let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<16>) {
+        let m = flags(chunk, 0, bad);
+        if flagged(&m) {
+            return i + first(m);
+        }
+        i += 16;
+    }
+    // Under 16 bytes left, more than a few (a trickle brings a few): the
+    // last 16 of `b`, those before `i` masked off.
+    if let Some(Some(last)) = b.len().checked_sub(16).map(|at| b[at..].first_chunk::<16>())
+        && i + 4 < b.len()
+    {
+        let skip = i - (b.len() - 16);
+        let m = u128::from_le_bytes(flags(last, 0, bad)) >> (8 * skip);
+        return if m == 0 { b.len() } else { i + (m.trailing_zeros() / 8) as usize };
+    }
+    while let Some(&c) = b.get(i) {
+        if bad(c) {
+            return i;
+        }
+        i += 1;
     }
     i
 }
 
 /// Index of the first byte at or after `from` that a field value may not
 /// hold (a control character other than HTAB, or DEL), or `b.len()`.
-///
-/// 32 bytes a step first (values are often long: cookies, user agents),
-/// then eight bytes a step (SWAR) to find the exact byte. Always inlined:
-/// it is the inner loop of the field scanner's hot path.
+/// Always inlined: it is the inner loop of the field scanner's hot path.
 #[inline(always)]
 pub(crate) fn scan_value(b: &[u8], from: usize) -> usize {
-    let mut i = skip_wide(b, from, |c| ((c < 0x20) & (c != b'\t')) | (c == 0x7f));
-    while let Some(x) = word(b, i) {
-        let m = value_mask(x);
-        if m == 0 {
-            i += 8;
-            continue;
-        }
-        let j = i + (m.trailing_zeros() / 8) as usize;
-        if b[j] != b'\t' {
-            return j;
-        }
-        i = j + 1;
-    }
-    while let Some(&c) = b.get(i) {
-        if (c < 0x20 && c != b'\t') || c == 0x7f {
-            return i;
-        }
-        i += 1;
-    }
-    i
+    find(b, from, value_bad)
 }
 
 /// Index of the first byte at or after `from` outside visible ASCII
-/// (0x21..=0x7E), or `b.len()`. Targets are often short (`/`), so eight
-/// bytes a step first, and 32 a step once two words were clean.
+/// (0x21..=0x7E), or `b.len()`.
 #[inline]
 pub(crate) fn scan_target(b: &[u8], from: usize) -> usize {
+    find(b, from, target_bad)
+}
+
+/// Index of the first non-`tchar` byte at or after `from`, or `b.len()`.
+/// Letters and `-`, most of a field name, go eight a step (SWAR); from
+/// the first other byte on (mostly the colon), a table lookup a byte
+/// (`tchar` is no range a few compares could test).
+#[inline(always)]
+pub(crate) fn scan_token(b: &[u8], from: usize) -> usize {
     let mut i = from;
-    let mut clean = 0;
-    while let Some(x) = word(b, i) {
-        let m = target_mask(x);
+    while let Some(Some(w)) = b.get(i..).map(<[u8]>::first_chunk::<8>) {
+        let x = u64::from_le_bytes(*w);
+        if x & HI != 0 {
+            break;
+        }
+        // ORed with 0x20, only letters land in a..=z.
+        let ok = within(x | (LO * 0x20), b'a', b'z') | within(x, b'-', b'-');
+        let m = !ok & HI;
         if m != 0 {
-            return i + (m.trailing_zeros() / 8) as usize;
+            i += (m.trailing_zeros() / 8) as usize;
+            break;
         }
         i += 8;
-        clean += 1;
-        if clean == 2 {
-            i = skip_wide(b, i, |c| c.wrapping_sub(0x21) > 0x7e - 0x21);
-        }
     }
-    while let Some(&c) = b.get(i) {
-        if !(0x21..=0x7e).contains(&c) {
-            return i;
-        }
-        i += 1;
-    }
-    i
+    b[i..].iter().position(|&c| !is_token(c)).map_or(b.len(), |k| i + k)
+}
+
+const LO: u64 = u64::from_le_bytes([1; 8]);
+const HI: u64 = LO << 7;
+
+/// The high bit of each byte of `x` that is in `lo..=hi`, when every byte
+/// of `x` is below 0x80: the sums then stay within each byte, so the
+/// flags are exact.
+#[inline(always)]
+fn within(x: u64, lo: u8, hi: u8) -> u64 {
+    x.wrapping_add(LO * u64::from(0x80 - lo)) & !x.wrapping_add(LO * u64::from(0x7f - hi)) & HI
 }
 
 /// `Host = uri-host [ ":" port ]` (RFC 9112 §3.2): reg-name characters,
 /// percent-encoding, or an IP-literal in brackets, then an optional port.
 /// An empty value is allowed (RFC 9112 §3.2).
+///
+/// The common case, a reg-name without a port, is one table lookup a byte
+/// with no branch (every byte a reg-name byte or a colon, and whether any
+/// was a colon), inlined; a port or an IP-literal is looked at out of line.
+#[inline]
 pub(crate) fn host_ok(v: &[u8]) -> bool {
-    let (host, port) = if v.first() == Some(&b'[') {
-        let Some(close) = v.iter().position(|&b| b == b']') else { return false };
-        let lit = &v[1..close];
-        if lit.is_empty() || !lit.iter().all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
-        {
-            return false;
-        }
-        match &v[close + 1..] {
-            [] => return true,
-            [b':', port @ ..] => (&[][..], port),
-            _ => return false,
-        }
-    } else {
-        // Reg-name bytes and colons, without a branch per byte; then split
-        // at the last colon, if any.
-        let mut ok = true;
-        let mut colons = 0usize;
-        for &c in v {
-            ok &= HOST[c as usize] | (c == b':');
-            colons += (c == b':') as usize;
-        }
-        if !ok {
-            return false;
-        }
-        if colons == 0 {
-            return true;
-        }
-        if colons > 1 {
-            return false;
-        }
-        let c = v.iter().position(|&c| c == b':').unwrap_or(v.len());
-        (&v[..c], v.get(c + 1..).unwrap_or_default())
+    if plain_host(v) {
+        return true;
+    }
+    if v.first() == Some(&b'[') {
+        return ip_literal_ok(v);
+    }
+    let (mut all, mut any) = (HOST_BYTE, 0);
+    for &c in v {
+        all &= HOST[c as usize];
+        any |= HOST[c as usize];
+    }
+    all != 0 && (any & COLON == 0 || port_ok(v))
+}
+
+/// Whether `v`, 8 bytes or more, is lowercase letters, digits, `-` and
+/// `.` alone (most hosts are): eight bytes a step (the last step
+/// overlapping the one before), no table. `false` says nothing.
+#[inline(always)]
+fn plain_host(v: &[u8]) -> bool {
+    let plain = |at: usize| {
+        let x = v.get(at..).and_then(<[u8]>::first_chunk).map_or(HI, |w| u64::from_le_bytes(*w));
+        let ok = (within(x, b'a', b'z') | within(x, b'-', b'9')) & !within(x, b'/', b'/');
+        (x & HI == 0) & (ok & HI == HI)
     };
-    // (IP-literal hosts reach here with an empty `host`.)
-    !host.contains(&b':') && port.iter().all(u8::is_ascii_digit)
+    let Some(last) = v.len().checked_sub(8) else { return false };
+    let mut all = plain(last);
+    let mut i = 0;
+    while i < last {
+        all &= plain(i);
+        i += 8;
+    }
+    all
+}
+
+/// A reg-name (checked) with a colon: the bytes after the first colon are
+/// a port (a second colon fails it).
+#[inline(never)]
+fn port_ok(v: &[u8]) -> bool {
+    let c = v.iter().position(|&c| c == b':').unwrap_or(v.len());
+    v.get(c + 1..).unwrap_or_default().iter().all(u8::is_ascii_digit)
+}
+
+/// `[` IPv6address or IPvFuture `]` (hex digits, colons and dots), then
+/// an optional `:` port.
+#[inline(never)]
+fn ip_literal_ok(v: &[u8]) -> bool {
+    let Some(close) = v.iter().position(|&b| b == b']') else { return false };
+    let lit = &v[1..close];
+    if lit.is_empty() || !lit.iter().all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.')) {
+        return false;
+    }
+    match &v[close + 1..] {
+        [] => true,
+        [b':', port @ ..] => port.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use alloc::vec::Vec;
+
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// Bytes as a scanner meets them: long clean runs (so the 32-, 16- and
+    /// 8-byte steps are taken), and every kind of byte that stops one:
+    /// NUL, lone CR, LF, HTAB, SP (obs-fold), DEL, bytes >= 0x80,
+    /// delimiters, any byte at all.
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        let special = prop::sample::select(
+            &[
+                0u8, b'\r', b'\n', b'\t', b' ', 0x7f, 0x80, 0xff, b':', b'"', b'(', b'/', b'@',
+                b'[', b']', b'{', b'}', b',', b'%', b'.', b'-',
+            ][..],
+        );
+        let byte = prop_oneof![12 => b'a'..=b'z', 2 => b'0'..=b'9', 2 => special, 1 => any::<u8>()];
+        prop::collection::vec(byte, 0..120)
+    }
+
+    /// The byte-at-a-time definition every scanner must agree with.
+    fn first_bytewise(b: &[u8], from: usize, bad: impl Fn(u8) -> bool) -> usize {
+        (from..b.len()).find(|&i| bad(b[i])).unwrap_or(b.len())
+    }
+
+    /// `host_ok` as it was written byte by byte (RFC 3986 reg-name or an
+    /// IP-literal, an optional port): the definition of the fast one.
+    fn host_ok_bytewise(v: &[u8]) -> bool {
+        let reg = |c: u8| c.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&c);
+        let (host, port) = if v.first() == Some(&b'[') {
+            let Some(close) = v.iter().position(|&b| b == b']') else { return false };
+            let lit = &v[1..close];
+            if lit.is_empty()
+                || !lit.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            {
+                return false;
+            }
+            match &v[close + 1..] {
+                [] => return true,
+                [b':', port @ ..] => (&[][..], port),
+                _ => return false,
+            }
+        } else {
+            match v.iter().filter(|&&c| c == b':').count() {
+                0 => (v, &[][..]),
+                1 => {
+                    let c = v.iter().position(|&c| c == b':').unwrap();
+                    (&v[..c], &v[c + 1..])
+                }
+                _ => return false,
+            }
+        };
+        host.iter().all(|&c| reg(c)) && port.iter().all(u8::is_ascii_digit)
+    }
+
+    proptest! {
+        #[test]
+        fn scanners_agree_with_the_bytewise_definitions(b in bytes(), from in 0usize..130) {
+            let from = from.min(b.len());
+            let value_bad = |c: u8| (c < 0x20 && c != b'\t') || c == 0x7f;
+            prop_assert_eq!(scan_value(&b, from), first_bytewise(&b, from, value_bad));
+            prop_assert_eq!(scan_target(&b, from), first_bytewise(&b, from, |c| !(0x21..=0x7e).contains(&c)));
+            prop_assert_eq!(scan_token(&b, from), first_bytewise(&b, from, |c| !TOKEN_CHARS[c as usize]));
+            prop_assert_eq!(value_ok(&b[from..]), first_bytewise(&b, from, value_bad) == b.len());
+        }
+
+        #[test]
+        fn host_ok_agrees_with_the_bytewise_definition(b in bytes()) {
+            prop_assert_eq!(host_ok(&b), host_ok_bytewise(&b), "{:?}", b);
+        }
+    }
 
     #[test]
     fn token_table() {

@@ -1841,6 +1841,81 @@ proptest::proptest! {
     }
 }
 
+/// What a head parser says of `input`: the error, or the head's length,
+/// fields and framing.
+type Verdict = Result<Option<(usize, Vec<(String, Vec<u8>)>, BodyKind, bool)>, Error>;
+
+fn verdict(p: &mut HeadParser, r: Result<Option<usize>, Error>, input: &[u8]) -> Verdict {
+    Ok(r?.map(|n| {
+        let head = p.take(Bytes::copy_from_slice(&input[..n]));
+        let fields = head.fields().map(|(k, v)| (String::from(k), v.to_vec())).collect();
+        (n, fields, head.body_kind(), head.keep_alive())
+    }))
+}
+
+/// `input` fed to one parser in prefixes ending at each of `ends` (then
+/// whole), as long as it needs more.
+fn parse_in_prefixes(input: &[u8], ends: impl IntoIterator<Item = usize>) -> Verdict {
+    let mut p = HeadParser::new(&Limits::default());
+    let mut r = Ok(None);
+    for end in ends.into_iter().chain([input.len()]) {
+        r = p.parse(&input[..end.min(input.len())]);
+        if r != Ok(None) {
+            break;
+        }
+    }
+    verdict(&mut p, r, input)
+}
+
+/// Field sections as a peer may send them: names and values from bytes
+/// that stop a scanner (NUL, lone CR, LF, HTAB and SP where they do not
+/// belong, obs-fold, DEL, bytes >= 0x80, colons) among plain ones, the
+/// framing names, runs long enough for every scanning step.
+fn field_lines() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    const SPECIAL: &[u8] =
+        &[0, b'\r', b'\n', b'\t', b' ', 0x7f, 0x80, 0xff, b':', b',', b'"', b'@'];
+    const NAMES: &[&[u8]] =
+        &[b"Host", b"content-length", b"Transfer-Encoding", b"connection", b"X-A"];
+    const WS: &[&[u8]] = &[b"", b" ", b"\t", b"  "];
+    // Mostly CRLF; a bare LF, a lone CR, obs-fold (CRLF SP) now and then.
+    const ENDS: &[&[u8]] = &[b"\r\n", b"\r\n", b"\r\n", b"\n", b"\r", b"\r\n "];
+    let special = prop::sample::select(SPECIAL);
+    let byte = prop_oneof![16 => b'a'..=b'z', 2 => b'0'..=b'9', 1 => special, 1 => any::<u8>()];
+    let name = prop_oneof![
+        prop::sample::select(NAMES).prop_map(<[u8]>::to_vec),
+        prop::collection::vec(byte.clone(), 0..12),
+    ];
+    let value = prop::collection::vec(byte, 0..80);
+    let ws = prop::sample::select(WS);
+    let end = prop::sample::select(ENDS);
+    let line = (name, ws.clone(), value, ws, end)
+        .prop_map(|(n, w1, v, w2, e)| [&n[..], b":", w1, &v[..], w2, e].concat());
+    prop::collection::vec(line, 0..6).prop_map(|lines| lines.concat())
+}
+
+const VERSIONS: &[&[u8]] = &[b"HTTP/1.1", b"HTTP/1.0"];
+
+proptest::proptest! {
+    #[test]
+    fn whole_field_lines_give_the_verdict_of_the_steps(
+        lines in field_lines(),
+        version in proptest::sample::select(VERSIONS),
+        cuts in proptest::collection::vec(0usize..400, 0..4),
+    ) {
+        let input = [&b"GET / "[..], version, b"\r\nHost: h\r\n", &lines[..], b"\r\n"].concat();
+        // In one call a field line found whole takes the fast path; one
+        // byte per call every line goes step by step; cut anywhere, a line
+        // is begun by the fast path and finished by the steps.
+        let whole = parse_in_prefixes(&input, []);
+        let shown = String::from_utf8_lossy(&input);
+        proptest::prop_assert_eq!(&parse_in_prefixes(&input, 1..input.len()), &whole, "{:?}", shown);
+        let mut cuts = cuts;
+        cuts.sort_unstable();
+        proptest::prop_assert_eq!(&parse_in_prefixes(&input, cuts), &whole, "{:?}", shown);
+    }
+}
+
 #[test]
 fn abort_writes_what_was_queued_then_closes() {
     let mut p = Peer::new();

@@ -110,7 +110,7 @@ impl FieldScanner {
     pub(crate) fn scan(&mut self, b: &[u8], pos: &mut usize) -> Result<Scanned, Error> {
         let complete = match self.phase {
             Phase::LineStart { first } => match self.line_start(b, pos, first)? {
-                LineStart::Field => self.rest_of_line(b, pos)?,
+                LineStart::Field => self.whole_line(b, pos)?,
                 LineStart::Blank => return self.end_lf(b, pos),
                 LineStart::More => false,
             },
@@ -153,6 +153,47 @@ impl FieldScanner {
                 Ok(LineStart::Field)
             }
         }
+    }
+
+    /// A field line from its name on, found whole in `b`: scanned in
+    /// locals, the state written once. Where it stops short (out of bytes,
+    /// or a byte the grammar rejects) the state is set as the steps would
+    /// have left it at that byte and they go on from there, so the verdict
+    /// is theirs and no byte is scanned twice.
+    #[inline(always)]
+    fn whole_line(&mut self, b: &[u8], pos: &mut usize) -> Result<bool, Error> {
+        let start = *pos;
+        let colon = scan_token(b, start);
+        if colon == start || b.get(colon) != Some(&b':') {
+            *pos = colon;
+            return self.rest_of_line(b, pos);
+        }
+        let mut v = colon + 1;
+        while let Some(b' ' | b'\t') = b.get(v) {
+            v += 1;
+        }
+        let cr = chars::scan_value(b, v);
+        self.name = Span::new(start, colon);
+        if let Some([b'\r', b'\n']) = b.get(cr..cr + 2) {
+            let mut end = cr;
+            while end > v
+                && let Some(b' ' | b'\t') = b.get(end - 1)
+            {
+                end -= 1;
+            }
+            self.value = Span::new(v, end);
+            *pos = cr + 2;
+            self.phase = Phase::LineStart { first: false };
+            return Ok(true);
+        }
+        *pos = colon + 1;
+        self.phase = Phase::ValueWs;
+        if !self.value_ws(b, pos) {
+            return Ok(false);
+        }
+        // `value_ws` stopped at `v`; the value's bytes up to `cr` are checked.
+        *pos = cr;
+        Ok(self.value(b, pos)? && self.value_lf(b, pos)?)
     }
 
     /// The rest of a field line from its name on.
@@ -273,25 +314,27 @@ pub(super) struct Semantics {
 }
 
 impl Semantics {
-    /// Takes in one field line of the head.
-    pub(super) fn field(&mut self, name: &[u8], value: &[u8]) -> Result<(), Error> {
-        match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
+    /// Takes in one field line of the head, `field` of `b`. Only the
+    /// names of a length that could matter are compared (a word at a time),
+    /// and only their values looked at.
+    pub(super) fn field(&mut self, b: &[u8], field: FieldSpan) -> Result<(), Error> {
+        let name = || field.name.get(b);
+        let value = || field.value.get(b);
+        match field.name.len {
+            4 if named(name(), b"host") => {
                 self.hosts += 1;
                 if self.hosts > 1 {
                     return Err(Error::DuplicateHost);
                 }
-                if !chars::host_ok(value) {
+                if !chars::host_ok(value()) {
                     return Err(Error::BadHost);
                 }
             }
-            6 if name.eq_ignore_ascii_case(b"expect")
-                && value.eq_ignore_ascii_case(b"100-continue") =>
-            {
+            6 if named(name(), b"expect") && value().eq_ignore_ascii_case(b"100-continue") => {
                 self.expect_continue = true;
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                for opt in list(value) {
+            10 if named(name(), b"connection") => {
+                for opt in list(value()) {
                     if opt.eq_ignore_ascii_case(b"close") {
                         self.close = true;
                     } else if opt.eq_ignore_ascii_case(b"keep-alive") {
@@ -299,10 +342,10 @@ impl Semantics {
                     }
                 }
             }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            14 if named(name(), b"content-length") => {
                 // RFC 9112 §6.3: a list of identical values may be used as one.
                 let mut any = false;
-                for v in value.split(|&b| b == b',') {
+                for v in value().split(|&b| b == b',') {
                     let n = parse_content_length(trim(v))?;
                     match self.content_length {
                         Some(old) if old != n => return Err(Error::ConflictingContentLength),
@@ -314,11 +357,11 @@ impl Semantics {
                     return Err(Error::BadContentLength);
                 }
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            17 if named(name(), b"transfer-encoding") => {
                 let te = &mut self.te;
                 te.present = true;
                 let mut any = false;
-                for coding in list(value) {
+                for coding in list(value()) {
                     any = true;
                     if te.chunked_last {
                         // Anything after chunked: chunked is not final.
@@ -395,6 +438,49 @@ impl Semantics {
     }
 }
 
+/// Whether the field name `name` (a token) is `lower` (lowercase letters
+/// and `-`, 4 bytes or more) in any case: every byte ORed with 0x20, a
+/// word at a time (the last word overlapping the one before). Among
+/// `tchar`s only the two cases of a letter OR to that lowercase letter,
+/// and only `-` itself to `-` (the other byte, CR, is no `tchar`).
+#[inline(always)]
+fn named(name: &[u8], lower: &[u8]) -> bool {
+    let n = lower.len();
+    if name.len() != n {
+        return false;
+    }
+    let folded =
+        |at: fn(&[u8], usize) -> u64, fold: u64, i: usize| (at(name, i) | fold) ^ at(lower, i);
+    match n {
+        0..4 => name.eq_ignore_ascii_case(lower),
+        4..8 => folded(word4, LOWER4, 0) | folded(word4, LOWER4, n - 4) == 0,
+        _ => {
+            let mut diff = folded(word8, LOWER8, n - 8);
+            let mut i = 0;
+            while i + 8 < n {
+                diff |= folded(word8, LOWER8, i);
+                i += 8;
+            }
+            diff == 0
+        }
+    }
+}
+
+const LOWER8: u64 = u64::from_le_bytes([0x20; 8]);
+const LOWER4: u64 = u32::from_le_bytes([0x20; 4]) as u64;
+
+/// The eight bytes of `s` at `i` (all there: callers check the length).
+#[inline(always)]
+fn word8(s: &[u8], i: usize) -> u64 {
+    s.get(i..).and_then(<[u8]>::first_chunk).map_or(0, |w| u64::from_le_bytes(*w))
+}
+
+/// The four bytes of `s` at `i` (all there: callers check the length).
+#[inline(always)]
+fn word4(s: &[u8], i: usize) -> u64 {
+    s.get(i..).and_then(<[u8]>::first_chunk).map_or(0, |w| u64::from(u32::from_le_bytes(*w)))
+}
+
 fn trim(v: &[u8]) -> &[u8] {
     let a = v.iter().position(|&b| !matches!(b, b' ' | b'\t')).unwrap_or(v.len());
     let z = v.iter().rposition(|&b| !matches!(b, b' ' | b'\t')).map_or(a, |z| z + 1);
@@ -422,4 +508,51 @@ fn parse_content_length(v: &[u8]) -> Result<u64, Error> {
             .ok_or(Error::BadContentLength)?;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use proptest::prelude::*;
+
+    use super::named;
+    use crate::http::chars::TOKEN_CHARS;
+
+    const FRAMING: [&[u8]; 5] =
+        [b"host", b"expect", b"connection", b"content-length", b"transfer-encoding"];
+
+    /// Field names: the framing names in any case, with a byte or two
+    /// replaced by any `tchar`, or any run of `tchar`s.
+    fn names() -> impl Strategy<Value = Vec<u8>> {
+        let tchar = any::<u8>().prop_filter("tchar", |&c| TOKEN_CHARS[c as usize]);
+        let near = (
+            prop::sample::select(&FRAMING[..]),
+            prop::collection::vec(any::<bool>(), 17),
+            prop::collection::vec((0usize..17, tchar.clone()), 0..2),
+        )
+            .prop_map(|(name, upper, edits)| {
+                let mut n: Vec<u8> = name
+                    .iter()
+                    .zip(upper)
+                    .map(|(&c, up)| if up { c.to_ascii_uppercase() } else { c })
+                    .collect();
+                for (at, c) in edits {
+                    if let Some(b) = n.get_mut(at) {
+                        *b = c;
+                    }
+                }
+                n
+            });
+        prop_oneof![near, prop::collection::vec(tchar, 0..20)]
+    }
+
+    proptest! {
+        #[test]
+        fn named_is_eq_ignore_ascii_case_on_tokens(name in names()) {
+            for lower in FRAMING {
+                prop_assert_eq!(named(&name, lower), name.eq_ignore_ascii_case(lower));
+            }
+        }
+    }
 }

@@ -48,7 +48,11 @@ impl HeadParser {
     /// `method SP`.
     #[inline(always)]
     fn method(&mut self, b: &[u8]) -> Result<bool, Error> {
-        let i = scan_token(b, self.pos);
+        // `GET ` by one word compare; any other method by the scan.
+        let i = match b.get(self.pos..self.pos + 4) {
+            Some(b"GET ") if self.pos == self.mark => self.pos + 3,
+            _ => scan_token(b, self.pos),
+        };
         self.pos = i;
         let Some(&c) = b.get(i) else { return Ok(false) };
         if c != b' ' || i == self.mark {
@@ -99,10 +103,15 @@ impl HeadParser {
     #[inline(always)]
     fn version(&mut self, b: &[u8]) -> Result<bool, Error> {
         let p = self.pos;
-        let v = &b[p..b.len().min(p + 10)];
-        let common = match v {
-            b"HTTP/1.1\r\n" => Some(Version::Http11),
-            b"HTTP/1.0\r\n" => Some(Version::Http10),
+        // The common versions: one word compare and the line end.
+        let common = match b.get(p..p + 10) {
+            Some(&[v0, v1, v2, v3, v4, v5, v6, v7, b'\r', b'\n']) => {
+                match u64::from_le_bytes([v0, v1, v2, v3, v4, v5, v6, v7]) {
+                    HTTP_1_1 => Some(Version::Http11),
+                    HTTP_1_0 => Some(Version::Http10),
+                    _ => None,
+                }
+            }
             _ => None,
         };
         if let Some(version) = common {
@@ -111,6 +120,7 @@ impl HeadParser {
             self.phase = Phase::Fields;
             return Ok(true);
         }
+        let v = &b[p..b.len().min(p + 10)];
         for (i, &c) in v.iter().enumerate().take(8) {
             let fits = match i {
                 0..=4 => c == b"HTTP/"[i],
@@ -139,6 +149,9 @@ impl HeadParser {
         Ok(true)
     }
 }
+
+const HTTP_1_1: u64 = u64::from_le_bytes(*b"HTTP/1.1");
+const HTTP_1_0: u64 = u64::from_le_bytes(*b"HTTP/1.0");
 
 fn parse_version(v: &[u8]) -> Result<Version, Error> {
     match v {
