@@ -15,12 +15,19 @@
 //! byte per call, as in `bytewise_req`: sansnet's one incremental parser
 //! over the growing buffer, httparse re-parsing each prefix).
 //!
+//! `parse_count ab req|short [ROUNDS]` times both parsers instead, in
+//! alternating slices of 20,000 parses (each round in the other order), so
+//! that a VM whose speed drifts from one minute to the next slows both
+//! alike: it prints ns per parse for each and the median of the rounds'
+//! ratios (httparse's time over sansnet's: above 1, sansnet is faster).
+//!
 //! On 2026-12-06 (2-vCPU AMD EPYC, N = 2000), instructions per parse:
 //! REQ 3,902 before the scanning work of issue #17 item 6 and 3,197 after
 //! (httparse 2,672), REQ_SHORT 1,068 and 934 (httparse 765), bytewise
 //! 31,921 and 31,306 (httparse 1,135,825).
 
 use std::hint::black_box;
+use std::time::Instant;
 
 use httparse::{EMPTY_HEADER, Header, Request, Status};
 use sansnet_benches::{REQ, REQ_SHORT};
@@ -28,7 +35,11 @@ use sansnet_proto::http::{HeadParser, Limits};
 
 fn sansnet(input: &'static [u8], bytewise: bool, n: usize) {
     let mut parser = HeadParser::new(&Limits::default());
-    measured(n, || {
+    measured(n, || sansnet_once(&mut parser, input, bytewise));
+}
+
+fn sansnet_once(parser: &mut HeadParser, input: &'static [u8], bytewise: bool) {
+    {
         if bytewise {
             for i in 1..input.len() {
                 assert_eq!(parser.parse(black_box(&input[..i])), Ok(None));
@@ -37,12 +48,16 @@ fn sansnet(input: &'static [u8], bytewise: bool, n: usize) {
         let done = parser.parse(black_box(input));
         parser.reset();
         assert_eq!(done, Ok(Some(input.len())));
-    });
+    }
 }
 
 fn httparse(input: &'static [u8], bytewise: bool, n: usize) {
     let mut headers: [Header<'static>; 16] = [EMPTY_HEADER; 16];
-    measured(n, || {
+    measured(n, || httparse_once(&mut headers, input, bytewise));
+}
+
+fn httparse_once(headers: &mut [Header<'static>; 16], input: &'static [u8], bytewise: bool) {
+    {
         if bytewise {
             for i in 1..input.len() {
                 let mut req = Request::new(&mut headers[..]);
@@ -51,7 +66,47 @@ fn httparse(input: &'static [u8], bytewise: bool, n: usize) {
         }
         let mut req = Request::new(&mut headers[..]);
         assert_eq!(req.parse(black_box(input)), Ok(Status::Complete(input.len())));
-    });
+    }
+}
+
+/// Both parsers timed in alternating slices (see the module docs).
+fn ab(input: &'static [u8], rounds: usize) {
+    const SLICE: u32 = 20_000;
+    let mut parser = HeadParser::new(&Limits::default());
+    let mut headers: [Header<'static>; 16] = [EMPTY_HEADER; 16];
+    let mut time_ours = || {
+        let t = Instant::now();
+        (0..SLICE).for_each(|_| sansnet_once(&mut parser, input, false));
+        t.elapsed().as_secs_f64() * 1e9 / f64::from(SLICE)
+    };
+    let mut time_theirs = || {
+        let t = Instant::now();
+        (0..SLICE).for_each(|_| httparse_once(&mut headers, input, false));
+        t.elapsed().as_secs_f64() * 1e9 / f64::from(SLICE)
+    };
+    let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (o, t) = if round % 2 == 0 {
+            let o = time_ours();
+            (o, time_theirs())
+        } else {
+            let t = time_theirs();
+            (time_ours(), t)
+        };
+        ours.push(o);
+        theirs.push(t);
+        ratios.push(t / o);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "sansnet {:.1} ns, httparse {:.1} ns a parse (medians of {rounds} rounds); httparse/sansnet {:.3}",
+        median(&mut ours),
+        median(&mut theirs),
+        median(&mut ratios)
+    );
 }
 
 /// Runs `f` `n` times: the part of the run that counts.
@@ -73,6 +128,10 @@ fn main() {
         "bytewise" => (REQ, true),
         other => return eprintln!("unknown input {other}: req, short, bytewise"),
     };
+    if parser == "ab" {
+        let rounds = args.next().and_then(|n| n.parse().ok()).unwrap_or(200);
+        return ab(if input == "short" { REQ_SHORT } else { REQ }, rounds);
+    }
     match parser.as_str() {
         "sansnet" => sansnet(bytes, bytewise, n),
         "httparse" => httparse(bytes, bytewise, n),
