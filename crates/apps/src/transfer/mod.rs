@@ -21,12 +21,16 @@
 //!   through [`App::poll_work`](sansnet_proto::App::poll_work), which the async driver polls beside the
 //!   socket and the std driver between reads (and waits on while the
 //!   machine wants no input, its buffer of unwritten bytes full);
-//! - everything else, where the transport's [`Blocking`] says: with std (a
-//!   thread per connection) on the connection's thread, inside `on_event`;
-//! - and with smol and async-std on the same pool (`unblock`, which both
-//!   runtimes use for their own file I/O), so the event loop never waits
-//!   for the disk: the application keeps the pool tasks in order and hands
-//!   their results to the machine from [`App::poll_work`](sansnet_proto::App::poll_work).
+//! - the sender's reads on the connection's own thread, inside `on_event`,
+//!   on every runtime (one connection, whose thread has nothing else to do
+//!   while the disk works; a pool would cost two thread hand-offs a piece);
+//! - everything else of a receiver, where the transport's [`Blocking`]
+//!   says: with std (a thread per connection) on the connection's thread,
+//!   inside `on_event`; with the async runtimes on the same pool
+//!   (`unblock`, which smol and async-std use for their own file I/O), so
+//!   the event loop, shared by many connections, never waits for the disk:
+//!   the application keeps the pool tasks in order and hands their results
+//!   to the machine from [`App::poll_work`](sansnet_proto::App::poll_work).
 //!
 //! # The receiver's files
 //!
