@@ -3,8 +3,8 @@
 # asking `GET /` once a second, against `sansnet http` on each runtime in
 # RUNTIMES and, when HYPER is set, the hyper peer of ../shared/peers. Every
 # request must be answered; the table gives p50/p99/p99.9 latency and the
-# server's resident memory (before, idle with every connection open, and
-# per connection).
+# server's resident memory (before, idle with every connection open, per
+# connection, and at the end, after every connection has been answered).
 #
 #   SANSNET=target/release/sansnet benches/conns/run.sh
 #
@@ -44,11 +44,11 @@ measure() {
     "$LOADGEN" --addr "127.0.0.1:$port" --conns "$CONNS" --duration "$DURATION" \
         --interval "$INTERVAL" --pid "$pid" >"$tmp/out" || true
     head -n1 "$tmp/out" >&2
-    printf '%-22s %9s %9s %7s %8s %8s %8s %9s %9s %7s\n' "$name" \
+    printf '%-22s %9s %9s %7s %8s %8s %8s %9s %9s %7s %9s\n' "$name" \
         "$(field sent "$tmp/out")" "$(field answered "$tmp/out")" "$(field errors "$tmp/out")" \
         "$(field p50_ms "$tmp/out")" "$(field p99_ms "$tmp/out")" "$(field p999_ms "$tmp/out")" \
         "$(field rss_before_kib "$tmp/out")" "$(field rss_idle_kib "$tmp/out")" \
-        "$(field kib_per_conn "$tmp/out")" >>"$tmp/table"
+        "$(field kib_per_conn "$tmp/out")" "$(field rss_end_kib "$tmp/out")" >>"$tmp/table"
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     pid=
@@ -67,6 +67,6 @@ fi
 echo
 echo "$CONNS keep-alive connections, each GET / every ${INTERVAL} s for ${DURATION} s" \
     "($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
-printf '%-22s %9s %9s %7s %8s %8s %8s %9s %9s %7s\n' server sent answered failed \
-    "p50 ms" "p99 ms" "p99.9 ms" "RSS0 KiB" "RSS KiB" "KiB/c"
+printf '%-22s %9s %9s %7s %8s %8s %8s %9s %9s %7s %9s\n' server sent answered failed \
+    "p50 ms" "p99 ms" "p99.9 ms" "RSS0 KiB" "RSS KiB" "KiB/c" "RSS end"
 cat "$tmp/table"
