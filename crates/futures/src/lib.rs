@@ -272,7 +272,7 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
             // does not move (a trickle cannot outlast the write timeout).
             Step::Write(chunk, until) => {
                 let write = io.write_with(|s| (&*s).write(chunk));
-                let n = timer.within(write, ctl.clock.to_std(until), stalled).await?;
+                let n = timer.within(write, ctl.clock.to_std(until)).await?;
                 engine.written(session, ctl.clock.now(), n)?;
                 continue;
             }
@@ -281,7 +281,7 @@ pub async fn drive<R: Reactor, S: Session, A: App<S>>(
             // write (0: the file came up short).
             Step::Splice(piece, until) => {
                 let send = io.write_with(|s| piece.send_to(s));
-                let n = timer.within(send, ctl.clock.to_std(until), stalled).await?;
+                let n = timer.within(send, ctl.clock.to_std(until)).await?;
                 engine.written(session, ctl.clock.now(), n)?;
                 continue;
             }
@@ -397,13 +397,6 @@ pub async fn run_client<R: Reactor, S: Session, A: App<S>>(
     app: &mut A,
 ) -> io::Result<()> {
     drive::<R, S, A>(&R::register(stream)?, session, app, ctl).await
-}
-
-/// What a write that took nothing by its deadline fails with (the
-/// engine's or the hub writer's deadline: whether a partial write counts as
-/// a stall is theirs to say).
-fn stalled() -> io::Error {
-    EngineError::WriteStalled.into()
 }
 
 /// Closes without losing the last response: shuts the write side and
@@ -594,7 +587,7 @@ async fn write_half<R: Reactor>(
             }
             WriterStep::Write(chunk, until) => {
                 let write = io.write_with(|s| (&*s).write(chunk));
-                let r = timer.within(write, clock.to_std(until), stalled).await;
+                let r = timer.within(write, clock.to_std(until)).await;
                 w.written(clock.now(), r)
             }
             WriterStep::Linger => {

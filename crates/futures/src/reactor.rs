@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_io::Async;
-use sansnet_net::{Listener, Stream};
+use sansnet_net::{EngineError, Listener, Stream};
 
 /// A socket the driver registers with a reactor: sansnet's [`Stream`] and
 /// [`Listener`], std's `UdpSocket` and `TcpStream`. Each owns its
@@ -165,12 +165,13 @@ impl<T: Timer> Deadline<T> {
     }
 
     /// `op` (a write), unless it is still pending at `until`: then
-    /// `stalled`. The timer is shared with the task's other waits.
+    /// [`EngineError::WriteStalled`] (whether a partial write counts as a
+    /// stall is for the caller's deadline to say). The timer is shared
+    /// with the task's other waits.
     pub(crate) async fn within<R>(
         &mut self,
         op: impl Future<Output = io::Result<R>>,
         until: Instant,
-        stalled: impl Fn() -> io::Error,
     ) -> io::Result<R> {
         let mut op = core::pin::pin!(op);
         loop {
@@ -185,7 +186,7 @@ impl<T: Timer> Deadline<T> {
                 return r;
             }
             if Instant::now() >= until {
-                return Err(stalled());
+                return Err(EngineError::WriteStalled.into());
             }
         }
     }
@@ -298,10 +299,6 @@ mod tests {
         })
     }
 
-    fn stalled() -> io::Error {
-        io::Error::new(io::ErrorKind::TimedOut, "stalled")
-    }
-
     #[test]
     fn writes_that_wait_share_one_timer_setting() {
         let mut d = Deadline::<Fake>::new();
@@ -310,7 +307,7 @@ mod tests {
             // Each write's deadline a little later than the last, as the
             // engine asks for chunk after chunk of a large body.
             let until = start + Duration::from_millis(u64::from(i));
-            let n = block_on(d.within(pending_then_ok(3), until, stalled)).expect("written");
+            let n = block_on(d.within(pending_then_ok(3), until)).expect("written");
             assert_eq!(n, 3);
         }
         assert_eq!(d.timer.sets, 1, "the timer was set once, not once per wait");
@@ -327,11 +324,10 @@ mod tests {
         let mut d = Deadline::<Fake>::new();
         d.timer.fire = true;
         let past = Instant::now();
-        let r =
-            block_on(d.within(futures_lite::future::pending::<io::Result<()>>(), past, stalled));
+        let r = block_on(d.within(futures_lite::future::pending::<io::Result<()>>(), past));
         assert_eq!(r.expect_err("stalled").kind(), io::ErrorKind::TimedOut);
         // One that completes at once never waits for the timer.
-        let n = block_on(d.within(pending_then_ok(0), past, stalled)).expect("written");
+        let n = block_on(d.within(pending_then_ok(0), past)).expect("written");
         assert_eq!(n, 0);
     }
 }

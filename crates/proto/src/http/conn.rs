@@ -301,17 +301,17 @@ impl ServerConn {
                     return Err(Misuse::BodyTooLong);
                 }
                 self.state = State::Sending { sending: Sending::Fixed(left - n), exchange };
-                self.push(piece);
+                self.out.push(piece);
             }
             Sending::Chunked => {
                 self.out.write(18, |buf| {
                     response::put_hex(buf, n);
                     buf.extend_from_slice(b"\r\n");
                 });
-                self.push(piece);
-                self.push_transmit(Bytes::from_static(b"\r\n"));
+                self.out.push(piece);
+                self.out.push_bytes(Bytes::from_static(b"\r\n"));
             }
-            Sending::UntilClose => self.push(piece),
+            Sending::UntilClose => self.out.push(piece),
             Sending::Discard => {}
         }
         Ok(())
@@ -326,7 +326,7 @@ impl ServerConn {
         match sending {
             Sending::Fixed(0) | Sending::UntilClose | Sending::Discard => {}
             Sending::Fixed(_) => return Err(Misuse::BodyIncomplete),
-            Sending::Chunked => self.push_transmit(Bytes::from_static(b"0\r\n\r\n")),
+            Sending::Chunked => self.out.push_bytes(Bytes::from_static(b"0\r\n\r\n")),
         }
         if !exchange.keep_alive || exchange.peer_eof {
             self.close();
@@ -342,14 +342,6 @@ impl ServerConn {
     /// client sees a body shorter than announced rather than a hang.
     pub fn abort(&mut self) {
         self.close();
-    }
-
-    fn push_transmit(&mut self, b: Bytes) {
-        self.out.push_bytes(b);
-    }
-
-    fn push(&mut self, t: Transmit) {
-        self.out.push(t);
     }
 
     /// Writes a response head at the end of what is queued.
@@ -383,7 +375,7 @@ impl ServerConn {
                 Framing::Length(text.len() as u64),
                 Some("close"),
             );
-            self.push_transmit(Bytes::from(text));
+            self.out.push_bytes(Bytes::from(text));
         }
         self.events.push_back(Event::Rejected(e));
         self.close();
@@ -402,7 +394,7 @@ impl ServerConn {
             Ok(decoder) => {
                 let has_body = head.body_kind() != BodyKind::Length(0);
                 if head.expects_continue() && has_body {
-                    self.push_transmit(Bytes::from_static(b"HTTP/1.1 100 Continue\r\n\r\n"));
+                    self.out.push_bytes(Bytes::from_static(b"HTTP/1.1 100 Continue\r\n\r\n"));
                 }
                 if has_body {
                     self.timers.set(Timer::Idle, self.now + self.limits.idle_timeout);
@@ -503,13 +495,7 @@ impl Session for ServerConn {
     /// [`enable_splice`](Session::enable_splice), which obliges the driver
     /// to drain [`poll_transmit_or_splice`](Session::poll_transmit_or_splice)).
     fn poll_transmit(&mut self) -> Option<Bytes> {
-        if self.out.splice_next() {
-            return None;
-        }
-        match self.out.pop()? {
-            Transmit::Bytes(b) => Some(b),
-            Transmit::Splice(_) => None, // not next: checked above
-        }
+        self.out.pop_bytes()
     }
 
     fn enable_splice(&mut self) {

@@ -87,9 +87,16 @@ impl Outgoing {
         Some(t)
     }
 
-    /// Whether the next transmit is a splice.
-    pub(crate) fn splice_next(&self) -> bool {
-        matches!(self.queue.front(), Some(Transmit::Splice(_)))
+    /// The next bytes, in order; `None` when nothing is queued or a splice
+    /// is next.
+    pub(crate) fn pop_bytes(&mut self) -> Option<Bytes> {
+        if matches!(self.queue.front(), Some(Transmit::Splice(_))) {
+            return None;
+        }
+        match self.pop()? {
+            Transmit::Bytes(b) => Some(b),
+            Transmit::Splice(_) => None, // not next: checked above
+        }
     }
 
     /// Bytes queued (splices not counted).
@@ -147,8 +154,8 @@ mod tests {
         out.push(Transmit::Splice(Splice { source, offset: 0, len: 9 }));
         out.push_bytes(Bytes::from_static(b"tail"));
         assert_eq!(out.queued(), 8, "a splice holds no bytes");
-        assert_eq!(out.pop(), Some(Transmit::Bytes(Bytes::from_static(b"head"))));
-        assert!(out.splice_next());
+        assert_eq!(out.pop_bytes(), Some(Bytes::from_static(b"head")));
+        assert_eq!(out.pop_bytes(), None, "a splice is next");
         assert!(matches!(out.pop(), Some(Transmit::Splice(s)) if s.len == 9));
         assert_eq!(out.pop(), Some(Transmit::Bytes(Bytes::from_static(b"tail"))));
         assert_eq!(out.pop(), None);
