@@ -40,7 +40,21 @@ impl Outbox {
     /// Queues `b` after everything queued before.
     pub fn push(&mut self, b: Bytes) {
         self.len += b.len();
-        if b.len() <= COALESCE {
+        if self.big.is_empty() && self.small.is_empty() {
+            // Nothing to gather with: keep it as it is (no copy). The
+            // gathering that pays is the session's own, e.g. the responses
+            // to one read's pipelined requests, polled as one transmit.
+            self.big.push_back(Transmit::Bytes(b));
+        } else if b.len() <= COALESCE {
+            if self.small.is_empty() {
+                // A second small piece: gather the lone one kept above too.
+                if let Some(Transmit::Bytes(last)) = self.big.back()
+                    && last.len() <= COALESCE
+                {
+                    self.small.extend_from_slice(last);
+                    self.big.pop_back();
+                }
+            }
             self.small.extend_from_slice(&b);
         } else {
             self.push_big(Transmit::Bytes(b));
@@ -151,6 +165,14 @@ impl Outbox {
 /// Runs steps 1–3 of the core's drain contract until nothing moves: feeds
 /// `inbuf` while the session wants input, hands events to `app`, moves
 /// transmits into `out`. Returns whether anything happened.
+///
+/// Transmits are polled once input and events stop moving, not after every
+/// `handle_read`: a read that brought 16 pipelined requests is answered by
+/// whatever the session gathered for all 16 (one transmit for the HTTP
+/// server), not by 16 polls. Output never waits on more than the input
+/// already buffered; a session that holds input back until its output is
+/// written (`wants_read` false, or consuming nothing) gets it drained on
+/// the next turn.
 pub fn pump<S: Session, A: App<S>>(
     session: &mut S,
     app: &mut A,
@@ -169,6 +191,10 @@ pub fn pump<S: Session, A: App<S>>(
         while let Some(ev) = session.poll_event() {
             moved = true;
             app.on_event(session, ev);
+        }
+        if moved {
+            any = true;
+            continue;
         }
         while let Some(t) = session.poll_transmit_or_splice() {
             moved = true;
@@ -195,6 +221,68 @@ pub fn fire_timers<S: Session>(session: &mut S, now: Instant) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sansnet_proto::http::{Event, Limits, ServerConn};
+
+    /// A session that counts the transmits polled from it.
+    struct Counted(ServerConn, usize);
+
+    impl Session for Counted {
+        type Event = Event;
+        fn handle_read(&mut self, now: Instant, buf: &mut BytesMut) {
+            self.0.handle_read(now, buf)
+        }
+        fn handle_eof(&mut self, now: Instant) {
+            self.0.handle_eof(now)
+        }
+        fn handle_timeout(&mut self, now: Instant) {
+            self.0.handle_timeout(now)
+        }
+        fn poll_transmit(&mut self) -> Option<Bytes> {
+            let t = self.0.poll_transmit();
+            self.1 += usize::from(t.is_some());
+            t
+        }
+        fn poll_event(&mut self) -> Option<Event> {
+            self.0.poll_event()
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            self.0.poll_timeout()
+        }
+        fn wants_read(&self) -> bool {
+            self.0.wants_read()
+        }
+        fn is_finished(&self) -> bool {
+            self.0.is_finished()
+        }
+    }
+
+    #[test]
+    fn the_requests_of_one_read_are_answered_by_one_transmit_not_copied() {
+        let mut conn = Counted(ServerConn::new(Limits::default(), Instant::ZERO), 0);
+        let mut app = |conn: &mut Counted, ev: Event| {
+            if let Event::End = ev {
+                conn.0.respond(200, &[], Bytes::from_static(b"hello\n")).unwrap();
+            }
+        };
+        let mut inbuf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".repeat(16)[..]);
+        let mut out = Outbox::new();
+        assert!(pump(&mut conn, &mut app, &mut inbuf, Instant::ZERO, &mut out));
+        assert!(inbuf.is_empty());
+        assert_eq!(conn.1, 1, "one transmit for the 16 answers");
+        let wire = out.take_front().unwrap();
+        assert_eq!(wire.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count(), 16);
+        assert!(out.is_empty(), "all of it in that one chunk, as the session gave it");
+    }
+
+    #[test]
+    fn a_lone_chunk_is_written_from_where_it_is_and_a_second_gathers_it() {
+        let mut o = Outbox::new();
+        let lone = Bytes::from(b"all answers".to_vec());
+        o.push(lone.clone());
+        assert_eq!(o.front().map(<[u8]>::as_ptr), Some(lone.as_ptr()), "not copied");
+        o.push(Bytes::from_static(b"; more"));
+        assert_eq!(o.front(), Some(&b"all answers; more"[..]), "one write for both");
+    }
 
     #[test]
     fn outbox_keeps_order_across_small_and_big() {
