@@ -99,16 +99,21 @@ pub(crate) fn write_head(
     framing: Framing,
     connection: Option<&str>,
 ) {
-    let digits = [
-        b'0' + (status / 100 % 10) as u8,
-        b'0' + (status / 10 % 10) as u8,
-        b'0' + (status % 10) as u8,
-    ];
-    out.put_slice(b"HTTP/1.1 ");
-    out.put_slice(&digits);
-    out.put_u8(b' ');
-    out.put_slice(reason(status).as_bytes());
-    out.put_slice(b"\r\n");
+    match status {
+        200 => out.put_slice(b"HTTP/1.1 200 OK\r\n"),
+        _ => {
+            let digits = [
+                b'0' + (status / 100 % 10) as u8,
+                b'0' + (status / 10 % 10) as u8,
+                b'0' + (status % 10) as u8,
+            ];
+            out.put_slice(b"HTTP/1.1 ");
+            out.put_slice(&digits);
+            out.put_u8(b' ');
+            out.put_slice(reason(status).as_bytes());
+            out.put_slice(b"\r\n");
+        }
+    }
     for (name, value) in fields {
         out.put_slice(name.as_bytes());
         out.put_slice(b": ");
@@ -118,18 +123,36 @@ pub(crate) fn write_head(
     match framing {
         Framing::None => {}
         Framing::Length(n) => {
-            out.put_slice(b"Content-Length: ");
-            put_u64(out, n);
-            out.put_slice(b"\r\n");
+            // One piece: the name, the digits and the line end.
+            const NAME: &[u8] = b"Content-Length: ";
+            let mut line = [0u8; NAME.len() + 20 + 2];
+            line[..NAME.len()].copy_from_slice(NAME);
+            let end = NAME.len() + digits_into(&mut line[NAME.len()..NAME.len() + 20], n);
+            line[end..end + 2].copy_from_slice(b"\r\n");
+            out.put_slice(&line[..end + 2]);
         }
         Framing::Chunked => out.put_slice(b"Transfer-Encoding: chunked\r\n"),
     }
-    if let Some(c) = connection {
-        out.put_slice(b"Connection: ");
-        out.put_slice(c.as_bytes());
-        out.put_slice(b"\r\n");
+    match connection {
+        None => out.put_slice(b"\r\n"),
+        Some("close") => out.put_slice(b"Connection: close\r\n\r\n"),
+        Some("keep-alive") => out.put_slice(b"Connection: keep-alive\r\n\r\n"),
+        Some(c) => {
+            out.put_slice(b"Connection: ");
+            out.put_slice(c.as_bytes());
+            out.put_slice(b"\r\n\r\n");
+        }
     }
-    out.put_slice(b"\r\n");
+}
+
+/// Writes `n` in decimal at the start of `to` (20 bytes, room for any
+/// `u64`): how many bytes.
+fn digits_into(to: &mut [u8], n: u64) -> usize {
+    let mut tmp = [0u8; 20];
+    let i = digits_at_end(&mut tmp, n, 10);
+    let len = tmp.len() - i;
+    to[..len].copy_from_slice(&tmp[i..]);
+    len
 }
 
 /// Appends `n` in decimal.
@@ -144,16 +167,101 @@ pub(crate) fn put_hex(out: &mut BytesMut, n: u64) {
 
 /// Appends `n` in `BASE` (a constant, so that `%` and `/` become
 /// multiplications and shifts).
-fn put_digits<const BASE: u64>(out: &mut BytesMut, mut n: u64) {
+fn put_digits<const BASE: u64>(out: &mut BytesMut, n: u64) {
     let mut tmp = [0u8; 20];
+    let i = digits_at_end(&mut tmp, n, BASE);
+    out.put_slice(&tmp[i..]);
+}
+
+/// Writes `n` in `base` at the end of `tmp`: where the digits start.
+#[inline(always)]
+fn digits_at_end(tmp: &mut [u8; 20], mut n: u64, base: u64) -> usize {
     let mut i = tmp.len();
     loop {
         i -= 1;
-        tmp[i] = b"0123456789abcdef"[(n % BASE) as usize];
-        n /= BASE;
+        tmp[i] = b"0123456789abcdef"[(n % base) as usize];
+        n /= base;
         if n == 0 {
             break;
         }
     }
-    out.put_slice(&tmp[i..]);
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::format;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    use proptest::prelude::*;
+
+    /// The head as RFC 9112 spells it, one piece at a time.
+    fn plain_head(
+        status: u16,
+        fields: &[(&str, &[u8])],
+        framing: Framing,
+        connection: Option<&str>,
+    ) -> Vec<u8> {
+        let mut head = format!("HTTP/1.1 {status:03} {}\r\n", reason(status)).into_bytes();
+        for (name, value) in fields {
+            head.extend_from_slice(format!("{name}: ").as_bytes());
+            head.extend_from_slice(value);
+            head.extend_from_slice(b"\r\n");
+        }
+        match framing {
+            Framing::None => {}
+            Framing::Length(n) => {
+                head.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes())
+            }
+            Framing::Chunked => head.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        }
+        if let Some(c) = connection {
+            head.extend_from_slice(format!("Connection: {c}\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        head
+    }
+
+    proptest! {
+        #[test]
+        fn heads_are_written_as_spelled_out(
+            status in prop_oneof![Just(200u16), 100u16..1000],
+            fields in proptest::collection::vec(("[A-Za-z-]{1,12}", "[ -~]{0,80}"), 0..3),
+            framing in prop_oneof![
+                Just(Framing::None),
+                Just(Framing::Chunked),
+                any::<u64>().prop_map(Framing::Length),
+                (0u64..100_000).prop_map(Framing::Length),
+            ],
+            connection in prop_oneof![
+                Just(None),
+                Just(Some("close")),
+                Just(Some("keep-alive")),
+                Just(Some("upgrade")),
+            ],
+        ) {
+            let fields: Vec<(&str, &[u8])> =
+                fields.iter().map(|(n, v): &(String, String)| (n.as_str(), v.as_bytes())).collect();
+            let mut out = BytesMut::new();
+            write_head(&mut out, status, &fields, framing, connection);
+            prop_assert_eq!(&out[..], &plain_head(status, &fields, framing, connection)[..]);
+            prop_assert!(out.len() <= head_len(status, &fields, connection));
+        }
+
+        #[test]
+        fn a_value_is_refused_exactly_when_it_holds_cr_lf_or_nul(
+            clean in proptest::collection::vec(
+                any::<u8>().prop_filter("clean", |b| !matches!(b, b'\r' | b'\n' | 0)), 0..200),
+            planted in proptest::option::of((prop_oneof![Just(b'\r'), Just(b'\n'), Just(0u8)], any::<usize>())),
+        ) {
+            let mut value = clean;
+            if let Some((b, at)) = planted {
+                value.insert(at % (value.len() + 1), b);
+            }
+            let bad = planted.is_some();
+            let checked = check_fields(&[("X-Test", &value)]);
+            prop_assert_eq!(checked.is_err(), bad);
+        }
+    }
 }
