@@ -174,6 +174,12 @@ impl<T: Timer> Deadline<T> {
         until: Instant,
     ) -> io::Result<R> {
         let mut op = core::pin::pin!(op);
+        // Most writes complete at once: they need no timer, and arming one
+        // for them would move the task's timer twice a request (to the
+        // write's deadline, earlier, and back to the read's).
+        if let Some(r) = futures_lite::future::poll_once(op.as_mut()).await {
+            return r;
+        }
         loop {
             self.arm(Some(until));
             let timed_out = async {
@@ -329,5 +335,20 @@ mod tests {
         // One that completes at once never waits for the timer.
         let n = block_on(d.within(pending_then_ok(0), past)).expect("written");
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn a_write_done_at_once_leaves_the_read_timer_where_it_is() {
+        let mut d = Deadline::<Fake>::new();
+        let idle = Instant::now() + Duration::from_secs(60);
+        d.arm(Some(idle));
+        for _ in 0..10 {
+            // The write's deadline is earlier than the idle one armed.
+            let until = Instant::now() + Duration::from_secs(10);
+            assert_eq!(block_on(d.within(pending_then_ok(0), until)).expect("written"), 0);
+            d.arm(Some(idle));
+        }
+        assert_eq!(d.timer.sets, 1, "set for the idle wait alone");
+        assert_eq!(d.armed, Some(idle));
     }
 }
