@@ -155,11 +155,6 @@ fn digits_into(to: &mut [u8], n: u64) -> usize {
     len
 }
 
-/// Appends `n` in decimal.
-pub(crate) fn put_u64(out: &mut BytesMut, n: u64) {
-    put_digits::<10>(out, n);
-}
-
 /// Appends `n` in lowercase hex (chunk sizes).
 pub(crate) fn put_hex(out: &mut BytesMut, n: u64) {
     put_digits::<16>(out, n);
