@@ -88,6 +88,28 @@ impl FieldScanner {
         }
     }
 
+    /// Whether the scanner is at the start of a line (a field line's or
+    /// the blank line's).
+    #[inline(always)]
+    pub(crate) fn at_line_start(&self) -> bool {
+        matches!(self.phase, Phase::LineStart { .. })
+    }
+
+    /// Field lines begun so far.
+    #[inline(always)]
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The caller took whole field lines itself ([`whole_field_line`]), up
+    /// to `count` lines in all, at least one: the scanner is at the start
+    /// of the next line.
+    #[inline(always)]
+    pub(crate) fn took_lines(&mut self, count: usize) {
+        self.count = count;
+        self.phase = Phase::LineStart { first: false };
+    }
+
     /// Whether a name or a value is being scanned: the trickle fast path's
     /// byte class ([`TOKEN_BYTE`](super::TOKEN_BYTE) or
     /// [`VALUE_BYTE`](super::VALUE_BYTE)), or 0.
@@ -299,6 +321,34 @@ struct Te {
     /// chunked twice, chunked with parameters, or a coding after chunked.
     bad: bool,
     unknown: bool,
+}
+
+/// The field line at `p` found whole in `b` in the shape the steps accept
+/// (a token name, `:`, OWS, a value without CTLs, CR LF): the field, its
+/// value trimmed, and where the next line starts. `None` for anything
+/// else (a blank line, out of bytes, a byte the grammar rejects): the
+/// steps judge that line.
+#[inline(always)]
+pub(super) fn whole_field_line(b: &[u8], p: usize) -> Option<(FieldSpan, usize)> {
+    let colon = scan_token(b, p);
+    if colon == p || b.get(colon) != Some(&b':') {
+        return None;
+    }
+    let mut v = colon + 1;
+    while let Some(b' ' | b'\t') = b.get(v) {
+        v += 1;
+    }
+    let cr = chars::scan_value(b, v);
+    if b.get(cr..cr + 2) != Some(b"\r\n") {
+        return None;
+    }
+    let mut end = cr;
+    while end > v
+        && let Some(b' ' | b'\t') = b.get(end - 1)
+    {
+        end -= 1;
+    }
+    Some((FieldSpan { name: Span::new(p, colon), value: Span::new(v, end) }, cr + 2))
 }
 
 /// What a head's fields say about framing and the connection, gathered

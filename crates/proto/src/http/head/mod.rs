@@ -250,6 +250,7 @@ impl HeadParser {
         self.inspected += self.pos as u64;
         self.pos = 0;
         self.trickle_until = 0;
+        self.trickle = 0;
         self.mark = 0;
         self.section = FieldScanner::new(true, self.max_fields);
         self.fields.clear();
@@ -321,7 +322,9 @@ impl HeadParser {
         // Scan at most max_head bytes: a head not ended by then is too large.
         let lim = buf.len().min(self.max_head);
         let b = &buf[..lim];
-        let done = match self.phase {
+        let phase = self.phase;
+        let done = match phase {
+            Phase::Start if self.whole_request_line(b) => self.field_section(b)?,
             Phase::Start | Phase::StartLf | Phase::Method | Phase::Target | Phase::Version => {
                 self.request_line(b)? && self.field_section(b)?
             }
@@ -342,6 +345,31 @@ impl HeadParser {
     /// The field section up to the blank line, each field line recorded and
     /// taken in by the [`Semantics`]. `Ok(true)`: the head is complete.
     fn field_section(&mut self, b: &[u8]) -> Result<bool, Error> {
+        if self.section.at_line_start() {
+            // Field lines found whole, one after another in locals: the
+            // scanner's state is written once, after the last. Where one is
+            // not whole or not plain, the steps take the line from its start.
+            let mut p = self.pos;
+            let mut count = self.section.count();
+            while count < self.max_fields
+                && let Some((field, next)) = fields::whole_field_line(b, p)
+            {
+                self.semantics.field(b, field)?;
+                self.fields.push(field);
+                count += 1;
+                p = next;
+            }
+            if word::<2>(b, p) == Some(*b"\r\n") {
+                self.semantics.finish(self.version)?;
+                self.pos = p + 2;
+                self.phase = Phase::Done;
+                return Ok(true);
+            }
+            if p != self.pos {
+                self.section.took_lines(count);
+                self.pos = p;
+            }
+        }
         loop {
             match self.section.scan(b, &mut self.pos)? {
                 Scanned::Field(field) => {
@@ -383,6 +411,12 @@ impl HeadParser {
         self.reset();
         out
     }
+}
+
+/// The `N` bytes of `b` at `i`, if all are there.
+#[inline(always)]
+fn word<const N: usize>(b: &[u8], i: usize) -> Option<[u8; N]> {
+    b.get(i..).and_then(<[u8]>::first_chunk::<N>).copied()
 }
 
 const TOKEN_BYTE: u8 = 1;
