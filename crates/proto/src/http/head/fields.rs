@@ -366,81 +366,101 @@ pub(super) struct Semantics {
 impl Semantics {
     /// Takes in one field line of the head, `field` of `b`. Only the
     /// names of a length that could matter are compared (a word at a time),
-    /// and only their values looked at.
+    /// inlined; only their values are looked at, out of line.
+    #[inline(always)]
     pub(super) fn field(&mut self, b: &[u8], field: FieldSpan) -> Result<(), Error> {
         let name = || field.name.get(b);
         let value = || field.value.get(b);
         match field.name.len {
-            4 if named(name(), b"host") => {
-                self.hosts += 1;
-                if self.hosts > 1 {
-                    return Err(Error::DuplicateHost);
-                }
-                if !chars::host_ok(value()) {
-                    return Err(Error::BadHost);
-                }
-            }
-            6 if named(name(), b"expect") && value().eq_ignore_ascii_case(b"100-continue") => {
-                self.expect_continue = true;
+            4 if named(name(), b"host") => self.host(value()),
+            6 if named(name(), b"expect") => {
+                self.expect_continue |= value().eq_ignore_ascii_case(b"100-continue");
+                Ok(())
             }
             10 if named(name(), b"connection") => {
-                for opt in list(value()) {
-                    if opt.eq_ignore_ascii_case(b"close") {
-                        self.close = true;
-                    } else if opt.eq_ignore_ascii_case(b"keep-alive") {
-                        self.keep_alive = true;
-                    }
-                }
+                self.connection(value());
+                Ok(())
             }
-            14 if named(name(), b"content-length") => {
-                // RFC 9112 §6.3: a list of identical values may be used as one.
-                let mut any = false;
-                for v in value().split(|&b| b == b',') {
-                    let n = parse_content_length(trim(v))?;
-                    match self.content_length {
-                        Some(old) if old != n => return Err(Error::ConflictingContentLength),
-                        _ => self.content_length = Some(n),
-                    }
-                    any = true;
-                }
-                if !any {
-                    return Err(Error::BadContentLength);
-                }
-            }
+            14 if named(name(), b"content-length") => self.content_length(value()),
             17 if named(name(), b"transfer-encoding") => {
-                let te = &mut self.te;
-                te.present = true;
-                let mut any = false;
-                for coding in list(value()) {
-                    any = true;
-                    if te.chunked_last {
-                        // Anything after chunked: chunked is not final.
-                        te.bad = true;
-                    }
-                    let name_end =
-                        coding.iter().position(|&b| !is_token(b)).unwrap_or(coding.len());
-                    let (cname, params) = coding.split_at(name_end);
-                    if cname.eq_ignore_ascii_case(b"chunked") {
-                        if te.chunked_seen || !params.is_empty() {
-                            te.bad = true;
-                        }
-                        te.chunked_seen = true;
-                        te.chunked_last = true;
-                    } else {
-                        if cname.is_empty() {
-                            te.bad = true;
-                        }
-                        te.unknown = true;
-                        te.chunked_last = false;
-                    }
-                }
-                if !any {
-                    te.bad = true;
-                }
+                self.transfer_encoding(value());
+                Ok(())
             }
-            _ => {}
+            _ => Ok(()),
+        }
+    }
+
+    #[inline(never)]
+    fn host(&mut self, value: &[u8]) -> Result<(), Error> {
+        self.hosts += 1;
+        if self.hosts > 1 {
+            return Err(Error::DuplicateHost);
+        }
+        if !chars::host_ok(value) {
+            return Err(Error::BadHost);
         }
         Ok(())
+    }
+
+    #[inline(never)]
+    fn connection(&mut self, value: &[u8]) {
+        for opt in list(value) {
+            if opt.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else if opt.eq_ignore_ascii_case(b"keep-alive") {
+                self.keep_alive = true;
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn content_length(&mut self, value: &[u8]) -> Result<(), Error> {
+        // RFC 9112 §6.3: a list of identical values may be used as one.
+        let mut any = false;
+        for v in value.split(|&b| b == b',') {
+            let n = parse_content_length(trim(v))?;
+            match self.content_length {
+                Some(old) if old != n => return Err(Error::ConflictingContentLength),
+                _ => self.content_length = Some(n),
+            }
+            any = true;
+        }
+        if !any {
+            return Err(Error::BadContentLength);
+        }
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn transfer_encoding(&mut self, value: &[u8]) {
+        let te = &mut self.te;
+        te.present = true;
+        let mut any = false;
+        for coding in list(value) {
+            any = true;
+            if te.chunked_last {
+                // Anything after chunked: chunked is not final.
+                te.bad = true;
+            }
+            let name_end = coding.iter().position(|&b| !is_token(b)).unwrap_or(coding.len());
+            let (cname, params) = coding.split_at(name_end);
+            if cname.eq_ignore_ascii_case(b"chunked") {
+                if te.chunked_seen || !params.is_empty() {
+                    te.bad = true;
+                }
+                te.chunked_seen = true;
+                te.chunked_last = true;
+            } else {
+                if cname.is_empty() {
+                    te.bad = true;
+                }
+                te.unknown = true;
+                te.chunked_last = false;
+            }
+        }
+        if !any {
+            te.bad = true;
+        }
     }
 
     /// The checks that need the whole head (RFC 9112 §3.2, §6.1, §6.3).
