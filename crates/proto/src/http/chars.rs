@@ -179,6 +179,10 @@ pub(crate) fn scan_token(b: &[u8], from: usize) -> usize {
         }
         i += 8;
     }
+    // Mostly the colon after a field name: no `tchar`.
+    if b.get(i) == Some(&b':') {
+        return i;
+    }
     b[i..].iter().position(|&c| !is_token(c)).map_or(b.len(), |k| i + k)
 }
 

@@ -334,7 +334,8 @@ pub(super) fn whole_field_line(b: &[u8], p: usize) -> Option<(FieldSpan, usize)>
     if colon == p || b.get(colon) != Some(&b':') {
         return None;
     }
-    let mut v = colon + 1;
+    // Mostly one SP, then the value.
+    let mut v = colon + 1 + usize::from(b.get(colon + 1) == Some(&b' '));
     while let Some(b' ' | b'\t') = b.get(v) {
         v += 1;
     }
@@ -404,6 +405,15 @@ impl Semantics {
 
     #[inline(never)]
     fn connection(&mut self, value: &[u8]) {
+        // The common values whole, a word compare each.
+        match value.len() {
+            10 if named(value, b"keep-alive") => self.keep_alive = true,
+            5 if named(value, b"close") => self.close = true,
+            _ => self.connection_list(value),
+        }
+    }
+
+    fn connection_list(&mut self, value: &[u8]) {
         for opt in list(value) {
             if opt.eq_ignore_ascii_case(b"close") {
                 self.close = true;
@@ -512,7 +522,8 @@ impl Semantics {
 /// and `-`, 4 bytes or more) in any case: every byte ORed with 0x20, a
 /// word at a time (the last word overlapping the one before). Among
 /// `tchar`s only the two cases of a letter OR to that lowercase letter,
-/// and only `-` itself to `-` (the other byte, CR, is no `tchar`).
+/// and only `-` itself to `-` (the other byte, CR, is no `tchar`). The
+/// same holds for a field value (it holds no CR either).
 #[inline(always)]
 fn named(name: &[u8], lower: &[u8]) -> bool {
     let n = lower.len();

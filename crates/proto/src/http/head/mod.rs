@@ -352,6 +352,7 @@ impl HeadParser {
             let mut p = self.pos;
             let mut count = self.section.count();
             while count < self.max_fields
+                && b.get(p) != Some(&b'\r')
                 && let Some((field, next)) = fields::whole_field_line(b, p)
             {
                 self.semantics.field(b, field)?;
