@@ -48,12 +48,14 @@ impl HeadParser {
         if e == t || e - t > self.max_target || b.get(e) != Some(&b' ') {
             return false;
         }
-        let version = match (word::<8>(b, e + 1), word::<2>(b, e + 9)) {
-            (Some(v), Some([b'\r', b'\n'])) => match u64::from_le_bytes(v) {
-                HTTP_1_1 => Version::Http11,
-                HTTP_1_0 => Version::Http10,
-                _ => return false,
-            },
+        let version = match word::<10>(b, e + 1) {
+            Some([v0, v1, v2, v3, v4, v5, v6, v7, b'\r', b'\n']) => {
+                match u64::from_le_bytes([v0, v1, v2, v3, v4, v5, v6, v7]) {
+                    HTTP_1_1 => Version::Http11,
+                    HTTP_1_0 => Version::Http10,
+                    _ => return false,
+                }
+            }
             _ => return false,
         };
         let (method, target) = (Span::new(p, m), Span::new(t, e));

@@ -295,6 +295,15 @@ impl HeadParser {
 
     #[inline(never)]
     fn parse_more(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
+        // A whole head at the start of a request (the common case): the
+        // request-line and the field lines in one pass, nothing between.
+        // Anything else goes on by the general path from where this left.
+        if self.phase == Phase::Start {
+            let b = &buf[..buf.len().min(self.max_head)];
+            if self.whole_request_line(b) && self.field_section(b)? {
+                return Ok(Some(self.pos));
+            }
+        }
         let from = self.pos;
         // Fast path for a trickle (bytes arriving a few at a time) inside a
         // token or value: nothing ends, nothing to record, just step over.
@@ -322,9 +331,7 @@ impl HeadParser {
         // Scan at most max_head bytes: a head not ended by then is too large.
         let lim = buf.len().min(self.max_head);
         let b = &buf[..lim];
-        let phase = self.phase;
-        let done = match phase {
-            Phase::Start if self.whole_request_line(b) => self.field_section(b)?,
+        let done = match self.phase {
             Phase::Start | Phase::StartLf | Phase::Method | Phase::Target | Phase::Version => {
                 self.request_line(b)? && self.field_section(b)?
             }
