@@ -107,6 +107,14 @@ fn first(m: [u8; 16]) -> usize {
 #[inline(always)]
 fn find(b: &[u8], from: usize, bad: impl Fn(u8) -> bool + Copy) -> usize {
     let mut i = from;
+    // Most values and targets end within 16 bytes: one 16-byte step first.
+    if let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<16>) {
+        let m = flags(chunk, 0, bad);
+        if flagged(&m) {
+            return i + first(m);
+        }
+        i += 16;
+    }
     while let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<32>) {
         let (lo, hi) = (flags(chunk, 0, bad), flags(chunk, 16, bad));
         let mut both = lo;
@@ -204,7 +212,7 @@ fn within(x: u64, lo: u8, hi: u8) -> u64 {
 /// The common case, a reg-name of 8 bytes or more without a port, is
 /// checked a word at a time with no table (inlined); anything else is
 /// looked at out of line.
-#[inline(always)]
+#[inline(never)]
 pub(crate) fn host_ok(v: &[u8]) -> bool {
     plain_host(v) || host_ok_else(v)
 }
@@ -248,6 +256,25 @@ fn plain_between(v: &[u8]) -> bool {
 fn plain_word(x: u64) -> bool {
     let ok = (within(x, b'a', b'z') | within(x, b'-', b'9')) & !within(x, b'/', b'/');
     (x & HI == 0) & (ok & HI == HI)
+}
+
+/// Whether the `len` bytes of `b` at `at`, 16 or fewer, are lowercase
+/// letters, digits, `-` and `.` alone (most hosts are): one 16-byte SIMD
+/// step that may look past them within `b` (the bytes past `len` masked
+/// off). `false` says nothing.
+#[inline(always)]
+pub(crate) fn plain_host_at(b: &[u8], at: usize, len: usize) -> bool {
+    let Some(Some(chunk)) = b.get(at..).map(<[u8]>::first_chunk::<16>) else { return false };
+    if len > 16 {
+        return false;
+    }
+    let len = len as u8;
+    let mut m = [0u8; 16];
+    for (k, (f, &c)) in (0u8..).zip(m.iter_mut().zip(chunk)) {
+        let plain = c.is_ascii_lowercase() | (c.wrapping_sub(b'-') <= b'9' - b'-') & (c != b'/');
+        *f = u8::from(!plain & (k < len)).wrapping_neg();
+    }
+    !flagged(&m)
 }
 
 /// A reg-name (checked) with a colon: the bytes after the first colon are

@@ -373,7 +373,7 @@ impl Semantics {
         let name = || field.name.get(b);
         let value = || field.value.get(b);
         match field.name.len {
-            4 if named(name(), b"host") => self.host(value()),
+            4 if named(name(), b"host") => self.host(b, field.value),
             6 if named(name(), b"expect") => {
                 self.expect_continue |= value().eq_ignore_ascii_case(b"100-continue");
                 Ok(())
@@ -392,12 +392,13 @@ impl Semantics {
     }
 
     #[inline(never)]
-    fn host(&mut self, value: &[u8]) -> Result<(), Error> {
+    fn host(&mut self, b: &[u8], value: Span) -> Result<(), Error> {
         self.hosts += 1;
         if self.hosts > 1 {
             return Err(Error::DuplicateHost);
         }
-        if !chars::host_ok(value) {
+        let (at, len) = (value.start as usize, value.len as usize);
+        if !(chars::plain_host_at(b, at, len) || chars::host_ok(value.get(b))) {
             return Err(Error::BadHost);
         }
         Ok(())
