@@ -258,24 +258,43 @@ fn plain_word(x: u64) -> bool {
     (x & HI == 0) & (ok & HI == HI)
 }
 
-/// Whether the `len` bytes of `b` at `at`, 16 or fewer, are lowercase
-/// letters, digits, `-` and `.` alone (most hosts are): one 16-byte SIMD
-/// step that may look past them within `b` (the bytes past `len` masked
-/// off). `false` says nothing.
+/// Whether the `len` bytes of `b` at `at`, 32 or fewer, are lowercase
+/// letters, digits, `-` and `.` alone (most hosts are), by 16-byte SIMD
+/// steps: under 16 bytes, one that may look past them within `b` (the
+/// bytes past `len` masked off); else the first 16 and the last 16.
+/// `false` says nothing.
 #[inline(always)]
 pub(crate) fn plain_host_at(b: &[u8], at: usize, len: usize) -> bool {
-    let Some(Some(chunk)) = b.get(at..).map(<[u8]>::first_chunk::<16>) else { return false };
-    if len > 16 {
-        return false;
-    }
-    let len = len as u8;
+    let chunk = |i: usize| b.get(i..).and_then(<[u8]>::first_chunk::<16>);
+    let (first, last, keep) = match len {
+        0..16 => (chunk(at), chunk(at), len),
+        16..=32 => (chunk(at), chunk(at + len - 16), 16),
+        _ => return false,
+    };
+    let (Some(first), Some(last)) = (first, last) else { return false };
+    // 0xFF for the first `keep` bytes, 0 after.
+    let Some(keep) = KEEP[16 - keep..].first_chunk::<16>() else { return false };
+    let plain = |c: u8| {
+        c.is_ascii_lowercase() | (c.wrapping_sub(b'-') <= b'9' - b'-') & (c != b'/')
+    };
     let mut m = [0u8; 16];
-    for (k, (f, &c)) in (0u8..).zip(m.iter_mut().zip(chunk)) {
-        let plain = c.is_ascii_lowercase() | (c.wrapping_sub(b'-') <= b'9' - b'-') & (c != b'/');
-        *f = u8::from(!plain & (k < len)).wrapping_neg();
+    for (f, ((&x, &z), &k)) in m.iter_mut().zip(first.iter().zip(last).zip(keep)) {
+        *f = u8::from(!(plain(x) & plain(z))).wrapping_neg() & k;
     }
     !flagged(&m)
 }
+
+/// 16 bytes 0xFF, then 16 bytes 0: from `16 - n` on, a mask of the first
+/// `n` bytes of 16.
+static KEEP: [u8; 32] = {
+    let mut t = [0u8; 32];
+    let mut i = 0;
+    while i < 16 {
+        t[i] = 0xff;
+        i += 1;
+    }
+    t
+};
 
 /// A reg-name (checked) with a colon: the bytes after the first colon are
 /// a port (a second colon fails it).

@@ -352,32 +352,45 @@ impl HeadParser {
     /// The field section up to the blank line, each field line recorded and
     /// taken in by the [`Semantics`]. `Ok(true)`: the head is complete.
     fn field_section(&mut self, b: &[u8]) -> Result<bool, Error> {
-        if self.section.at_line_start() {
-            // Field lines found whole, one after another in locals: the
-            // scanner's state is written once, after the last. Where one is
-            // not whole or not plain, the steps take the line from its start.
-            let mut p = self.pos;
-            let mut count = self.section.count();
-            while count < self.max_fields
-                && b.get(p) != Some(&b'\r')
-                && let Some((field, next)) = fields::whole_field_line(b, p)
-            {
-                self.semantics.field(b, field)?;
-                self.fields.push(field);
-                count += 1;
-                p = next;
-            }
-            if word::<2>(b, p) == Some(*b"\r\n") {
-                self.semantics.finish(self.version)?;
-                self.pos = p + 2;
-                self.phase = Phase::Done;
-                return Ok(true);
-            }
-            if p != self.pos {
-                self.section.took_lines(count);
-                self.pos = p;
-            }
+        Ok(self.whole_field_lines(b)? || self.field_steps(b)?)
+    }
+
+    /// Field lines found whole from a line start, one after another in
+    /// locals: the scanner's state is written once, after the last.
+    /// `Ok(true)`: the blank line ended the head. Where a line is not whole
+    /// or not plain (`Ok(false)`), the steps take it from its start.
+    #[inline(always)]
+    fn whole_field_lines(&mut self, b: &[u8]) -> Result<bool, Error> {
+        if !self.section.at_line_start() {
+            return Ok(false);
         }
+        let mut p = self.pos;
+        let mut count = self.section.count();
+        while count < self.max_fields
+            && b.get(p) != Some(&b'\r')
+            && let Some((field, next)) = fields::whole_field_line(b, p)
+        {
+            self.semantics.field(b, field)?;
+            self.fields.push(field);
+            count += 1;
+            p = next;
+        }
+        if word::<2>(b, p) == Some(*b"\r\n") {
+            self.semantics.finish(self.version)?;
+            self.pos = p + 2;
+            self.phase = Phase::Done;
+            return Ok(true);
+        }
+        if p != self.pos {
+            self.section.took_lines(count);
+            self.pos = p;
+        }
+        Ok(false)
+    }
+
+    /// The field section by the resumable steps of the [`FieldScanner`].
+    #[inline(never)]
+    fn field_steps(&mut self, b: &[u8]) -> Result<bool, Error> {
         loop {
             match self.section.scan(b, &mut self.pos)? {
                 Scanned::Field(field) => {
