@@ -245,9 +245,9 @@ fn plain_host(v: &[u8]) -> bool {
 /// last eight bytes, are [`plain_word`]s.
 #[inline(never)]
 fn plain_between(v: &[u8]) -> bool {
-    v[8..].chunks_exact(8).all(|w| {
-        plain_word(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
-    })
+    v[8..]
+        .chunks_exact(8)
+        .all(|w| plain_word(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])))
 }
 
 /// Whether the eight bytes of `x` are lowercase letters, digits, `-` and
@@ -274,9 +274,8 @@ pub(crate) fn plain_host_at(b: &[u8], at: usize, len: usize) -> bool {
     let (Some(first), Some(last)) = (first, last) else { return false };
     // 0xFF for the first `keep` bytes, 0 after.
     let Some(keep) = KEEP[16 - keep..].first_chunk::<16>() else { return false };
-    let plain = |c: u8| {
-        c.is_ascii_lowercase() | (c.wrapping_sub(b'-') <= b'9' - b'-') & (c != b'/')
-    };
+    let plain =
+        |c: u8| c.is_ascii_lowercase() | (c.wrapping_sub(b'-') <= b'9' - b'-') & (c != b'/');
     let mut m = [0u8; 16];
     for (f, ((&x, &z), &k)) in m.iter_mut().zip(first.iter().zip(last).zip(keep)) {
         *f = u8::from(!(plain(x) & plain(z))).wrapping_neg() & k;
@@ -392,6 +391,27 @@ mod tests {
         #[test]
         fn host_ok_agrees_with_the_bytewise_definition(b in bytes()) {
             prop_assert_eq!(host_ok(&b), host_ok_bytewise(&b), "{:?}", b);
+        }
+
+        #[test]
+        fn plain_host_at_is_plain_bytes_where_it_may_look(
+            before in bytes(),
+            host in prop::collection::vec(
+                prop_oneof![20 => prop::sample::select(&b"abcxyz0189-."[..]), 1 => any::<u8>()],
+                0..40,
+            ),
+            after in bytes(),
+        ) {
+            let b = [&before[..], &host, &after].concat();
+            let (at, len) = (before.len(), host.len());
+            let v = &b[at..at + len];
+            let plain = v.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.');
+            // Under 16 bytes it looks at 16; up to 32, at the value alone.
+            let may_look = len <= 32 && at + 16 <= b.len();
+            prop_assert_eq!(plain_host_at(&b, at, len), plain && may_look, "{:?}", v);
+            if plain_host_at(&b, at, len) {
+                prop_assert!(host_ok_bytewise(v));
+            }
         }
     }
 

@@ -598,8 +598,8 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use super::named;
-    use crate::http::chars::TOKEN_CHARS;
+    use super::{Semantics, named};
+    use crate::http::chars::{TOKEN_CHARS, value_ok};
 
     const FRAMING: [&[u8]; 5] =
         [b"host", b"expect", b"connection", b"content-length", b"transfer-encoding"];
@@ -629,7 +629,48 @@ mod tests {
         prop_oneof![near, prop::collection::vec(tchar, 0..20)]
     }
 
+    const OPTIONS: [&[u8]; 3] = [b"keep-alive", b"close", b"upgrade"];
+
+    /// Field values (bytes a value may hold, OWS trimmed off) near the
+    /// Connection options: in any case, a byte or two replaced by any
+    /// such byte, or lists of them.
+    fn values() -> impl Strategy<Value = Vec<u8>> {
+        let byte = any::<u8>().prop_filter("value byte", |&c| value_ok(&[c]));
+        let near = (
+            prop::sample::select(&OPTIONS[..]),
+            prop::collection::vec(any::<bool>(), 10),
+            prop::collection::vec((0usize..10, byte.clone()), 0..2),
+        )
+            .prop_map(|(v, upper, edits)| {
+                let mut v: Vec<u8> = v
+                    .iter()
+                    .zip(upper)
+                    .map(|(&c, up)| if up { c.to_ascii_uppercase() } else { c })
+                    .collect();
+                for (at, c) in edits {
+                    if let Some(b) = v.get_mut(at) {
+                        *b = c;
+                    }
+                }
+                v
+            });
+        let list = prop::collection::vec(near.clone(), 1..3).prop_map(|v| v.join(&b", "[..]));
+        prop_oneof![near, list, prop::collection::vec(byte, 0..12)]
+            .prop_map(|v| v.trim_ascii().to_vec())
+    }
+
     proptest! {
+        #[test]
+        fn connection_by_word_agrees_with_the_list(value in values()) {
+            for lower in OPTIONS {
+                prop_assert_eq!(named(&value, lower), value.eq_ignore_ascii_case(lower));
+            }
+            let (mut fast, mut list) = (Semantics::default(), Semantics::default());
+            fast.connection(&value);
+            list.connection_list(&value);
+            prop_assert_eq!(fast, list);
+        }
+
         #[test]
         fn named_is_eq_ignore_ascii_case_on_tokens(name in names()) {
             for lower in FRAMING {
