@@ -290,20 +290,27 @@ impl HeadParser {
             self.pos = buf.len();
             return Ok(None);
         }
+        if self.phase == Phase::Start {
+            return self.parse_start(buf);
+        }
+        self.parse_more(buf)
+    }
+
+    /// At the start of a request: a whole head (the common case) goes
+    /// through the request-line and the field lines in one pass, nothing
+    /// between. Anything else goes on by the general path from where this
+    /// left.
+    #[inline(never)]
+    fn parse_start(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
+        let b = &buf[..buf.len().min(self.max_head)];
+        if self.whole_request_line(b) && self.field_section(b)? {
+            return Ok(Some(self.pos));
+        }
         self.parse_more(buf)
     }
 
     #[inline(never)]
     fn parse_more(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
-        // A whole head at the start of a request (the common case): the
-        // request-line and the field lines in one pass, nothing between.
-        // Anything else goes on by the general path from where this left.
-        if self.phase == Phase::Start {
-            let b = &buf[..buf.len().min(self.max_head)];
-            if self.whole_request_line(b) && self.field_section(b)? {
-                return Ok(Some(self.pos));
-            }
-        }
         let from = self.pos;
         // Fast path for a trickle (bytes arriving a few at a time) inside a
         // token or value: nothing ends, nothing to record, just step over.
@@ -327,6 +334,7 @@ impl HeadParser {
         r
     }
 
+    #[inline(always)]
     fn run(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
         // Scan at most max_head bytes: a head not ended by then is too large.
         let lim = buf.len().min(self.max_head);
@@ -361,7 +369,8 @@ impl HeadParser {
     /// or not plain (`Ok(false)`), the steps take it from its start.
     #[inline(always)]
     fn whole_field_lines(&mut self, b: &[u8]) -> Result<bool, Error> {
-        if !self.section.at_line_start() {
+        // Not for the few bytes of a trickle: the steps take those.
+        if !self.section.at_line_start() || b.len() < self.pos + 4 {
             return Ok(false);
         }
         let mut p = self.pos;
@@ -389,7 +398,7 @@ impl HeadParser {
     }
 
     /// The field section by the resumable steps of the [`FieldScanner`].
-    #[inline(never)]
+    #[inline(always)]
     fn field_steps(&mut self, b: &[u8]) -> Result<bool, Error> {
         loop {
             match self.section.scan(b, &mut self.pos)? {
