@@ -88,6 +88,15 @@ impl FieldScanner {
         }
     }
 
+    /// Back to the start of the fields after a request-line, as
+    /// [`new`](Self::new)`(true, ..)` made it: the rest of the state is
+    /// always written before it is read.
+    #[inline(always)]
+    pub(crate) fn restart(&mut self) {
+        self.phase = Phase::LineStart { first: true };
+        self.count = 0;
+    }
+
     /// Whether the scanner is at the start of a line (a field line's or
     /// the blank line's).
     #[inline(always)]

@@ -43,8 +43,8 @@ impl HeadParser {
             return false;
         }
         let t = m + 1;
-        let cap = b.len().min(t.saturating_add(self.max_target + 1));
-        let e = chars::scan_target(&b[..cap], t);
+        // Not capped at the limit: a target over it is judged by the steps.
+        let e = chars::scan_target(b, t);
         if e == t || e - t > self.max_target || b.get(e) != Some(&b' ') {
             return false;
         }

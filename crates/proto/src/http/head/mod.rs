@@ -252,7 +252,7 @@ impl HeadParser {
         self.trickle_until = 0;
         self.trickle = 0;
         self.mark = 0;
-        self.section = FieldScanner::new(true, self.max_fields);
+        self.section.restart();
         self.fields.clear();
         self.semantics = Semantics::default();
     }
