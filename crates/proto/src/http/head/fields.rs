@@ -352,13 +352,23 @@ pub(super) fn whole_field_line(b: &[u8], p: usize) -> Option<(FieldSpan, usize)>
     if b.get(cr..cr + 2) != Some(b"\r\n") {
         return None;
     }
-    let mut end = cr;
+    // Mostly no OWS after the value.
+    let end = match b.get(cr.wrapping_sub(1)) {
+        Some(b' ' | b'\t') if cr > v => trim_end(b, v, cr),
+        _ => cr,
+    };
+    Some((FieldSpan { name: Span::new(p, colon), value: Span::new(v, end) }, cr + 2))
+}
+
+/// Where the value `b[v..end]` ends without its trailing OWS.
+#[cold]
+fn trim_end(b: &[u8], v: usize, mut end: usize) -> usize {
     while end > v
         && let Some(b' ' | b'\t') = b.get(end - 1)
     {
         end -= 1;
     }
-    Some((FieldSpan { name: Span::new(p, colon), value: Span::new(v, end) }, cr + 2))
+    end
 }
 
 /// What a head's fields say about framing and the connection, gathered
