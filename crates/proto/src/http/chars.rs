@@ -92,49 +92,83 @@ fn flagged<const W: usize>(m: &[u8; W]) -> bool {
     m.iter().fold(0, |a, &x| a | x) != 0
 }
 
+
 /// Where the first flagged byte of `m` is.
 #[inline(always)]
 fn first(m: [u8; 16]) -> usize {
     (u128::from_le_bytes(m).trailing_zeros() / 8) as usize
 }
 
-/// Index of the first byte at or after `from` for which `bad` holds, or
-/// `b.len()`. 32 bytes a step while 32 remain, each step SIMD compares
-/// and one test, with no branch per byte; the step that holds the byte
-/// says where in it from the same compares. Then 16 bytes, then the last
-/// 16 of `b` (overlapping what was checked); byte by byte only in a buffer
-/// shorter than 16.
+/// Where the first byte of `chunk` is for which `bad_word` flags one
+/// (there is one): by SWAR on its two words.
 #[inline(always)]
-fn find(b: &[u8], from: usize, bad: impl Fn(u8) -> bool + Copy) -> usize {
+fn at(chunk: &[u8; 16], bad_word: impl Fn(u64) -> u64) -> usize {
+    let (lo, hi) = (u64::from_le_bytes(chunk_of(chunk, 0)), u64::from_le_bytes(chunk_of(chunk, 8)));
+    let lo = bad_word(lo);
+    if lo != 0 {
+        (lo.trailing_zeros() / 8) as usize
+    } else {
+        8 + (bad_word(hi).trailing_zeros() / 8) as usize
+    }
+}
+
+/// The eight bytes of `c` at `i` (0 or 8).
+#[inline(always)]
+fn chunk_of(c: &[u8; 16], i: usize) -> [u8; 8] {
+    let mut w = [0; 8];
+    w.copy_from_slice(&c[i..i + 8]);
+    w
+}
+
+/// Index of the first byte at or after `from` for which `bad` holds, or
+/// `b.len()`. 16 bytes first (most values and targets end within them),
+/// then 32 bytes a step while 32 remain, each step SIMD compares and one
+/// test, with no branch per byte; then 16 bytes. Where in the step that
+/// holds the byte is found again by SWAR on its words (`bad_word` flags
+/// the high bit of each byte for which `bad` holds): the index is then a
+/// `trailing_zeros` of a word, with no move out of a SIMD register. Under
+/// 16 bytes left, the last two words of `b` (overlapping what was
+/// checked); byte by byte only in a buffer shorter than 16.
+#[inline(always)]
+fn find(
+    b: &[u8],
+    from: usize,
+    bad: impl Fn(u8) -> bool + Copy,
+    bad_word: impl Fn(u64) -> u64 + Copy,
+) -> usize {
     let mut i = from;
-    // Most values and targets end within 16 bytes: one 16-byte step first.
     if let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<16>) {
-        let m = flags(chunk, 0, bad);
+        let m = flags::<16, 16>(chunk, 0, bad);
         if flagged(&m) {
             return i + first(m);
         }
         i += 16;
     }
     while let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<32>) {
-        let (lo, hi) = (flags(chunk, 0, bad), flags(chunk, 16, bad));
+        let (lo, hi) = (flags::<32, 16>(chunk, 0, bad), flags::<32, 16>(chunk, 16, bad));
         let mut both = lo;
         for (x, y) in both.iter_mut().zip(hi) {
             *x |= y;
         }
         if flagged(&both) {
-            return i + if flagged(&lo) { first(lo) } else { 16 + first(hi) };
+            let (a, z) = chunk.split_at(16);
+            let (a, z) = (<&[u8; 16]>::try_from(a), <&[u8; 16]>::try_from(z));
+            return match (a, z) {
+                (Ok(a), _) if flagged(&lo) => i + at(a, bad_word),
+                (_, Ok(z)) => i + 16 + at(z, bad_word),
+                _ => i,
+            };
         }
         i += 32;
     }
     if let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<16>) {
-        let m = flags(chunk, 0, bad);
-        if flagged(&m) {
-            return i + first(m);
+        if flagged(&flags::<16, 16>(chunk, 0, bad)) {
+            return i + at(chunk, bad_word);
         }
         i += 16;
     }
     // Under 16 bytes left, more than a few (a trickle brings a few): the
-    // last 16 of `b`, those before `i` masked off.
+    // last 16 of `b`, those before `i` shifted out.
     if let Some(Some(last)) = b.len().checked_sub(16).map(|at| b[at..].first_chunk::<16>())
         && i + 4 < b.len()
     {
@@ -159,7 +193,7 @@ fn find(b: &[u8], from: usize, bad: impl Fn(u8) -> bool + Copy) -> usize {
 fn find_words_first<const WORDS: usize>(
     b: &[u8],
     from: usize,
-    bad_word: impl Fn(u64) -> u64,
+    bad_word: impl Fn(u64) -> u64 + Copy,
     bad: impl Fn(u8) -> bool + Copy,
 ) -> usize {
     let mut i = from;
@@ -178,12 +212,24 @@ fn find_words_first<const WORDS: usize>(
         }
         i += 8;
     }
-    find(b, i, bad)
+    find(b, i, bad, bad_word)
 }
 
-/// [`target_bad`] for the eight bytes of `x` at once: the high bit of each
+/// [`value_bad`] for the eight bytes of `x` at once: the high bit of each
 /// byte set where it holds. Exact per byte (no sum carries into the next
 /// byte: each is taken below 0x80 first).
+#[inline(always)]
+fn value_bad_word(x: u64) -> u64 {
+    let t = x & (LO * 0x7f);
+    // High bit clear where t < 0x20; set where t != HTAB; set where t is DEL.
+    let ctl = t.wrapping_add(LO * 0x60);
+    let not_tab = (t ^ (LO * u64::from(b'\t'))).wrapping_add(LO * 0x7f);
+    let del = t.wrapping_add(LO);
+    ((!ctl & not_tab) | del) & !x & HI
+}
+
+/// [`target_bad`] for the eight bytes of `x` at once, as
+/// [`value_bad_word`].
 #[inline(always)]
 fn target_bad_word(x: u64) -> u64 {
     let t = x & (LO * 0x7f);
@@ -198,7 +244,7 @@ fn target_bad_word(x: u64) -> u64 {
 /// Always inlined: it is the inner loop of the field scanner's hot path.
 #[inline(always)]
 pub(crate) fn scan_value(b: &[u8], from: usize) -> usize {
-    find(b, from, value_bad)
+    find(b, from, value_bad, value_bad_word)
 }
 
 /// Index of the first byte at or after `from` outside visible ASCII
