@@ -138,9 +138,8 @@ fn find(
 ) -> usize {
     let mut i = from;
     if let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<16>) {
-        let m = flags::<16, 16>(chunk, 0, bad);
-        if flagged(&m) {
-            return i + first(m);
+        if flagged(&flags::<16, 16>(chunk, 0, bad)) {
+            return i + at(chunk, bad_word);
         }
         i += 16;
     }
