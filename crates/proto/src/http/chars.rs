@@ -92,13 +92,6 @@ fn flagged<const W: usize>(m: &[u8; W]) -> bool {
     m.iter().fold(0, |a, &x| a | x) != 0
 }
 
-
-/// Where the first flagged byte of `m` is.
-#[inline(always)]
-fn first(m: [u8; 16]) -> usize {
-    (u128::from_le_bytes(m).trailing_zeros() / 8) as usize
-}
-
 /// Where the first byte of `chunk` is for which `bad_word` flags one
 /// (there is one): by SWAR on its two words.
 #[inline(always)]
@@ -353,20 +346,34 @@ fn plain_word(x: u64) -> bool {
 #[inline(always)]
 pub(crate) fn plain_host_at(b: &[u8], at: usize, len: usize) -> bool {
     let chunk = |i: usize| b.get(i..).and_then(<[u8]>::first_chunk::<16>);
-    let (first, last, keep) = match len {
-        0..16 => (chunk(at), chunk(at), len),
-        16..=32 => (chunk(at), chunk(at + len - 16), 16),
+    // 0xFF for each byte of `c` that is not plain.
+    let not_plain = |c: &[u8; 16]| {
+        flags::<16, 16>(c, 0, |c| {
+            !(c.is_ascii_lowercase() | (c.wrapping_sub(b'-') <= b'9' - b'-') & (c != b'/'))
+        })
+    };
+    let m = match len {
+        0..16 => {
+            // 0xFF for the first `len` bytes, 0 after.
+            let (Some(c), Some(keep)) = (chunk(at), KEEP[16 - len..].first_chunk::<16>()) else {
+                return false;
+            };
+            let mut m = not_plain(c);
+            for (x, k) in m.iter_mut().zip(keep) {
+                *x &= k;
+            }
+            m
+        }
+        16..=32 => {
+            let (Some(a), Some(z)) = (chunk(at), chunk(at + len - 16)) else { return false };
+            let mut m = not_plain(a);
+            for (x, y) in m.iter_mut().zip(not_plain(z)) {
+                *x |= y;
+            }
+            m
+        }
         _ => return false,
     };
-    let (Some(first), Some(last)) = (first, last) else { return false };
-    // 0xFF for the first `keep` bytes, 0 after.
-    let Some(keep) = KEEP[16 - keep..].first_chunk::<16>() else { return false };
-    let plain =
-        |c: u8| c.is_ascii_lowercase() | (c.wrapping_sub(b'-') <= b'9' - b'-') & (c != b'/');
-    let mut m = [0u8; 16];
-    for (f, ((&x, &z), &k)) in m.iter_mut().zip(first.iter().zip(last).zip(keep)) {
-        *f = u8::from(!(plain(x) & plain(z))).wrapping_neg() & k;
-    }
     !flagged(&m)
 }
 
