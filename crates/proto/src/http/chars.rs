@@ -120,8 +120,8 @@ fn chunk_of(c: &[u8; 16], i: usize) -> [u8; 8] {
 /// holds the byte is found again by SWAR on its words (`bad_word` flags
 /// the high bit of each byte for which `bad` holds): the index is then a
 /// `trailing_zeros` of a word, with no move out of a SIMD register. Under
-/// 16 bytes left, the last two words of `b` (overlapping what was
-/// checked); byte by byte only in a buffer shorter than 16.
+/// 16 bytes left, the last 16 of `b` (overlapping what was checked); byte
+/// by byte only in a buffer shorter than 16.
 #[inline(always)]
 fn find(
     b: &[u8],
@@ -143,12 +143,10 @@ fn find(
             *x |= y;
         }
         if flagged(&both) {
-            let (a, z) = chunk.split_at(16);
-            let (a, z) = (<&[u8; 16]>::try_from(a), <&[u8; 16]>::try_from(z));
-            return match (a, z) {
-                (Ok(a), _) if flagged(&lo) => i + at(a, bad_word),
-                (_, Ok(z)) => i + 16 + at(z, bad_word),
-                _ => i,
+            return i + match (chunk.first_chunk::<16>(), chunk.last_chunk::<16>()) {
+                (Some(a), _) if flagged(&lo) => at(a, bad_word),
+                (_, Some(z)) => 16 + at(z, bad_word),
+                _ => 0,
             };
         }
         i += 32;
@@ -177,34 +175,30 @@ fn find(
     i
 }
 
-/// [`find`] after `WORDS` words (SWAR: `bad_word` flags the high bit of
-/// each byte for which `bad` holds), where most targets and values end:
-/// the index is then one `trailing_zeros` away, with no move from a SIMD
-/// register. A buffer that ends within them is done with its last word.
+/// [`find`] after one word (SWAR: `bad_word` flags the high bit of each
+/// byte for which `bad` holds), where most targets end: the index is then
+/// one `trailing_zeros` away. A buffer that ends within it is done with
+/// its last word.
 #[inline(always)]
-fn find_words_first<const WORDS: usize>(
+fn find_word_first(
     b: &[u8],
     from: usize,
     bad_word: impl Fn(u64) -> u64 + Copy,
     bad: impl Fn(u8) -> bool + Copy,
 ) -> usize {
-    let mut i = from;
-    for _ in 0..WORDS {
-        let Some(w) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) else {
-            // Under eight bytes left: the last word of `b`, the bytes
-            // before `i` shifted out.
-            let Some(last) = b.last_chunk::<8>() else { break };
-            let skip = i.saturating_sub(b.len() - 8);
-            let m = bad_word(u64::from_le_bytes(*last)).checked_shr(8 * skip as u32).unwrap_or(0);
-            return if m == 0 { b.len() } else { i + (m.trailing_zeros() / 8) as usize };
-        };
-        let m = bad_word(u64::from_le_bytes(*w));
-        if m != 0 {
-            return i + (m.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
+    let Some(w) = b.get(from..).and_then(<[u8]>::first_chunk::<8>) else {
+        // Under eight bytes left: the last word of `b`, the bytes before
+        // `from` shifted out.
+        let Some(last) = b.last_chunk::<8>() else { return find(b, from, bad, bad_word) };
+        let skip = from.saturating_sub(b.len() - 8);
+        let m = bad_word(u64::from_le_bytes(*last)).checked_shr(8 * skip as u32).unwrap_or(0);
+        return if m == 0 { b.len() } else { from + (m.trailing_zeros() / 8) as usize };
+    };
+    let m = bad_word(u64::from_le_bytes(*w));
+    if m != 0 {
+        return from + (m.trailing_zeros() / 8) as usize;
     }
-    find(b, i, bad, bad_word)
+    find(b, from + 8, bad, bad_word)
 }
 
 /// [`value_bad`] for the eight bytes of `x` at once: the high bit of each
@@ -243,7 +237,7 @@ pub(crate) fn scan_value(b: &[u8], from: usize) -> usize {
 /// (0x21..=0x7E), or `b.len()`.
 #[inline]
 pub(crate) fn scan_target(b: &[u8], from: usize) -> usize {
-    find_words_first::<1>(b, from, target_bad_word, target_bad)
+    find_word_first(b, from, target_bad_word, target_bad)
 }
 
 /// Index of the first non-`tchar` byte at or after `from`, or `b.len()`.
@@ -289,16 +283,14 @@ fn within(x: u64, lo: u8, hi: u8) -> u64 {
 /// percent-encoding, or an IP-literal in brackets, then an optional port.
 /// An empty value is allowed (RFC 9112 §3.2).
 ///
-/// The common case, a reg-name of 8 bytes or more without a port, is
-/// checked a word at a time with no table (inlined); anything else is
-/// looked at out of line.
-#[inline(never)]
+/// The common case, a reg-name without a port, is one table lookup a byte
+/// with no branch (every byte a reg-name byte or a colon, and whether any
+/// was a colon), inlined; a port or an IP-literal is looked at out of line.
+#[inline]
 pub(crate) fn host_ok(v: &[u8]) -> bool {
-    plain_host(v) || host_ok_else(v)
-}
-
-#[inline(never)]
-fn host_ok_else(v: &[u8]) -> bool {
+    if plain_host(v) {
+        return true;
+    }
     if v.first() == Some(&b'[') {
         return ip_literal_ok(v);
     }
@@ -311,31 +303,23 @@ fn host_ok_else(v: &[u8]) -> bool {
 }
 
 /// Whether `v`, 8 bytes or more, is lowercase letters, digits, `-` and
-/// `.` alone (most hosts are): the first eight bytes and the last eight,
-/// then (past 16 bytes) the words between. No table. `false` says nothing.
+/// `.` alone (most hosts are): eight bytes a step (the last step
+/// overlapping the one before), no table. `false` says nothing.
 #[inline(always)]
 fn plain_host(v: &[u8]) -> bool {
-    let (Some(a), Some(z)) = (v.first_chunk::<8>(), v.last_chunk::<8>()) else { return false };
-    plain_word(u64::from_le_bytes(*a))
-        & plain_word(u64::from_le_bytes(*z))
-        & (v.len() <= 16 || plain_between(v))
-}
-
-/// Whether the words of `v` after its first, the last overlapping the
-/// last eight bytes, are [`plain_word`]s.
-#[inline(never)]
-fn plain_between(v: &[u8]) -> bool {
-    v[8..]
-        .chunks_exact(8)
-        .all(|w| plain_word(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])))
-}
-
-/// Whether the eight bytes of `x` are lowercase letters, digits, `-` and
-/// `.` alone.
-#[inline(always)]
-fn plain_word(x: u64) -> bool {
-    let ok = (within(x, b'a', b'z') | within(x, b'-', b'9')) & !within(x, b'/', b'/');
-    (x & HI == 0) & (ok & HI == HI)
+    let plain = |at: usize| {
+        let x = v.get(at..).and_then(<[u8]>::first_chunk).map_or(HI, |w| u64::from_le_bytes(*w));
+        let ok = (within(x, b'a', b'z') | within(x, b'-', b'9')) & !within(x, b'/', b'/');
+        (x & HI == 0) & (ok & HI == HI)
+    };
+    let Some(last) = v.len().checked_sub(8) else { return false };
+    let mut all = plain(last);
+    let mut i = 0;
+    while i < last {
+        all &= plain(i);
+        i += 8;
+    }
+    all
 }
 
 /// Whether the `len` bytes of `b` at `at`, 32 or fewer, are lowercase
