@@ -8,12 +8,27 @@
 //! [`HeadParser::parse`] is called with a buffer that starts at the first
 //! byte of the request and only grows between calls. It remembers how far it
 //! searched and which lines it has already parsed, so every byte is scanned
-//! once, searching and validating in one pass (the scanners of
-//! [`chars`](super::chars): 32 bytes a SIMD step for values and targets,
-//! eight a SWAR step for names; a field line found whole is scanned in
-//! locals): O(n) however the input is split. Fields are recorded as spans
-//! into the buffer; [`HeadParser::take`] turns them, with the head's bytes
-//! as a [`Bytes`], into a [`RequestHead`] without copying a field.
+//! about once, searching and validating in one pass (the scanners of
+//! [`chars`](super::chars): 16 then 32 bytes a SIMD step for values and
+//! targets, eight a SWAR step for names): O(n) however the input is split.
+//!
+//! Most heads arrive whole in one read, so the common shapes go by fast
+//! paths in locals, the state written once: a request-line `method SP
+//! target SP HTTP/1.x CRLF` found whole at the start of a request
+//! (`whole_request_line`), field lines found whole one after
+//! another from a line start (`whole_field_lines`). They decide nothing
+//! themselves but success: where one meets anything else (out of bytes, a
+//! byte the grammar rejects, a limit, an obs-fold, a lone CR, a version
+//! other than 1.1 and 1.0), it stops at the start of that line and the
+//! resumable steps take the line from there, so every verdict is the steps'
+//! (the proptests `whole_heads_give_the_verdict_of_the_steps` and
+//! `whole_field_lines_give_the_verdict_of_the_steps` check it whole, byte
+//! by byte and cut anywhere). A line may so be looked at twice in the call
+//! where a fast path stops: still O(n).
+//!
+//! Fields are recorded as spans into the buffer; [`HeadParser::take`]
+//! turns them, with the head's bytes as a [`Bytes`], into a
+//! [`RequestHead`] without copying a field.
 
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -175,7 +190,8 @@ enum Phase {
 /// bytes as one [`Bytes`], into a [`RequestHead`] without copying a field.
 ///
 /// It is a resumable scanner: `pos` is where the next call goes on, and
-/// every byte before it has been checked, so nothing is scanned twice. A
+/// every byte before it has been checked, so nothing is scanned twice
+/// (but the line where a fast path for a whole head stops). A
 /// verdict depends only on the bytes, never on how they were split: limits
 /// are enforced as positions in the stream (the head must end within
 /// `max_head` bytes, the target within `max_target`).
