@@ -623,17 +623,19 @@ mod tests {
     const FRAMING: [&[u8]; 5] =
         [b"host", b"expect", b"connection", b"content-length", b"transfer-encoding"];
 
-    /// Field names: the framing names in any case, with a byte or two
-    /// replaced by any `tchar`, or any run of `tchar`s.
-    fn names() -> impl Strategy<Value = Vec<u8>> {
-        let tchar = any::<u8>().prop_filter("tchar", |&c| TOKEN_CHARS[c as usize]);
-        let near = (
-            prop::sample::select(&FRAMING[..]),
+    /// One of `words` in any case, with a byte or two replaced by one of
+    /// `byte`.
+    fn near(
+        words: &'static [&'static [u8]],
+        byte: impl Strategy<Value = u8> + Clone,
+    ) -> impl Strategy<Value = Vec<u8>> + Clone {
+        (
+            prop::sample::select(words),
             prop::collection::vec(any::<bool>(), 17),
-            prop::collection::vec((0usize..17, tchar.clone()), 0..2),
+            prop::collection::vec((0usize..17, byte), 0..2),
         )
-            .prop_map(|(name, upper, edits)| {
-                let mut n: Vec<u8> = name
+            .prop_map(|(word, upper, edits)| {
+                let mut n: Vec<u8> = word
                     .iter()
                     .zip(upper)
                     .map(|(&c, up)| if up { c.to_ascii_uppercase() } else { c })
@@ -644,8 +646,14 @@ mod tests {
                     }
                 }
                 n
-            });
-        prop_oneof![near, prop::collection::vec(tchar, 0..20)]
+            })
+    }
+
+    /// Field names: the framing names in any case, with a byte or two
+    /// replaced by any `tchar`, or any run of `tchar`s.
+    fn names() -> impl Strategy<Value = Vec<u8>> {
+        let tchar = any::<u8>().prop_filter("tchar", |&c| TOKEN_CHARS[c as usize]);
+        prop_oneof![near(&FRAMING, tchar.clone()), prop::collection::vec(tchar, 0..20)]
     }
 
     const OPTIONS: [&[u8]; 3] = [b"keep-alive", b"close", b"upgrade"];
@@ -655,24 +663,7 @@ mod tests {
     /// such byte, or lists of them.
     fn values() -> impl Strategy<Value = Vec<u8>> {
         let byte = any::<u8>().prop_filter("value byte", |&c| value_ok(&[c]));
-        let near = (
-            prop::sample::select(&OPTIONS[..]),
-            prop::collection::vec(any::<bool>(), 10),
-            prop::collection::vec((0usize..10, byte.clone()), 0..2),
-        )
-            .prop_map(|(v, upper, edits)| {
-                let mut v: Vec<u8> = v
-                    .iter()
-                    .zip(upper)
-                    .map(|(&c, up)| if up { c.to_ascii_uppercase() } else { c })
-                    .collect();
-                for (at, c) in edits {
-                    if let Some(b) = v.get_mut(at) {
-                        *b = c;
-                    }
-                }
-                v
-            });
+        let near = near(&OPTIONS, byte.clone());
         let list = prop::collection::vec(near.clone(), 1..3).prop_map(|v| v.join(&b", "[..]));
         prop_oneof![near, list, prop::collection::vec(byte, 0..12)]
             .prop_map(|v| v.trim_ascii().to_vec())
