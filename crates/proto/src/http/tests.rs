@@ -1829,6 +1829,35 @@ fn head_parser_reset_mid_request_starts_afresh() {
     assert_eq!(p.parse(input), Ok(Some(input.len())));
 }
 
+/// One parser across requests, each taken: the field count and the rule
+/// for the first field line start afresh, a head parsed whole or byte by
+/// byte.
+#[test]
+fn head_parser_starts_each_request_afresh() {
+    let limits = Limits { max_fields: 3, ..Limits::default() };
+    let head = b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n";
+    let mut p = HeadParser::new(&limits);
+    for round in 0..3 {
+        for bytewise in [false, true] {
+            let ends: Vec<usize> =
+                if bytewise { (1..=head.len()).collect() } else { vec![head.len()] };
+            let mut r = Ok(None);
+            for end in ends {
+                r = p.parse(&head[..end]);
+                if r != Ok(None) {
+                    break;
+                }
+            }
+            assert_eq!(r, Ok(Some(head.len())), "round {round}, byte by byte: {bytewise}");
+            p.take(Bytes::copy_from_slice(head));
+        }
+    }
+    assert_eq!(
+        p.parse(b"GET / HTTP/1.1\r\n Host: h\r\n\r\n"),
+        Err(Error::WhitespaceAfterStartLine)
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Random splits (property test)
 // ---------------------------------------------------------------------------
