@@ -177,8 +177,8 @@ fn find(
 
 /// [`find`] after one word (SWAR: `bad_word` flags the high bit of each
 /// byte for which `bad` holds), where most targets end: the index is then
-/// one `trailing_zeros` away. A buffer that ends within it is done with
-/// its last word.
+/// one `trailing_zeros` away. Under eight bytes left (a trickle), byte by
+/// byte.
 #[inline(always)]
 fn find_word_first(
     b: &[u8],
@@ -187,12 +187,8 @@ fn find_word_first(
     bad: impl Fn(u8) -> bool + Copy,
 ) -> usize {
     let Some(w) = b.get(from..).and_then(<[u8]>::first_chunk::<8>) else {
-        // Under eight bytes left: the last word of `b`, the bytes before
-        // `from` shifted out.
-        let Some(last) = b.last_chunk::<8>() else { return find(b, from, bad, bad_word) };
-        let skip = from.saturating_sub(b.len() - 8);
-        let m = bad_word(u64::from_le_bytes(*last)).checked_shr(8 * skip as u32).unwrap_or(0);
-        return if m == 0 { b.len() } else { from + (m.trailing_zeros() / 8) as usize };
+        let rest = b.get(from..).unwrap_or_default();
+        return rest.iter().position(|&c| bad(c)).map_or(b.len(), |k| from + k);
     };
     let m = bad_word(u64::from_le_bytes(*w));
     if m != 0 {
