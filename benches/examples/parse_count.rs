@@ -31,11 +31,11 @@
 //! whole field lines, framing names inline, Host's plain case by SIMD over
 //! the buffer, the stop of a SIMD step found by SWAR): REQ 3,200 -> 2,566
 //! (httparse 2,678), REQ_SHORT 937 -> 669 (httparse 771), bytewise
-//! 31,312 -> 32,474 (httparse 1,135,848); this harness's counts, both
-//! parsers measured the same way. `ab` (shared VM, 200 rounds, three runs
-//! each, the builds before and after this pass run one after the other):
-//! REQ_SHORT 0.90 to 0.91 before, 1.25 to 1.32 after; REQ 1.02 to 1.05
-//! before, 1.41 to 1.42 after (httparse's time over sansnet's).
+//! 31,312 -> 31,473 (httparse 1,135,848); this harness's counts, both
+//! parsers measured the same way. `ab` (shared VM, 200 rounds; the builds
+//! before and after this pass run in turn, three times): REQ_SHORT 0.90
+//! to 0.91 before, 1.23 to 1.29 after; REQ 1.02 before, 1.40 to 1.46
+//! after (httparse's time over sansnet's).
 
 use std::hint::black_box;
 use std::time::Instant;
