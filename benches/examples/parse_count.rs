@@ -26,7 +26,7 @@
 //! (httparse 2,672), REQ_SHORT 1,068 and 934 (httparse 765), bytewise
 //! 31,921 and 31,306 (httparse 1,135,825).
 //!
-//! On 2026-12-07 (the same machine, N = 2000; bytewise N = 200, httparse
+//! On 2026-12-07 (2-vCPU AMD EPYC, shared; N = 2000, bytewise N = 200, httparse
 //! 20), after the second pass (fast paths for a whole request-line and
 //! whole field lines, framing names inline, Host's plain case by SIMD over
 //! the buffer, the stop of a SIMD step found by SWAR): REQ 3,200 -> 2,566
