@@ -92,41 +92,73 @@ fn flagged<const W: usize>(m: &[u8; W]) -> bool {
     m.iter().fold(0, |a, &x| a | x) != 0
 }
 
-/// Where the first flagged byte of `m` is.
+/// Where the first byte of `chunk` is for which `bad_word` flags one
+/// (there is one): by SWAR on its two words.
 #[inline(always)]
-fn first(m: [u8; 16]) -> usize {
-    (u128::from_le_bytes(m).trailing_zeros() / 8) as usize
+fn at(chunk: &[u8; 16], bad_word: impl Fn(u64) -> u64) -> usize {
+    let (lo, hi) = (u64::from_le_bytes(chunk_of(chunk, 0)), u64::from_le_bytes(chunk_of(chunk, 8)));
+    let lo = bad_word(lo);
+    if lo != 0 {
+        (lo.trailing_zeros() / 8) as usize
+    } else {
+        8 + (bad_word(hi).trailing_zeros() / 8) as usize
+    }
+}
+
+/// The eight bytes of `c` at `i` (0 or 8).
+#[inline(always)]
+fn chunk_of(c: &[u8; 16], i: usize) -> [u8; 8] {
+    let mut w = [0; 8];
+    w.copy_from_slice(&c[i..i + 8]);
+    w
 }
 
 /// Index of the first byte at or after `from` for which `bad` holds, or
-/// `b.len()`. 32 bytes a step while 32 remain, each step SIMD compares
-/// and one test, with no branch per byte; the step that holds the byte
-/// says where in it from the same compares. Then 16 bytes, then the last
-/// 16 of `b` (overlapping what was checked); byte by byte only in a buffer
-/// shorter than 16.
+/// `b.len()`. 16 bytes first (most values and targets end within them),
+/// then 32 bytes a step while 32 remain, each step SIMD compares and one
+/// test, with no branch per byte; then 16 bytes. Where in the step that
+/// holds the byte is found again by SWAR on its words (`bad_word` flags
+/// the high bit of each byte for which `bad` holds): the index is then a
+/// `trailing_zeros` of a word, with no move out of a SIMD register. Under
+/// 16 bytes left, the last 16 of `b` (overlapping what was checked); byte
+/// by byte only in a buffer shorter than 16.
 #[inline(always)]
-fn find(b: &[u8], from: usize, bad: impl Fn(u8) -> bool + Copy) -> usize {
+fn find(
+    b: &[u8],
+    from: usize,
+    bad: impl Fn(u8) -> bool + Copy,
+    bad_word: impl Fn(u64) -> u64 + Copy,
+) -> usize {
     let mut i = from;
+    if let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<16>) {
+        if flagged(&flags::<16, 16>(chunk, 0, bad)) {
+            return i + at(chunk, bad_word);
+        }
+        i += 16;
+    }
     while let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<32>) {
-        let (lo, hi) = (flags(chunk, 0, bad), flags(chunk, 16, bad));
+        let (lo, hi) = (flags::<32, 16>(chunk, 0, bad), flags::<32, 16>(chunk, 16, bad));
         let mut both = lo;
         for (x, y) in both.iter_mut().zip(hi) {
             *x |= y;
         }
         if flagged(&both) {
-            return i + if flagged(&lo) { first(lo) } else { 16 + first(hi) };
+            return i + match (chunk.first_chunk::<16>(), chunk.last_chunk::<16>()) {
+                (Some(a), _) if flagged(&lo) => at(a, bad_word),
+                (_, Some(z)) => 16 + at(z, bad_word),
+                _ => 0,
+            };
         }
         i += 32;
     }
     if let Some(Some(chunk)) = b.get(i..).map(<[u8]>::first_chunk::<16>) {
-        let m = flags(chunk, 0, bad);
-        if flagged(&m) {
-            return i + first(m);
+        if flagged(&flags::<16, 16>(chunk, 0, bad)) {
+            return i + at(chunk, bad_word);
         }
         i += 16;
     }
     // Under 16 bytes left, more than a few (a trickle brings a few): the
-    // last 16 of `b`, those before `i` masked off.
+    // last 16 of `b`, those before `i` shifted out.
     if let Some(Some(last)) = b.len().checked_sub(16).map(|at| b[at..].first_chunk::<16>())
         && i + 4 < b.len()
     {
@@ -143,19 +175,65 @@ fn find(b: &[u8], from: usize, bad: impl Fn(u8) -> bool + Copy) -> usize {
     i
 }
 
+/// [`find`] after one word (SWAR: `bad_word` flags the high bit of each
+/// byte for which `bad` holds), where most targets end: the index is then
+/// one `trailing_zeros` away. Under eight bytes left (a trickle), byte by
+/// byte.
+#[inline(always)]
+fn find_word_first(
+    b: &[u8],
+    from: usize,
+    bad_word: impl Fn(u64) -> u64 + Copy,
+    bad: impl Fn(u8) -> bool + Copy,
+) -> usize {
+    let Some(w) = b.get(from..).and_then(<[u8]>::first_chunk::<8>) else {
+        let rest = b.get(from..).unwrap_or_default();
+        return rest.iter().position(|&c| bad(c)).map_or(b.len(), |k| from + k);
+    };
+    let m = bad_word(u64::from_le_bytes(*w));
+    if m != 0 {
+        return from + (m.trailing_zeros() / 8) as usize;
+    }
+    find(b, from + 8, bad, bad_word)
+}
+
+/// [`value_bad`] for the eight bytes of `x` at once: the high bit of each
+/// byte set where it holds. Exact per byte (no sum carries into the next
+/// byte: each is taken below 0x80 first).
+#[inline(always)]
+fn value_bad_word(x: u64) -> u64 {
+    let t = x & (LO * 0x7f);
+    // High bit clear where t < 0x20; set where t != HTAB; set where t is DEL.
+    let ctl = t.wrapping_add(LO * 0x60);
+    let not_tab = (t ^ (LO * u64::from(b'\t'))).wrapping_add(LO * 0x7f);
+    let del = t.wrapping_add(LO);
+    ((!ctl & not_tab) | del) & !x & HI
+}
+
+/// [`target_bad`] for the eight bytes of `x` at once, as
+/// [`value_bad_word`].
+#[inline(always)]
+fn target_bad_word(x: u64) -> u64 {
+    let t = x & (LO * 0x7f);
+    // High bit clear where t < 0x21; set where t is DEL.
+    let low = t.wrapping_add(LO * 0x5f);
+    let del = t.wrapping_add(LO);
+    (x | !low | del) & HI
+}
+
 /// Index of the first byte at or after `from` that a field value may not
 /// hold (a control character other than HTAB, or DEL), or `b.len()`.
 /// Always inlined: it is the inner loop of the field scanner's hot path.
 #[inline(always)]
 pub(crate) fn scan_value(b: &[u8], from: usize) -> usize {
-    find(b, from, value_bad)
+    find(b, from, value_bad, value_bad_word)
 }
 
 /// Index of the first byte at or after `from` outside visible ASCII
 /// (0x21..=0x7E), or `b.len()`.
 #[inline]
 pub(crate) fn scan_target(b: &[u8], from: usize) -> usize {
-    find(b, from, target_bad)
+    find_word_first(b, from, target_bad_word, target_bad)
 }
 
 /// Index of the first non-`tchar` byte at or after `from`, or `b.len()`.
@@ -178,6 +256,10 @@ pub(crate) fn scan_token(b: &[u8], from: usize) -> usize {
             break;
         }
         i += 8;
+    }
+    // Mostly the colon after a field name: no `tchar`.
+    if b.get(i) == Some(&b':') {
+        return i;
     }
     b[i..].iter().position(|&c| !is_token(c)).map_or(b.len(), |k| i + k)
 }
@@ -235,6 +317,57 @@ fn plain_host(v: &[u8]) -> bool {
     }
     all
 }
+
+/// Whether the `len` bytes of `b` at `at`, 32 or fewer, are lowercase
+/// letters, digits, `-` and `.` alone (most hosts are), by 16-byte SIMD
+/// steps: under 16 bytes, one that may look past them within `b` (the
+/// bytes past `len` masked off); else the first 16 and the last 16.
+/// `false` says nothing.
+#[inline(always)]
+pub(crate) fn plain_host_at(b: &[u8], at: usize, len: usize) -> bool {
+    let chunk = |i: usize| b.get(i..).and_then(<[u8]>::first_chunk::<16>);
+    // 0xFF for each byte of `c` that is not plain.
+    let not_plain = |c: &[u8; 16]| {
+        flags::<16, 16>(c, 0, |c| {
+            !(c.is_ascii_lowercase() | (c.wrapping_sub(b'-') <= b'9' - b'-') & (c != b'/'))
+        })
+    };
+    let m = match len {
+        0..16 => {
+            // 0xFF for the first `len` bytes, 0 after.
+            let (Some(c), Some(keep)) = (chunk(at), KEEP[16 - len..].first_chunk::<16>()) else {
+                return false;
+            };
+            let mut m = not_plain(c);
+            for (x, k) in m.iter_mut().zip(keep) {
+                *x &= k;
+            }
+            m
+        }
+        16..=32 => {
+            let (Some(a), Some(z)) = (chunk(at), chunk(at + len - 16)) else { return false };
+            let mut m = not_plain(a);
+            for (x, y) in m.iter_mut().zip(not_plain(z)) {
+                *x |= y;
+            }
+            m
+        }
+        _ => return false,
+    };
+    !flagged(&m)
+}
+
+/// 16 bytes 0xFF, then 16 bytes 0: from `16 - n` on, a mask of the first
+/// `n` bytes of 16.
+static KEEP: [u8; 32] = {
+    let mut t = [0u8; 32];
+    let mut i = 0;
+    while i < 16 {
+        t[i] = 0xff;
+        i += 1;
+    }
+    t
+};
 
 /// A reg-name (checked) with a colon: the bytes after the first colon are
 /// a port (a second colon fails it).
@@ -332,6 +465,27 @@ mod tests {
         #[test]
         fn host_ok_agrees_with_the_bytewise_definition(b in bytes()) {
             prop_assert_eq!(host_ok(&b), host_ok_bytewise(&b), "{:?}", b);
+        }
+
+        #[test]
+        fn plain_host_at_is_plain_bytes_where_it_may_look(
+            before in bytes(),
+            host in prop::collection::vec(
+                prop_oneof![20 => prop::sample::select(&b"abcxyz0189-."[..]), 1 => any::<u8>()],
+                0..40,
+            ),
+            after in bytes(),
+        ) {
+            let b = [&before[..], &host, &after].concat();
+            let (at, len) = (before.len(), host.len());
+            let v = &b[at..at + len];
+            let plain = v.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.');
+            // Under 16 bytes it looks at 16; up to 32, at the value alone.
+            let may_look = len <= 32 && at + 16 <= b.len();
+            prop_assert_eq!(plain_host_at(&b, at, len), plain && may_look, "{:?}", v);
+            if plain_host_at(&b, at, len) {
+                prop_assert!(host_ok_bytewise(v));
+            }
         }
     }
 

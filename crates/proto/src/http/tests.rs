@@ -1817,6 +1817,47 @@ fn head_parser_inspects_each_byte_about_once_however_split() {
     }
 }
 
+/// A parser reset in the middle of a field name (where a byte of the next
+/// call only moves it on) starts the next request from its first byte.
+#[test]
+fn head_parser_reset_mid_request_starts_afresh() {
+    let mut p = HeadParser::new(&Limits::default());
+    assert_eq!(p.parse(b"GET / HTTP/1.1\r\nHost: h\r\nX-Long"), Ok(None));
+    p.reset();
+    let input = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    assert_eq!(p.parse(&input[..3]), Ok(None));
+    assert_eq!(p.parse(input), Ok(Some(input.len())));
+}
+
+/// One parser across requests, each taken: the field count and the rule
+/// for the first field line start afresh, a head parsed whole or byte by
+/// byte.
+#[test]
+fn head_parser_starts_each_request_afresh() {
+    let limits = Limits { max_fields: 3, ..Limits::default() };
+    let head = b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n";
+    let mut p = HeadParser::new(&limits);
+    for round in 0..3 {
+        for bytewise in [false, true] {
+            let ends: Vec<usize> =
+                if bytewise { (1..=head.len()).collect() } else { vec![head.len()] };
+            let mut r = Ok(None);
+            for end in ends {
+                r = p.parse(&head[..end]);
+                if r != Ok(None) {
+                    break;
+                }
+            }
+            assert_eq!(r, Ok(Some(head.len())), "round {round}, byte by byte: {bytewise}");
+            p.take(Bytes::copy_from_slice(head));
+        }
+    }
+    assert_eq!(
+        p.parse(b"GET / HTTP/1.1\r\n Host: h\r\n\r\n"),
+        Err(Error::WhitespaceAfterStartLine)
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Random splits (property test)
 // ---------------------------------------------------------------------------
@@ -1856,7 +1897,16 @@ fn verdict(p: &mut HeadParser, r: Result<Option<usize>, Error>, input: &[u8]) ->
 /// `input` fed to one parser in prefixes ending at each of `ends` (then
 /// whole), as long as it needs more.
 fn parse_in_prefixes(input: &[u8], ends: impl IntoIterator<Item = usize>) -> Verdict {
-    let mut p = HeadParser::new(&Limits::default());
+    parse_in_prefixes_with(&Limits::default(), input, ends)
+}
+
+/// [`parse_in_prefixes`] under `limits`.
+fn parse_in_prefixes_with(
+    limits: &Limits,
+    input: &[u8],
+    ends: impl IntoIterator<Item = usize>,
+) -> Verdict {
+    let mut p = HeadParser::new(limits);
     let mut r = Ok(None);
     for end in ends.into_iter().chain([input.len()]) {
         r = p.parse(&input[..end.min(input.len())]);
@@ -1913,6 +1963,174 @@ proptest::proptest! {
         let mut cuts = cuts;
         cuts.sort_unstable();
         proptest::prop_assert_eq!(&parse_in_prefixes(&input, cuts), &whole, "{:?}", shown);
+    }
+}
+
+/// Request-lines as a peer may send them: the common shape (which a whole
+/// head takes in one pass) beside every way to leave it: other methods
+/// (CONNECT, OPTIONS, a lowercase one, bytes no token holds), targets of
+/// every form and of bytes that stop a target (NUL, SP, HTAB, bytes >=
+/// 0x80, a lone CR), versions other than 1.1 and 1.0, short ones, bare
+/// LF, lone CR, extra SP, leading empty lines.
+fn request_lines() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    const METHODS: &[&[u8]] = &[
+        b"GET", b"GET", b"POST", b"HEAD", b"OPTIONS", b"CONNECT", b"get", b"GE", b"G\x80T", b"",
+        b"PUT\t", b"DELETE",
+    ];
+    const TARGETS: &[&[u8]] = &[
+        b"/",
+        b"/a?b=c",
+        b"*",
+        b"http://h/p",
+        b"h:80",
+        b"example.com:443",
+        b"//x",
+        b"/\x80",
+        b"/\0",
+        b"/a b",
+        b"/\t",
+        b"",
+        b"/\r",
+        b"x",
+        b"[::1]:8",
+    ];
+    const VERSIONS: &[&[u8]] = &[
+        b"HTTP/1.1\r\n",
+        b"HTTP/1.1\r\n",
+        b"HTTP/1.0\r\n",
+        b"HTTP/1.2\r\n",
+        b"HTTP/2.0\r\n",
+        b"HTTP/1.1\n",
+        b"HTTP/1.1\r",
+        b"HTTP/1.1\rx",
+        b"HTTP/1.\r\n",
+        b"http/1.1\r\n",
+        b"HTTP/1.1 \r\n",
+        b"HTTP/1.10\r\n",
+        b"HTTP/1.1\r\n\r\n",
+    ];
+    const LEAD: &[&[u8]] = &[b"", b"", b"", b"\r\n", b"\r\n\r\n", b"\n", b"\r"];
+    const SEP: &[&[u8]] = &[b" ", b" ", b" ", b"  ", b"\t", b""];
+    let pick = |t: &'static [&'static [u8]]| prop::sample::select(t);
+    // Mostly the common shape: the other pieces now and then.
+    let common = |t: &'static [&'static [u8]]| prop_oneof![3 => Just(t[0]), 1 => pick(t)];
+    // Targets short (about the limits) and long (across the 16- and
+    // 32-byte steps).
+    let filler = prop_oneof![
+        prop::collection::vec(b'a'..=b'z', 0..3),
+        prop::collection::vec(
+            prop_oneof![8 => b'a'..=b'z', 1 => Just(b'/'), 1 => any::<u8>()],
+            0..80
+        ),
+    ];
+    (
+        common(LEAD),
+        common(METHODS),
+        common(SEP),
+        pick(TARGETS),
+        filler,
+        common(SEP),
+        common(VERSIONS),
+    )
+        .prop_map(|(lead, m, s1, t, f, s2, v)| [lead, m, s1, t, &f[..], s2, v].concat())
+}
+
+/// Field lines in the shape a whole line takes in one pass: token names
+/// (the framing ones among them) and values of visible bytes, SP and
+/// HTAB, the value's OWS around it.
+fn plain_field_lines() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    const NAMES: &[&[u8]] = &[
+        b"Accept",
+        b"Connection",
+        b"content-length",
+        b"Transfer-Encoding",
+        b"X-1_a",
+        b"Cookie",
+        b"Expect",
+        b"Keep-Alive",
+        b"User-Agent",
+    ];
+    const VALUES: &[&[u8]] = &[
+        b"keep-alive",
+        b"close",
+        b"Close",
+        b"KEEP-ALIVE",
+        b"keep-alivf",
+        b"clos",
+        b"upgrade, close",
+        b"0",
+        b"12",
+        b"1, 1",
+        b"chunked",
+        b"gzip, chunked",
+        b"100-continue",
+        b"",
+    ];
+    let value = prop_oneof![
+        prop::sample::select(VALUES).prop_map(<[u8]>::to_vec),
+        prop::collection::vec(
+            prop_oneof![8 => 0x21u8..=0x7e, 1 => Just(b' '), 1 => 0x80u8..],
+            0..70
+        ),
+    ];
+    const WS: &[&[u8]] = &[b"", b" ", b"\t ", b"  "];
+    let ws = prop::sample::select(WS);
+    let line = (prop::sample::select(NAMES), ws.clone(), value, ws)
+        .prop_map(|(n, w1, v, w2)| [n, b":", w1, &v[..], w2, b"\r\n"].concat());
+    prop::collection::vec(line, 0..5).prop_map(|lines| lines.concat())
+}
+
+/// Host lines for [`whole_heads_give_the_verdict_of_the_steps`]: plain
+/// ones of every length the 16-byte steps treat apart, others, none.
+const HOSTS: &[&[u8]] = &[
+    b"Host: h\r\n",
+    b"Host: www.example.com\r\n",
+    b"host:a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p\r\n",
+    b"HOST: abcdefghijklmnop\r\n",
+    b"Host: [::1]:80\r\n",
+    b"Host: UP\r\n",
+    b"Host: a/b\r\n",
+    b"Host: a\x80b\r\n",
+    b"",
+];
+const ENDS: &[&[u8]] = &[b"\r\n", b"\r\n", b"\r\n", b"\r\nbody", b"\n", b"\r", b""];
+
+proptest::proptest! {
+    #[test]
+    fn whole_heads_give_the_verdict_of_the_steps(
+        line in request_lines(),
+        host in proptest::sample::select(HOSTS),
+        lines in proptest::prop_oneof![field_lines(), plain_field_lines()],
+        end in proptest::sample::select(ENDS),
+        max_head in proptest::sample::select(&[65536usize, 40, 90, 200][..]),
+        max_target in proptest::sample::select(&[8192usize, 1, 2, 5, 16, 40][..]),
+        // Or the limit about the target's own length: one under, at, over.
+        about_target in proptest::sample::select(&[None, Some(0usize), Some(1), Some(2)][..]),
+        max_fields in proptest::sample::select(&[100usize, 0, 1, 2][..]),
+        cuts in proptest::collection::vec(0usize..400, 0..4),
+    ) {
+        // The bytes between the first SP and the next.
+        let target_len = line.iter().position(|&c| c == b' ').and_then(|s| {
+            line[s + 1..].iter().position(|&c| c == b' ')
+        });
+        let max_target = match (about_target, target_len) {
+            (Some(d), Some(n)) => (n + d).saturating_sub(1).max(1),
+            _ => max_target,
+        };
+        let limits = Limits { max_head, max_target, max_fields, ..Limits::default() };
+        let input = [&line[..], host, &lines[..], end].concat();
+        // Whole in one call, the fast paths take the request-line and the
+        // field lines; one byte per call, the steps take every byte; cut
+        // anywhere, the fast paths take over at a line start.
+        let whole = parse_in_prefixes_with(&limits, &input, []);
+        let shown = String::from_utf8_lossy(&input);
+        proptest::prop_assert_eq!(
+            &parse_in_prefixes_with(&limits, &input, 1..input.len()), &whole, "{:?}", shown);
+        let mut cuts = cuts;
+        cuts.sort_unstable();
+        proptest::prop_assert_eq!(&parse_in_prefixes_with(&limits, &input, cuts), &whole, "{:?}", shown);
     }
 }
 

@@ -88,6 +88,37 @@ impl FieldScanner {
         }
     }
 
+    /// Back to the start of the fields after a request-line, as
+    /// [`new`](Self::new)`(true, ..)` made it: the rest of the state is
+    /// always written before it is read.
+    #[inline(always)]
+    pub(crate) fn restart(&mut self) {
+        self.phase = Phase::LineStart { first: true };
+        self.count = 0;
+    }
+
+    /// Whether the scanner is at the start of a line (a field line's or
+    /// the blank line's).
+    #[inline(always)]
+    pub(crate) fn at_line_start(&self) -> bool {
+        matches!(self.phase, Phase::LineStart { .. })
+    }
+
+    /// Field lines begun so far.
+    #[inline(always)]
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The caller took whole field lines itself ([`whole_field_line`]), up
+    /// to `count` lines in all, at least one: the scanner is at the start
+    /// of the next line.
+    #[inline(always)]
+    pub(crate) fn took_lines(&mut self, count: usize) {
+        self.count = count;
+        self.phase = Phase::LineStart { first: false };
+    }
+
     /// Whether a name or a value is being scanned: the trickle fast path's
     /// byte class ([`TOKEN_BYTE`](super::TOKEN_BYTE) or
     /// [`VALUE_BYTE`](super::VALUE_BYTE)), or 0.
@@ -301,6 +332,45 @@ struct Te {
     unknown: bool,
 }
 
+/// The field line at `p` found whole in `b` in the shape the steps accept
+/// (a token name, `:`, OWS, a value without CTLs, CR LF): the field, its
+/// value trimmed, and where the next line starts. `None` for anything
+/// else (a blank line, out of bytes, a byte the grammar rejects): the
+/// steps judge that line.
+#[inline(always)]
+pub(super) fn whole_field_line(b: &[u8], p: usize) -> Option<(FieldSpan, usize)> {
+    let colon = scan_token(b, p);
+    if colon == p || b.get(colon) != Some(&b':') {
+        return None;
+    }
+    // Mostly one SP, then the value.
+    let mut v = colon + 1 + usize::from(b.get(colon + 1) == Some(&b' '));
+    while let Some(b' ' | b'\t') = b.get(v) {
+        v += 1;
+    }
+    let cr = chars::scan_value(b, v);
+    if b.get(cr..cr + 2) != Some(b"\r\n") {
+        return None;
+    }
+    // Mostly no OWS after the value.
+    let end = match b.get(cr.wrapping_sub(1)) {
+        Some(b' ' | b'\t') if cr > v => trim_end(b, v, cr),
+        _ => cr,
+    };
+    Some((FieldSpan { name: Span::new(p, colon), value: Span::new(v, end) }, cr + 2))
+}
+
+/// Where the value `b[v..end]` ends without its trailing OWS.
+#[cold]
+fn trim_end(b: &[u8], v: usize, mut end: usize) -> usize {
+    while end > v
+        && let Some(b' ' | b'\t') = b.get(end - 1)
+    {
+        end -= 1;
+    }
+    end
+}
+
 /// What a head's fields say about framing and the connection, gathered
 /// field by field.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -316,81 +386,111 @@ pub(super) struct Semantics {
 impl Semantics {
     /// Takes in one field line of the head, `field` of `b`. Only the
     /// names of a length that could matter are compared (a word at a time),
-    /// and only their values looked at.
+    /// inlined; only their values are looked at, out of line.
+    #[inline(always)]
     pub(super) fn field(&mut self, b: &[u8], field: FieldSpan) -> Result<(), Error> {
         let name = || field.name.get(b);
         let value = || field.value.get(b);
         match field.name.len {
-            4 if named(name(), b"host") => {
-                self.hosts += 1;
-                if self.hosts > 1 {
-                    return Err(Error::DuplicateHost);
-                }
-                if !chars::host_ok(value()) {
-                    return Err(Error::BadHost);
-                }
-            }
-            6 if named(name(), b"expect") && value().eq_ignore_ascii_case(b"100-continue") => {
-                self.expect_continue = true;
+            4 if named(name(), b"host") => self.host(b, field.value),
+            6 if named(name(), b"expect") => {
+                self.expect_continue |= value().eq_ignore_ascii_case(b"100-continue");
+                Ok(())
             }
             10 if named(name(), b"connection") => {
-                for opt in list(value()) {
-                    if opt.eq_ignore_ascii_case(b"close") {
-                        self.close = true;
-                    } else if opt.eq_ignore_ascii_case(b"keep-alive") {
-                        self.keep_alive = true;
-                    }
-                }
+                self.connection(value());
+                Ok(())
             }
-            14 if named(name(), b"content-length") => {
-                // RFC 9112 §6.3: a list of identical values may be used as one.
-                let mut any = false;
-                for v in value().split(|&b| b == b',') {
-                    let n = parse_content_length(trim(v))?;
-                    match self.content_length {
-                        Some(old) if old != n => return Err(Error::ConflictingContentLength),
-                        _ => self.content_length = Some(n),
-                    }
-                    any = true;
-                }
-                if !any {
-                    return Err(Error::BadContentLength);
-                }
-            }
+            14 if named(name(), b"content-length") => self.content_length(value()),
             17 if named(name(), b"transfer-encoding") => {
-                let te = &mut self.te;
-                te.present = true;
-                let mut any = false;
-                for coding in list(value()) {
-                    any = true;
-                    if te.chunked_last {
-                        // Anything after chunked: chunked is not final.
-                        te.bad = true;
-                    }
-                    let name_end =
-                        coding.iter().position(|&b| !is_token(b)).unwrap_or(coding.len());
-                    let (cname, params) = coding.split_at(name_end);
-                    if cname.eq_ignore_ascii_case(b"chunked") {
-                        if te.chunked_seen || !params.is_empty() {
-                            te.bad = true;
-                        }
-                        te.chunked_seen = true;
-                        te.chunked_last = true;
-                    } else {
-                        if cname.is_empty() {
-                            te.bad = true;
-                        }
-                        te.unknown = true;
-                        te.chunked_last = false;
-                    }
-                }
-                if !any {
-                    te.bad = true;
-                }
+                self.transfer_encoding(value());
+                Ok(())
             }
-            _ => {}
+            _ => Ok(()),
+        }
+    }
+
+    #[inline(never)]
+    fn host(&mut self, b: &[u8], value: Span) -> Result<(), Error> {
+        self.hosts += 1;
+        if self.hosts > 1 {
+            return Err(Error::DuplicateHost);
+        }
+        let (at, len) = (value.start as usize, value.len as usize);
+        if !(chars::plain_host_at(b, at, len) || chars::host_ok(value.get(b))) {
+            return Err(Error::BadHost);
         }
         Ok(())
+    }
+
+    #[inline(never)]
+    fn connection(&mut self, value: &[u8]) {
+        // The common values whole, a word compare each.
+        match value.len() {
+            10 if named(value, b"keep-alive") => self.keep_alive = true,
+            5 if named(value, b"close") => self.close = true,
+            _ => self.connection_list(value),
+        }
+    }
+
+    fn connection_list(&mut self, value: &[u8]) {
+        for opt in list(value) {
+            if opt.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else if opt.eq_ignore_ascii_case(b"keep-alive") {
+                self.keep_alive = true;
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn content_length(&mut self, value: &[u8]) -> Result<(), Error> {
+        // RFC 9112 §6.3: a list of identical values may be used as one.
+        let mut any = false;
+        for v in value.split(|&b| b == b',') {
+            let n = parse_content_length(trim(v))?;
+            match self.content_length {
+                Some(old) if old != n => return Err(Error::ConflictingContentLength),
+                _ => self.content_length = Some(n),
+            }
+            any = true;
+        }
+        if !any {
+            return Err(Error::BadContentLength);
+        }
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn transfer_encoding(&mut self, value: &[u8]) {
+        let te = &mut self.te;
+        te.present = true;
+        let mut any = false;
+        for coding in list(value) {
+            any = true;
+            if te.chunked_last {
+                // Anything after chunked: chunked is not final.
+                te.bad = true;
+            }
+            let name_end = coding.iter().position(|&b| !is_token(b)).unwrap_or(coding.len());
+            let (cname, params) = coding.split_at(name_end);
+            if cname.eq_ignore_ascii_case(b"chunked") {
+                if te.chunked_seen || !params.is_empty() {
+                    te.bad = true;
+                }
+                te.chunked_seen = true;
+                te.chunked_last = true;
+            } else {
+                if cname.is_empty() {
+                    te.bad = true;
+                }
+                te.unknown = true;
+                te.chunked_last = false;
+            }
+        }
+        if !any {
+            te.bad = true;
+        }
     }
 
     /// The checks that need the whole head (RFC 9112 §3.2, §6.1, §6.3).
@@ -442,7 +542,8 @@ impl Semantics {
 /// and `-`, 4 bytes or more) in any case: every byte ORed with 0x20, a
 /// word at a time (the last word overlapping the one before). Among
 /// `tchar`s only the two cases of a letter OR to that lowercase letter,
-/// and only `-` itself to `-` (the other byte, CR, is no `tchar`).
+/// and only `-` itself to `-` (the other byte, CR, is no `tchar`). The
+/// same holds for a field value (it holds no CR either).
 #[inline(always)]
 fn named(name: &[u8], lower: &[u8]) -> bool {
     let n = lower.len();
@@ -516,23 +617,25 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use super::named;
-    use crate::http::chars::TOKEN_CHARS;
+    use super::{Semantics, named};
+    use crate::http::chars::{TOKEN_CHARS, value_ok};
 
     const FRAMING: [&[u8]; 5] =
         [b"host", b"expect", b"connection", b"content-length", b"transfer-encoding"];
 
-    /// Field names: the framing names in any case, with a byte or two
-    /// replaced by any `tchar`, or any run of `tchar`s.
-    fn names() -> impl Strategy<Value = Vec<u8>> {
-        let tchar = any::<u8>().prop_filter("tchar", |&c| TOKEN_CHARS[c as usize]);
-        let near = (
-            prop::sample::select(&FRAMING[..]),
+    /// One of `words` in any case, with a byte or two replaced by one of
+    /// `byte`.
+    fn near(
+        words: &'static [&'static [u8]],
+        byte: impl Strategy<Value = u8> + Clone,
+    ) -> impl Strategy<Value = Vec<u8>> + Clone {
+        (
+            prop::sample::select(words),
             prop::collection::vec(any::<bool>(), 17),
-            prop::collection::vec((0usize..17, tchar.clone()), 0..2),
+            prop::collection::vec((0usize..17, byte), 0..2),
         )
-            .prop_map(|(name, upper, edits)| {
-                let mut n: Vec<u8> = name
+            .prop_map(|(word, upper, edits)| {
+                let mut n: Vec<u8> = word
                     .iter()
                     .zip(upper)
                     .map(|(&c, up)| if up { c.to_ascii_uppercase() } else { c })
@@ -543,11 +646,41 @@ mod tests {
                     }
                 }
                 n
-            });
-        prop_oneof![near, prop::collection::vec(tchar, 0..20)]
+            })
+    }
+
+    /// Field names: the framing names in any case, with a byte or two
+    /// replaced by any `tchar`, or any run of `tchar`s.
+    fn names() -> impl Strategy<Value = Vec<u8>> {
+        let tchar = any::<u8>().prop_filter("tchar", |&c| TOKEN_CHARS[c as usize]);
+        prop_oneof![near(&FRAMING, tchar.clone()), prop::collection::vec(tchar, 0..20)]
+    }
+
+    const OPTIONS: [&[u8]; 3] = [b"keep-alive", b"close", b"upgrade"];
+
+    /// Field values (bytes a value may hold, OWS trimmed off) near the
+    /// Connection options: in any case, a byte or two replaced by any
+    /// such byte, or lists of them.
+    fn values() -> impl Strategy<Value = Vec<u8>> {
+        let byte = any::<u8>().prop_filter("value byte", |&c| value_ok(&[c]));
+        let near = near(&OPTIONS, byte.clone());
+        let list = prop::collection::vec(near.clone(), 1..3).prop_map(|v| v.join(&b", "[..]));
+        prop_oneof![near, list, prop::collection::vec(byte, 0..12)]
+            .prop_map(|v| v.trim_ascii().to_vec())
     }
 
     proptest! {
+        #[test]
+        fn connection_by_word_agrees_with_the_list(value in values()) {
+            for lower in OPTIONS {
+                prop_assert_eq!(named(&value, lower), value.eq_ignore_ascii_case(lower));
+            }
+            let (mut fast, mut list) = (Semantics::default(), Semantics::default());
+            fast.connection(&value);
+            list.connection_list(&value);
+            prop_assert_eq!(fast, list);
+        }
+
         #[test]
         fn named_is_eq_ignore_ascii_case_on_tokens(name in names()) {
             for lower in FRAMING {

@@ -3,7 +3,7 @@
 
 use super::super::chars;
 use super::super::{Error, TargetForm, Version};
-use super::{HeadParser, Phase, Span, scan_token};
+use super::{HeadParser, Phase, Span, scan_token, word};
 
 impl HeadParser {
     /// The request-line, resumed at `self.phase`. One arm per phase: each
@@ -23,6 +23,54 @@ impl HeadParser {
             Phase::Version => self.version(b)?,
             Phase::Fields | Phase::Done => true,
         })
+    }
+
+    /// The request-line found whole at `self.pos` in its common shape, in
+    /// one pass in locals: a method, SP, a target within `max_target` whose
+    /// form fits the method, SP, `HTTP/1.1` or `HTTP/1.0`, CR LF. Then the
+    /// state is as the steps would leave it and the phase is
+    /// [`Phase::Fields`]. Anything else (out of bytes, an empty line, an
+    /// error, another version) is `false` with nothing changed: the steps
+    /// then judge the line from its start.
+    #[inline(always)]
+    pub(super) fn whole_request_line(&mut self, b: &[u8]) -> bool {
+        let p = self.pos;
+        let m = match word::<4>(b, p) {
+            Some(w) if w == *b"GET " => p + 3,
+            _ => scan_token(b, p),
+        };
+        if m == p || b.get(m) != Some(&b' ') {
+            return false;
+        }
+        let t = m + 1;
+        // Not capped at the limit: a target over it is judged by the steps.
+        let e = chars::scan_target(b, t);
+        if e == t || e - t > self.max_target || b.get(e) != Some(&b' ') {
+            return false;
+        }
+        let version = match word::<10>(b, e + 1) {
+            Some([v0, v1, v2, v3, v4, v5, v6, v7, b'\r', b'\n']) => {
+                match u64::from_le_bytes([v0, v1, v2, v3, v4, v5, v6, v7]) {
+                    HTTP_1_1 => Version::Http11,
+                    HTTP_1_0 => Version::Http10,
+                    _ => return false,
+                }
+            }
+            _ => return false,
+        };
+        let (method, target) = (Span::new(p, m), Span::new(t, e));
+        self.form = match (b[t], m - p) {
+            // Any method but CONNECT (the one of seven bytes that matters).
+            (b'/', len) if len != 7 => TargetForm::Origin,
+            _ => match target_form(method.get(b), target.get(b)) {
+                Ok(form) => form,
+                Err(_) => return false,
+            },
+        };
+        (self.method, self.target, self.version) = (method, target, version);
+        self.pos = e + 11;
+        self.phase = Phase::Fields;
+        true
     }
 
     /// Empty lines before the request-line, ignored (RFC 9112 §2.2).

@@ -8,12 +8,27 @@
 //! [`HeadParser::parse`] is called with a buffer that starts at the first
 //! byte of the request and only grows between calls. It remembers how far it
 //! searched and which lines it has already parsed, so every byte is scanned
-//! once, searching and validating in one pass (the scanners of
-//! [`chars`](super::chars): 32 bytes a SIMD step for values and targets,
-//! eight a SWAR step for names; a field line found whole is scanned in
-//! locals): O(n) however the input is split. Fields are recorded as spans
-//! into the buffer; [`HeadParser::take`] turns them, with the head's bytes
-//! as a [`Bytes`], into a [`RequestHead`] without copying a field.
+//! about once, searching and validating in one pass (the scanners of
+//! [`chars`](super::chars): 16 then 32 bytes a SIMD step for values and
+//! targets, eight a SWAR step for names): O(n) however the input is split.
+//!
+//! Most heads arrive whole in one read, so the common shapes go by fast
+//! paths in locals, the state written once: a request-line `method SP
+//! target SP HTTP/1.x CRLF` found whole at the start of a request
+//! (`whole_request_line`), field lines found whole one after
+//! another from a line start (`whole_field_lines`). They decide nothing
+//! themselves but success: where one meets anything else (out of bytes, a
+//! byte the grammar rejects, a limit, an obs-fold, a lone CR, a version
+//! other than 1.1 and 1.0), it stops at the start of that line and the
+//! resumable steps take the line from there, so every verdict is the steps'
+//! (the proptests `whole_heads_give_the_verdict_of_the_steps` and
+//! `whole_field_lines_give_the_verdict_of_the_steps` check it whole, byte
+//! by byte and cut anywhere). A line may so be looked at twice in the call
+//! where a fast path stops: still O(n).
+//!
+//! Fields are recorded as spans into the buffer; [`HeadParser::take`]
+//! turns them, with the head's bytes as a [`Bytes`], into a
+//! [`RequestHead`] without copying a field.
 
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -175,7 +190,8 @@ enum Phase {
 /// bytes as one [`Bytes`], into a [`RequestHead`] without copying a field.
 ///
 /// It is a resumable scanner: `pos` is where the next call goes on, and
-/// every byte before it has been checked, so nothing is scanned twice. A
+/// every byte before it has been checked, so nothing is scanned twice
+/// (but the line where a fast path for a whole head stops). A
 /// verdict depends only on the bytes, never on how they were split: limits
 /// are enforced as positions in the stream (the head must end within
 /// `max_head` bytes, the target within `max_target`).
@@ -250,8 +266,9 @@ impl HeadParser {
         self.inspected += self.pos as u64;
         self.pos = 0;
         self.trickle_until = 0;
+        self.trickle = 0;
         self.mark = 0;
-        self.section = FieldScanner::new(true, self.max_fields);
+        self.section.restart();
         self.fields.clear();
         self.semantics = Semantics::default();
     }
@@ -289,6 +306,22 @@ impl HeadParser {
             self.pos = buf.len();
             return Ok(None);
         }
+        if self.phase == Phase::Start {
+            return self.parse_start(buf);
+        }
+        self.parse_more(buf)
+    }
+
+    /// At the start of a request: a whole head (the common case) goes
+    /// through the request-line and the field lines in one pass, nothing
+    /// between. Anything else goes on by the general path from where this
+    /// left.
+    #[inline(never)]
+    fn parse_start(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
+        let b = &buf[..buf.len().min(self.max_head)];
+        if self.whole_request_line(b) && self.field_section(b)? {
+            return Ok(Some(self.pos));
+        }
         self.parse_more(buf)
     }
 
@@ -317,6 +350,7 @@ impl HeadParser {
         r
     }
 
+    #[inline(always)]
     fn run(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
         // Scan at most max_head bytes: a head not ended by then is too large.
         let lim = buf.len().min(self.max_head);
@@ -342,6 +376,46 @@ impl HeadParser {
     /// The field section up to the blank line, each field line recorded and
     /// taken in by the [`Semantics`]. `Ok(true)`: the head is complete.
     fn field_section(&mut self, b: &[u8]) -> Result<bool, Error> {
+        Ok(self.whole_field_lines(b)? || self.field_steps(b)?)
+    }
+
+    /// Field lines found whole from a line start, one after another in
+    /// locals: the scanner's state is written once, after the last.
+    /// `Ok(true)`: the blank line ended the head. Where a line is not whole
+    /// or not plain (`Ok(false)`), the steps take it from its start.
+    #[inline(always)]
+    fn whole_field_lines(&mut self, b: &[u8]) -> Result<bool, Error> {
+        // Not for the few bytes of a trickle: the steps take those.
+        if !self.section.at_line_start() || b.len() < self.pos + 4 {
+            return Ok(false);
+        }
+        let mut p = self.pos;
+        let mut count = self.section.count();
+        while count < self.max_fields
+            && b.get(p) != Some(&b'\r')
+            && let Some((field, next)) = fields::whole_field_line(b, p)
+        {
+            self.semantics.field(b, field)?;
+            self.fields.push(field);
+            count += 1;
+            p = next;
+        }
+        if word::<2>(b, p) == Some(*b"\r\n") {
+            self.semantics.finish(self.version)?;
+            self.pos = p + 2;
+            self.phase = Phase::Done;
+            return Ok(true);
+        }
+        if p != self.pos {
+            self.section.took_lines(count);
+            self.pos = p;
+        }
+        Ok(false)
+    }
+
+    /// The field section by the resumable steps of the [`FieldScanner`].
+    #[inline(always)]
+    fn field_steps(&mut self, b: &[u8]) -> Result<bool, Error> {
         loop {
             match self.section.scan(b, &mut self.pos)? {
                 Scanned::Field(field) => {
@@ -383,6 +457,12 @@ impl HeadParser {
         self.reset();
         out
     }
+}
+
+/// The `N` bytes of `b` at `i`, if all are there.
+#[inline(always)]
+fn word<const N: usize>(b: &[u8], i: usize) -> Option<[u8; N]> {
+    b.get(i..).and_then(<[u8]>::first_chunk::<N>).copied()
 }
 
 const TOKEN_BYTE: u8 = 1;
