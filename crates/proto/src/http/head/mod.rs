@@ -97,6 +97,52 @@ pub(crate) struct FieldSpan {
     value: Span,
 }
 
+/// How many field spans a [`RequestHead`] holds in place; a head with more
+/// keeps them on the heap. Load generators and curl send no more (curl:
+/// `Host`, `User-Agent`, `Accept`), so their requests cost no allocation
+/// for the fields. More would make every head larger to move (a head goes
+/// from the parser to the event queue to the application): at 8 the
+/// moves cost more than the allocation they saved.
+const INLINE_FIELDS: usize = 3;
+
+/// A head's field spans, in place or on the heap.
+#[derive(Clone, Debug)]
+enum Fields {
+    Inline { spans: [FieldSpan; INLINE_FIELDS], len: u8 },
+    Heap(Vec<FieldSpan>),
+}
+
+impl Fields {
+    /// The parser's spans: copied when they fit in place (the parser keeps
+    /// its vector's memory for the next request), else taken.
+    fn take_from(parsed: &mut Vec<FieldSpan>) -> Fields {
+        if parsed.len() <= INLINE_FIELDS {
+            let mut spans = [FieldSpan::default(); INLINE_FIELDS];
+            spans[..parsed.len()].copy_from_slice(parsed);
+            let len = parsed.len() as u8;
+            parsed.clear();
+            Fields::Inline { spans, len }
+        } else {
+            Fields::Heap(core::mem::take(parsed))
+        }
+    }
+
+    fn as_slice(&self) -> &[FieldSpan] {
+        match self {
+            Fields::Inline { spans, len } => &spans[..usize::from(*len)],
+            Fields::Heap(v) => v,
+        }
+    }
+}
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Fields) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Fields {}
+
 /// A parsed request head: request-line, fields and what they mean for
 /// framing and the connection. Borrowing accessors return slices of the
 /// head's own bytes (no copies).
@@ -107,7 +153,7 @@ pub struct RequestHead {
     target: Span,
     version: Version,
     form: TargetForm,
-    fields: Vec<FieldSpan>,
+    fields: Fields,
     body: BodyKind,
     keep_alive: bool,
     expect_continue: bool,
@@ -156,7 +202,8 @@ impl RequestHead {
     /// The field lines in order: names as sent (ASCII tokens), values with
     /// surrounding whitespace trimmed.
     pub fn fields(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> + '_ {
-        self.fields.iter().map(|f| (ascii(f.name.get(&self.bytes)), f.value.get(&self.bytes)))
+        let fields = self.fields.as_slice().iter();
+        fields.map(|f| (ascii(f.name.get(&self.bytes)), f.value.get(&self.bytes)))
     }
     /// The value of the first field named `name` (ASCII case-insensitive).
     pub fn field(&self, name: &str) -> Option<&[u8]> {
@@ -442,7 +489,7 @@ impl HeadParser {
         let body = self.semantics.body();
         let keep_alive = self.semantics.keep_alive(self.version);
         let expect_continue = self.semantics.expect_continue(self.version);
-        let fields = core::mem::take(&mut self.fields);
+        let fields = Fields::take_from(&mut self.fields);
         let out = RequestHead {
             bytes: head,
             method: self.method,
@@ -484,3 +531,48 @@ static TRICKLE: [u8; 256] = {
     }
     t
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::format;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    use bytes::BytesMut;
+
+    fn head_with(fields: usize) -> (HeadParser, RequestHead) {
+        let mut text = String::from("GET /x HTTP/1.1\r\nHost: a\r\n");
+        for i in 1..fields {
+            text.push_str(&format!("X-F{i}: v{i}\r\n"));
+        }
+        text.push_str("\r\n");
+        let mut buf = BytesMut::from(text.as_bytes());
+        let mut parser = HeadParser::new(&Limits::default());
+        let n = parser.parse(&buf).expect("valid").expect("whole");
+        let head = parser.take(buf.split_to(n).freeze());
+        (parser, head)
+    }
+
+    #[test]
+    fn a_usual_head_keeps_its_fields_in_place_and_the_parser_its_vector() {
+        let (parser, head) = head_with(INLINE_FIELDS);
+        assert!(
+            matches!(head.fields, Fields::Inline { len, .. } if usize::from(len) == INLINE_FIELDS)
+        );
+        assert!(parser.fields.capacity() >= INLINE_FIELDS, "kept for the next request");
+        assert_eq!(head.fields().len(), INLINE_FIELDS);
+        assert_eq!(head.field("x-f7"), Some(&b"v7"[..]));
+        assert_eq!(head.field("host"), Some(&b"a"[..]));
+    }
+
+    #[test]
+    fn a_head_with_more_fields_keeps_them_all() {
+        let (_, head) = head_with(INLINE_FIELDS + 5);
+        assert!(matches!(head.fields, Fields::Heap(_)));
+        let names: Vec<&str> = head.fields().map(|(n, _)| n).collect();
+        assert_eq!(names.len(), INLINE_FIELDS + 5);
+        assert_eq!(names[0], "Host");
+        assert_eq!(head.field("X-F12"), Some(&b"v12"[..]));
+        assert_eq!(head.clone(), head, "equal by their fields, in place or not");
+    }
+}
