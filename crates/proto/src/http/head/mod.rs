@@ -561,7 +561,9 @@ mod tests {
         );
         assert!(parser.fields.capacity() >= INLINE_FIELDS, "kept for the next request");
         assert_eq!(head.fields().len(), INLINE_FIELDS);
-        assert_eq!(head.field("x-f7"), Some(&b"v7"[..]));
+        let last = INLINE_FIELDS - 1;
+        let value = format!("v{last}");
+        assert_eq!(head.field(&format!("x-f{last}")), Some(value.as_bytes()));
         assert_eq!(head.field("host"), Some(&b"a"[..]));
     }
 
@@ -572,7 +574,9 @@ mod tests {
         let names: Vec<&str> = head.fields().map(|(n, _)| n).collect();
         assert_eq!(names.len(), INLINE_FIELDS + 5);
         assert_eq!(names[0], "Host");
-        assert_eq!(head.field("X-F12"), Some(&b"v12"[..]));
+        let last = INLINE_FIELDS + 4;
+        let value = format!("v{last}");
+        assert_eq!(head.field(&format!("X-F{last}")), Some(value.as_bytes()));
         assert_eq!(head.clone(), head, "equal by their fields, in place or not");
     }
 }
