@@ -357,6 +357,17 @@ pub(crate) fn plain_host_at(b: &[u8], at: usize, len: usize) -> bool {
     !flagged(&m)
 }
 
+/// [`plain_host_at`] with a port: a plain name, a colon and digits, as
+/// load generators and browsers on a local port send (`127.0.0.1:8080`,
+/// `localhost:3000`). `false` says nothing.
+#[inline(always)]
+pub(crate) fn plain_host_port_at(b: &[u8], at: usize, len: usize) -> bool {
+    let Some(v) = b.get(at..at + len) else { return false };
+    let digits = v.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+    let Some(colon) = len.checked_sub(digits + 1) else { return false };
+    digits > 0 && v[colon] == b':' && plain_host_at(b, at, colon)
+}
+
 /// 16 bytes 0xFF, then 16 bytes 0: from `16 - n` on, a mask of the first
 /// `n` bytes of 16.
 static KEEP: [u8; 32] = {
@@ -485,6 +496,36 @@ mod tests {
             prop_assert_eq!(plain_host_at(&b, at, len), plain && may_look, "{:?}", v);
             if plain_host_at(&b, at, len) {
                 prop_assert!(host_ok_bytewise(v));
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_plain_host_with_a_port_is_taken_and_nothing_host_ok_refuses(
+            before in bytes(),
+            name in prop::collection::vec(
+                prop_oneof![20 => prop::sample::select(&b"abcxyz0189-."[..]), 1 => any::<u8>()],
+                0..36,
+            ),
+            port in prop::collection::vec(
+                prop_oneof![20 => b'0'..=b'9', 1 => any::<u8>()], 0..8),
+            colon in prop_oneof![8 => Just(b':'), 1 => any::<u8>()],
+            after in bytes(),
+        ) {
+            let host = [&name[..], &[colon], &port].concat();
+            let b = [&before[..], &host, &after].concat();
+            let (at, len) = (before.len(), host.len());
+            let v = &b[at..at + len];
+            let fast = plain_host_port_at(&b, at, len);
+            if fast {
+                prop_assert!(host_ok_bytewise(v), "{:?}", v);
+            }
+            let plain = name.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.');
+            let digits = !port.is_empty() && port.iter().all(u8::is_ascii_digit);
+            let may_look = name.len() <= 32 && at + 16 <= b.len();
+            if plain && digits && colon == b':' && may_look {
+                prop_assert!(fast, "{:?}", v);
             }
         }
     }

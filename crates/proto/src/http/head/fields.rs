@@ -417,7 +417,10 @@ impl Semantics {
             return Err(Error::DuplicateHost);
         }
         let (at, len) = (value.start as usize, value.len as usize);
-        if !(chars::plain_host_at(b, at, len) || chars::host_ok(value.get(b))) {
+        if !(chars::plain_host_at(b, at, len)
+            || chars::plain_host_port_at(b, at, len)
+            || chars::host_ok(value.get(b)))
+        {
             return Err(Error::BadHost);
         }
         Ok(())
