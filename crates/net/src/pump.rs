@@ -12,9 +12,14 @@ use sansnet_proto::{App, Instant, Session, Splice, Transmit};
 /// they are (no copy).
 const COALESCE: usize = 4096;
 
-/// Bytes (and [`Splice`]s) waiting to be written, in order.
+/// Bytes (and [`Splice`]s) waiting to be written, in order: `lone`, then
+/// `big`, then `small`.
 #[derive(Debug, Default)]
 pub struct Outbox {
+    /// A chunk pushed into an empty outbox, kept as it is (no copy, and no
+    /// queue allocated for it): the usual case, one response or one echo
+    /// at a time. It goes into `small` or `big` when more follows.
+    lone: Option<Bytes>,
     big: VecDeque<Transmit>,
     small: BytesMut,
     len: usize,
@@ -39,21 +44,21 @@ impl Outbox {
 
     /// Queues `b` after everything queued before.
     pub fn push(&mut self, b: Bytes) {
+        if b.is_empty() {
+            return; // nothing to write (and a zero-length write is an error)
+        }
         self.len += b.len();
-        if self.big.is_empty() && self.small.is_empty() {
-            // Nothing to gather with: keep it as it is (no copy). The
-            // gathering that pays is the session's own, e.g. the responses
-            // to one read's pipelined requests, polled as one transmit.
-            self.big.push_back(Transmit::Bytes(b));
+        if self.is_empty_of_all() {
+            // Nothing to gather with: keep it as it is. The gathering that
+            // pays is the session's own, e.g. the responses to one read's
+            // pipelined requests, polled as one transmit.
+            self.lone = Some(b);
         } else if b.len() <= COALESCE {
-            if self.small.is_empty() {
-                // A second small piece: gather the lone one kept above too.
-                if let Some(Transmit::Bytes(last)) = self.big.back()
-                    && last.len() <= COALESCE
-                {
-                    self.small.extend_from_slice(last);
-                    self.big.pop_back();
-                }
+            match self.lone.take() {
+                // A second small piece: gather the lone one too.
+                Some(lone) if lone.len() <= COALESCE => self.small.extend_from_slice(&lone),
+                Some(lone) => self.big.push_back(Transmit::Bytes(lone)),
+                None => {}
             }
             self.small.extend_from_slice(&b);
         } else {
@@ -75,10 +80,18 @@ impl Outbox {
     }
 
     fn push_big(&mut self, t: Transmit) {
+        if let Some(lone) = self.lone.take() {
+            self.big.push_back(Transmit::Bytes(lone));
+        }
         if !self.small.is_empty() {
             self.big.push_back(Transmit::Bytes(self.small.split().freeze()));
         }
         self.big.push_back(t);
+    }
+
+    /// Nothing queued at all (not even an empty-looking part).
+    fn is_empty_of_all(&self) -> bool {
+        self.lone.is_none() && self.big.is_empty() && self.small.is_empty()
     }
 
     /// The next bytes to write; `None` when empty or when a splice is next
@@ -92,6 +105,9 @@ impl Outbox {
 
     /// What to write next: bytes or a splice.
     pub fn front_any(&self) -> Option<Front<'_>> {
+        if let Some(lone) = &self.lone {
+            return Some(Front::Bytes(lone));
+        }
         match self.big.front() {
             Some(Transmit::Bytes(b)) => Some(Front::Bytes(b)),
             Some(Transmit::Splice(sp)) => Some(Front::Splice(sp)),
@@ -103,6 +119,14 @@ impl Outbox {
     /// `n` bytes of [`front_any`](Self::front_any) were written (of a
     /// splice: its first `n` bytes were sent).
     pub fn advance(&mut self, n: usize) {
+        if let Some(lone) = &mut self.lone {
+            self.len -= n;
+            lone.advance(n);
+            if lone.is_empty() {
+                self.lone = None;
+            }
+            return;
+        }
         match self.big.front_mut() {
             Some(Transmit::Splice(sp)) => {
                 let n = n as u64;
@@ -133,14 +157,18 @@ impl Outbox {
 
     /// Takes the next queued bytes whole (`None` when a splice is next).
     pub fn take_front(&mut self) -> Option<Bytes> {
-        let b = match self.big.front() {
-            Some(Transmit::Splice(_)) => return None,
-            Some(Transmit::Bytes(_)) => match self.big.pop_front() {
-                Some(Transmit::Bytes(b)) => b,
-                _ => return None,
-            },
-            None if !self.small.is_empty() => self.small.split().freeze(),
-            None => return None,
+        let b = if let Some(lone) = self.lone.take() {
+            lone
+        } else {
+            match self.big.front() {
+                Some(Transmit::Splice(_)) => return None,
+                Some(Transmit::Bytes(_)) => match self.big.pop_front() {
+                    Some(Transmit::Bytes(b)) => b,
+                    _ => return None,
+                },
+                None if !self.small.is_empty() => self.small.split().freeze(),
+                None => return None,
+            }
         };
         self.len -= b.len();
         Some(b)
@@ -282,6 +310,9 @@ mod tests {
         assert_eq!(o.front().map(<[u8]>::as_ptr), Some(lone.as_ptr()), "not copied");
         o.push(Bytes::from_static(b"; more"));
         assert_eq!(o.front(), Some(&b"all answers; more"[..]), "one write for both");
+        let mut o = Outbox::new();
+        o.push(Bytes::new());
+        assert!(o.is_empty() && o.front().is_none(), "an empty chunk is not a write");
     }
 
     #[test]
