@@ -47,8 +47,9 @@ impl Outbox {
         if b.is_empty() {
             return; // nothing to write (and a zero-length write is an error)
         }
+        let empty = self.is_empty();
         self.len += b.len();
-        if self.is_empty_of_all() {
+        if empty {
             // Nothing to gather with: keep it as it is. The gathering that
             // pays is the session's own, e.g. the responses to one read's
             // pipelined requests, polled as one transmit.
@@ -87,11 +88,6 @@ impl Outbox {
             self.big.push_back(Transmit::Bytes(self.small.split().freeze()));
         }
         self.big.push_back(t);
-    }
-
-    /// Nothing queued at all (not even an empty-looking part).
-    fn is_empty_of_all(&self) -> bool {
-        self.lone.is_none() && self.big.is_empty() && self.small.is_empty()
     }
 
     /// The next bytes to write; `None` when empty or when a splice is next

@@ -284,9 +284,6 @@ fn within(x: u64, lo: u8, hi: u8) -> u64 {
 /// was a colon), inlined; a port or an IP-literal is looked at out of line.
 #[inline]
 pub(crate) fn host_ok(v: &[u8]) -> bool {
-    if plain_host(v) {
-        return true;
-    }
     if v.first() == Some(&b'[') {
         return ip_literal_ok(v);
     }
@@ -298,33 +295,13 @@ pub(crate) fn host_ok(v: &[u8]) -> bool {
     all != 0 && (any & COLON == 0 || port_ok(v))
 }
 
-/// Whether `v`, 8 bytes or more, is lowercase letters, digits, `-` and
-/// `.` alone (most hosts are): eight bytes a step (the last step
-/// overlapping the one before), no table. `false` says nothing.
-#[inline(always)]
-fn plain_host(v: &[u8]) -> bool {
-    let plain = |at: usize| {
-        let x = v.get(at..).and_then(<[u8]>::first_chunk).map_or(HI, |w| u64::from_le_bytes(*w));
-        let ok = (within(x, b'a', b'z') | within(x, b'-', b'9')) & !within(x, b'/', b'/');
-        (x & HI == 0) & (ok & HI == HI)
-    };
-    let Some(last) = v.len().checked_sub(8) else { return false };
-    let mut all = plain(last);
-    let mut i = 0;
-    while i < last {
-        all &= plain(i);
-        i += 8;
-    }
-    all
-}
-
 /// Whether the `len` bytes of `b` at `at`, 32 or fewer, are lowercase
 /// letters, digits, `-` and `.` alone (most hosts are), by 16-byte SIMD
 /// steps: under 16 bytes, one that may look past them within `b` (the
 /// bytes past `len` masked off); else the first 16 and the last 16.
 /// `false` says nothing.
 #[inline(always)]
-pub(crate) fn plain_host_at(b: &[u8], at: usize, len: usize) -> bool {
+fn plain_host_at(b: &[u8], at: usize, len: usize) -> bool {
     let chunk = |i: usize| b.get(i..).and_then(<[u8]>::first_chunk::<16>);
     // 0xFF for each byte of `c` that is not plain.
     let not_plain = |c: &[u8; 16]| {
@@ -357,11 +334,21 @@ pub(crate) fn plain_host_at(b: &[u8], at: usize, len: usize) -> bool {
     !flagged(&m)
 }
 
+/// [`host_ok`] for the Host field's value, the `len` bytes of `b` at `at`:
+/// its common shapes, a plain name with or without a port, by the SIMD
+/// steps below; anything else by the general check.
+#[inline(always)]
+pub(crate) fn host_ok_at(b: &[u8], at: usize, len: usize) -> bool {
+    plain_host_at(b, at, len)
+        || plain_host_port_at(b, at, len)
+        || b.get(at..at + len).is_some_and(host_ok)
+}
+
 /// [`plain_host_at`] with a port: a plain name, a colon and digits, as
 /// load generators and browsers on a local port send (`127.0.0.1:8080`,
 /// `localhost:3000`). `false` says nothing.
 #[inline(always)]
-pub(crate) fn plain_host_port_at(b: &[u8], at: usize, len: usize) -> bool {
+fn plain_host_port_at(b: &[u8], at: usize, len: usize) -> bool {
     let Some(v) = b.get(at..at + len) else { return false };
     let digits = v.iter().rev().take_while(|c| c.is_ascii_digit()).count();
     let Some(colon) = len.checked_sub(digits + 1) else { return false };
@@ -427,6 +414,18 @@ mod tests {
         prop::collection::vec(byte, 0..120)
     }
 
+    /// Host bytes, mostly those of a plain name.
+    fn mostly_plain(max: usize) -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![20 => prop::sample::select(&b"abcxyz0189-."[..]), 1 => any::<u8>()];
+        prop::collection::vec(byte, 0..max)
+    }
+
+    /// Lowercase letters, digits, `-` and `.` alone: what the plain-host
+    /// steps take.
+    fn plain(v: &[u8]) -> bool {
+        v.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+    }
+
     /// The byte-at-a-time definition every scanner must agree with.
     fn first_bytewise(b: &[u8], from: usize, bad: impl Fn(u8) -> bool) -> usize {
         (from..b.len()).find(|&i| bad(b[i])).unwrap_or(b.len())
@@ -481,33 +480,25 @@ mod tests {
         #[test]
         fn plain_host_at_is_plain_bytes_where_it_may_look(
             before in bytes(),
-            host in prop::collection::vec(
-                prop_oneof![20 => prop::sample::select(&b"abcxyz0189-."[..]), 1 => any::<u8>()],
-                0..40,
-            ),
+            host in mostly_plain(40),
             after in bytes(),
         ) {
             let b = [&before[..], &host, &after].concat();
             let (at, len) = (before.len(), host.len());
             let v = &b[at..at + len];
-            let plain = v.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.');
             // Under 16 bytes it looks at 16; up to 32, at the value alone.
             let may_look = len <= 32 && at + 16 <= b.len();
-            prop_assert_eq!(plain_host_at(&b, at, len), plain && may_look, "{:?}", v);
+            prop_assert_eq!(plain_host_at(&b, at, len), plain(v) && may_look, "{:?}", v);
             if plain_host_at(&b, at, len) {
                 prop_assert!(host_ok_bytewise(v));
             }
+            prop_assert_eq!(host_ok_at(&b, at, len), host_ok_bytewise(v), "{:?}", v);
         }
-    }
 
-    proptest! {
         #[test]
         fn a_plain_host_with_a_port_is_taken_and_nothing_host_ok_refuses(
             before in bytes(),
-            name in prop::collection::vec(
-                prop_oneof![20 => prop::sample::select(&b"abcxyz0189-."[..]), 1 => any::<u8>()],
-                0..36,
-            ),
+            name in mostly_plain(36),
             port in prop::collection::vec(
                 prop_oneof![20 => b'0'..=b'9', 1 => any::<u8>()], 0..8),
             colon in prop_oneof![8 => Just(b':'), 1 => any::<u8>()],
@@ -521,12 +512,12 @@ mod tests {
             if fast {
                 prop_assert!(host_ok_bytewise(v), "{:?}", v);
             }
-            let plain = name.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.');
             let digits = !port.is_empty() && port.iter().all(u8::is_ascii_digit);
             let may_look = name.len() <= 32 && at + 16 <= b.len();
-            if plain && digits && colon == b':' && may_look {
+            if plain(&name) && digits && colon == b':' && may_look {
                 prop_assert!(fast, "{:?}", v);
             }
+            prop_assert_eq!(host_ok_at(&b, at, len), host_ok_bytewise(v), "{:?}", v);
         }
     }
 

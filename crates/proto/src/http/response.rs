@@ -126,10 +126,11 @@ pub(crate) fn write_head(
             // One piece: the name, the digits and the line end.
             const NAME: &[u8] = b"Content-Length: ";
             let mut line = [0u8; NAME.len() + 20 + 2];
-            line[..NAME.len()].copy_from_slice(NAME);
-            let end = NAME.len() + digits_into(&mut line[NAME.len()..NAME.len() + 20], n);
-            line[end..end + 2].copy_from_slice(b"\r\n");
-            out.put_slice(&line[..end + 2]);
+            let end = line.len() - 2;
+            line[end..].copy_from_slice(b"\r\n");
+            let start = digits_before(&mut line, end, n, 10) - NAME.len();
+            line[start..start + NAME.len()].copy_from_slice(NAME);
+            out.put_slice(&line[start..]);
         }
         Framing::Chunked => out.put_slice(b"Transfer-Encoding: chunked\r\n"),
     }
@@ -145,16 +146,6 @@ pub(crate) fn write_head(
     }
 }
 
-/// Writes `n` in decimal at the start of `to` (20 bytes, room for any
-/// `u64`): how many bytes.
-fn digits_into(to: &mut [u8], n: u64) -> usize {
-    let mut tmp = [0u8; 20];
-    let i = digits_at_end(&mut tmp, n, 10);
-    let len = tmp.len() - i;
-    to[..len].copy_from_slice(&tmp[i..]);
-    len
-}
-
 /// Appends `n` in lowercase hex (chunk sizes).
 pub(crate) fn put_hex(out: &mut BytesMut, n: u64) {
     put_digits::<16>(out, n);
@@ -164,17 +155,18 @@ pub(crate) fn put_hex(out: &mut BytesMut, n: u64) {
 /// multiplications and shifts).
 fn put_digits<const BASE: u64>(out: &mut BytesMut, n: u64) {
     let mut tmp = [0u8; 20];
-    let i = digits_at_end(&mut tmp, n, BASE);
-    out.put_slice(&tmp[i..]);
+    let start = digits_before(&mut tmp, 20, n, BASE);
+    out.put_slice(&tmp[start..]);
 }
 
-/// Writes `n` in `base` at the end of `tmp`: where the digits start.
+/// Writes `n` in `base` into `buf` so that its digits end at `end` (at
+/// least 20 bytes before `end`, room for any `u64`): where they start.
 #[inline(always)]
-fn digits_at_end(tmp: &mut [u8; 20], mut n: u64, base: u64) -> usize {
-    let mut i = tmp.len();
+fn digits_before(buf: &mut [u8], end: usize, mut n: u64, base: u64) -> usize {
+    let mut i = end;
     loop {
         i -= 1;
-        tmp[i] = b"0123456789abcdef"[(n % base) as usize];
+        buf[i] = b"0123456789abcdef"[(n % base) as usize];
         n /= base;
         if n == 0 {
             break;

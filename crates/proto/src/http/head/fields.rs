@@ -416,11 +416,7 @@ impl Semantics {
         if self.hosts > 1 {
             return Err(Error::DuplicateHost);
         }
-        let (at, len) = (value.start as usize, value.len as usize);
-        if !(chars::plain_host_at(b, at, len)
-            || chars::plain_host_port_at(b, at, len)
-            || chars::host_ok(value.get(b)))
-        {
+        if !chars::host_ok_at(b, value.start as usize, value.len as usize) {
             return Err(Error::BadHost);
         }
         Ok(())
