@@ -183,8 +183,8 @@ fn find(
 fn find_word_first(
     b: &[u8],
     from: usize,
-    bad_word: impl Fn(u64) -> u64 + Copy,
     bad: impl Fn(u8) -> bool + Copy,
+    bad_word: impl Fn(u64) -> u64 + Copy,
 ) -> usize {
     let Some(w) = b.get(from..).and_then(<[u8]>::first_chunk::<8>) else {
         let rest = b.get(from..).unwrap_or_default();
@@ -233,7 +233,7 @@ pub(crate) fn scan_value(b: &[u8], from: usize) -> usize {
 /// (0x21..=0x7E), or `b.len()`.
 #[inline]
 pub(crate) fn scan_target(b: &[u8], from: usize) -> usize {
-    find_word_first(b, from, target_bad_word, target_bad)
+    find_word_first(b, from, target_bad, target_bad_word)
 }
 
 /// Index of the first non-`tchar` byte at or after `from`, or `b.len()`.
